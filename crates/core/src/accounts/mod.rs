@@ -1,0 +1,480 @@
+//! Keys, accounts and metering: one model behind every dialect.
+//!
+//! A key identifies an account; the account's plan says which services it may call and
+//! its limits. The ledger lives in memory so the hot path costs a hash and an uncontended
+//! lock: each account's meter checks and charges under one mutex, so concurrent requests
+//! can never spend the same credit twice. Usage is written to the store as deltas by
+//! `Accounts::sync`, which the server calls every half second; the same call notices
+//! changes other processes made (the `revision` counter) and reloads keys and limits.
+//!
+//! A crash loses at most the usage of the last sync interval (it is under-counted, never
+//! double-counted). Several servers sharing one store would each enforce limits against
+//! their own view between syncs; see docs/decisions.md.
+
+mod plans;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use arc_swap::ArcSwap;
+
+pub use plans::{Plan, Plans, Service};
+
+use crate::store::{AccountRow, RevokeTarget, Store, StoreError, UsageDelta};
+use crate::ErrorKind;
+
+#[derive(Debug, thiserror::Error)]
+pub enum AccessError {
+    #[error("no such key")]
+    UnknownKey,
+    #[error("the key does not belong to account {0}")]
+    WrongAccount(u64),
+    #[error("the plan {plan} does not include the {service} service")]
+    NotPermitted { plan: String, service: Service },
+    #[error("the account has no credits left")]
+    InsufficientFunds,
+    #[error("the account's daily quota is used up")]
+    QuotaExceeded,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("{0}")]
+    Invalid(String),
+}
+
+impl AccessError {
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            AccessError::UnknownKey | AccessError::WrongAccount(_) => ErrorKind::Unauthenticated,
+            AccessError::NotPermitted { .. } => ErrorKind::PermissionDenied,
+            AccessError::InsufficientFunds => ErrorKind::InsufficientFunds,
+            AccessError::QuotaExceeded => ErrorKind::QuotaExceeded,
+            AccessError::Store(e) => e.kind(),
+            AccessError::Invalid(_) => ErrorKind::InvalidInput,
+        }
+    }
+}
+
+/// How keys look: a fixed prefix and 36 base62 characters (214 bits).
+pub const KEY_PREFIX: &str = "ipk_";
+const KEY_BODY_LEN: usize = 36;
+/// Characters of a key kept in clear in the store, to recognise it in listings.
+pub const KEY_SHOWN_LEN: usize = 12;
+
+/// Make a new random key.
+pub fn generate_key() -> String {
+    use ring::rand::{SecureRandom, SystemRandom};
+    const ALPHABET: &[u8] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+    let rng = SystemRandom::new();
+    let mut key = String::with_capacity(KEY_PREFIX.len() + KEY_BODY_LEN);
+    key.push_str(KEY_PREFIX);
+    while key.len() < KEY_PREFIX.len() + KEY_BODY_LEN {
+        let mut byte = [0u8; 1];
+        rng.fill(&mut byte).expect("system random source");
+        // Rejection sampling keeps the alphabet uniform (248 = 4 * 62).
+        if byte[0] < 248 {
+            key.push(ALPHABET[(byte[0] % 62) as usize] as char);
+        }
+    }
+    key
+}
+
+/// What the store keeps of a key.
+pub fn hash_key(key: &str) -> [u8; 32] {
+    let digest = ring::digest::digest(&ring::digest::SHA256, key.as_bytes());
+    digest.as_ref().try_into().expect("SHA-256 is 32 bytes")
+}
+
+/// Days since 1970-01-01 UTC: the unit of daily quotas.
+pub fn utc_day(now: SystemTime) -> i64 {
+    now.duration_since(UNIX_EPOCH)
+        .map(|d| (d.as_secs() / 86_400) as i64)
+        .unwrap_or(0)
+}
+
+/// What a caller presents: a key, and for MaxMind's Basic auth the account id it claims.
+#[derive(Debug, Clone, Copy)]
+pub struct Credential<'a> {
+    pub account_id: Option<u64>,
+    pub key: &'a str,
+}
+
+/// Limits and counters of one account. Counters include usage not yet written to the store.
+#[derive(Debug)]
+struct MeterState {
+    plan: Arc<Plan>,
+    /// `None`: unlimited.
+    credits_granted: Option<u64>,
+    credits_used: u64,
+    /// Part of `credits_used` already in the store.
+    credits_flushed: u64,
+    daily_quota: Option<u64>,
+    day: i64,
+    day_used: u64,
+    day_flushed: u64,
+}
+
+/// One account's meter, shared by all its keys.
+#[derive(Debug)]
+pub struct Meter {
+    pub account_id: u64,
+    state: Mutex<MeterState>,
+}
+
+/// What is left after a charge; `None` fields are unlimited.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Remaining {
+    pub credits: Option<u64>,
+    pub today: Option<u64>,
+}
+
+impl Remaining {
+    /// The smaller of the two limits: what MaxMind calls `queries_remaining`.
+    pub fn queries(&self) -> Option<u64> {
+        match (self.credits, self.today) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+}
+
+impl Meter {
+    fn lock(&self) -> std::sync::MutexGuard<'_, MeterState> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub fn plan(&self) -> Arc<Plan> {
+        self.lock().plan.clone()
+    }
+
+    fn roll_day(state: &mut MeterState, today: i64) {
+        if state.day != today {
+            // Unflushed usage of the old day is dropped from the day counter only; the sync
+            // writes day rows by the day they were counted on, see `Accounts::sync`.
+            state.day = today;
+            state.day_used = 0;
+            state.day_flushed = 0;
+        }
+    }
+
+    /// Whether `cost` could be charged now (a cheap early refusal; `charge` decides).
+    pub fn check(&self, cost: u64, now: SystemTime) -> Result<(), AccessError> {
+        let mut state = self.lock();
+        Self::roll_day(&mut state, utc_day(now));
+        Self::admit(&state, cost)
+    }
+
+    fn admit(state: &MeterState, cost: u64) -> Result<(), AccessError> {
+        if let Some(granted) = state.credits_granted {
+            if state.credits_used.saturating_add(cost) > granted {
+                return Err(AccessError::InsufficientFunds);
+            }
+        }
+        if let Some(quota) = state.daily_quota {
+            if state.day_used.saturating_add(cost) > quota {
+                return Err(AccessError::QuotaExceeded);
+            }
+        }
+        Ok(())
+    }
+
+    /// Charge `cost` queries and credits, or refuse without charging anything.
+    pub fn charge(&self, cost: u64, now: SystemTime) -> Result<Remaining, AccessError> {
+        let mut state = self.lock();
+        Self::roll_day(&mut state, utc_day(now));
+        Self::admit(&state, cost)?;
+        state.credits_used += cost;
+        state.day_used += cost;
+        Ok(Remaining {
+            credits: state.credits_granted.map(|g| g - state.credits_used),
+            today: state.daily_quota.map(|q| q - state.day_used),
+        })
+    }
+
+    /// What is left, without charging.
+    pub fn remaining(&self, now: SystemTime) -> Remaining {
+        let mut state = self.lock();
+        Self::roll_day(&mut state, utc_day(now));
+        Remaining {
+            credits: state
+                .credits_granted
+                .map(|g| g.saturating_sub(state.credits_used)),
+            today: state.daily_quota.map(|q| q.saturating_sub(state.day_used)),
+        }
+    }
+}
+
+/// The in-memory view of keys and meters, replaced whole when the store changes.
+#[derive(Debug, Default)]
+struct Ledger {
+    revision: i64,
+    /// Live (unrevoked) keys by SHA-256.
+    keys: HashMap<[u8; 32], Arc<Meter>>,
+    meters: HashMap<u64, Arc<Meter>>,
+}
+
+/// The key model and metering service.
+pub struct Accounts {
+    store: Store,
+    plans: Arc<Plans>,
+    ledger: ArcSwap<Ledger>,
+    /// Serialises `sync` so flushes and reloads never interleave.
+    sync_lock: tokio::sync::Mutex<()>,
+}
+
+/// A new account's id and its key, shown once.
+#[derive(Debug, Clone)]
+pub struct NewKey {
+    pub account_id: u64,
+    pub key: String,
+}
+
+impl Accounts {
+    /// Build the ledger from the store.
+    pub async fn load(store: Store, plans: Plans) -> Result<Accounts, AccessError> {
+        let accounts = Accounts {
+            store,
+            plans: Arc::new(plans),
+            ledger: ArcSwap::from_pointee(Ledger::default()),
+            sync_lock: tokio::sync::Mutex::new(()),
+        };
+        accounts.reload(SystemTime::now()).await?;
+        Ok(accounts)
+    }
+
+    pub fn plans(&self) -> &Plans {
+        &self.plans
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// Find the meter of a live key, checking the claimed account and the service.
+    pub fn authenticate(&self, credential: Credential<'_>, service: Service) -> Result<Arc<Meter>, AccessError> {
+        let ledger = self.ledger.load();
+        let meter = ledger
+            .keys
+            .get(&hash_key(credential.key))
+            .ok_or(AccessError::UnknownKey)?;
+        if let Some(claimed) = credential.account_id {
+            if claimed != meter.account_id {
+                return Err(AccessError::WrongAccount(claimed));
+            }
+        }
+        let plan = meter.plan();
+        if !plan.services.contains(&service) {
+            return Err(AccessError::NotPermitted {
+                plan: plan.name.clone(),
+                service,
+            });
+        }
+        Ok(meter.clone())
+    }
+
+    /// Create an account on `plan` with one key (CLI and first start).
+    pub async fn create_account(
+        &self,
+        plan: &str,
+        credits: Option<u64>,
+        daily_quota: Option<u64>,
+        label: &str,
+    ) -> Result<NewKey, AccessError> {
+        create_account(&self.store, &self.plans, plan, credits, daily_quota, label).await
+    }
+
+    /// Write usage counted since the last sync, then reload if the store changed.
+    pub async fn sync(&self) -> Result<(), AccessError> {
+        let _guard = self.sync_lock.lock().await;
+        let now = SystemTime::now();
+        self.flush_locked().await?;
+        let revision = self.store.revision().await?;
+        if revision != self.ledger.load().revision {
+            self.reload_locked(now).await?;
+        }
+        Ok(())
+    }
+
+    async fn flush_locked(&self) -> Result<(), AccessError> {
+        let ledger = self.ledger.load_full();
+        let mut deltas = Vec::new();
+        for meter in ledger.meters.values() {
+            let state = meter.lock();
+            let credits = state.credits_used - state.credits_flushed;
+            let day_queries = state.day_used - state.day_flushed;
+            if credits > 0 || day_queries > 0 {
+                deltas.push(UsageDelta {
+                    account_id: meter.account_id,
+                    credits,
+                    day: state.day,
+                    day_queries,
+                });
+            }
+        }
+        self.store.add_usage(&deltas).await?;
+        for delta in &deltas {
+            if let Some(meter) = ledger.meters.get(&delta.account_id) {
+                let mut state = meter.lock();
+                state.credits_flushed += delta.credits;
+                if state.day == delta.day {
+                    state.day_flushed += delta.day_queries;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    async fn reload(&self, now: SystemTime) -> Result<(), AccessError> {
+        let _guard = self.sync_lock.lock().await;
+        self.reload_locked(now).await
+    }
+
+    /// Rebuild keys and limits from the store, keeping each account's meter (and its
+    /// unflushed usage) so a reload never forgets or repeats a charge.
+    async fn reload_locked(&self, now: SystemTime) -> Result<(), AccessError> {
+        let today = utc_day(now);
+        let rows = self.store.ledger_rows(today).await?;
+        let old = self.ledger.load_full();
+        let day_usage: HashMap<u64, u64> = rows.day_usage.iter().copied().collect();
+        let mut meters = HashMap::with_capacity(rows.accounts.len());
+        for row in &rows.accounts {
+            let Some(plan) = self.plans.get(&row.plan) else {
+                tracing::warn!(account = row.id, plan = %row.plan, "account on an unknown plan; its keys are disabled");
+                continue;
+            };
+            let plan = Arc::new(plan.clone());
+            let stored_day = day_usage.get(&row.id).copied().unwrap_or(0);
+            let meter = match old.meters.get(&row.id) {
+                Some(meter) => {
+                    let mut state = meter.lock();
+                    apply_limits(&mut state, row, plan);
+                    // Anything the store holds beyond what this process wrote came from
+                    // elsewhere (another process): add it to the counters.
+                    let foreign = row.credits_used.saturating_sub(state.credits_flushed);
+                    state.credits_used += foreign;
+                    state.credits_flushed += foreign;
+                    Meter::roll_day(&mut state, today);
+                    let foreign_day = stored_day.saturating_sub(state.day_flushed);
+                    state.day_used += foreign_day;
+                    state.day_flushed += foreign_day;
+                    drop(state);
+                    meter.clone()
+                }
+                None => {
+                    let mut state = MeterState {
+                        plan: plan.clone(),
+                        credits_granted: None,
+                        credits_used: row.credits_used,
+                        credits_flushed: row.credits_used,
+                        daily_quota: None,
+                        day: today,
+                        day_used: stored_day,
+                        day_flushed: stored_day,
+                    };
+                    apply_limits(&mut state, row, plan);
+                    Arc::new(Meter {
+                        account_id: row.id,
+                        state: Mutex::new(state),
+                    })
+                }
+            };
+            meters.insert(row.id, meter);
+        }
+        let mut keys = HashMap::with_capacity(rows.keys.len());
+        for key in rows.keys.iter().filter(|k| k.revoked_at.is_none()) {
+            let (Ok(hash), Some(meter)) = (<[u8; 32]>::try_from(key.key_hash.as_slice()), meters.get(&key.account_id)) else {
+                continue;
+            };
+            keys.insert(hash, meter.clone());
+        }
+        self.ledger.store(Arc::new(Ledger {
+            revision: rows.revision,
+            keys,
+            meters,
+        }));
+        Ok(())
+    }
+
+    /// Number of live keys (for readiness and metrics).
+    pub fn n_live_keys(&self) -> usize {
+        self.ledger.load().keys.len()
+    }
+}
+
+fn apply_limits(state: &mut MeterState, row: &AccountRow, plan: Arc<Plan>) {
+    state.credits_granted = row.credits_granted;
+    state.daily_quota = row.daily_quota.or(plan.daily_quota);
+    state.plan = plan;
+}
+
+/// Create an account with one key directly in the store (the CLI does this with no
+/// server running; a running server picks it up through the revision counter).
+pub async fn create_account(
+    store: &Store,
+    plans: &Plans,
+    plan: &str,
+    credits: Option<u64>,
+    daily_quota: Option<u64>,
+    label: &str,
+) -> Result<NewKey, AccessError> {
+    let plan_rules = plans.get(plan).ok_or_else(|| {
+        AccessError::Invalid(format!("unknown plan {plan:?} (plans: {})", plans.names().join(", ")))
+    })?;
+    let key = generate_key();
+    let account_id = store
+        .create_account(
+            plan,
+            credits.or(plan_rules.credits),
+            daily_quota,
+            label,
+            &hash_key(&key),
+            &key[..KEY_SHOWN_LEN],
+        )
+        .await?;
+    Ok(NewKey { account_id, key })
+}
+
+/// Add a key to an account.
+pub async fn add_key(store: &Store, account_id: u64) -> Result<NewKey, AccessError> {
+    let key = generate_key();
+    store
+        .add_key(account_id, &hash_key(&key), &key[..KEY_SHOWN_LEN])
+        .await?;
+    Ok(NewKey { account_id, key })
+}
+
+/// Revoke a key given whole or by its shown prefix.
+pub async fn revoke_key(store: &Store, key_or_prefix: &str) -> Result<u64, AccessError> {
+    if key_or_prefix.len() > KEY_SHOWN_LEN {
+        Ok(store.revoke(RevokeTarget::KeyHash(&hash_key(key_or_prefix))).await?)
+    } else {
+        Ok(store.revoke(RevokeTarget::KeyPrefix(key_or_prefix)).await?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_are_unique_and_well_formed() {
+        let a = generate_key();
+        let b = generate_key();
+        assert_ne!(a, b);
+        assert_eq!(a.len(), KEY_PREFIX.len() + KEY_BODY_LEN);
+        assert!(a.starts_with(KEY_PREFIX));
+        assert!(a[KEY_PREFIX.len()..].chars().all(|c| c.is_ascii_alphanumeric()));
+        assert_eq!(hash_key(&a), hash_key(&a));
+        assert_ne!(hash_key(&a), hash_key(&b));
+    }
+
+    #[test]
+    fn remaining_queries_is_the_tighter_limit() {
+        let r = Remaining { credits: Some(5), today: Some(3) };
+        assert_eq!(r.queries(), Some(3));
+        let r = Remaining { credits: None, today: Some(3) };
+        assert_eq!(r.queries(), Some(3));
+        let r = Remaining { credits: None, today: None };
+        assert_eq!(r.queries(), None);
+    }
+}

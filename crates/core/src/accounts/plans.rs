@@ -1,0 +1,97 @@
+//! Plans: which services a key may call and the limits that come with it.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+use std::str::FromStr;
+
+/// Something a key may be allowed to call. One list for every dialect.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Service {
+    /// Country-level GeoIP (MaxMind `country`).
+    Country,
+    /// City-level GeoIP (MaxMind `city`).
+    City,
+    /// City plus network and anonymity data (MaxMind `insights`).
+    Insights,
+}
+
+impl Service {
+    pub const ALL: &'static [Service] = &[Service::Country, Service::City, Service::Insights];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Service::Country => "country",
+            Service::City => "city",
+            Service::Insights => "insights",
+        }
+    }
+}
+
+impl fmt::Display for Service {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Service {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Service, String> {
+        Service::ALL
+            .iter()
+            .copied()
+            .find(|svc| svc.as_str() == s)
+            .ok_or_else(|| {
+                let known: Vec<_> = Service::ALL.iter().map(|s| s.as_str()).collect();
+                format!("unknown service {s:?} (known: {})", known.join(", "))
+            })
+    }
+}
+
+/// A plan's rules.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Plan {
+    pub name: String,
+    pub services: BTreeSet<Service>,
+    /// Queries per UTC day; `None` is unlimited.
+    pub daily_quota: Option<u64>,
+    /// Credits a new account on this plan starts with; `None` is unlimited.
+    pub credits: Option<u64>,
+    /// Most addresses one batch request may carry.
+    pub batch_limit: u32,
+}
+
+/// Every plan by name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Plans(pub BTreeMap<String, Plan>);
+
+impl Plans {
+    /// free, lite and pro, as documented in docs/configuration.md.
+    pub fn builtin() -> Plans {
+        let plan = |name: &str, services: &[Service], daily_quota, batch_limit| Plan {
+            name: name.to_owned(),
+            services: services.iter().copied().collect(),
+            daily_quota,
+            credits: None,
+            batch_limit,
+        };
+        use Service::*;
+        Plans(
+            [
+                plan("free", &[Country, City], Some(1_000), 32),
+                plan("lite", &[Country, City], Some(50_000), 256),
+                plan("pro", &[Country, City, Insights], None, 256),
+            ]
+            .into_iter()
+            .map(|p| (p.name.clone(), p))
+            .collect(),
+        )
+    }
+
+    pub fn get(&self, name: &str) -> Option<&Plan> {
+        self.0.get(name)
+    }
+
+    pub fn names(&self) -> Vec<&str> {
+        self.0.keys().map(String::as_str).collect()
+    }
+}

@@ -1,0 +1,31 @@
+//! Transport-neutral error kinds.
+//!
+//! Every engine error answers `kind()`. Front ends map a kind to a status in exactly one
+//! place (the server's `http::error` module) and shape the body in their own dialect; the
+//! engine never knows about HTTP.
+
+/// What went wrong, in terms a front end can act on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ErrorKind {
+    /// The caller's input is malformed (an address, a parameter).
+    InvalidInput,
+    /// A required input is absent.
+    MissingInput,
+    /// The address is in a reserved or private range.
+    Reserved,
+    /// Nothing is known about the thing asked for.
+    NotFound,
+    /// No credentials, or credentials that match no live key.
+    Unauthenticated,
+    /// The key is valid but its plan does not include the service.
+    PermissionDenied,
+    /// The account has no credit left.
+    InsufficientFunds,
+    /// The account's daily quota is used up.
+    QuotaExceeded,
+    /// A configured resource (database, store) cannot serve right now.
+    Unavailable,
+    /// A bug or an I/O failure on our side.
+    Internal,
+}

@@ -1,0 +1,211 @@
+//! One memory-mapped MMDB file and what kind of data it holds.
+
+use std::fmt;
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+
+use maxminddb::{Mmap, Reader};
+
+use super::reserved::embedded_ipv4;
+use super::GeoError;
+
+/// The schema of a database, read from its metadata's `database_type`, never its file name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum DbKind {
+    /// GeoIP2-Enterprise: City schema plus ISP-level traits and confidences.
+    Enterprise,
+    /// GeoIP2-City, GeoLite2-City.
+    City,
+    /// GeoIP2-Country, GeoLite2-Country.
+    Country,
+    /// GeoIP2-ISP: AS fields plus isp, organization, mobile codes.
+    Isp,
+    /// GeoLite2-ASN, GeoIP2-ASN, and what `ipintel data build-asn` writes.
+    Asn,
+    /// GeoIP2-Connection-Type.
+    ConnectionType,
+    /// GeoIP2-Domain.
+    Domain,
+    /// GeoIP-Anonymous-Plus.
+    AnonymousPlus,
+    /// GeoIP2-Anonymous-IP.
+    AnonymousIp,
+}
+
+impl DbKind {
+    /// Classify a `database_type` metadata string (e.g. `GeoLite2-City`, `GeoIP2-ISP`).
+    pub fn from_database_type(database_type: &str) -> Option<DbKind> {
+        let t = database_type.to_ascii_lowercase();
+        let kind = if t.contains("enterprise") {
+            DbKind::Enterprise
+        } else if t.contains("anonymous-plus") {
+            DbKind::AnonymousPlus
+        } else if t.contains("anonymous-ip") {
+            DbKind::AnonymousIp
+        } else if t.contains("connection-type") {
+            DbKind::ConnectionType
+        } else if t.ends_with("-isp") {
+            DbKind::Isp
+        } else if t.ends_with("-asn") {
+            DbKind::Asn
+        } else if t.ends_with("-domain") {
+            DbKind::Domain
+        } else if t.ends_with("-city") {
+            DbKind::City
+        } else if t.ends_with("-country") {
+            DbKind::Country
+        } else {
+            return None;
+        };
+        Some(kind)
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DbKind::Enterprise => "enterprise",
+            DbKind::City => "city",
+            DbKind::Country => "country",
+            DbKind::Isp => "isp",
+            DbKind::Asn => "asn",
+            DbKind::ConnectionType => "connection-type",
+            DbKind::Domain => "domain",
+            DbKind::AnonymousPlus => "anonymous-plus",
+            DbKind::AnonymousIp => "anonymous-ip",
+        }
+    }
+}
+
+impl fmt::Display for DbKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Where one lookup landed: the prefix length of the network that holds the address in this
+/// database, and the record's offset in the data section (the cache key) when there is one.
+#[derive(Debug, Clone, Copy)]
+pub struct Hit {
+    /// Prefix length in the address family of the query; `None` when the database cannot
+    /// express a network of that family (an IPv6 query in an IPv4-only database).
+    pub prefix_len: Option<u8>,
+    pub offset: Option<usize>,
+}
+
+/// An open database.
+pub struct GeoDb {
+    pub path: PathBuf,
+    pub kind: DbKind,
+    pub database_type: String,
+    pub build_epoch: u64,
+    reader: Reader<Mmap>,
+}
+
+impl fmt::Debug for GeoDb {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("GeoDb")
+            .field("path", &self.path)
+            .field("kind", &self.kind)
+            .field("database_type", &self.database_type)
+            .finish()
+    }
+}
+
+impl GeoDb {
+    /// Map and validate a database file. `verify` walks the whole file (search tree and data
+    /// section); without it only the metadata and one probe lookup are checked.
+    pub fn open(path: &Path, verify: bool) -> Result<GeoDb, GeoError> {
+        let open_err = |reason: String| GeoError::Open {
+            path: path.to_owned(),
+            reason,
+        };
+        // SAFETY: the file is mapped read-only. Replacing a database must be done by rename
+        // (as geoipupdate does), which leaves this mapping on the old inode; truncating a
+        // mapped file in place is unsupported and documented as such.
+        let reader = unsafe { Reader::open_mmap(path) }.map_err(|e| open_err(e.to_string()))?;
+        let database_type = reader.metadata().database_type.clone();
+        let kind = DbKind::from_database_type(&database_type).ok_or_else(|| {
+            open_err(format!(
+                "unsupported database_type {database_type:?} (expected a MaxMind schema: City, Country, Enterprise, ASN, ISP, Connection-Type, Domain, Anonymous-IP)"
+            ))
+        })?;
+        if verify {
+            reader.verify().map_err(|e| open_err(format!("verification failed: {e}")))?;
+        } else {
+            // A truncated or garbled data section usually shows on the first decode.
+            for probe in ["1.1.1.1", "2001:4860::1"] {
+                let ip: IpAddr = probe.parse().expect("probe address");
+                if reader.metadata().ip_version == 4 && ip.is_ipv6() {
+                    continue;
+                }
+                let found = reader.lookup(ip).map_err(|e| open_err(e.to_string()))?;
+                found
+                    .decode::<maxminddb::geoip2::City>()
+                    .map_err(|e| open_err(format!("corrupt data section: {e}")))?;
+            }
+        }
+        Ok(GeoDb {
+            path: path.to_owned(),
+            kind,
+            build_epoch: reader.metadata().build_epoch,
+            database_type,
+            reader,
+        })
+    }
+
+    /// Walk the search tree for `ip`; no decoding.
+    pub fn hit(&self, ip: IpAddr) -> Result<Hit, GeoError> {
+        let query = match ip {
+            IpAddr::V6(v6) if self.reader.metadata().ip_version == 4 => {
+                match embedded_ipv4(v6) {
+                    Some(v4) => {
+                        let found = self.lookup(IpAddr::V4(v4))?;
+                        return Ok(Hit {
+                            prefix_len: None,
+                            offset: found.offset,
+                        });
+                    }
+                    None => {
+                        return Ok(Hit {
+                            prefix_len: None,
+                            offset: None,
+                        })
+                    }
+                }
+            }
+            _ => ip,
+        };
+        self.lookup(query)
+    }
+
+    fn lookup(&self, ip: IpAddr) -> Result<Hit, GeoError> {
+        let found = self.reader.lookup(ip).map_err(|e| self.decode_error(e))?;
+        let network = found.network().map_err(|e| self.decode_error(e))?;
+        // An IPv4 query that stops above the IPv4 subtree yields an IPv6 network: it says
+        // nothing narrower than "somewhere in IPv4", so it does not narrow the answer.
+        let prefix_len = (network.is_ipv4() == ip.is_ipv4()).then(|| network.prefix());
+        Ok(Hit {
+            prefix_len,
+            offset: found.offset(),
+        })
+    }
+
+    /// Decode the record that holds `ip` (a cache miss; the hot path only calls `hit`).
+    pub fn decode_record<T: serde::de::DeserializeOwned>(&self, ip: IpAddr) -> Result<Option<T>, GeoError> {
+        let ip = match ip {
+            IpAddr::V6(v6) if self.reader.metadata().ip_version == 4 => match embedded_ipv4(v6) {
+                Some(v4) => IpAddr::V4(v4),
+                None => return Ok(None),
+            },
+            _ => ip,
+        };
+        let found = self.reader.lookup(ip).map_err(|e| self.decode_error(e))?;
+        found.decode::<T>().map_err(|e| self.decode_error(e))
+    }
+
+    fn decode_error(&self, e: maxminddb::MaxMindDbError) -> GeoError {
+        GeoError::Decode {
+            path: self.path.clone(),
+            reason: e.to_string(),
+        }
+    }
+}

@@ -1,0 +1,129 @@
+//! Reserved and private address ranges.
+//!
+//! The list is the one MaxMind's own writers leave out of their databases (mmdbwriter
+//! `reserved.go`), so "reserved" here means what MaxMind's web service answers with
+//! `IP_ADDRESS_RESERVED`. IPv6 forms that embed an IPv4 address (IPv4-mapped, IPv4-compatible,
+//! 6to4, Teredo) are aliases of the IPv4 tree in every MaxMind database, so they are classified
+//! by the IPv4 address they carry.
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+/// (network, prefix length) pairs, IPv4.
+const RESERVED_V4: &[(u32, u8)] = &[
+    (0x0000_0000, 8),  // 0.0.0.0/8 "this network"
+    (0x0a00_0000, 8),  // 10.0.0.0/8
+    (0x6440_0000, 10), // 100.64.0.0/10 shared address space
+    (0x7f00_0000, 8),  // 127.0.0.0/8 loopback
+    (0xa9fe_0000, 16), // 169.254.0.0/16 link local
+    (0xac10_0000, 12), // 172.16.0.0/12
+    (0xc000_0000, 29), // 192.0.0.0/29 IETF protocol assignments
+    (0xc000_0200, 24), // 192.0.2.0/24 TEST-NET-1
+    (0xc058_6300, 24), // 192.88.99.0/24 6to4 relay anycast
+    (0xc0a8_0000, 16), // 192.168.0.0/16
+    (0xc612_0000, 15), // 198.18.0.0/15 benchmarking
+    (0xc633_6400, 24), // 198.51.100.0/24 TEST-NET-2
+    (0xcb00_7100, 24), // 203.0.113.0/24 TEST-NET-3
+    (0xe000_0000, 4),  // 224.0.0.0/4 multicast
+    (0xf000_0000, 4),  // 240.0.0.0/4 reserved, broadcast
+];
+
+/// (network, prefix length) pairs, IPv6 (beyond the IPv4 aliases).
+const RESERVED_V6: &[(u128, u8)] = &[
+    (0x0100_0000_0000_0000_0000_0000_0000_0000, 64), // 100::/64 discard
+    (0x2001_0000_0000_0000_0000_0000_0000_0000, 23), // 2001::/23 IETF (Teredo carved out below)
+    (0x2001_0db8_0000_0000_0000_0000_0000_0000, 32), // 2001:db8::/32 documentation
+    (0xfc00_0000_0000_0000_0000_0000_0000_0000, 7),  // fc00::/7 unique local
+    (0xfe80_0000_0000_0000_0000_0000_0000_0000, 10), // fe80::/10 link local
+    (0xff00_0000_0000_0000_0000_0000_0000_0000, 8),  // ff00::/8 multicast
+];
+
+fn in_prefix<const BITS: u32>(addr: u128, net: u128, len: u8) -> bool {
+    if len == 0 {
+        return true;
+    }
+    let shift = BITS - u32::from(len);
+    (addr >> shift) == (net >> shift)
+}
+
+/// The IPv4 address an IPv6 address stands for in MaxMind's tree, if any:
+/// IPv4-compatible `::a.b.c.d` (the IPv4 subtree itself), IPv4-mapped `::ffff:a.b.c.d`,
+/// 6to4 `2002:aabb:ccdd::/48` and Teredo `2001:0::/32` (client address stored inverted).
+pub fn embedded_ipv4(v6: Ipv6Addr) -> Option<Ipv4Addr> {
+    let bits = u128::from(v6);
+    if bits >> 32 == 0 {
+        return Some(Ipv4Addr::from(bits as u32));
+    }
+    if bits >> 32 == 0xffff {
+        return Some(Ipv4Addr::from(bits as u32));
+    }
+    if bits >> 112 == 0x2002 {
+        return Some(Ipv4Addr::from((bits >> 80) as u32));
+    }
+    if bits >> 96 == 0x2001_0000 {
+        return Some(Ipv4Addr::from(!(bits as u32)));
+    }
+    None
+}
+
+/// Whether MaxMind would call this address reserved.
+pub fn is_reserved(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(v4) => is_reserved_v4(v4),
+        IpAddr::V6(v6) => match embedded_ipv4(v6) {
+            Some(v4) => is_reserved_v4(v4),
+            None => {
+                let bits = u128::from(v6);
+                RESERVED_V6
+                    .iter()
+                    .any(|&(net, len)| in_prefix::<128>(bits, net, len))
+            }
+        },
+    }
+}
+
+fn is_reserved_v4(v4: Ipv4Addr) -> bool {
+    let bits = u32::from(v4);
+    RESERVED_V4
+        .iter()
+        .any(|&(net, len)| in_prefix::<32>(u128::from(bits), u128::from(net), len))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn reserved(s: &str) -> bool {
+        is_reserved(s.parse().unwrap())
+    }
+
+    #[test]
+    fn ipv4_ranges() {
+        for ip in ["10.0.0.1", "127.0.0.1", "192.168.1.1", "100.64.0.1", "172.31.255.255", "0.1.2.3", "224.0.0.1", "255.255.255.255", "192.0.0.7", "198.19.0.1"] {
+            assert!(reserved(ip), "{ip} should be reserved");
+        }
+        for ip in ["8.8.8.8", "172.32.0.1", "192.0.0.8", "100.128.0.1", "81.2.69.160", "198.20.0.1"] {
+            assert!(!reserved(ip), "{ip} should not be reserved");
+        }
+    }
+
+    #[test]
+    fn ipv6_ranges_and_aliases() {
+        for ip in ["::1", "::", "fe80::1", "fd00::1", "ff02::1", "2001:db8::1", "::ffff:10.0.0.1", "2002:c0a8:0101::1", "2001:0:4136:e378:8000:63bf:f5ff:fffe", "100::1", "2001:10::1"] {
+            assert!(reserved(ip), "{ip} should be reserved");
+        }
+        // Teredo whose client (inverted last 32 bits) is 8.8.8.8 is public.
+        let teredo_public = format!("2001:0:4136:e378:8000:63bf:{:x}:{:x}", !0x0808u16, !0x0808u16);
+        for ip in ["2001:218::1", "2a00:1450::1", "::ffff:8.8.8.8", "2002:0808:0808::1", teredo_public.as_str()] {
+            assert!(!reserved(ip), "{ip} should not be reserved");
+        }
+    }
+
+    #[test]
+    fn embedded_forms() {
+        let v4: Ipv4Addr = "81.2.69.160".parse().unwrap();
+        assert_eq!(embedded_ipv4("::ffff:81.2.69.160".parse().unwrap()), Some(v4));
+        assert_eq!(embedded_ipv4("::81.2.69.160".parse().unwrap()), Some(v4));
+        assert_eq!(embedded_ipv4("2002:5102:45a0::".parse().unwrap()), Some(v4));
+        assert_eq!(embedded_ipv4("2a00::1".parse().unwrap()), None);
+    }
+}

@@ -1,0 +1,426 @@
+//! Durable state: accounts, keys and usage, in SQLite (one file, WAL mode).
+//!
+//! The schema is versioned with `PRAGMA user_version` and migrated forward on open.
+//! Every write that changes who may call what bumps `meta.revision`, which running servers
+//! poll to pick up changes made by the CLI or another process.
+
+use std::path::Path;
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{Row, SqlitePool};
+
+use crate::ErrorKind;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database error: {0}")]
+    Db(#[from] sqlx::Error),
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    Invalid(String),
+}
+
+impl StoreError {
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            StoreError::Db(_) => ErrorKind::Internal,
+            StoreError::NotFound(_) => ErrorKind::NotFound,
+            StoreError::Invalid(_) => ErrorKind::InvalidInput,
+        }
+    }
+}
+
+/// Schema versions, applied in order; index + 1 is the `user_version` after each.
+const MIGRATIONS: &[&str] = &[r#"
+CREATE TABLE accounts (
+    id              INTEGER PRIMARY KEY AUTOINCREMENT,
+    plan            TEXT    NOT NULL,
+    credits_granted INTEGER,            -- NULL: unlimited
+    credits_used    INTEGER NOT NULL DEFAULT 0,
+    daily_quota     INTEGER,            -- NULL: the plan's
+    label           TEXT    NOT NULL DEFAULT '',
+    created_at      INTEGER NOT NULL
+);
+CREATE TABLE api_keys (
+    id          INTEGER PRIMARY KEY AUTOINCREMENT,
+    account_id  INTEGER NOT NULL REFERENCES accounts(id),
+    key_hash    BLOB    NOT NULL UNIQUE, -- SHA-256 of the key; the key itself is never stored
+    key_prefix  TEXT    NOT NULL,        -- first characters, to recognise a key in listings
+    created_at  INTEGER NOT NULL,
+    revoked_at  INTEGER
+);
+CREATE INDEX api_keys_account ON api_keys(account_id);
+CREATE TABLE daily_usage (
+    account_id  INTEGER NOT NULL REFERENCES accounts(id),
+    day         INTEGER NOT NULL,        -- days since 1970-01-01, UTC
+    used        INTEGER NOT NULL,
+    PRIMARY KEY (account_id, day)
+);
+CREATE TABLE meta (
+    name  TEXT PRIMARY KEY,
+    value INTEGER NOT NULL
+);
+INSERT INTO meta(name, value) VALUES ('revision', 1);
+"#];
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccountRow {
+    pub id: u64,
+    pub plan: String,
+    pub credits_granted: Option<u64>,
+    pub credits_used: u64,
+    pub daily_quota: Option<u64>,
+    pub label: String,
+    pub created_at: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyRow {
+    pub id: u64,
+    pub account_id: u64,
+    pub key_hash: Vec<u8>,
+    pub key_prefix: String,
+    pub created_at: i64,
+    pub revoked_at: Option<i64>,
+}
+
+/// Usage not yet written: added to the stored counters in one transaction.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UsageDelta {
+    pub account_id: u64,
+    pub credits: u64,
+    pub day: i64,
+    pub day_queries: u64,
+}
+
+/// Everything the in-memory ledger is built from.
+#[derive(Debug, Clone)]
+pub struct LedgerRows {
+    pub revision: i64,
+    pub accounts: Vec<AccountRow>,
+    pub keys: Vec<KeyRow>,
+    /// (account id, used) for `day`.
+    pub day_usage: Vec<(u64, u64)>,
+}
+
+/// Handle to the database; cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Store {
+    pool: SqlitePool,
+}
+
+fn now_unix() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
+impl Store {
+    /// Open (creating and migrating as needed) the SQLite database at `path`.
+    pub async fn open_sqlite(path: &Path) -> Result<Store, StoreError> {
+        let url = format!("sqlite://{}", path.display());
+        let options = SqliteConnectOptions::from_str(&url)?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal)
+            .busy_timeout(Duration::from_secs(10))
+            .foreign_keys(true);
+        let pool = SqlitePoolOptions::new()
+            .max_connections(4)
+            .connect_with(options)
+            .await?;
+        let store = Store { pool };
+        store.migrate().await?;
+        Ok(store)
+    }
+
+    async fn migrate(&self) -> Result<(), StoreError> {
+        let mut conn = self.pool.acquire().await?;
+        let version: i64 = sqlx::query_scalar("PRAGMA user_version")
+            .fetch_one(&mut *conn)
+            .await?;
+        if version as usize > MIGRATIONS.len() {
+            return Err(StoreError::Invalid(format!(
+                "the database schema (version {version}) is newer than this ipintel (version {}); upgrade ipintel",
+                MIGRATIONS.len()
+            )));
+        }
+        for (index, sql) in MIGRATIONS.iter().enumerate().skip(version as usize) {
+            let mut tx = sqlx::Connection::begin(&mut *conn).await?;
+            sqlx::raw_sql(sql).execute(&mut *tx).await?;
+            sqlx::raw_sql(&format!("PRAGMA user_version = {}", index + 1))
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await?;
+        }
+        Ok(())
+    }
+
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+
+    pub async fn revision(&self) -> Result<i64, StoreError> {
+        Ok(sqlx::query_scalar("SELECT value FROM meta WHERE name = 'revision'")
+            .fetch_one(&self.pool)
+            .await?)
+    }
+
+    pub async fn count_accounts(&self) -> Result<u64, StoreError> {
+        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM accounts")
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(n as u64)
+    }
+
+    /// Create an account with one key whose SHA-256 is `key_hash`. Returns the account id.
+    pub async fn create_account(
+        &self,
+        plan: &str,
+        credits: Option<u64>,
+        daily_quota: Option<u64>,
+        label: &str,
+        key_hash: &[u8],
+        key_prefix: &str,
+    ) -> Result<u64, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let now = now_unix();
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO accounts (plan, credits_granted, daily_quota, label, created_at)
+             VALUES (?, ?, ?, ?, ?) RETURNING id",
+        )
+        .bind(plan)
+        .bind(credits.map(|c| c as i64))
+        .bind(daily_quota.map(|q| q as i64))
+        .bind(label)
+        .bind(now)
+        .fetch_one(&mut *tx)
+        .await?;
+        insert_key(&mut tx, id, key_hash, key_prefix, now).await?;
+        bump_revision(&mut tx).await?;
+        tx.commit().await?;
+        Ok(id as u64)
+    }
+
+    /// Add a key to an existing account.
+    pub async fn add_key(&self, account_id: u64, key_hash: &[u8], key_prefix: &str) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let exists: Option<i64> = sqlx::query_scalar("SELECT id FROM accounts WHERE id = ?")
+            .bind(account_id as i64)
+            .fetch_optional(&mut *tx)
+            .await?;
+        if exists.is_none() {
+            return Err(StoreError::NotFound(format!("no account {account_id}")));
+        }
+        insert_key(&mut tx, account_id as i64, key_hash, key_prefix, now_unix()).await?;
+        bump_revision(&mut tx).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Revoke keys: the one whose hash is given, or every key whose prefix matches, or every
+    /// key of an account. Returns how many live keys were revoked.
+    pub async fn revoke(&self, target: RevokeTarget<'_>) -> Result<u64, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let now = now_unix();
+        let done = match target {
+            RevokeTarget::KeyHash(hash) => {
+                sqlx::query("UPDATE api_keys SET revoked_at = ? WHERE key_hash = ? AND revoked_at IS NULL")
+                    .bind(now)
+                    .bind(hash)
+                    .execute(&mut *tx)
+                    .await?
+            }
+            RevokeTarget::KeyPrefix(prefix) => {
+                let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM api_keys WHERE key_prefix = ? AND revoked_at IS NULL")
+                    .bind(prefix)
+                    .fetch_one(&mut *tx)
+                    .await?;
+                if n > 1 {
+                    return Err(StoreError::Invalid(format!(
+                        "{n} live keys start with {prefix}; give the whole key or --account"
+                    )));
+                }
+                sqlx::query("UPDATE api_keys SET revoked_at = ? WHERE key_prefix = ? AND revoked_at IS NULL")
+                    .bind(now)
+                    .bind(prefix)
+                    .execute(&mut *tx)
+                    .await?
+            }
+            RevokeTarget::Account(id) => {
+                sqlx::query("UPDATE api_keys SET revoked_at = ? WHERE account_id = ? AND revoked_at IS NULL")
+                    .bind(now)
+                    .bind(id as i64)
+                    .execute(&mut *tx)
+                    .await?
+            }
+        };
+        bump_revision(&mut tx).await?;
+        tx.commit().await?;
+        Ok(done.rows_affected())
+    }
+
+    /// Change an account's plan, balance or quota. `None` leaves a field as it is;
+    /// `Some(None)` makes credits or quota unlimited / the plan's.
+    pub async fn update_account(
+        &self,
+        account_id: u64,
+        plan: Option<&str>,
+        credits: Option<Option<u64>>,
+        daily_quota: Option<Option<u64>>,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let row = sqlx::query("SELECT plan, credits_granted, daily_quota FROM accounts WHERE id = ?")
+            .bind(account_id as i64)
+            .fetch_optional(&mut *tx)
+            .await?
+            .ok_or_else(|| StoreError::NotFound(format!("no account {account_id}")))?;
+        let plan = plan.map(str::to_owned).unwrap_or_else(|| row.get::<String, _>(0));
+        let credits = credits
+            .map(|c| c.map(|c| c as i64))
+            .unwrap_or_else(|| row.get::<Option<i64>, _>(1));
+        let quota = daily_quota
+            .map(|q| q.map(|q| q as i64))
+            .unwrap_or_else(|| row.get::<Option<i64>, _>(2));
+        sqlx::query("UPDATE accounts SET plan = ?, credits_granted = ?, daily_quota = ? WHERE id = ?")
+            .bind(plan)
+            .bind(credits)
+            .bind(quota)
+            .bind(account_id as i64)
+            .execute(&mut *tx)
+            .await?;
+        bump_revision(&mut tx).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    pub async fn accounts(&self) -> Result<Vec<AccountRow>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT id, plan, credits_granted, credits_used, daily_quota, label, created_at
+             FROM accounts ORDER BY id",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|r| AccountRow {
+                id: r.get::<i64, _>(0) as u64,
+                plan: r.get(1),
+                credits_granted: r.get::<Option<i64>, _>(2).map(|v| v.max(0) as u64),
+                credits_used: r.get::<i64, _>(3).max(0) as u64,
+                daily_quota: r.get::<Option<i64>, _>(4).map(|v| v.max(0) as u64),
+                label: r.get(5),
+                created_at: r.get(6),
+            })
+            .collect())
+    }
+
+    pub async fn keys(&self) -> Result<Vec<KeyRow>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT id, account_id, key_hash, key_prefix, created_at, revoked_at FROM api_keys ORDER BY id",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|r| KeyRow {
+                id: r.get::<i64, _>(0) as u64,
+                account_id: r.get::<i64, _>(1) as u64,
+                key_hash: r.get(2),
+                key_prefix: r.get(3),
+                created_at: r.get(4),
+                revoked_at: r.get(5),
+            })
+            .collect())
+    }
+
+    pub async fn day_usage(&self, day: i64) -> Result<Vec<(u64, u64)>, StoreError> {
+        let rows = sqlx::query("SELECT account_id, used FROM daily_usage WHERE day = ?")
+            .bind(day)
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(rows
+            .into_iter()
+            .map(|r| (r.get::<i64, _>(0) as u64, r.get::<i64, _>(1).max(0) as u64))
+            .collect())
+    }
+
+    /// A consistent read of everything the ledger needs, with the revision it reflects.
+    pub async fn ledger_rows(&self, day: i64) -> Result<LedgerRows, StoreError> {
+        // The revision is read first: a change that lands during the reads bumps it again and
+        // is picked up by the next poll.
+        let revision = self.revision().await?;
+        Ok(LedgerRows {
+            revision,
+            accounts: self.accounts().await?,
+            keys: self.keys().await?,
+            day_usage: self.day_usage(day).await?,
+        })
+    }
+
+    /// Add usage counted in memory to the stored totals, in one transaction.
+    pub async fn add_usage(&self, deltas: &[UsageDelta]) -> Result<(), StoreError> {
+        if deltas.is_empty() {
+            return Ok(());
+        }
+        let mut tx = self.pool.begin().await?;
+        for d in deltas {
+            if d.credits > 0 {
+                sqlx::query("UPDATE accounts SET credits_used = credits_used + ? WHERE id = ?")
+                    .bind(d.credits as i64)
+                    .bind(d.account_id as i64)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            if d.day_queries > 0 {
+                sqlx::query(
+                    "INSERT INTO daily_usage (account_id, day, used) VALUES (?, ?, ?)
+                     ON CONFLICT(account_id, day) DO UPDATE SET used = used + excluded.used",
+                )
+                .bind(d.account_id as i64)
+                .bind(d.day)
+                .bind(d.day_queries as i64)
+                .execute(&mut *tx)
+                .await?;
+            }
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+}
+
+/// Which keys `Store::revoke` revokes.
+#[derive(Debug, Clone, Copy)]
+pub enum RevokeTarget<'a> {
+    KeyHash(&'a [u8]),
+    KeyPrefix(&'a str),
+    Account(u64),
+}
+
+async fn insert_key(
+    tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
+    account_id: i64,
+    key_hash: &[u8],
+    key_prefix: &str,
+    now: i64,
+) -> Result<(), StoreError> {
+    sqlx::query("INSERT INTO api_keys (account_id, key_hash, key_prefix, created_at) VALUES (?, ?, ?, ?)")
+        .bind(account_id)
+        .bind(key_hash)
+        .bind(key_prefix)
+        .bind(now)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
+async fn bump_revision(tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>) -> Result<(), StoreError> {
+    sqlx::query("UPDATE meta SET value = value + 1 WHERE name = 'revision'")
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
