@@ -1,1 +1,19 @@
-pub fn x(){}
+//! The `ipintel` server: everything on the wire.
+//!
+//! Layout:
+//! - `main.rs` / [`cli`]: the command line; `main` owns exit codes.
+//! - [`config`]: one `Config`, file < environment < flags, unknown keys rejected.
+//! - [`server`]: start (store, databases, bootstrap key) and run (listeners, background tasks).
+//! - [`http`]: router, middleware, accept loop, error kind -> status.
+//! - [`api`]: one folder per dialect (MaxMind today); dialects never import each other.
+//! - [`commands`]: the non-serving subcommands (keys, lookup, data).
+//! - [`metrics`]: Prometheus counters.
+
+pub mod api;
+pub mod cli;
+pub mod commands;
+pub mod config;
+pub mod http;
+pub mod metrics;
+pub mod server;
+pub mod state;

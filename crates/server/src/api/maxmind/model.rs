@@ -1,0 +1,442 @@
+//! MaxMind's JSON shapes. Wire DTOs borrow from the engine's records; nothing here is
+//! `Deserialize`, and nothing outside this dialect sees these types.
+//!
+//! Each record renders once per service into a memo slot (a JSON member list without the
+//! braces); a response is those fragments joined with the per-request members
+//! (`ip_address`, `network`, `queries_remaining`).
+
+use std::io::Write as _;
+
+use ipintel_core::accounts::Service;
+use ipintel_core::geo::record::{Continent, Country, Location, Names, Postal, Subdivision};
+use ipintel_core::geo::{AnonymityRecord, GeoAnswer, MemoSlot, NetworkTraits, PlaceRecord};
+use serde::Serialize;
+
+pub fn content_type(service: Service) -> &'static str {
+    match service {
+        Service::Country => "application/vnd.maxmind.com-country+json; charset=UTF-8; version=2.1",
+        Service::City => "application/vnd.maxmind.com-city+json; charset=UTF-8; version=2.1",
+        Service::Insights => "application/vnd.maxmind.com-insights+json; charset=UTF-8; version=2.1",
+    }
+}
+
+/// Memo slots 0-2 hold the three services' renderings; slot 3 the anonymity flags as
+/// traits members. Other dialects use slots from 4 up.
+fn slot(service: Service) -> MemoSlot {
+    match service {
+        Service::Country => MemoSlot(0),
+        Service::City => MemoSlot(1),
+        Service::Insights => MemoSlot(2),
+    }
+}
+const ANONYMITY_TRAITS_SLOT: MemoSlot = MemoSlot(3);
+
+/// The full response body.
+pub fn render(service: Service, answer: &GeoAnswer, queries_remaining: Option<u64>) -> Vec<u8> {
+    let mut out = Vec::with_capacity(2048);
+    let mut members = Members::new(&mut out);
+    if let Some(place) = &answer.place {
+        members.raw(place.memo(slot(service), |p| member_list(&PlaceJson::new(p, service))));
+    }
+    if let Some(remaining) = queries_remaining {
+        members.raw(format!("\"maxmind\":{{\"queries_remaining\":{remaining}}}").as_bytes());
+    }
+    let anonymity = answer.anonymity.as_ref().filter(|_| service == Service::Insights);
+    if let Some(anonymity) = anonymity {
+        members.raw(anonymity.memo(slot(service), |a| {
+            let mut v = b"\"anonymizer\":".to_vec();
+            serde_json::to_writer(&mut v, &AnonymizerJson::from(a)).expect("serialisable");
+            v
+        }));
+    }
+    members.open("traits");
+    let mut traits = Members::new(members.buffer());
+    if let Some(record) = &answer.network_traits {
+        traits.raw(record.memo(slot(service), |t| member_list(&TraitsJson::new(t, service))));
+    }
+    if let Some(anonymity) = anonymity {
+        traits.raw(anonymity.memo(ANONYMITY_TRAITS_SLOT, |a| member_list(&AnonymityTraitsJson::from(a))));
+    }
+    traits.raw(b"");
+    let buf = traits.finish_member();
+    // Addresses and networks print as plain ASCII: no escaping needed.
+    let _ = write!(buf, "\"ip_address\":\"{}\",\"network\":\"{}\"}}}}", answer.ip, answer.network);
+    out
+}
+
+/// Writes `{a,b,c` style member lists, tracking commas; fragments may be empty.
+struct Members<'a> {
+    out: &'a mut Vec<u8>,
+    first: bool,
+}
+
+impl<'a> Members<'a> {
+    fn new(out: &'a mut Vec<u8>) -> Self {
+        out.push(b'{');
+        Members { out, first: true }
+    }
+
+    fn raw(&mut self, fragment: &[u8]) {
+        if fragment.is_empty() {
+            return;
+        }
+        if !self.first {
+            self.out.push(b',');
+        }
+        self.first = false;
+        self.out.extend_from_slice(fragment);
+    }
+
+    /// Start a nested object member `"name":` (its `{` is written by the next `Members`).
+    fn open(&mut self, name: &str) {
+        if !self.first {
+            self.out.push(b',');
+        }
+        self.first = false;
+        self.out.push(b'"');
+        self.out.extend_from_slice(name.as_bytes());
+        self.out.extend_from_slice(b"\":");
+    }
+
+    fn buffer(&mut self) -> &mut Vec<u8> {
+        self.out
+    }
+
+    /// Ready the buffer for one more member and hand it over.
+    fn finish_member(self) -> &'a mut Vec<u8> {
+        if !self.first {
+            self.out.push(b',');
+        }
+        self.out
+    }
+}
+
+/// A value's JSON object without its braces: `"a":1,"b":2` (empty for `{}`).
+fn member_list<T: Serialize>(value: &T) -> Vec<u8> {
+    let mut v = serde_json::to_vec(value).expect("serialisable");
+    debug_assert!(v.first() == Some(&b'{') && v.last() == Some(&b'}'));
+    v.pop();
+    v.remove(0);
+    v
+}
+
+fn no_names(n: &Names) -> bool {
+    n.is_empty()
+}
+fn is_false(b: &bool) -> bool {
+    !*b
+}
+
+#[derive(Serialize)]
+struct NamedJson<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    code: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    confidence: Option<u16>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    geoname_id: Option<u32>,
+    #[serde(skip_serializing_if = "is_false")]
+    is_in_european_union: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    iso_code: Option<&'a str>,
+    #[serde(skip_serializing_if = "no_names")]
+    names: &'a Names,
+    #[serde(rename = "type", skip_serializing_if = "Option::is_none")]
+    kind: Option<&'a str>,
+}
+
+impl<'a> NamedJson<'a> {
+    fn empty(&self) -> bool {
+        self.code.is_none()
+            && self.confidence.is_none()
+            && self.geoname_id.is_none()
+            && !self.is_in_european_union
+            && self.iso_code.is_none()
+            && self.names.is_empty()
+            && self.kind.is_none()
+    }
+
+    fn continent(c: &'a Continent) -> Self {
+        NamedJson {
+            code: c.code.as_deref(),
+            confidence: None,
+            geoname_id: c.geoname_id,
+            is_in_european_union: false,
+            iso_code: None,
+            names: &c.names,
+            kind: None,
+        }
+    }
+
+    fn country(c: &'a Country, insights: bool) -> Self {
+        NamedJson {
+            code: None,
+            confidence: c.confidence.filter(|_| insights),
+            geoname_id: c.geoname_id,
+            is_in_european_union: c.is_in_european_union,
+            iso_code: c.iso_code.as_deref(),
+            names: &c.names,
+            kind: c.representation.as_deref(),
+        }
+    }
+
+    fn subdivision(s: &'a Subdivision, insights: bool) -> Self {
+        NamedJson {
+            code: None,
+            confidence: s.confidence.filter(|_| insights),
+            geoname_id: s.geoname_id,
+            is_in_european_union: false,
+            iso_code: s.iso_code.as_deref(),
+            names: &s.names,
+            kind: None,
+        }
+    }
+}
+
+fn some_if<T>(v: T, keep: impl FnOnce(&T) -> bool) -> Option<T> {
+    keep(&v).then_some(v)
+}
+
+#[derive(Serialize)]
+struct PlaceJson<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    city: Option<NamedJson<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    continent: Option<NamedJson<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    country: Option<NamedJson<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    location: Option<LocationJson<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    postal: Option<PostalJson<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    registered_country: Option<NamedJson<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    represented_country: Option<NamedJson<'a>>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    subdivisions: Vec<NamedJson<'a>>,
+}
+
+impl<'a> PlaceJson<'a> {
+    fn new(p: &'a PlaceRecord, service: Service) -> Self {
+        let insights = service == Service::Insights;
+        let detailed = service != Service::Country;
+        let country = |c: &'a Option<Country>| {
+            c.as_ref()
+                .map(|c| NamedJson::country(c, insights))
+                .and_then(|n| some_if(n, |n| !n.empty()))
+        };
+        PlaceJson {
+            city: p
+                .city
+                .as_ref()
+                .filter(|_| detailed)
+                .map(|c| NamedJson {
+                    code: None,
+                    confidence: c.confidence.filter(|_| insights),
+                    geoname_id: c.geoname_id,
+                    is_in_european_union: false,
+                    iso_code: None,
+                    names: &c.names,
+                    kind: None,
+                })
+                .and_then(|n| some_if(n, |n| !n.empty())),
+            continent: p
+                .continent
+                .as_ref()
+                .map(NamedJson::continent)
+                .and_then(|n| some_if(n, |n| !n.empty())),
+            country: country(&p.country),
+            location: p
+                .location
+                .as_ref()
+                .filter(|_| detailed)
+                .map(|l| LocationJson::new(l, insights))
+                .and_then(|l| some_if(l, |l| !l.empty())),
+            postal: p
+                .postal
+                .as_ref()
+                .filter(|_| detailed)
+                .map(|pc| PostalJson::new(pc, insights))
+                .and_then(|pc| some_if(pc, |pc| pc.code.is_some() || pc.confidence.is_some())),
+            registered_country: country(&p.registered_country),
+            represented_country: country(&p.represented_country),
+            subdivisions: if detailed {
+                p.subdivisions
+                    .iter()
+                    .map(|s| NamedJson::subdivision(s, insights))
+                    .filter(|n| !n.empty())
+                    .collect()
+            } else {
+                Vec::new()
+            },
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct LocationJson<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    accuracy_radius: Option<u16>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    average_income: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    latitude: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    longitude: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    metro_code: Option<u16>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    population_density: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    time_zone: Option<&'a str>,
+}
+
+impl<'a> LocationJson<'a> {
+    fn new(l: &'a Location, insights: bool) -> Self {
+        LocationJson {
+            accuracy_radius: l.accuracy_radius,
+            average_income: l.average_income.filter(|_| insights),
+            latitude: l.latitude,
+            longitude: l.longitude,
+            metro_code: l.metro_code,
+            population_density: l.population_density.filter(|_| insights),
+            time_zone: l.time_zone.as_deref(),
+        }
+    }
+
+    fn empty(&self) -> bool {
+        self.accuracy_radius.is_none()
+            && self.average_income.is_none()
+            && self.latitude.is_none()
+            && self.longitude.is_none()
+            && self.metro_code.is_none()
+            && self.population_density.is_none()
+            && self.time_zone.is_none()
+    }
+}
+
+#[derive(Serialize)]
+struct PostalJson<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    code: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    confidence: Option<u16>,
+}
+
+impl<'a> PostalJson<'a> {
+    fn new(p: &'a Postal, insights: bool) -> Self {
+        PostalJson {
+            code: p.code.as_deref(),
+            confidence: p.confidence.filter(|_| insights),
+        }
+    }
+}
+
+/// `traits` members from network data, by service (spec 1.2: AS, ISP, connection and
+/// domain fields from City up; user type and scores in Insights only).
+#[derive(Serialize, Default)]
+struct TraitsJson<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    autonomous_system_number: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    autonomous_system_organization: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    connection_type: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    domain: Option<&'a str>,
+    #[serde(skip_serializing_if = "is_false")]
+    is_anycast: bool,
+    #[serde(skip_serializing_if = "is_false")]
+    is_legitimate_proxy: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    isp: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    mobile_country_code: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    mobile_network_code: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    organization: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    static_ip_score: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    user_type: Option<&'a str>,
+}
+
+impl<'a> TraitsJson<'a> {
+    fn new(t: &'a NetworkTraits, service: Service) -> Self {
+        let mut json = TraitsJson {
+            is_anycast: t.is_anycast,
+            ..Default::default()
+        };
+        if service == Service::Country {
+            return json;
+        }
+        json.autonomous_system_number = t.autonomous_system_number;
+        json.autonomous_system_organization = t.autonomous_system_organization.as_deref();
+        json.connection_type = t.connection_type.as_deref();
+        json.domain = t.domain.as_deref();
+        json.isp = t.isp.as_deref();
+        json.mobile_country_code = t.mobile_country_code.as_deref();
+        json.mobile_network_code = t.mobile_network_code.as_deref();
+        json.organization = t.organization.as_deref();
+        if service == Service::Insights {
+            json.is_legitimate_proxy = t.is_legitimate_proxy;
+            json.static_ip_score = t.static_ip_score;
+            json.user_type = t.user_type.as_deref();
+        }
+        json
+    }
+}
+
+#[derive(Serialize)]
+struct AnonymityTraitsJson {
+    #[serde(skip_serializing_if = "is_false")]
+    is_anonymous: bool,
+    #[serde(skip_serializing_if = "is_false")]
+    is_anonymous_vpn: bool,
+    #[serde(skip_serializing_if = "is_false")]
+    is_hosting_provider: bool,
+    #[serde(skip_serializing_if = "is_false")]
+    is_public_proxy: bool,
+    #[serde(skip_serializing_if = "is_false")]
+    is_residential_proxy: bool,
+    #[serde(skip_serializing_if = "is_false")]
+    is_tor_exit_node: bool,
+}
+
+impl From<&AnonymityRecord> for AnonymityTraitsJson {
+    fn from(a: &AnonymityRecord) -> Self {
+        AnonymityTraitsJson {
+            is_anonymous: a.is_anonymous,
+            is_anonymous_vpn: a.is_anonymous_vpn,
+            is_hosting_provider: a.is_hosting_provider,
+            is_public_proxy: a.is_public_proxy,
+            is_residential_proxy: a.is_residential_proxy,
+            is_tor_exit_node: a.is_tor_exit_node,
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct AnonymizerJson<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    confidence: Option<u16>,
+    #[serde(flatten)]
+    flags: AnonymityTraitsJson,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    network_last_seen: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    provider_name: Option<&'a str>,
+}
+
+impl<'a> From<&'a AnonymityRecord> for AnonymizerJson<'a> {
+    fn from(a: &'a AnonymityRecord) -> Self {
+        AnonymizerJson {
+            confidence: a.anonymizer_confidence,
+            flags: AnonymityTraitsJson::from(a),
+            network_last_seen: a.network_last_seen.as_deref(),
+            provider_name: a.provider_name.as_deref(),
+        }
+    }
+}

@@ -1,0 +1,4 @@
+//! API dialects. Each folder parses its wire format, calls the engine, renders its answer
+//! and its own error body. Invariant: no dialect imports another.
+
+pub mod maxmind;

@@ -1,0 +1,169 @@
+//! The command line, parsed in two stages: clap turns arguments into `Cli` (raw values
+//! only), then `main` builds a `Config` from the file, the environment and these flags.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "ipintel",
+    version,
+    about = "Self-hosted IP intelligence: GeoIP web services from your own MMDB databases.",
+    after_long_help = env_help()
+)]
+pub struct Cli {
+    /// TOML configuration file (see ipintel.example.toml).
+    #[arg(long, global = true, env = "IPINTEL_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Directory for the store and, by default, the databases.
+    #[arg(long, global = true, value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the server.
+    Serve(ServeArgs),
+    /// Manage accounts and API keys.
+    #[command(subcommand)]
+    Keys(KeysCommand),
+    /// Look an address up in the local databases, without a server.
+    Lookup(LookupArgs),
+    /// Build and inspect MMDB databases.
+    #[command(subcommand)]
+    Data(DataCommand),
+    /// Load the configuration, print it, and exit (0 when valid, 2 when not).
+    CheckConfig,
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address to listen on, e.g. 127.0.0.1:8080 or [::1]:8443.
+    #[arg(long, value_name = "ADDR")]
+    pub listen: Option<SocketAddr>,
+    /// MMDB file or directory (repeatable); replaces geoip.mmdb.
+    #[arg(long, value_name = "PATH")]
+    pub mmdb: Vec<PathBuf>,
+    /// PEM certificate chain for HTTPS.
+    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key for HTTPS.
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// Create an account with one key; the key is printed once and never again.
+    Create {
+        /// Plan name (built in: free, lite, pro).
+        #[arg(long, default_value = "free")]
+        plan: String,
+        /// Credit balance; without it, the plan's (usually unlimited).
+        #[arg(long)]
+        credits: Option<u64>,
+        /// Queries per UTC day; without it, the plan's.
+        #[arg(long)]
+        daily_quota: Option<u64>,
+        /// A note to recognise the account by.
+        #[arg(long, default_value = "")]
+        label: String,
+        /// Print {"account_id": N, "key": "..."}.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Add a key to an existing account.
+    Add {
+        #[arg(long)]
+        account: u64,
+        #[arg(long)]
+        json: bool,
+    },
+    /// List accounts and their keys (keys shown by prefix only).
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show one account.
+    Show {
+        account: u64,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Revoke a key (whole, or the prefix `keys list` shows), or every key of an account.
+    Revoke {
+        #[arg(required_unless_present = "account", conflicts_with = "account")]
+        key: Option<String>,
+        #[arg(long)]
+        account: Option<u64>,
+    },
+    /// Change an account's plan, credits or daily quota.
+    Update {
+        account: u64,
+        #[arg(long)]
+        plan: Option<String>,
+        /// A number, or "unlimited".
+        #[arg(long)]
+        credits: Option<String>,
+        /// A number, or "plan" for the plan's quota.
+        #[arg(long)]
+        daily_quota: Option<String>,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct LookupArgs {
+    /// IPv4 or IPv6 address.
+    pub ip: String,
+    /// MMDB file or directory (repeatable); default: the configured ones.
+    #[arg(long, value_name = "PATH")]
+    pub mmdb: Vec<PathBuf>,
+    /// Print the merged record as MaxMind Insights JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DataCommand {
+    /// Build a GeoLite2-ASN-schema MMDB from CSV ranges (start,end,asn,organization).
+    BuildAsn {
+        /// Output file (written atomically).
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
+        /// CSV files, e.g. asn-ipv4.csv asn-ipv6.csv from @ip-location-db/asn.
+        #[arg(required = true, value_name = "CSV")]
+        inputs: Vec<PathBuf>,
+    },
+    /// Build an MMDB of any MaxMind schema from JSON ([{"net/len": {record}}, ...]).
+    Build {
+        /// database_type to write, e.g. GeoIP2-City, GeoLite2-ASN, GeoIP2-ISP.
+        #[arg(long = "type", value_name = "DATABASE_TYPE")]
+        database_type: String,
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
+        #[arg(value_name = "SOURCE.json")]
+        source: PathBuf,
+    },
+    /// Print what ipintel sees in MMDB files (kind, type, build time).
+    Info {
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
+}
+
+fn env_help() -> String {
+    let mut help = String::from(
+        "Configuration keys (TOML file < IPINTEL_* environment < flags; unknown keys are errors).\n\
+         Environment names: the key in upper case, levels joined by '__' (geoip.mmdb -> IPINTEL_GEOIP__MMDB).\n\n",
+    );
+    for (key, doc) in crate::config::KEYS {
+        let env = format!("IPINTEL_{}", key.replace('.', "__").replace("<name>", "<NAME>").to_ascii_uppercase());
+        help.push_str(&format!("  {key:<32} {env:<38} {doc}\n"));
+    }
+    help.push_str("\nLogging: IPINTEL_LOG (e.g. info, ipintel=debug). Exit codes: 0 ok, 1 not found (lookup), 2 error.\n");
+    help
+}

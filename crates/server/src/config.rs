@@ -1,0 +1,445 @@
+//! Configuration: one TOML file, overridden by `IPINTEL_*` environment variables, overridden
+//! by command-line flags. Unknown keys are errors wherever they come from.
+//!
+//! Environment names are the key path in upper case with `__` between levels:
+//! `listen` is `IPINTEL_LISTEN`, `geoip.mmdb` is `IPINTEL_GEOIP__MMDB`. Values are read as
+//! TOML when they parse as TOML (`true`, `42`, `["a", "b"]`), else as a string; list keys
+//! also take a comma-separated string.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use ipintel_core::accounts::{Plan, Plans, Service};
+use serde::{Deserialize, Deserializer};
+
+/// Every key, its type and what it does: `--help` prints this table, and a test checks it
+/// against `Config` and the example file.
+pub const KEYS: &[(&str, &str)] = &[
+    ("listen", "address:port the HTTP(S) server binds (default 127.0.0.1:8080)"),
+    ("data_dir", "directory for the SQLite store and, by default, the MMDB files (default ./data)"),
+    ("log_format", "text or json (default text)"),
+    ("bootstrap_plan", "plan of the account created on first start when there is none (default pro)"),
+    ("geoip.mmdb", "MMDB files or directories to load (default: every *.mmdb in data_dir)"),
+    ("geoip.verify", "walk every database completely before serving it (default true)"),
+    ("geoip.cache_records", "decoded records kept per cache (default 200000)"),
+    ("geoip.reload_poll_secs", "how often to check the MMDB files for replacement; 0 disables (default 2)"),
+    ("tls.cert", "PEM certificate chain; with tls.key, serve HTTPS"),
+    ("tls.key", "PEM private key"),
+    ("http.max_connections", "open connections at most; more are refused (default 10000)"),
+    ("http.request_timeout_secs", "longest a request may take before 503 (default 30)"),
+    ("http.header_read_timeout_secs", "longest a client may take to send its headers (default 10)"),
+    ("http.max_header_bytes", "largest request head accepted (default 16384)"),
+    ("http.max_body_bytes", "largest request body accepted (default 20000, as MaxMind)"),
+    ("http.trusted_proxies", "networks whose X-Forwarded-For is believed for `me` (default none)"),
+    ("admin.token", "bearer token for /admin/*; unset: /admin/* only from loopback"),
+    ("plans.<name>.services", "services the plan may call: country, city, insights"),
+    ("plans.<name>.daily_quota", "queries per UTC day; absent: unlimited"),
+    ("plans.<name>.credits", "credits a new account starts with; absent: unlimited"),
+    ("plans.<name>.batch_limit", "most addresses in one batch request (default 256)"),
+];
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    #[serde(default = "default_listen")]
+    pub listen: SocketAddr,
+    #[serde(default = "default_data_dir")]
+    pub data_dir: PathBuf,
+    #[serde(default)]
+    pub log_format: LogFormat,
+    #[serde(default = "default_bootstrap_plan")]
+    pub bootstrap_plan: String,
+    #[serde(default)]
+    pub geoip: GeoipConfig,
+    #[serde(default)]
+    pub tls: Option<TlsConfig>,
+    #[serde(default)]
+    pub http: HttpConfig,
+    #[serde(default)]
+    pub admin: AdminConfig,
+    /// Overrides and additions to the built-in plans.
+    #[serde(default)]
+    pub plans: BTreeMap<String, PlanConfig>,
+}
+
+#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    #[default]
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GeoipConfig {
+    #[serde(default, deserialize_with = "string_or_list")]
+    pub mmdb: Vec<PathBuf>,
+    #[serde(default = "yes")]
+    pub verify: bool,
+    #[serde(default = "default_cache_records")]
+    pub cache_records: usize,
+    #[serde(default = "default_reload_poll_secs")]
+    pub reload_poll_secs: u64,
+}
+
+impl Default for GeoipConfig {
+    fn default() -> Self {
+        GeoipConfig {
+            mmdb: Vec::new(),
+            verify: true,
+            cache_records: default_cache_records(),
+            reload_poll_secs: default_reload_poll_secs(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsConfig {
+    pub cert: PathBuf,
+    pub key: PathBuf,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HttpConfig {
+    #[serde(default = "default_max_connections")]
+    pub max_connections: usize,
+    #[serde(default = "default_request_timeout")]
+    pub request_timeout_secs: u64,
+    #[serde(default = "default_header_timeout")]
+    pub header_read_timeout_secs: u64,
+    #[serde(default = "default_max_header_bytes")]
+    pub max_header_bytes: usize,
+    #[serde(default = "default_max_body_bytes")]
+    pub max_body_bytes: usize,
+    #[serde(default, deserialize_with = "string_or_list")]
+    pub trusted_proxies: Vec<ipnet::IpNet>,
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        HttpConfig {
+            max_connections: default_max_connections(),
+            request_timeout_secs: default_request_timeout(),
+            header_read_timeout_secs: default_header_timeout(),
+            max_header_bytes: default_max_header_bytes(),
+            max_body_bytes: default_max_body_bytes(),
+            trusted_proxies: Vec::new(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AdminConfig {
+    pub token: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PlanConfig {
+    #[serde(deserialize_with = "string_or_list")]
+    pub services: Vec<String>,
+    pub daily_quota: Option<u64>,
+    pub credits: Option<u64>,
+    #[serde(default = "default_batch_limit")]
+    pub batch_limit: u32,
+}
+
+fn default_listen() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 8080))
+}
+fn default_data_dir() -> PathBuf {
+    PathBuf::from("data")
+}
+fn default_bootstrap_plan() -> String {
+    "pro".to_owned()
+}
+fn yes() -> bool {
+    true
+}
+fn default_cache_records() -> usize {
+    200_000
+}
+fn default_reload_poll_secs() -> u64 {
+    2
+}
+fn default_max_connections() -> usize {
+    10_000
+}
+fn default_request_timeout() -> u64 {
+    30
+}
+fn default_header_timeout() -> u64 {
+    10
+}
+fn default_max_header_bytes() -> usize {
+    16 * 1024
+}
+fn default_max_body_bytes() -> usize {
+    20_000
+}
+fn default_batch_limit() -> u32 {
+    256
+}
+
+/// A list given as a TOML array or as one comma-separated string (handy in env vars).
+fn string_or_list<'de, D, T>(de: D) -> Result<Vec<T>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: std::str::FromStr,
+    T::Err: std::fmt::Display,
+{
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Raw {
+        One(String),
+        Many(Vec<String>),
+    }
+    let items = match Raw::deserialize(de)? {
+        Raw::One(s) => s
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned)
+            .collect(),
+        Raw::Many(v) => v,
+    };
+    items
+        .iter()
+        .map(|s| s.parse::<T>().map_err(|e| serde::de::Error::custom(format!("{s:?}: {e}"))))
+        .collect()
+}
+
+/// Flags that override the file and the environment.
+#[derive(Debug, Default, Clone)]
+pub struct Overrides {
+    pub listen: Option<SocketAddr>,
+    pub data_dir: Option<PathBuf>,
+    pub mmdb: Vec<PathBuf>,
+    pub tls_cert: Option<PathBuf>,
+    pub tls_key: Option<PathBuf>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {}: {reason}", path.display())]
+    Read { path: PathBuf, reason: String },
+    #[error("config file {}: {reason}", path.display())]
+    File { path: PathBuf, reason: String },
+    #[error("environment variable {name}: {reason}")]
+    Env { name: String, reason: String },
+    #[error("configuration: {0}")]
+    Invalid(String),
+}
+
+impl Config {
+    /// Build the configuration: `file` (if any) < `env` (only `IPINTEL_*` names are read,
+    /// except `IPINTEL_CONFIG`) < `overrides`.
+    pub fn load(
+        file: Option<&Path>,
+        env: &BTreeMap<String, String>,
+        overrides: &Overrides,
+    ) -> Result<Config, ConfigError> {
+        let mut table = match file {
+            Some(path) => {
+                let text = std::fs::read_to_string(path).map_err(|e| ConfigError::Read {
+                    path: path.to_owned(),
+                    reason: e.to_string(),
+                })?;
+                text.parse::<toml::Table>().map_err(|e| ConfigError::File {
+                    path: path.to_owned(),
+                    reason: e.to_string(),
+                })?
+            }
+            None => toml::Table::new(),
+        };
+        // Report file errors (unknown keys above all) against the file before env muddles it.
+        if let Some(path) = file {
+            toml::Value::Table(table.clone())
+                .try_into::<Config>()
+                .map_err(|e| ConfigError::File {
+                    path: path.to_owned(),
+                    reason: e.to_string(),
+                })?;
+        }
+        for (name, value) in env {
+            let Some(rest) = name.strip_prefix("IPINTEL_") else { continue };
+            if rest == "CONFIG" || rest == "LOG" {
+                continue;
+            }
+            let path: Vec<String> = rest.split("__").map(|p| p.to_ascii_lowercase()).collect();
+            if path.iter().any(String::is_empty) {
+                return Err(ConfigError::Env {
+                    name: name.clone(),
+                    reason: "empty key segment".into(),
+                });
+            }
+            set_path(&mut table, &path, env_value(value));
+            toml::Value::Table(table.clone())
+                .try_into::<Config>()
+                .map_err(|e| ConfigError::Env {
+                    name: name.clone(),
+                    reason: e.message().to_owned(),
+                })?;
+        }
+        let mut config: Config = toml::Value::Table(table)
+            .try_into()
+            .map_err(|e: toml::de::Error| ConfigError::Invalid(e.to_string()))?;
+        if let Some(listen) = overrides.listen {
+            config.listen = listen;
+        }
+        if let Some(dir) = &overrides.data_dir {
+            config.data_dir = dir.clone();
+        }
+        if !overrides.mmdb.is_empty() {
+            config.geoip.mmdb = overrides.mmdb.clone();
+        }
+        match (&overrides.tls_cert, &overrides.tls_key) {
+            (Some(cert), Some(key)) => {
+                config.tls = Some(TlsConfig {
+                    cert: cert.clone(),
+                    key: key.clone(),
+                })
+            }
+            (None, None) => {}
+            _ => return Err(ConfigError::Invalid("--tls-cert and --tls-key go together".into())),
+        }
+        config.validate()?;
+        Ok(config)
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        let plans = self.plans()?;
+        if plans.get(&self.bootstrap_plan).is_none() {
+            return Err(ConfigError::Invalid(format!(
+                "bootstrap_plan {:?} is not a plan (plans: {})",
+                self.bootstrap_plan,
+                plans.names().join(", ")
+            )));
+        }
+        if self.http.max_connections == 0 || self.http.request_timeout_secs == 0 {
+            return Err(ConfigError::Invalid(
+                "http.max_connections and http.request_timeout_secs must be positive".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    /// The built-in plans with the configured ones laid over them.
+    pub fn plans(&self) -> Result<Plans, ConfigError> {
+        let mut plans = Plans::builtin();
+        for (name, p) in &self.plans {
+            let services = p
+                .services
+                .iter()
+                .map(|s| s.parse::<Service>())
+                .collect::<Result<_, _>>()
+                .map_err(|e| ConfigError::Invalid(format!("plans.{name}.services: {e}")))?;
+            plans.0.insert(
+                name.clone(),
+                Plan {
+                    name: name.clone(),
+                    services,
+                    daily_quota: p.daily_quota,
+                    credits: p.credits,
+                    batch_limit: p.batch_limit,
+                },
+            );
+        }
+        Ok(plans)
+    }
+
+    /// The MMDB paths to load: as configured, else the data directory.
+    pub fn mmdb_paths(&self) -> Vec<PathBuf> {
+        if self.geoip.mmdb.is_empty() {
+            vec![self.data_dir.clone()]
+        } else {
+            self.geoip.mmdb.clone()
+        }
+    }
+
+    pub fn store_path(&self) -> PathBuf {
+        self.data_dir.join("ipintel.db")
+    }
+}
+
+fn env_value(raw: &str) -> toml::Value {
+    let doc = format!("v = {raw}");
+    match doc.parse::<toml::Table>() {
+        Ok(mut t) => t.remove("v").unwrap_or_else(|| toml::Value::String(raw.to_owned())),
+        Err(_) => toml::Value::String(raw.to_owned()),
+    }
+}
+
+fn set_path(table: &mut toml::Table, path: &[String], value: toml::Value) {
+    let (last, parents) = path.split_last().expect("non-empty path");
+    let mut cursor = table;
+    for part in parents {
+        let entry = cursor
+            .entry(part.clone())
+            .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+        if !entry.is_table() {
+            *entry = toml::Value::Table(toml::Table::new());
+        }
+        cursor = entry.as_table_mut().expect("just made a table");
+    }
+    cursor.insert(last.clone(), value);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+
+    #[test]
+    fn precedence_file_env_cli() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("c.toml");
+        std::fs::write(&file, "listen = \"127.0.0.1:1\"\ndata_dir = \"/a\"\n[geoip]\nverify = false\n").unwrap();
+        let cfg = Config::load(Some(&file), &env(&[("IPINTEL_DATA_DIR", "/b"), ("IPINTEL_GEOIP__MMDB", "x.mmdb, y.mmdb"), ("HOME", "/root")]), &Overrides::default()).unwrap();
+        assert_eq!(cfg.listen.port(), 1);
+        assert_eq!(cfg.data_dir, PathBuf::from("/b"));
+        assert!(!cfg.geoip.verify);
+        assert_eq!(cfg.geoip.mmdb, vec![PathBuf::from("x.mmdb"), PathBuf::from("y.mmdb")]);
+        let cli = Overrides {
+            data_dir: Some("/c".into()),
+            ..Default::default()
+        };
+        let cfg = Config::load(Some(&file), &env(&[("IPINTEL_DATA_DIR", "/b")]), &cli).unwrap();
+        assert_eq!(cfg.data_dir, PathBuf::from("/c"));
+    }
+
+    #[test]
+    fn unknown_keys_are_rejected_with_their_source() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("c.toml");
+        std::fs::write(&file, "[geoip]\nmmdbs = []\n").unwrap();
+        let err = Config::load(Some(&file), &env(&[]), &Overrides::default()).unwrap_err().to_string();
+        assert!(err.contains("c.toml") && err.contains("mmdbs"), "{err}");
+        let err = Config::load(None, &env(&[("IPINTEL_LISTN", "x")]), &Overrides::default()).unwrap_err().to_string();
+        assert!(err.contains("IPINTEL_LISTN") && err.contains("listn"), "{err}");
+        let err = Config::load(None, &env(&[("IPINTEL_HTTP__MAX_CONNECTIONS", "many")]), &Overrides::default()).unwrap_err().to_string();
+        assert!(err.contains("IPINTEL_HTTP__MAX_CONNECTIONS"), "{err}");
+    }
+
+    #[test]
+    fn plans_merge_and_validate() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("c.toml");
+        std::fs::write(&file, "[plans.team]\nservices = [\"city\"]\ndaily_quota = 5\n").unwrap();
+        let cfg = Config::load(Some(&file), &env(&[]), &Overrides::default()).unwrap();
+        let plans = cfg.plans().unwrap();
+        assert_eq!(plans.get("team").unwrap().daily_quota, Some(5));
+        assert!(plans.get("pro").is_some());
+        std::fs::write(&file, "[plans.team]\nservices = [\"citty\"]\n").unwrap();
+        let err = Config::load(Some(&file), &env(&[]), &Overrides::default()).unwrap_err().to_string();
+        assert!(err.contains("citty"), "{err}");
+    }
+}

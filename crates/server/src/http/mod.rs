@@ -1,0 +1,98 @@
+//! HTTP front end: router assembly, middleware, the accept loop.
+//!
+//! Invariant: dialects under `api/` never see each other; everything they share (status
+//! mapping, the caller's address, metrics) lives here.
+
+pub mod error;
+mod ops;
+mod serve;
+
+use std::net::{IpAddr, SocketAddr};
+use std::time::{Duration, Instant};
+
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use axum::Router;
+
+pub use serve::{serve, tls_acceptor, TlsAcceptor};
+
+use crate::state::AppState;
+
+/// Every route ipintel serves.
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .merge(crate::api::maxmind::routes())
+        .merge(ops::routes())
+        .fallback(not_found)
+        .layer(axum::middleware::from_fn_with_state(state.clone(), observe))
+        .with_state(state)
+}
+
+async fn not_found() -> Response {
+    (StatusCode::NOT_FOUND, [("content-type", "text/plain; charset=utf-8")], "not found\n").into_response()
+}
+
+/// Which dialect a path belongs to, for metrics labels.
+fn dialect_of(path: &str) -> &'static str {
+    if path.starts_with("/geoip/") {
+        "maxmind"
+    } else if path.starts_with("/admin/") {
+        "admin"
+    } else if matches!(path, "/healthz" | "/readyz" | "/metrics") {
+        "ops"
+    } else {
+        "other"
+    }
+}
+
+/// Times each request, enforces the request timeout, records metrics.
+async fn observe(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let dialect = dialect_of(request.uri().path());
+    let limit = Duration::from_secs(state.config.http.request_timeout_secs);
+    let response = match tokio::time::timeout(limit, next.run(request)).await {
+        Ok(response) => response,
+        Err(_) => {
+            tracing::warn!(dialect, "request timed out");
+            StatusCode::SERVICE_UNAVAILABLE.into_response()
+        }
+    };
+    state
+        .metrics
+        .observe_request(dialect, response.status().as_u16(), started.elapsed());
+    response
+}
+
+/// The address a request comes from, for `me`: the peer, or, when the peer is a trusted
+/// proxy, the right-most `X-Forwarded-For` entry that is not itself a trusted proxy.
+pub fn client_ip(state: &AppState, peer: SocketAddr, headers: &HeaderMap) -> IpAddr {
+    let peer = peer.ip();
+    let trusted = &state.config.http.trusted_proxies;
+    let is_trusted = |ip: &IpAddr| trusted.iter().any(|net| net.contains(ip));
+    if trusted.is_empty() || !is_trusted(&peer) {
+        return canonical(peer);
+    }
+    let mut hops: Vec<IpAddr> = Vec::new();
+    for value in headers.get_all("x-forwarded-for") {
+        let Ok(text) = value.to_str() else { return canonical(peer) };
+        for part in text.split(',') {
+            match part.trim().parse::<IpAddr>() {
+                Ok(ip) => hops.push(ip),
+                // A malformed chain can't be trusted past the proxy that sent it.
+                Err(_) => return canonical(peer),
+            }
+        }
+    }
+    let client = hops.into_iter().rev().find(|ip| !is_trusted(ip)).unwrap_or(peer);
+    canonical(client)
+}
+
+/// IPv4 peers on a dual-stack socket arrive as `::ffff:a.b.c.d`; report them as IPv4.
+fn canonical(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map(IpAddr::V4).unwrap_or(ip),
+        v4 => v4,
+    }
+}

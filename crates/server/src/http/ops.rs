@@ -1,0 +1,83 @@
+//! Operations endpoints: liveness, readiness, metrics, and the admin reload.
+
+use std::net::SocketAddr;
+
+use axum::extract::{ConnectInfo, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::Router;
+
+use crate::state::AppState;
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/healthz", get(handle_healthz))
+        .route("/readyz", get(handle_readyz))
+        .route("/metrics", get(handle_metrics))
+        .route("/admin/reload", post(handle_reload))
+}
+
+async fn handle_healthz() -> Response {
+    text(StatusCode::OK, "ok\n".into())
+}
+
+/// Ready when at least one database serves and the store answers.
+async fn handle_readyz(State(state): State<AppState>) -> Response {
+    let set = state.geo.snapshot();
+    if set.dbs.is_empty() {
+        return text(StatusCode::SERVICE_UNAVAILABLE, "no GeoIP database loaded\n".into());
+    }
+    if let Err(e) = state.accounts.store().revision().await {
+        tracing::error!(error = %e, "store check failed");
+        return text(StatusCode::SERVICE_UNAVAILABLE, "store unavailable\n".into());
+    }
+    let mut body = format!("ready: generation {}\n", set.generation);
+    for db in &set.dbs {
+        body.push_str(&format!("{} {} {}\n", db.kind, db.database_type, db.path.display()));
+    }
+    text(StatusCode::OK, body)
+}
+
+async fn handle_metrics(State(state): State<AppState>) -> Response {
+    state.metrics.geo_generation.set(state.geo.snapshot().generation as i64);
+    state.metrics.live_keys.set(state.accounts.n_live_keys() as i64);
+    (
+        StatusCode::OK,
+        [("content-type", "application/openmetrics-text; version=1.0.0; charset=utf-8")],
+        state.metrics.render(),
+    )
+        .into_response()
+}
+
+/// `POST /admin/reload`: reopen the databases now, even if no file changed.
+/// Allowed with `Authorization: Bearer <admin.token>`, or from loopback when no token is set.
+async fn handle_reload(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+) -> Response {
+    let allowed = match &state.config.admin.token {
+        Some(token) => headers
+            .get("authorization")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .is_some_and(|given| constant_time_eq(given.as_bytes(), token.as_bytes())),
+        None => peer.ip().is_loopback(),
+    };
+    if !allowed {
+        return text(StatusCode::FORBIDDEN, "admin endpoints need the admin token (or loopback when none is set)\n".into());
+    }
+    match crate::server::reload_geo(&state, true).await {
+        Ok(generation) => text(StatusCode::OK, format!("reloaded: generation {generation}\n")),
+        Err(e) => text(StatusCode::UNPROCESSABLE_ENTITY, format!("reload failed, the previous databases keep serving: {e}\n")),
+    }
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+fn text(status: StatusCode, body: String) -> Response {
+    (status, [("content-type", "text/plain; charset=utf-8")], body).into_response()
+}

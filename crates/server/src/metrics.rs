@@ -1,0 +1,96 @@
+//! Prometheus metrics: requests by dialect and status, latency by dialect, lookups, reloads.
+
+use std::time::Duration;
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::Registry;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RequestLabels {
+    pub dialect: &'static str,
+    pub status: u16,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct DialectLabel {
+    pub dialect: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct OutcomeLabel {
+    pub outcome: &'static str,
+}
+
+pub struct Metrics {
+    registry: Registry,
+    pub requests: Family<RequestLabels, Counter>,
+    pub latency: Family<DialectLabel, Histogram>,
+    pub lookups: Family<OutcomeLabel, Counter>,
+    pub reloads: Family<OutcomeLabel, Counter>,
+    pub geo_generation: Gauge,
+    pub live_keys: Gauge,
+}
+
+impl Metrics {
+    pub fn new() -> Metrics {
+        let mut registry = Registry::with_prefix("ipintel");
+        let requests = Family::<RequestLabels, Counter>::default();
+        let latency = Family::<DialectLabel, Histogram>::new_with_constructor(|| {
+            Histogram::new([
+                0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5, 1.0, 5.0,
+            ])
+        });
+        let lookups = Family::<OutcomeLabel, Counter>::default();
+        let reloads = Family::<OutcomeLabel, Counter>::default();
+        let geo_generation = Gauge::default();
+        let live_keys = Gauge::default();
+        registry.register("http_requests", "HTTP requests by dialect and status", requests.clone());
+        registry.register("http_request_duration_seconds", "HTTP request latency by dialect", latency.clone());
+        registry.register("geo_lookups", "GeoIP lookups by outcome (found, not_found, reserved)", lookups.clone());
+        registry.register("geo_reloads", "database reloads by outcome (ok, failed)", reloads.clone());
+        registry.register("geo_generation", "generation of the serving database set", geo_generation.clone());
+        registry.register("live_keys", "unrevoked API keys", live_keys.clone());
+        Metrics {
+            registry,
+            requests,
+            latency,
+            lookups,
+            reloads,
+            geo_generation,
+            live_keys,
+        }
+    }
+
+    pub fn observe_request(&self, dialect: &'static str, status: u16, elapsed: Duration) {
+        self.requests.get_or_create(&RequestLabels { dialect, status }).inc();
+        self.latency
+            .get_or_create(&DialectLabel { dialect })
+            .observe(elapsed.as_secs_f64());
+    }
+
+    pub fn lookup(&self, outcome: &'static str) {
+        self.lookups.get_or_create(&OutcomeLabel { outcome }).inc();
+    }
+
+    pub fn reload(&self, outcome: &'static str) {
+        self.reloads.get_or_create(&OutcomeLabel { outcome }).inc();
+    }
+
+    /// The text exposition format.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        prometheus_client::encoding::text::encode(&mut out, &self.registry)
+            .expect("writing to a String cannot fail");
+        out
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Metrics::new()
+    }
+}

@@ -1,0 +1,17 @@
+//! `AppState`: what every request handler may use. Built once, cheap to clone.
+
+use std::sync::Arc;
+
+use ipintel_core::accounts::Accounts;
+use ipintel_core::geo::GeoService;
+
+use crate::config::Config;
+use crate::metrics::Metrics;
+
+#[derive(Clone)]
+pub struct AppState {
+    pub geo: Arc<GeoService>,
+    pub accounts: Arc<Accounts>,
+    pub config: Arc<Config>,
+    pub metrics: Arc<Metrics>,
+}
