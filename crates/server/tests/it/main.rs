@@ -1,1 +1,17 @@
+//! The one integration-test binary. Every test starts real servers on 127.0.0.1:0.
+//!
+//! - `support`: fixtures built from `tests/data/*.json`, `TestServer`, a raw HTTP client.
+//! - `maxmind`: the GeoIP2 web-service dialect, success and every error path.
+//! - `accounts`: keys created and revoked by the CLI while serving; exact metering.
+//! - `reload`: replacing databases under load; broken replacements.
+//! - `python_sdk`: MaxMind's own `geoip2` package over TLS.
+//! - `cli`: lookup, data and config commands through the real binary.
+//! - `tidy`: module docs, the codemap, and the config key table stay true.
 
+mod accounts;
+mod cli;
+mod maxmind;
+mod python_sdk;
+mod reload;
+mod support;
+mod tidy;

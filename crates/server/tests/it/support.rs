@@ -1,0 +1,242 @@
+//! Test support: fixtures, a server on loopback, raw HTTP requests.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use ipintel_core::geo::build::build_from_json;
+use ipintel_server::config::{Config, Overrides};
+use ipintel_server::server;
+use ipintel_server::state::AppState;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::sync::oneshot;
+
+/// (source file stem, database_type) of every fixture.
+pub const FIXTURES: &[(&str, &str)] = &[
+    ("GeoIP2-City", "GeoIP2-City"),
+    ("GeoLite2-Country", "GeoLite2-Country"),
+    ("GeoLite2-ASN", "GeoLite2-ASN"),
+    ("GeoIP2-ISP", "GeoIP2-ISP"),
+    ("GeoIP2-Connection-Type", "GeoIP2-Connection-Type"),
+    ("GeoIP2-Domain", "GeoIP2-Domain"),
+    ("GeoIP2-Anonymous-IP", "GeoIP2-Anonymous-IP"),
+];
+
+pub fn source_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data")
+}
+
+/// Build one fixture database from its JSON source into `dir`; returns its path.
+pub fn build_fixture(dir: &Path, stem: &str) -> PathBuf {
+    let (_, database_type) = FIXTURES.iter().find(|(s, _)| *s == stem).expect("known fixture");
+    let out = dir.join(format!("{stem}.mmdb"));
+    build_from_json(&source_dir().join(format!("{stem}.json")), database_type, &out).expect("fixture builds");
+    out
+}
+
+/// Build fixtures into `dir` (all but Country unless named: City supersedes it).
+pub fn build_fixtures(dir: &Path, stems: &[&str]) -> Vec<PathBuf> {
+    stems.iter().map(|s| build_fixture(dir, s)).collect()
+}
+
+pub const STANDARD_SET: &[&str] = &[
+    "GeoIP2-City",
+    "GeoLite2-ASN",
+    "GeoIP2-ISP",
+    "GeoIP2-Connection-Type",
+    "GeoIP2-Domain",
+    "GeoIP2-Anonymous-IP",
+];
+
+pub struct TestServer {
+    pub addr: SocketAddr,
+    pub state: AppState,
+    pub account_id: u64,
+    pub key: String,
+    pub dir: tempfile::TempDir,
+    shutdown: Option<oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
+}
+
+/// How to configure a test server: extra TOML and environment on top of the defaults.
+#[derive(Default)]
+pub struct Setup {
+    pub toml: String,
+    pub mmdb: Option<Vec<PathBuf>>,
+    pub dir: Option<tempfile::TempDir>,
+}
+
+impl TestServer {
+    pub async fn start() -> TestServer {
+        TestServer::with(Setup::default()).await
+    }
+
+    pub async fn with(setup: Setup) -> TestServer {
+        let dir = setup.dir.unwrap_or_else(|| tempfile::tempdir().unwrap());
+        let mmdb = match setup.mmdb {
+            Some(paths) => paths,
+            None => build_fixtures(dir.path(), STANDARD_SET),
+        };
+        let config_file = dir.path().join("ipintel.toml");
+        let mmdb_list: Vec<String> = mmdb.iter().map(|p| format!("{:?}", p.display().to_string())).collect();
+        std::fs::write(
+            &config_file,
+            format!(
+                "listen = \"127.0.0.1:0\"\ndata_dir = {:?}\n{}\n[geoip]\nmmdb = [{}]\nreload_poll_secs = 1\n",
+                dir.path().join("data").display().to_string(),
+                setup.toml,
+                mmdb_list.join(", ")
+            ),
+        )
+        .unwrap();
+        let config = Config::load(Some(&config_file), &BTreeMap::new(), &Overrides::default()).expect("test config");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let started = server::start(config).await.expect("server starts");
+        let bootstrap = started.bootstrap.expect("a fresh store creates an account");
+        let state = started.state.clone();
+        let (tx, rx) = oneshot::channel::<()>();
+        let task = tokio::spawn(server::run(started.state, listener, async {
+            let _ = rx.await;
+        }));
+        TestServer {
+            addr,
+            state,
+            account_id: bootstrap.account_id,
+            key: bootstrap.key,
+            dir,
+            shutdown: Some(tx),
+            task: Some(task),
+        }
+    }
+
+    pub fn data_dir(&self) -> PathBuf {
+        self.dir.path().join("data")
+    }
+
+    /// `GET path` with this server's bootstrap credentials.
+    pub async fn get(&self, path: &str) -> Response {
+        self.get_as(path, self.account_id, &self.key, &[]).await
+    }
+
+    pub async fn get_as(&self, path: &str, account_id: u64, key: &str, headers: &[(&str, &str)]) -> Response {
+        let auth = basic(account_id, key);
+        let mut all = vec![("Authorization", auth.as_str())];
+        all.extend_from_slice(headers);
+        request(self.addr, "GET", path, &all).await
+    }
+
+    /// Shut down gracefully (usage is flushed to the store) and hand back the directory,
+    /// so a test can inspect what the server left behind.
+    pub async fn stop(mut self) -> tempfile::TempDir {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(task) = self.task.take() {
+            task.await.unwrap().unwrap();
+        }
+        let dir = tempfile::tempdir().unwrap();
+        std::mem::replace(&mut self.dir, dir)
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+    }
+}
+
+pub fn basic(account_id: u64, key: &str) -> String {
+    use base64::Engine as _;
+    format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("{account_id}:{key}")))
+}
+
+#[derive(Debug)]
+pub struct Response {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl Response {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|e| panic!("body is not JSON ({e}): {}", String::from_utf8_lossy(&self.body)))
+    }
+
+    /// The MaxMind error code of an error response.
+    pub fn code(&self) -> String {
+        self.json()["code"].as_str().unwrap_or_default().to_owned()
+    }
+}
+
+/// One request on a fresh connection, written byte for byte as given (the path is not
+/// escaped), read until the server closes.
+pub async fn request(addr: SocketAddr, method: &str, path: &str, headers: &[(&str, &str)]) -> Response {
+    let mut head = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
+    for (name, value) in headers {
+        head.push_str(&format!("{name}: {value}\r\n"));
+    }
+    head.push_str("\r\n");
+    raw(addr, head.as_bytes()).await
+}
+
+/// Send raw bytes, parse the response.
+pub async fn raw(addr: SocketAddr, bytes: &[u8]) -> Response {
+    let mut stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    stream.write_all(bytes).await.expect("write");
+    let mut buf = Vec::new();
+    stream.read_to_end(&mut buf).await.expect("read");
+    parse_response(&buf)
+}
+
+pub fn parse_response(buf: &[u8]) -> Response {
+    let split = buf
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .unwrap_or_else(|| panic!("no response head in {:?}", String::from_utf8_lossy(buf)));
+    let head = std::str::from_utf8(&buf[..split]).expect("ASCII head");
+    let mut lines = head.split("\r\n");
+    let status_line = lines.next().unwrap();
+    let status: u16 = status_line.split(' ').nth(1).unwrap().parse().unwrap();
+    let headers: Vec<(String, String)> = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(n, v)| (n.trim().to_owned(), v.trim().to_owned()))
+        .collect();
+    let body = buf[split + 4..].to_vec();
+    Response { status, headers, body }
+}
+
+/// Run the real `ipintel` binary.
+pub fn ipintel(args: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_ipintel"))
+        .args(args)
+        .env_remove("IPINTEL_CONFIG")
+        .output()
+        .expect("run ipintel")
+}
+
+/// Wait (up to `secs`) for `check` to pass.
+pub async fn eventually<F, Fut>(secs: u64, mut check: F) -> bool
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(secs);
+    while tokio::time::Instant::now() < deadline {
+        if check().await {
+            return true;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    false
+}
