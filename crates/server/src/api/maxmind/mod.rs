@@ -26,3 +26,8 @@ pub fn routes() -> Router<AppState> {
 pub fn render_insights(answer: &GeoAnswer) -> Vec<u8> {
     model::render(Service::Insights, answer, None)
 }
+
+/// A response body exactly as the handler renders it (for benchmarks).
+pub fn render_body(service: Service, answer: &GeoAnswer, queries_remaining: Option<u64>) -> Vec<u8> {
+    model::render(service, answer, queries_remaining)
+}
