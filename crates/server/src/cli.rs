@@ -161,7 +161,12 @@ fn env_help() -> String {
          Environment names: the key in upper case, levels joined by '__' (geoip.mmdb -> IPINTEL_GEOIP__MMDB).\n\n",
     );
     for (key, doc) in crate::config::KEYS {
-        let env = format!("IPINTEL_{}", key.replace('.', "__").replace("<name>", "<NAME>").to_ascii_uppercase());
+        let env = format!(
+            "IPINTEL_{}",
+            key.replace('.', "__")
+                .replace("<name>", "<NAME>")
+                .to_ascii_uppercase()
+        );
         help.push_str(&format!("  {key:<32} {env:<38} {doc}\n"));
     }
     help.push_str("\nLogging: IPINTEL_LOG (e.g. info, ipintel=debug). Exit codes: 0 ok, 1 not found (lookup), 2 error.\n");

@@ -26,9 +26,17 @@ async fn open_store(config: &Config) -> anyhow::Result<Store> {
 
 fn print_key(new: &accounts::NewKey, json: bool, out: &mut impl Write) -> anyhow::Result<()> {
     if json {
-        writeln!(out, "{}", serde_json::json!({"account_id": new.account_id, "key": new.key}))?;
+        writeln!(
+            out,
+            "{}",
+            serde_json::json!({"account_id": new.account_id, "key": new.key})
+        )?;
     } else {
-        writeln!(out, "account_id: {}\nkey:        {}\n(the key is shown only now; store it safely)", new.account_id, new.key)?;
+        writeln!(
+            out,
+            "account_id: {}\nkey:        {}\n(the key is shown only now; store it safely)",
+            new.account_id, new.key
+        )?;
     }
     Ok(())
 }
@@ -48,8 +56,15 @@ pub async fn keys(config: &Config, command: KeysCommand) -> anyhow::Result<i32> 
     let plans: Plans = config.plans()?;
     let mut out = std::io::stdout().lock();
     match command {
-        KeysCommand::Create { plan, credits, daily_quota, label, json } => {
-            let new = accounts::create_account(&store, &plans, &plan, credits, daily_quota, &label).await?;
+        KeysCommand::Create {
+            plan,
+            credits,
+            daily_quota,
+            label,
+            json,
+        } => {
+            let new = accounts::create_account(&store, &plans, &plan, credits, daily_quota, &label)
+                .await?;
             print_key(&new, json, &mut out)?;
         }
         KeysCommand::Add { account, json } => {
@@ -77,15 +92,29 @@ pub async fn keys(config: &Config, command: KeysCommand) -> anyhow::Result<i32> 
                     .collect();
                 writeln!(out, "{}", serde_json::to_string_pretty(&list)?)?;
             } else {
-                writeln!(out, "{:<8} {:<8} {:<14} {:<12} {:<6} label", "account", "plan", "credits", "daily_quota", "keys")?;
+                writeln!(
+                    out,
+                    "{:<8} {:<8} {:<14} {:<12} {:<6} label",
+                    "account", "plan", "credits", "daily_quota", "keys"
+                )?;
                 for a in &rows {
-                    let live = keys.iter().filter(|k| k.account_id == a.id && k.revoked_at.is_none()).count();
+                    let live = keys
+                        .iter()
+                        .filter(|k| k.account_id == a.id && k.revoked_at.is_none())
+                        .count();
                     let credits = a
                         .credits_granted
                         .map(|g| format!("{}/{}", g.saturating_sub(a.credits_used), g))
                         .unwrap_or_else(|| "unlimited".into());
-                    let quota = a.daily_quota.map(|q| q.to_string()).unwrap_or_else(|| "plan".into());
-                    writeln!(out, "{:<8} {:<8} {:<14} {:<12} {:<6} {}", a.id, a.plan, credits, quota, live, a.label)?;
+                    let quota = a
+                        .daily_quota
+                        .map(|q| q.to_string())
+                        .unwrap_or_else(|| "plan".into());
+                    writeln!(
+                        out,
+                        "{:<8} {:<8} {:<14} {:<12} {:<6} {}",
+                        a.id, a.plan, credits, quota, live, a.label
+                    )?;
                 }
             }
         }
@@ -96,7 +125,12 @@ pub async fn keys(config: &Config, command: KeysCommand) -> anyhow::Result<i32> 
                 .into_iter()
                 .find(|a| a.id == account)
                 .with_context(|| format!("no account {account}"))?;
-            let keys: Vec<_> = store.keys().await?.into_iter().filter(|k| k.account_id == account).collect();
+            let keys: Vec<_> = store
+                .keys()
+                .await?
+                .into_iter()
+                .filter(|k| k.account_id == account)
+                .collect();
             let today = accounts::utc_day(std::time::SystemTime::now());
             let used_today = store
                 .day_usage(today)
@@ -108,17 +142,30 @@ pub async fn keys(config: &Config, command: KeysCommand) -> anyhow::Result<i32> 
             let plan = plans.get(&row.plan);
             let quota = row.daily_quota.or(plan.and_then(|p| p.daily_quota));
             if json {
-                writeln!(out, "{}", serde_json::json!({
-                    "account_id": row.id, "plan": row.plan, "label": row.label,
-                    "credits_granted": row.credits_granted, "credits_used": row.credits_used,
-                    "daily_quota": quota, "used_today": used_today,
-                    "services": plan.map(|p| p.services.iter().map(|s| s.as_str()).collect::<Vec<_>>()),
-                    "keys": keys.iter().map(|k| serde_json::json!({"prefix": k.key_prefix, "revoked": k.revoked_at.is_some()})).collect::<Vec<_>>(),
-                }))?;
+                writeln!(
+                    out,
+                    "{}",
+                    serde_json::json!({
+                        "account_id": row.id, "plan": row.plan, "label": row.label,
+                        "credits_granted": row.credits_granted, "credits_used": row.credits_used,
+                        "daily_quota": quota, "used_today": used_today,
+                        "services": plan.map(|p| p.services.iter().map(|s| s.as_str()).collect::<Vec<_>>()),
+                        "keys": keys.iter().map(|k| serde_json::json!({"prefix": k.key_prefix, "revoked": k.revoked_at.is_some()})).collect::<Vec<_>>(),
+                    })
+                )?;
             } else {
-                writeln!(out, "account:     {}\nplan:        {}\nlabel:       {}", row.id, row.plan, row.label)?;
+                writeln!(
+                    out,
+                    "account:     {}\nplan:        {}\nlabel:       {}",
+                    row.id, row.plan, row.label
+                )?;
                 match row.credits_granted {
-                    Some(g) => writeln!(out, "credits:     {} left of {}", g.saturating_sub(row.credits_used), g)?,
+                    Some(g) => writeln!(
+                        out,
+                        "credits:     {} left of {}",
+                        g.saturating_sub(row.credits_used),
+                        g
+                    )?,
                     None => writeln!(out, "credits:     unlimited ({} used)", row.credits_used)?,
                 }
                 match quota {
@@ -126,7 +173,16 @@ pub async fn keys(config: &Config, command: KeysCommand) -> anyhow::Result<i32> 
                     None => writeln!(out, "daily quota: unlimited ({used_today} used today)")?,
                 }
                 for k in keys {
-                    writeln!(out, "key:         {}… {}", k.key_prefix, if k.revoked_at.is_some() { "revoked" } else { "live" })?;
+                    writeln!(
+                        out,
+                        "key:         {}… {}",
+                        k.key_prefix,
+                        if k.revoked_at.is_some() {
+                            "revoked"
+                        } else {
+                            "live"
+                        }
+                    )?;
                 }
             }
         }
@@ -141,7 +197,12 @@ pub async fn keys(config: &Config, command: KeysCommand) -> anyhow::Result<i32> 
             }
             writeln!(out, "revoked {n} key(s)")?;
         }
-        KeysCommand::Update { account, plan, credits, daily_quota } => {
+        KeysCommand::Update {
+            account,
+            plan,
+            credits,
+            daily_quota,
+        } => {
             if let Some(p) = &plan {
                 if plans.get(p).is_none() {
                     bail!("unknown plan {p:?} (plans: {})", plans.names().join(", "));
@@ -149,7 +210,9 @@ pub async fn keys(config: &Config, command: KeysCommand) -> anyhow::Result<i32> 
             }
             let credits = credits.map(|c| parse_limit(&c, "unlimited")).transpose()?;
             let quota = daily_quota.map(|q| parse_limit(&q, "plan")).transpose()?;
-            store.update_account(account, plan.as_deref(), credits, quota).await?;
+            store
+                .update_account(account, plan.as_deref(), credits, quota)
+                .await?;
             writeln!(out, "account {account} updated")?;
         }
     }
@@ -162,20 +225,27 @@ pub fn lookup(config: &Config, args: LookupArgs) -> anyhow::Result<i32> {
         .trim()
         .parse()
         .with_context(|| format!("{:?} is not an IPv4 or IPv6 address", args.ip))?;
-    let paths: Vec<PathBuf> = if args.mmdb.is_empty() { config.mmdb_paths() } else { args.mmdb };
+    let paths: Vec<PathBuf> = if args.mmdb.is_empty() {
+        config.mmdb_paths()
+    } else {
+        args.mmdb
+    };
     let geo = GeoService::open(GeoOptions {
         paths,
         verify: false,
-        cache_records: 16,
     })?;
+    let set = geo.snapshot();
     let mut out = std::io::stdout().lock();
-    let answer = match geo.lookup(ip) {
-        Ok((_, answer)) => answer,
+    let answer = match set.lookup(ip) {
+        Ok(answer) => answer,
         Err(e @ (GeoError::Reserved(_) | GeoError::NotFound(_))) => {
             writeln!(out, "{e}")?;
             return Ok(EXIT_NOT_FOUND);
         }
-        Err(GeoError::NoDatabases) => bail!("no MMDB database found in {:?}; run scripts/fetch-data.sh or pass --mmdb", geo.paths()),
+        Err(GeoError::NoDatabases) => bail!(
+            "no MMDB database found in {:?}; run scripts/fetch-data.sh or pass --mmdb",
+            geo.paths()
+        ),
         Err(e) => return Err(e.into()),
     };
     if args.json {
@@ -183,22 +253,45 @@ pub fn lookup(config: &Config, args: LookupArgs) -> anyhow::Result<i32> {
         writeln!(out)?;
         return Ok(EXIT_OK);
     }
-    let en = |names: &ipintel_core::geo::record::Names| names.get("en").map(|s| s.to_string()).unwrap_or_default();
+    let en = |names: &ipintel_core::geo::record::Names| {
+        names.get("en").map(|s| s.to_string()).unwrap_or_default()
+    };
     writeln!(out, "ip_address    {}", answer.ip)?;
     writeln!(out, "network       {}", answer.network)?;
     if let Some(place) = &answer.place {
         let p = &place.data;
         if let Some(c) = &p.continent {
-            writeln!(out, "continent     {} {}", c.code.as_deref().unwrap_or(""), en(&c.names))?;
+            writeln!(
+                out,
+                "continent     {} {}",
+                c.code.as_deref().unwrap_or(""),
+                en(&c.names)
+            )?;
         }
         if let Some(c) = &p.country {
-            writeln!(out, "country       {} {}{}", c.iso_code.as_deref().unwrap_or(""), en(&c.names), if c.is_in_european_union { " (EU)" } else { "" })?;
+            writeln!(
+                out,
+                "country       {} {}{}",
+                c.iso_code.as_deref().unwrap_or(""),
+                en(&c.names),
+                if c.is_in_european_union { " (EU)" } else { "" }
+            )?;
         }
         if let Some(c) = &p.registered_country {
-            writeln!(out, "registered    {} {}", c.iso_code.as_deref().unwrap_or(""), en(&c.names))?;
+            writeln!(
+                out,
+                "registered    {} {}",
+                c.iso_code.as_deref().unwrap_or(""),
+                en(&c.names)
+            )?;
         }
         for s in &p.subdivisions {
-            writeln!(out, "subdivision   {} {}", s.iso_code.as_deref().unwrap_or(""), en(&s.names))?;
+            writeln!(
+                out,
+                "subdivision   {} {}",
+                s.iso_code.as_deref().unwrap_or(""),
+                en(&s.names)
+            )?;
         }
         if let Some(c) = &p.city {
             writeln!(out, "city          {}", en(&c.names))?;
@@ -208,7 +301,11 @@ pub fn lookup(config: &Config, args: LookupArgs) -> anyhow::Result<i32> {
         }
         if let Some(l) = &p.location {
             if let (Some(lat), Some(lon)) = (l.latitude, l.longitude) {
-                writeln!(out, "location      {lat}, {lon} (±{} km)", l.accuracy_radius.unwrap_or(0))?;
+                writeln!(
+                    out,
+                    "location      {lat}, {lon} (±{} km)",
+                    l.accuracy_radius.unwrap_or(0)
+                )?;
             }
             if let Some(tz) = &l.time_zone {
                 writeln!(out, "time_zone     {tz}")?;
@@ -218,9 +315,18 @@ pub fn lookup(config: &Config, args: LookupArgs) -> anyhow::Result<i32> {
     if let Some(t) = &answer.network_traits {
         let t = &t.data;
         if let Some(asn) = t.autonomous_system_number {
-            writeln!(out, "asn           AS{asn} {}", t.autonomous_system_organization.as_deref().unwrap_or(""))?;
+            writeln!(
+                out,
+                "asn           AS{asn} {}",
+                t.autonomous_system_organization.as_deref().unwrap_or("")
+            )?;
         }
-        for (label, value) in [("isp", &t.isp), ("organization", &t.organization), ("connection", &t.connection_type), ("domain", &t.domain)] {
+        for (label, value) in [
+            ("isp", &t.isp),
+            ("organization", &t.organization),
+            ("connection", &t.connection_type),
+            ("domain", &t.domain),
+        ] {
             if let Some(v) = value {
                 writeln!(out, "{label:<13} {v}")?;
             }
@@ -251,22 +357,43 @@ pub fn data(command: DataCommand) -> anyhow::Result<i32> {
             let report = build::build_asn(&inputs, &path)?;
             report_build(&mut out, &path, &report)?;
         }
-        DataCommand::Build { database_type, out: path, source } => {
+        DataCommand::Build {
+            database_type,
+            out: path,
+            source,
+        } => {
             let report = build::build_from_json(&source, &database_type, &path)?;
             report_build(&mut out, &path, &report)?;
         }
         DataCommand::Info { files } => {
             for file in files {
                 let db = GeoDb::open(&file, true)?;
-                writeln!(out, "{}: kind {} (database_type {}), built {}", file.display(), db.kind, db.database_type, db.build_epoch)?;
+                writeln!(
+                    out,
+                    "{}: kind {} (database_type {}), built {}",
+                    file.display(),
+                    db.kind,
+                    db.database_type,
+                    db.build_epoch
+                )?;
             }
         }
     }
     Ok(EXIT_OK)
 }
 
-fn report_build(out: &mut impl Write, path: &std::path::Path, report: &build::BuildReport) -> anyhow::Result<()> {
-    writeln!(out, "wrote {} ({} networks, {} skipped)", path.display(), report.n_written, report.n_skipped)?;
+fn report_build(
+    out: &mut impl Write,
+    path: &std::path::Path,
+    report: &build::BuildReport,
+) -> anyhow::Result<()> {
+    writeln!(
+        out,
+        "wrote {} ({} networks, {} skipped)",
+        path.display(),
+        report.n_written,
+        report.n_skipped
+    )?;
     for example in &report.examples_skipped {
         writeln!(out, "  skipped: {example}")?;
     }

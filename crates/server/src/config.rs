@@ -16,27 +16,80 @@ use serde::{Deserialize, Deserializer};
 /// Every key, its type and what it does: `--help` prints this table, and a test checks it
 /// against `Config` and the example file.
 pub const KEYS: &[(&str, &str)] = &[
-    ("listen", "address:port the HTTP(S) server binds (default 127.0.0.1:8080)"),
-    ("data_dir", "directory for the SQLite store and, by default, the MMDB files (default ./data)"),
+    (
+        "listen",
+        "address:port the HTTP(S) server binds (default 127.0.0.1:8080)",
+    ),
+    (
+        "data_dir",
+        "directory for the SQLite store and, by default, the MMDB files (default ./data)",
+    ),
     ("log_format", "text or json (default text)"),
-    ("bootstrap_plan", "plan of the account created on first start when there is none (default pro)"),
-    ("geoip.mmdb", "MMDB files or directories to load (default: every *.mmdb in data_dir)"),
-    ("geoip.verify", "walk every database completely before serving it (default true)"),
-    ("geoip.cache_records", "decoded records kept per cache (default 200000)"),
-    ("geoip.reload_poll_secs", "how often to check the MMDB files for replacement; 0 disables (default 2)"),
-    ("tls.cert", "PEM certificate chain; with tls.key, serve HTTPS"),
+    (
+        "bootstrap_plan",
+        "plan of the account created on first start when there is none (default pro)",
+    ),
+    (
+        "geoip.mmdb",
+        "MMDB files or directories to load (default: every *.mmdb in data_dir)",
+    ),
+    (
+        "geoip.verify",
+        "walk every database completely before serving it (default true)",
+    ),
+    (
+        "geoip.reload_poll_secs",
+        "how often to check the MMDB files for replacement; 0 disables (default 2)",
+    ),
+    (
+        "tls.cert",
+        "PEM certificate chain; with tls.key, serve HTTPS",
+    ),
     ("tls.key", "PEM private key"),
-    ("http.max_connections", "open connections at most; more are refused (default 10000)"),
-    ("http.request_timeout_secs", "longest a request may take before 503 (default 30)"),
-    ("http.header_read_timeout_secs", "longest a client may take to send its headers (default 10)"),
-    ("http.max_header_bytes", "largest request head accepted (default 16384)"),
-    ("http.max_body_bytes", "largest request body accepted (default 20000, as MaxMind)"),
-    ("http.trusted_proxies", "networks whose X-Forwarded-For is believed for `me` (default none)"),
-    ("admin.token", "bearer token for /admin/*; unset: /admin/* only from loopback"),
-    ("plans.<name>.services", "services the plan may call: country, city, insights"),
-    ("plans.<name>.daily_quota", "queries per UTC day; absent: unlimited"),
-    ("plans.<name>.credits", "credits a new account starts with; absent: unlimited"),
-    ("plans.<name>.batch_limit", "most addresses in one batch request (default 256)"),
+    (
+        "http.max_connections",
+        "open connections at most; more are refused (default 10000)",
+    ),
+    (
+        "http.request_timeout_secs",
+        "longest a request may take before 503 (default 30)",
+    ),
+    (
+        "http.header_read_timeout_secs",
+        "longest a client may take to send its headers (default 10)",
+    ),
+    (
+        "http.max_header_bytes",
+        "largest request head accepted (default 16384)",
+    ),
+    (
+        "http.max_body_bytes",
+        "largest request body accepted (default 20000, as MaxMind)",
+    ),
+    (
+        "http.trusted_proxies",
+        "networks whose X-Forwarded-For is believed for `me` (default none)",
+    ),
+    (
+        "admin.token",
+        "bearer token for /admin/*; unset: /admin/* only from loopback",
+    ),
+    (
+        "plans.<name>.services",
+        "services the plan may call: country, city, insights",
+    ),
+    (
+        "plans.<name>.daily_quota",
+        "queries per UTC day; absent: unlimited",
+    ),
+    (
+        "plans.<name>.credits",
+        "credits a new account starts with; absent: unlimited",
+    ),
+    (
+        "plans.<name>.batch_limit",
+        "most addresses in one batch request (default 256)",
+    ),
 ];
 
 #[derive(Debug, Clone, Deserialize)]
@@ -78,8 +131,6 @@ pub struct GeoipConfig {
     pub mmdb: Vec<PathBuf>,
     #[serde(default = "yes")]
     pub verify: bool,
-    #[serde(default = "default_cache_records")]
-    pub cache_records: usize,
     #[serde(default = "default_reload_poll_secs")]
     pub reload_poll_secs: u64,
 }
@@ -89,7 +140,6 @@ impl Default for GeoipConfig {
         GeoipConfig {
             mmdb: Vec::new(),
             verify: true,
-            cache_records: default_cache_records(),
             reload_poll_secs: default_reload_poll_secs(),
         }
     }
@@ -161,9 +211,6 @@ fn default_bootstrap_plan() -> String {
 fn yes() -> bool {
     true
 }
-fn default_cache_records() -> usize {
-    200_000
-}
 fn default_reload_poll_secs() -> u64 {
     2
 }
@@ -210,7 +257,10 @@ where
     };
     items
         .iter()
-        .map(|s| s.parse::<T>().map_err(|e| serde::de::Error::custom(format!("{s:?}: {e}"))))
+        .map(|s| {
+            s.parse::<T>()
+                .map_err(|e| serde::de::Error::custom(format!("{s:?}: {e}")))
+        })
         .collect()
 }
 
@@ -267,7 +317,9 @@ impl Config {
                 })?;
         }
         for (name, value) in env {
-            let Some(rest) = name.strip_prefix("IPINTEL_") else { continue };
+            let Some(rest) = name.strip_prefix("IPINTEL_") else {
+                continue;
+            };
             if rest == "CONFIG" || rest == "LOG" {
                 continue;
             }
@@ -306,7 +358,11 @@ impl Config {
                 })
             }
             (None, None) => {}
-            _ => return Err(ConfigError::Invalid("--tls-cert and --tls-key go together".into())),
+            _ => {
+                return Err(ConfigError::Invalid(
+                    "--tls-cert and --tls-key go together".into(),
+                ))
+            }
         }
         config.validate()?;
         Ok(config)
@@ -370,7 +426,9 @@ impl Config {
 fn env_value(raw: &str) -> toml::Value {
     let doc = format!("v = {raw}");
     match doc.parse::<toml::Table>() {
-        Ok(mut t) => t.remove("v").unwrap_or_else(|| toml::Value::String(raw.to_owned())),
+        Ok(mut t) => t
+            .remove("v")
+            .unwrap_or_else(|| toml::Value::String(raw.to_owned())),
         Err(_) => toml::Value::String(raw.to_owned()),
     }
 }
@@ -395,19 +453,38 @@ mod tests {
     use super::*;
 
     fn env(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
     }
 
     #[test]
     fn precedence_file_env_cli() {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("c.toml");
-        std::fs::write(&file, "listen = \"127.0.0.1:1\"\ndata_dir = \"/a\"\n[geoip]\nverify = false\n").unwrap();
-        let cfg = Config::load(Some(&file), &env(&[("IPINTEL_DATA_DIR", "/b"), ("IPINTEL_GEOIP__MMDB", "x.mmdb, y.mmdb"), ("HOME", "/root")]), &Overrides::default()).unwrap();
+        std::fs::write(
+            &file,
+            "listen = \"127.0.0.1:1\"\ndata_dir = \"/a\"\n[geoip]\nverify = false\n",
+        )
+        .unwrap();
+        let cfg = Config::load(
+            Some(&file),
+            &env(&[
+                ("IPINTEL_DATA_DIR", "/b"),
+                ("IPINTEL_GEOIP__MMDB", "x.mmdb, y.mmdb"),
+                ("HOME", "/root"),
+            ]),
+            &Overrides::default(),
+        )
+        .unwrap();
         assert_eq!(cfg.listen.port(), 1);
         assert_eq!(cfg.data_dir, PathBuf::from("/b"));
         assert!(!cfg.geoip.verify);
-        assert_eq!(cfg.geoip.mmdb, vec![PathBuf::from("x.mmdb"), PathBuf::from("y.mmdb")]);
+        assert_eq!(
+            cfg.geoip.mmdb,
+            vec![PathBuf::from("x.mmdb"), PathBuf::from("y.mmdb")]
+        );
         let cli = Overrides {
             data_dir: Some("/c".into()),
             ..Default::default()
@@ -421,11 +498,24 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("c.toml");
         std::fs::write(&file, "[geoip]\nmmdbs = []\n").unwrap();
-        let err = Config::load(Some(&file), &env(&[]), &Overrides::default()).unwrap_err().to_string();
+        let err = Config::load(Some(&file), &env(&[]), &Overrides::default())
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("c.toml") && err.contains("mmdbs"), "{err}");
-        let err = Config::load(None, &env(&[("IPINTEL_LISTN", "x")]), &Overrides::default()).unwrap_err().to_string();
-        assert!(err.contains("IPINTEL_LISTN") && err.contains("listn"), "{err}");
-        let err = Config::load(None, &env(&[("IPINTEL_HTTP__MAX_CONNECTIONS", "many")]), &Overrides::default()).unwrap_err().to_string();
+        let err = Config::load(None, &env(&[("IPINTEL_LISTN", "x")]), &Overrides::default())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("IPINTEL_LISTN") && err.contains("listn"),
+            "{err}"
+        );
+        let err = Config::load(
+            None,
+            &env(&[("IPINTEL_HTTP__MAX_CONNECTIONS", "many")]),
+            &Overrides::default(),
+        )
+        .unwrap_err()
+        .to_string();
         assert!(err.contains("IPINTEL_HTTP__MAX_CONNECTIONS"), "{err}");
     }
 
@@ -433,13 +523,19 @@ mod tests {
     fn plans_merge_and_validate() {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("c.toml");
-        std::fs::write(&file, "[plans.team]\nservices = [\"city\"]\ndaily_quota = 5\n").unwrap();
+        std::fs::write(
+            &file,
+            "[plans.team]\nservices = [\"city\"]\ndaily_quota = 5\n",
+        )
+        .unwrap();
         let cfg = Config::load(Some(&file), &env(&[]), &Overrides::default()).unwrap();
         let plans = cfg.plans().unwrap();
         assert_eq!(plans.get("team").unwrap().daily_quota, Some(5));
         assert!(plans.get("pro").is_some());
         std::fs::write(&file, "[plans.team]\nservices = [\"citty\"]\n").unwrap();
-        let err = Config::load(Some(&file), &env(&[]), &Overrides::default()).unwrap_err().to_string();
+        let err = Config::load(Some(&file), &env(&[]), &Overrides::default())
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("citty"), "{err}");
     }
 }

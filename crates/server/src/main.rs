@@ -14,7 +14,10 @@ fn main() -> ExitCode {
     match run(cli) {
         Ok(code) => ExitCode::from(code as u8),
         Err(e) => {
-            if e.chain().any(|c| c.downcast_ref::<std::io::Error>().is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)) {
+            if e.chain().any(|c| {
+                c.downcast_ref::<std::io::Error>()
+                    .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+            }) {
                 return ExitCode::SUCCESS;
             }
             eprintln!("ipintel: {e:#}");
@@ -50,14 +53,18 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
 }
 
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
-    Ok(tokio::runtime::Builder::new_multi_thread().enable_all().build()?)
+    Ok(tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?)
 }
 
 fn init_logging(format: LogFormat, env: &BTreeMap<String, String>) {
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::try_new(env.get("IPINTEL_LOG").map(String::as_str).unwrap_or("info"))
         .unwrap_or_else(|_| EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     match format {
         LogFormat::Json => builder.json().init(),
         LogFormat::Text => builder.init(),
@@ -69,13 +76,20 @@ async fn serve(config: Config) -> anyhow::Result<i32> {
         .await
         .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", config.listen))?;
     let local = listener.local_addr()?;
-    let scheme = if config.tls.is_some() { "https" } else { "http" };
+    let scheme = if config.tls.is_some() {
+        "https"
+    } else {
+        "http"
+    };
     let started = server::start(config).await?;
     let state = started.state.clone();
     tracing::info!(address = %local, scheme, "listening");
     if let Some(new) = &started.bootstrap {
         // Printed once, on stdout, so a new user can try the server straight away.
-        println!("ipintel: created account {} with key {}", new.account_id, new.key);
+        println!(
+            "ipintel: created account {} with key {}",
+            new.account_id, new.key
+        );
         println!("ipintel: this key is shown only now. Try:");
         println!(
             "  curl -u {}:{} {scheme}://{local}/geoip/v2.1/city/81.2.69.160",
@@ -88,7 +102,10 @@ async fn serve(config: Config) -> anyhow::Result<i32> {
     // SIGHUP reloads the databases, as with geoipupdate cron jobs.
     let hup_state = state.clone();
     tokio::spawn(async move {
-        let Ok(mut hup) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) else { return };
+        let Ok(mut hup) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+        else {
+            return;
+        };
         while hup.recv().await.is_some() {
             if let Err(e) = server::reload_geo(&hup_state, true).await {
                 tracing::error!(error = %e, "reload on SIGHUP failed; previous databases keep serving");
@@ -96,7 +113,8 @@ async fn serve(config: Config) -> anyhow::Result<i32> {
         }
     });
     let shutdown = async {
-        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("SIGTERM handler");
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .expect("SIGTERM handler");
         tokio::select! {
             _ = tokio::signal::ctrl_c() => {},
             _ = term.recv() => {},

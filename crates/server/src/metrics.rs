@@ -41,18 +41,39 @@ impl Metrics {
         let requests = Family::<RequestLabels, Counter>::default();
         let latency = Family::<DialectLabel, Histogram>::new_with_constructor(|| {
             Histogram::new([
-                0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5, 1.0, 5.0,
+                0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5, 1.0,
+                5.0,
             ])
         });
         let lookups = Family::<OutcomeLabel, Counter>::default();
         let reloads = Family::<OutcomeLabel, Counter>::default();
         let geo_generation = Gauge::default();
         let live_keys = Gauge::default();
-        registry.register("http_requests", "HTTP requests by dialect and status", requests.clone());
-        registry.register("http_request_duration_seconds", "HTTP request latency by dialect", latency.clone());
-        registry.register("geo_lookups", "GeoIP lookups by outcome (found, not_found, reserved)", lookups.clone());
-        registry.register("geo_reloads", "database reloads by outcome (ok, failed)", reloads.clone());
-        registry.register("geo_generation", "generation of the serving database set", geo_generation.clone());
+        registry.register(
+            "http_requests",
+            "HTTP requests by dialect and status",
+            requests.clone(),
+        );
+        registry.register(
+            "http_request_duration_seconds",
+            "HTTP request latency by dialect",
+            latency.clone(),
+        );
+        registry.register(
+            "geo_lookups",
+            "GeoIP lookups by outcome (found, not_found, reserved)",
+            lookups.clone(),
+        );
+        registry.register(
+            "geo_reloads",
+            "database reloads by outcome (ok, failed)",
+            reloads.clone(),
+        );
+        registry.register(
+            "geo_generation",
+            "generation of the serving database set",
+            geo_generation.clone(),
+        );
         registry.register("live_keys", "unrevoked API keys", live_keys.clone());
         Metrics {
             registry,
@@ -66,7 +87,9 @@ impl Metrics {
     }
 
     pub fn observe_request(&self, dialect: &'static str, status: u16, elapsed: Duration) {
-        self.requests.get_or_create(&RequestLabels { dialect, status }).inc();
+        self.requests
+            .get_or_create(&RequestLabels { dialect, status })
+            .inc();
         self.latency
             .get_or_create(&DialectLabel { dialect })
             .observe(elapsed.as_secs_f64());

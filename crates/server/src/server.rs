@@ -36,8 +36,15 @@ pub async fn start(config: Config) -> anyhow::Result<Started> {
     let plans = config.plans()?;
     let bootstrap = if store.count_accounts().await? == 0 {
         Some(
-            ipintel_core::accounts::create_account(&store, &plans, &config.bootstrap_plan, None, None, "bootstrap")
-                .await?,
+            ipintel_core::accounts::create_account(
+                &store,
+                &plans,
+                &config.bootstrap_plan,
+                None,
+                None,
+                "bootstrap",
+            )
+            .await?,
         )
     } else {
         None
@@ -46,7 +53,6 @@ pub async fn start(config: Config) -> anyhow::Result<Started> {
     let options = GeoOptions {
         paths: config.mmdb_paths(),
         verify: config.geoip.verify,
-        cache_records: config.geoip.cache_records,
     };
     let geo = tokio::task::spawn_blocking(move || GeoService::open(options))
         .await
@@ -58,6 +64,15 @@ pub async fn start(config: Config) -> anyhow::Result<Started> {
     for db in &set.dbs {
         tracing::info!(kind = %db.kind, database_type = %db.database_type, path = %db.path.display(), "database loaded");
     }
+    let stats = set.stats();
+    tracing::info!(
+        ipv4_blocks = stats.ipv4_blocks,
+        ipv6_blocks = stats.ipv6_blocks,
+        index_mib = stats.index_bytes >> 20,
+        place_records = stats.place_records,
+        traits_records = stats.traits_records,
+        "index built"
+    );
     let metrics = Arc::new(Metrics::new());
     metrics.geo_generation.set(set.generation as i64);
     Ok(Started {
@@ -93,7 +108,11 @@ pub async fn reload_geo(state: &AppState, force: bool) -> anyhow::Result<u64> {
 
 /// Serve until `shutdown` resolves: HTTP(S) on `listener`, plus the database watcher and the
 /// ledger sync. On the way out, usage counted in memory is written to the store.
-pub async fn run(state: AppState, listener: TcpListener, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
+pub async fn run(
+    state: AppState,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()>,
+) -> anyhow::Result<()> {
     let tls = match &state.config.tls {
         Some(tls) => Some(http::tls_acceptor(&tls.cert, &tls.key)?),
         None => None,
@@ -108,7 +127,11 @@ pub async fn run(state: AppState, listener: TcpListener, shutdown: impl Future<O
 
     cancel.cancel();
     while tasks.join_next().await.is_some() {}
-    state.accounts.sync().await.context("writing usage on shutdown")?;
+    state
+        .accounts
+        .sync()
+        .await
+        .context("writing usage on shutdown")?;
     state.accounts.store().close().await;
     Ok(())
 }
@@ -129,7 +152,9 @@ async fn watch_databases(state: AppState, cancel: CancellationToken) {
             _ = tick.tick() => {}
         }
         let geo = state.geo.clone();
-        let changed = tokio::task::spawn_blocking(move || geo.changed_on_disk()).await.unwrap_or(false);
+        let changed = tokio::task::spawn_blocking(move || geo.changed_on_disk())
+            .await
+            .unwrap_or(false);
         if !changed {
             continue;
         }

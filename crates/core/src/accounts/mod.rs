@@ -251,7 +251,11 @@ impl Accounts {
     }
 
     /// Find the meter of a live key, checking the claimed account and the service.
-    pub fn authenticate(&self, credential: Credential<'_>, service: Service) -> Result<Arc<Meter>, AccessError> {
+    pub fn authenticate(
+        &self,
+        credential: Credential<'_>,
+        service: Service,
+    ) -> Result<Arc<Meter>, AccessError> {
         let ledger = self.ledger.load();
         let meter = ledger
             .keys
@@ -382,7 +386,10 @@ impl Accounts {
         }
         let mut keys = HashMap::with_capacity(rows.keys.len());
         for key in rows.keys.iter().filter(|k| k.revoked_at.is_none()) {
-            let (Ok(hash), Some(meter)) = (<[u8; 32]>::try_from(key.key_hash.as_slice()), meters.get(&key.account_id)) else {
+            let (Ok(hash), Some(meter)) = (
+                <[u8; 32]>::try_from(key.key_hash.as_slice()),
+                meters.get(&key.account_id),
+            ) else {
                 continue;
             };
             keys.insert(hash, meter.clone());
@@ -418,7 +425,10 @@ pub async fn create_account(
     label: &str,
 ) -> Result<NewKey, AccessError> {
     let plan_rules = plans.get(plan).ok_or_else(|| {
-        AccessError::Invalid(format!("unknown plan {plan:?} (plans: {})", plans.names().join(", ")))
+        AccessError::Invalid(format!(
+            "unknown plan {plan:?} (plans: {})",
+            plans.names().join(", ")
+        ))
     })?;
     let key = generate_key();
     let account_id = store
@@ -446,7 +456,9 @@ pub async fn add_key(store: &Store, account_id: u64) -> Result<NewKey, AccessErr
 /// Revoke a key given whole or by its shown prefix.
 pub async fn revoke_key(store: &Store, key_or_prefix: &str) -> Result<u64, AccessError> {
     if key_or_prefix.len() > KEY_SHOWN_LEN {
-        Ok(store.revoke(RevokeTarget::KeyHash(&hash_key(key_or_prefix))).await?)
+        Ok(store
+            .revoke(RevokeTarget::KeyHash(&hash_key(key_or_prefix)))
+            .await?)
     } else {
         Ok(store.revoke(RevokeTarget::KeyPrefix(key_or_prefix)).await?)
     }
@@ -463,18 +475,29 @@ mod tests {
         assert_ne!(a, b);
         assert_eq!(a.len(), KEY_PREFIX.len() + KEY_BODY_LEN);
         assert!(a.starts_with(KEY_PREFIX));
-        assert!(a[KEY_PREFIX.len()..].chars().all(|c| c.is_ascii_alphanumeric()));
+        assert!(a[KEY_PREFIX.len()..]
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric()));
         assert_eq!(hash_key(&a), hash_key(&a));
         assert_ne!(hash_key(&a), hash_key(&b));
     }
 
     #[test]
     fn remaining_queries_is_the_tighter_limit() {
-        let r = Remaining { credits: Some(5), today: Some(3) };
+        let r = Remaining {
+            credits: Some(5),
+            today: Some(3),
+        };
         assert_eq!(r.queries(), Some(3));
-        let r = Remaining { credits: None, today: Some(3) };
+        let r = Remaining {
+            credits: None,
+            today: Some(3),
+        };
         assert_eq!(r.queries(), Some(3));
-        let r = Remaining { credits: None, today: None };
+        let r = Remaining {
+            credits: None,
+            today: None,
+        };
         assert_eq!(r.queries(), None);
     }
 }

@@ -73,18 +73,34 @@ pub fn build_asn(inputs: &[PathBuf], out: &Path) -> Result<BuildReport, BuildErr
             };
             let row = row.map_err(|e| parse_err(e.to_string()))?;
             if row.len() < 3 {
-                return Err(parse_err(format!("expected start,end,asn,organization; got {} fields", row.len())));
+                return Err(parse_err(format!(
+                    "expected start,end,asn,organization; got {} fields",
+                    row.len()
+                )));
             }
-            let start: IpAddr = row[0].trim().parse().map_err(|_| parse_err(format!("bad start address {:?}", &row[0])))?;
-            let end: IpAddr = row[1].trim().parse().map_err(|_| parse_err(format!("bad end address {:?}", &row[1])))?;
-            let asn: u32 = row[2].trim().trim_start_matches("AS").parse().map_err(|_| parse_err(format!("bad AS number {:?}", &row[2])))?;
+            let start: IpAddr = row[0]
+                .trim()
+                .parse()
+                .map_err(|_| parse_err(format!("bad start address {:?}", &row[0])))?;
+            let end: IpAddr = row[1]
+                .trim()
+                .parse()
+                .map_err(|_| parse_err(format!("bad end address {:?}", &row[1])))?;
+            let asn: u32 = row[2]
+                .trim()
+                .trim_start_matches("AS")
+                .parse()
+                .map_err(|_| parse_err(format!("bad AS number {:?}", &row[2])))?;
             if start.is_ipv4() != end.is_ipv4() || start > end {
                 return Err(parse_err(format!("bad range {start} - {end}")));
             }
             let mut record = vec![("autonomous_system_number", Value::from(asn))];
             let org = row.get(3).unwrap_or("").trim();
             if !org.is_empty() {
-                record.push(("autonomous_system_organization", Value::from(org.to_owned())));
+                record.push((
+                    "autonomous_system_organization",
+                    Value::from(org.to_owned()),
+                ));
             }
             match writer.insert_range(start, end, &Value::map(record)) {
                 Ok(()) => report.n_written += 1,
@@ -101,7 +117,11 @@ pub fn build_asn(inputs: &[PathBuf], out: &Path) -> Result<BuildReport, BuildErr
 /// the parts of earlier networks they cover. Values take MaxMind's binary types by key
 /// (uint16 for `accuracy_radius`, `confidence`, `metro_code`; uint32 for ids and counts;
 /// double for coordinates and scores), so readers see exactly what MaxMind ships.
-pub fn build_from_json(source: &Path, database_type: &str, out: &Path) -> Result<BuildReport, BuildError> {
+pub fn build_from_json(
+    source: &Path,
+    database_type: &str,
+    out: &Path,
+) -> Result<BuildReport, BuildError> {
     let read_err = |reason: String| BuildError::Read {
         path: source.to_owned(),
         reason,
@@ -175,11 +195,9 @@ fn typed_value(key: Option<&str>, value: &serde_json::Value) -> Value {
             );
             match n.as_u64() {
                 Some(u) if !double_field => match key {
-                    Some("accuracy_radius" | "confidence" | "metro_code" | "anonymizer_confidence")
-                        if u <= u64::from(u16::MAX) =>
-                    {
-                        Value::from(u as u16)
-                    }
+                    Some(
+                        "accuracy_radius" | "confidence" | "metro_code" | "anonymizer_confidence",
+                    ) if u <= u64::from(u16::MAX) => Value::from(u as u16),
                     _ if u <= u64::from(u32::MAX) => Value::from(u as u32),
                     _ => Value::from(u),
                 },

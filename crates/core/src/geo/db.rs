@@ -129,7 +129,9 @@ impl GeoDb {
             ))
         })?;
         if verify {
-            reader.verify().map_err(|e| open_err(format!("verification failed: {e}")))?;
+            reader
+                .verify()
+                .map_err(|e| open_err(format!("verification failed: {e}")))?;
         } else {
             // A truncated or garbled data section usually shows on the first decode.
             for probe in ["1.1.1.1", "2001:4860::1"] {
@@ -155,23 +157,21 @@ impl GeoDb {
     /// Walk the search tree for `ip`; no decoding.
     pub fn hit(&self, ip: IpAddr) -> Result<Hit, GeoError> {
         let query = match ip {
-            IpAddr::V6(v6) if self.reader.metadata().ip_version == 4 => {
-                match embedded_ipv4(v6) {
-                    Some(v4) => {
-                        let found = self.lookup(IpAddr::V4(v4))?;
-                        return Ok(Hit {
-                            prefix_len: None,
-                            offset: found.offset,
-                        });
-                    }
-                    None => {
-                        return Ok(Hit {
-                            prefix_len: None,
-                            offset: None,
-                        })
-                    }
+            IpAddr::V6(v6) if self.reader.metadata().ip_version == 4 => match embedded_ipv4(v6) {
+                Some(v4) => {
+                    let found = self.lookup(IpAddr::V4(v4))?;
+                    return Ok(Hit {
+                        prefix_len: None,
+                        offset: found.offset,
+                    });
                 }
-            }
+                None => {
+                    return Ok(Hit {
+                        prefix_len: None,
+                        offset: None,
+                    })
+                }
+            },
             _ => ip,
         };
         self.lookup(query)
@@ -190,7 +190,10 @@ impl GeoDb {
     }
 
     /// Decode the record that holds `ip` (a cache miss; the hot path only calls `hit`).
-    pub fn decode_record<T: serde::de::DeserializeOwned>(&self, ip: IpAddr) -> Result<Option<T>, GeoError> {
+    pub fn decode_record<T: serde::de::DeserializeOwned>(
+        &self,
+        ip: IpAddr,
+    ) -> Result<Option<T>, GeoError> {
         let ip = match ip {
             IpAddr::V6(v6) if self.reader.metadata().ip_version == 4 => match embedded_ipv4(v6) {
                 Some(v4) => IpAddr::V4(v4),
@@ -200,6 +203,14 @@ impl GeoDb {
         };
         let found = self.reader.lookup(ip).map_err(|e| self.decode_error(e))?;
         found.decode::<T>().map_err(|e| self.decode_error(e))
+    }
+
+    pub(crate) fn reader(&self) -> &Reader<Mmap> {
+        &self.reader
+    }
+
+    pub(crate) fn error(&self, e: maxminddb::MaxMindDbError) -> GeoError {
+        self.decode_error(e)
     }
 
     fn decode_error(&self, e: maxminddb::MaxMindDbError) -> GeoError {

@@ -4,23 +4,25 @@
 //! of the set, so a reload never disturbs a request in flight: it finishes on the old set,
 //! which is dropped (and its files unmapped) when the last such request ends.
 //!
-//! The hot path walks each database's search tree and fetches decoded records from caches
-//! keyed by data-section offset; decoding happens once per distinct record.
+//! The hot path never walks a search tree: `index` merges every database's leaves into one
+//! flat partition per family at load time, and records are decoded once, into tables indexed
+//! by dense ids.
 
-mod db;
 pub mod build;
+mod db;
+mod index;
 pub mod record;
 pub mod reserved;
 
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::SystemTime;
 
 use arc_swap::ArcSwap;
 use ipnet::IpNet;
-use quick_cache::sync::Cache;
+use serde::Deserialize;
 
 pub use db::{DbKind, GeoDb};
 pub use record::{
@@ -65,25 +67,65 @@ pub struct GeoOptions {
     pub paths: Vec<PathBuf>,
     /// Walk every file completely before serving from it.
     pub verify: bool,
-    /// Decoded records kept per cache (place, network traits, anonymity).
-    pub cache_records: usize,
 }
 
-/// Cache key of merged network traits: the offsets of each contributing record.
-type TraitsKey = [Option<usize>; 5];
+/// Records decoded on first use, by dense id.
+struct Table<T> {
+    cells: Box<[OnceLock<Box<Record<T>>>]>,
+}
 
-/// An immutable set of open databases with their record caches.
+impl<T> Table<T> {
+    fn new(n: usize) -> Self {
+        Table {
+            cells: (0..n).map(|_| OnceLock::new()).collect(),
+        }
+    }
+
+    #[inline]
+    fn get_or_decode(
+        &self,
+        id: u32,
+        decode: impl FnOnce() -> Result<T, GeoError>,
+    ) -> Result<&Record<T>, GeoError> {
+        let cell = &self.cells[id as usize];
+        if let Some(record) = cell.get() {
+            return Ok(record);
+        }
+        // Two threads may decode the same record at once; one result is kept. Decoding is
+        // pure, so either is right.
+        let data = decode()?;
+        Ok(cell.get_or_init(|| Box::new(Record::new(data))))
+    }
+
+    fn n_decoded(&self) -> usize {
+        self.cells.iter().filter(|c| c.get().is_some()).count()
+    }
+}
+
+/// Sizes of a set's index, for logs and benchmarks.
+#[derive(Debug, Clone, Copy)]
+pub struct IndexStats {
+    pub ipv4_blocks: usize,
+    pub ipv6_blocks: usize,
+    pub index_bytes: usize,
+    pub place_records: usize,
+    pub traits_records: usize,
+    pub anonymity_records: usize,
+    pub decoded_records: usize,
+}
+
+/// An immutable set of open databases, their merged index, and their decoded records.
 pub struct GeoSet {
     pub dbs: Vec<GeoDb>,
     pub generation: u64,
     pub loaded_at: SystemTime,
-    place: Option<usize>,
-    /// Network-trait databases in precedence order (ISP, ASN, Connection-Type, Domain).
-    network: Vec<usize>,
-    anonymity: Option<usize>,
-    place_cache: Cache<usize, Arc<Record<PlaceRecord>>>,
-    traits_cache: Cache<TraitsKey, Arc<Record<NetworkTraits>>>,
-    anonymity_cache: Cache<usize, Arc<Record<AnonymityRecord>>>,
+    roles: index::Roles,
+    ids: index::Ids,
+    v4: index::FlatIndex<u32>,
+    v6: index::FlatIndex<u128>,
+    places: Table<PlaceRecord>,
+    traits: Table<NetworkTraits>,
+    anonymity: Table<AnonymityRecord>,
 }
 
 impl std::fmt::Debug for GeoSet {
@@ -95,9 +137,15 @@ impl std::fmt::Debug for GeoSet {
     }
 }
 
+#[derive(Deserialize)]
+struct TraitsOnly {
+    #[serde(default)]
+    traits: NetworkTraits,
+}
+
 impl GeoSet {
-    /// Open every database the options name. Fails on the first file that cannot be used,
-    /// naming it; two databases of one kind keep the first and log the second.
+    /// Open every database the options name and build the index. Fails on the first file
+    /// that cannot be used, naming it; two databases of one kind keep the first and log it.
     pub fn open(options: &GeoOptions, generation: u64) -> Result<GeoSet, GeoError> {
         let mut dbs: Vec<GeoDb> = Vec::new();
         for path in expand_paths(&options.paths)? {
@@ -113,31 +161,46 @@ impl GeoSet {
             }
             dbs.push(db);
         }
-        Ok(GeoSet::from_dbs(dbs, generation, options.cache_records))
+        GeoSet::from_dbs(dbs, generation)
     }
 
-    fn from_dbs(dbs: Vec<GeoDb>, generation: u64, cache_records: usize) -> GeoSet {
+    fn from_dbs(dbs: Vec<GeoDb>, generation: u64) -> Result<GeoSet, GeoError> {
         let index_of = |kind: DbKind| dbs.iter().position(|d| d.kind == kind);
-        let place = index_of(DbKind::Enterprise)
-            .or_else(|| index_of(DbKind::City))
-            .or_else(|| index_of(DbKind::Country));
-        let network = [DbKind::Isp, DbKind::Asn, DbKind::ConnectionType, DbKind::Domain]
+        let roles = index::Roles {
+            place: index_of(DbKind::Enterprise)
+                .or_else(|| index_of(DbKind::City))
+                .or_else(|| index_of(DbKind::Country)),
+            network: [
+                DbKind::Isp,
+                DbKind::Asn,
+                DbKind::ConnectionType,
+                DbKind::Domain,
+            ]
             .into_iter()
             .filter_map(index_of)
-            .collect();
-        let anonymity = index_of(DbKind::AnonymousPlus).or_else(|| index_of(DbKind::AnonymousIp));
-        let cache_records = cache_records.max(16);
-        GeoSet {
+            .collect(),
+            anonymity: index_of(DbKind::AnonymousPlus).or_else(|| index_of(DbKind::AnonymousIp)),
+        };
+        let mut ids = index::Ids::default();
+        let place_traits = |db: &GeoDb, ip: IpAddr| -> Result<bool, GeoError> {
+            Ok(db
+                .decode_record::<TraitsOnly>(ip)?
+                .is_some_and(|t| !t.traits.is_empty()))
+        };
+        let v4 = index::build::<u32>(&dbs, &roles, &mut ids, "0.0.0.0/0", place_traits)?;
+        let v6 = index::build::<u128>(&dbs, &roles, &mut ids, "::/0", place_traits)?;
+        Ok(GeoSet {
+            places: Table::new(ids.place_at.len()),
+            traits: Table::new(ids.traits_at.len()),
+            anonymity: Table::new(ids.anonymity_at.len()),
             dbs,
             generation,
             loaded_at: SystemTime::now(),
-            place,
-            network,
-            anonymity,
-            place_cache: Cache::new(cache_records),
-            traits_cache: Cache::new(cache_records),
-            anonymity_cache: Cache::new(cache_records / 4),
-        }
+            roles,
+            ids,
+            v4,
+            v6,
+        })
     }
 
     /// Whether a database of this kind is loaded.
@@ -145,81 +208,98 @@ impl GeoSet {
         self.dbs.iter().any(|d| d.kind == kind)
     }
 
+    pub fn stats(&self) -> IndexStats {
+        IndexStats {
+            ipv4_blocks: self.v4.n_blocks(),
+            ipv6_blocks: self.v6.n_blocks(),
+            index_bytes: self.v4.heap_bytes() + self.v6.heap_bytes(),
+            place_records: self.ids.place_at.len(),
+            traits_records: self.ids.traits_at.len(),
+            anonymity_records: self.ids.anonymity_at.len(),
+            decoded_records: self.places.n_decoded()
+                + self.traits.n_decoded()
+                + self.anonymity.n_decoded(),
+        }
+    }
+
+    /// Look `ip` up for a front end that treats reserved space and misses as errors
+    /// (the MaxMind dialect). Others call `locate`.
+    pub fn lookup(&self, ip: IpAddr) -> Result<GeoAnswer<'_>, GeoError> {
+        if self.dbs.is_empty() {
+            return Err(GeoError::NoDatabases);
+        }
+        if reserved::is_reserved(ip) {
+            return Err(GeoError::Reserved(ip));
+        }
+        let answer = self.locate(ip)?;
+        if answer.is_empty() {
+            return Err(GeoError::NotFound(ip));
+        }
+        Ok(answer)
+    }
+
     /// Everything every database says about `ip`, reserved or not, found or not.
-    pub fn locate(&self, ip: IpAddr) -> Result<GeoAnswer, GeoError> {
-        let max_len = if ip.is_ipv4() { 32 } else { 128 };
-        let mut narrowest = 0u8;
-        let mut narrow = |len: Option<u8>| {
-            if let Some(len) = len {
-                narrowest = narrowest.max(len.min(max_len));
-            }
+    ///
+    /// IPv6 forms that MMDB aliasing maps into the IPv4 tree (IPv4-mapped, IPv4-compatible,
+    /// 6to4, Teredo) are answered from the IPv4 index, with the network in IPv6 terms.
+    pub fn locate(&self, ip: IpAddr) -> Result<GeoAnswer<'_>, GeoError> {
+        let (row, prefix_len) = match ip {
+            IpAddr::V4(v4) => self.v4.find(u32::from(v4)),
+            IpAddr::V6(v6) => match reserved::alias_ipv4(v6) {
+                Some((v4, above)) => {
+                    let (row, len) = self.v4.find(u32::from(v4));
+                    (row, len + above)
+                }
+                None => self.v6.find(u128::from(v6)),
+            },
         };
-
-        let mut place = None;
-        let mut place_has_traits = None;
-        if let Some(i) = self.place {
-            let db = &self.dbs[i];
-            let hit = db.hit(ip)?;
-            narrow(hit.prefix_len);
-            if let Some(offset) = hit.offset {
-                let record = self.place_cache.get_or_insert_with(&offset, || {
-                    let data: PlaceRecord = db.decode_record(ip)?.unwrap_or_default();
-                    Ok::<_, GeoError>(Arc::new(Record::new(data)))
-                })?;
-                if !record.data.traits.is_empty() {
-                    place_has_traits = Some(offset);
-                }
-                place = Some(record);
-            }
-        }
-
-        // Network traits merge the dedicated databases with the traits a City/Enterprise
-        // record carries; the key holds the place offset only when that record has traits,
-        // so the common case (GeoLite2 City + ASN) caches by the ASN record alone.
-        let mut key: TraitsKey = [None; 5];
-        key[0] = place_has_traits;
-        for (slot, &i) in self.network.iter().enumerate() {
-            let hit = self.dbs[i].hit(ip)?;
-            narrow(hit.prefix_len);
-            key[slot + 1] = hit.offset;
-        }
-        let network_traits = if key.iter().any(Option::is_some) {
-            let record = self.traits_cache.get_or_insert_with(&key, || {
-                let mut merged = NetworkTraits::default();
-                for (slot, &i) in self.network.iter().enumerate() {
-                    if key[slot + 1].is_some() {
-                        if let Some(t) = self.dbs[i].decode_record::<NetworkTraits>(ip)? {
-                            merged.fill_from(&t);
-                        }
-                    }
-                }
-                if let Some(place) = &place {
-                    merged.fill_from(&place.data.traits);
-                }
-                Ok::<_, GeoError>(Arc::new(Record::new(merged)))
-            })?;
-            (!record.data.is_empty()).then_some(record)
-        } else {
-            None
-        };
-
-        let mut anonymity = None;
-        if let Some(i) = self.anonymity {
-            let db = &self.dbs[i];
-            let hit = db.hit(ip)?;
-            narrow(hit.prefix_len);
-            if let Some(offset) = hit.offset {
-                let record = self.anonymity_cache.get_or_insert_with(&offset, || {
-                    let data: AnonymityRecord = db.decode_record(ip)?.unwrap_or_default();
-                    Ok::<_, GeoError>(Arc::new(Record::new(data)))
-                })?;
-                anonymity = (!record.data.is_empty()).then_some(record);
-            }
-        }
-
-        let network = IpNet::new(ip, narrowest)
+        let network = IpNet::new(ip, prefix_len)
             .expect("prefix length bounded by the family")
             .trunc();
+        let place = match row[0] {
+            index::NONE => None,
+            id => Some(self.places.get_or_decode(id, || {
+                let db = &self.dbs[self
+                    .roles
+                    .place
+                    .expect("a place id implies a place database")];
+                Ok(db
+                    .decode_record(self.ids.place_at[id as usize])?
+                    .unwrap_or_default())
+            })?),
+        };
+        let network_traits = match row[1] {
+            index::NONE => None,
+            id => Some(self.traits.get_or_decode(id, || {
+                let at = self.ids.traits_at[id as usize];
+                let mut merged = NetworkTraits::default();
+                for &n in &self.roles.network {
+                    if let Some(t) = self.dbs[n].decode_record::<NetworkTraits>(at)? {
+                        merged.fill_from(&t);
+                    }
+                }
+                if let Some(p) = self.roles.place {
+                    if let Some(t) = self.dbs[p].decode_record::<TraitsOnly>(at)? {
+                        merged.fill_from(&t.traits);
+                    }
+                }
+                Ok(merged)
+            })?)
+            .filter(|r| !r.data.is_empty()),
+        };
+        let anonymity = match row[2] {
+            index::NONE => None,
+            id => Some(self.anonymity.get_or_decode(id, || {
+                let db = &self.dbs[self
+                    .roles
+                    .anonymity
+                    .expect("an anonymity id implies its database")];
+                Ok(db
+                    .decode_record(self.ids.anonymity_at[id as usize])?
+                    .unwrap_or_default())
+            })?)
+            .filter(|r| !r.data.is_empty()),
+        };
         Ok(GeoAnswer {
             ip,
             network,
@@ -307,23 +387,6 @@ impl GeoService {
 
     pub fn paths(&self) -> &[PathBuf] {
         &self.options.paths
-    }
-
-    /// Look `ip` up for a front end that treats reserved space and misses as errors
-    /// (the MaxMind dialect). Others call `GeoSet::locate` on a snapshot.
-    pub fn lookup(&self, ip: IpAddr) -> Result<(Arc<GeoSet>, GeoAnswer), GeoError> {
-        let set = self.snapshot();
-        if set.dbs.is_empty() {
-            return Err(GeoError::NoDatabases);
-        }
-        if reserved::is_reserved(ip) {
-            return Err(GeoError::Reserved(ip));
-        }
-        let answer = set.locate(ip)?;
-        if answer.is_empty() {
-            return Err(GeoError::NotFound(ip));
-        }
-        Ok((set, answer))
     }
 
     /// Reload if any file changed since the serving set was opened (`force` reloads anyway).

@@ -6,7 +6,7 @@
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
-use std::sync::{Arc, OnceLock};
+use std::sync::OnceLock;
 
 use ipnet::IpNet;
 use serde::Deserialize;
@@ -170,8 +170,8 @@ pub struct MemoSlot(pub usize);
 
 /// A decoded record plus memoised renderings of it.
 ///
-/// Many addresses share one record, so records are cached by their place in the database and
-/// each front end renders a record once per slot; the hot path then only concatenates bytes.
+/// Many addresses share one record, so each front end renders a record once per slot; the
+/// hot path then only concatenates bytes.
 #[derive(Debug)]
 pub struct Record<T> {
     pub data: T,
@@ -190,47 +190,29 @@ impl<T> Record<T> {
     pub fn memo(&self, slot: MemoSlot, render: impl FnOnce(&T) -> Vec<u8>) -> &[u8] {
         self.memo[slot.0].get_or_init(|| render(&self.data).into_boxed_slice())
     }
-
-    /// Bytes held by this record's memo (for cache weighting).
-    pub fn memo_bytes(&self) -> usize {
-        self.memo.iter().filter_map(|m| m.get()).map(|b| b.len()).sum()
-    }
 }
 
-/// The merged answer for one address across every configured database.
-#[derive(Debug, Clone)]
-pub struct GeoAnswer {
+/// The merged answer for one address across every configured database. Records are
+/// borrowed from the `GeoSet` that answered, so a request holds its snapshot while it renders.
+#[derive(Debug, Clone, Copy)]
+pub struct GeoAnswer<'a> {
     /// The address asked about, canonical form.
     pub ip: IpAddr,
     /// The largest network around `ip` over which every lookup gives the same answer: the
     /// narrowest of the networks of all lookups, misses included.
     pub network: IpNet,
-    /// From the City, Country or Enterprise database (City preferred).
-    pub place: Option<Arc<Record<PlaceRecord>>>,
-    /// Merged from ASN, ISP, Connection-Type and Domain databases (ISP before ASN).
-    /// `place.traits` is separate; a dialect decides how the two combine (see `traits()`).
-    pub network_traits: Option<Arc<Record<NetworkTraits>>>,
-    /// From an Anonymous-IP or Anonymous-Plus database.
-    pub anonymity: Option<Arc<Record<AnonymityRecord>>>,
+    /// From the City, Country or Enterprise database (Enterprise, then City preferred).
+    pub place: Option<&'a Record<PlaceRecord>>,
+    /// Merged from the ISP, ASN, Connection-Type and Domain databases (earlier ones win),
+    /// then the traits a City/Enterprise record carries.
+    pub network_traits: Option<&'a Record<NetworkTraits>>,
+    /// From an Anonymous-Plus or Anonymous-IP database.
+    pub anonymity: Option<&'a Record<AnonymityRecord>>,
 }
 
-impl GeoAnswer {
+impl GeoAnswer<'_> {
     /// Whether any database knew anything about the address.
     pub fn is_empty(&self) -> bool {
         self.place.is_none() && self.network_traits.is_none() && self.anonymity.is_none()
-    }
-
-    /// Every network trait known, with the dedicated databases taking precedence over the
-    /// traits carried by a City/Enterprise record.
-    pub fn traits(&self) -> NetworkTraits {
-        let mut merged = self
-            .network_traits
-            .as_ref()
-            .map(|r| r.data.clone())
-            .unwrap_or_default();
-        if let Some(place) = &self.place {
-            merged.fill_from(&place.data.traits);
-        }
-        merged
     }
 }

@@ -45,24 +45,28 @@ fn in_prefix<const BITS: u32>(addr: u128, net: u128, len: u8) -> bool {
     (addr >> shift) == (net >> shift)
 }
 
-/// The IPv4 address an IPv6 address stands for in MaxMind's tree, if any:
-/// IPv4-compatible `::a.b.c.d` (the IPv4 subtree itself), IPv4-mapped `::ffff:a.b.c.d`,
-/// 6to4 `2002:aabb:ccdd::/48` and Teredo `2001:0::/32` (client address stored inverted).
-pub fn embedded_ipv4(v6: Ipv6Addr) -> Option<Ipv4Addr> {
+/// The IPv4 address an IPv6 address is an alias of in MaxMind's databases, and how many
+/// leading bits of the IPv6 address sit above the IPv4 subtree. MMDB writers point these
+/// subtrees at the IPv4 tree: IPv4-compatible `::a.b.c.d` (the IPv4 subtree itself, at bit
+/// 96), IPv4-mapped `::ffff:a.b.c.d` (96), 6to4 `2002:aabb:ccdd::` (16) and Teredo
+/// `2001:0:aabb:ccdd::` (32: the bits after the prefix, i.e. the Teredo server address).
+pub fn alias_ipv4(v6: Ipv6Addr) -> Option<(Ipv4Addr, u8)> {
     let bits = u128::from(v6);
-    if bits >> 32 == 0 {
-        return Some(Ipv4Addr::from(bits as u32));
-    }
-    if bits >> 32 == 0xffff {
-        return Some(Ipv4Addr::from(bits as u32));
+    if bits >> 32 == 0 || bits >> 32 == 0xffff {
+        return Some((Ipv4Addr::from(bits as u32), 96));
     }
     if bits >> 112 == 0x2002 {
-        return Some(Ipv4Addr::from((bits >> 80) as u32));
+        return Some((Ipv4Addr::from((bits >> 80) as u32), 16));
     }
     if bits >> 96 == 0x2001_0000 {
-        return Some(Ipv4Addr::from(!(bits as u32)));
+        return Some((Ipv4Addr::from((bits >> 64) as u32), 32));
     }
     None
+}
+
+/// The IPv4 address an IPv6 address stands for in MaxMind's tree, if any (see `alias_ipv4`).
+pub fn embedded_ipv4(v6: Ipv6Addr) -> Option<Ipv4Addr> {
+    alias_ipv4(v6).map(|(v4, _)| v4)
 }
 
 /// Whether MaxMind would call this address reserved.
@@ -98,22 +102,57 @@ mod tests {
 
     #[test]
     fn ipv4_ranges() {
-        for ip in ["10.0.0.1", "127.0.0.1", "192.168.1.1", "100.64.0.1", "172.31.255.255", "0.1.2.3", "224.0.0.1", "255.255.255.255", "192.0.0.7", "198.19.0.1"] {
+        for ip in [
+            "10.0.0.1",
+            "127.0.0.1",
+            "192.168.1.1",
+            "100.64.0.1",
+            "172.31.255.255",
+            "0.1.2.3",
+            "224.0.0.1",
+            "255.255.255.255",
+            "192.0.0.7",
+            "198.19.0.1",
+        ] {
             assert!(reserved(ip), "{ip} should be reserved");
         }
-        for ip in ["8.8.8.8", "172.32.0.1", "192.0.0.8", "100.128.0.1", "81.2.69.160", "198.20.0.1"] {
+        for ip in [
+            "8.8.8.8",
+            "172.32.0.1",
+            "192.0.0.8",
+            "100.128.0.1",
+            "81.2.69.160",
+            "198.20.0.1",
+        ] {
             assert!(!reserved(ip), "{ip} should not be reserved");
         }
     }
 
     #[test]
     fn ipv6_ranges_and_aliases() {
-        for ip in ["::1", "::", "fe80::1", "fd00::1", "ff02::1", "2001:db8::1", "::ffff:10.0.0.1", "2002:c0a8:0101::1", "2001:0:4136:e378:8000:63bf:f5ff:fffe", "100::1", "2001:10::1"] {
+        for ip in [
+            "::1",
+            "::",
+            "fe80::1",
+            "fd00::1",
+            "ff02::1",
+            "2001:db8::1",
+            "::ffff:10.0.0.1",
+            "2002:c0a8:0101::1",
+            "2001:0:0a00:0001:8000:63bf:f5ff:fffe",
+            "100::1",
+            "2001:10::1",
+        ] {
             assert!(reserved(ip), "{ip} should be reserved");
         }
-        // Teredo whose client (inverted last 32 bits) is 8.8.8.8 is public.
-        let teredo_public = format!("2001:0:4136:e378:8000:63bf:{:x}:{:x}", !0x0808u16, !0x0808u16);
-        for ip in ["2001:218::1", "2a00:1450::1", "::ffff:8.8.8.8", "2002:0808:0808::1", teredo_public.as_str()] {
+        // Teredo is judged by the address the tree maps it to: the server, 65.54.227.120 here.
+        for ip in [
+            "2001:218::1",
+            "2a00:1450::1",
+            "::ffff:8.8.8.8",
+            "2002:0808:0808::1",
+            "2001:0:4136:e378:8000:63bf:3fff:fdd2",
+        ] {
             assert!(!reserved(ip), "{ip} should not be reserved");
         }
     }
@@ -121,9 +160,20 @@ mod tests {
     #[test]
     fn embedded_forms() {
         let v4: Ipv4Addr = "81.2.69.160".parse().unwrap();
-        assert_eq!(embedded_ipv4("::ffff:81.2.69.160".parse().unwrap()), Some(v4));
+        assert_eq!(
+            embedded_ipv4("::ffff:81.2.69.160".parse().unwrap()),
+            Some(v4)
+        );
         assert_eq!(embedded_ipv4("::81.2.69.160".parse().unwrap()), Some(v4));
         assert_eq!(embedded_ipv4("2002:5102:45a0::".parse().unwrap()), Some(v4));
+        assert_eq!(
+            embedded_ipv4("2001:0:5102:45a0::1".parse().unwrap()),
+            Some(v4)
+        );
         assert_eq!(embedded_ipv4("2a00::1".parse().unwrap()), None);
+        assert_eq!(
+            alias_ipv4("2002:5102:45a0::".parse().unwrap()),
+            Some((v4, 16))
+        );
     }
 }

@@ -165,9 +165,11 @@ impl Store {
     }
 
     pub async fn revision(&self) -> Result<i64, StoreError> {
-        Ok(sqlx::query_scalar("SELECT value FROM meta WHERE name = 'revision'")
-            .fetch_one(&self.pool)
-            .await?)
+        Ok(
+            sqlx::query_scalar("SELECT value FROM meta WHERE name = 'revision'")
+                .fetch_one(&self.pool)
+                .await?,
+        )
     }
 
     pub async fn count_accounts(&self) -> Result<u64, StoreError> {
@@ -207,7 +209,12 @@ impl Store {
     }
 
     /// Add a key to an existing account.
-    pub async fn add_key(&self, account_id: u64, key_hash: &[u8], key_prefix: &str) -> Result<(), StoreError> {
+    pub async fn add_key(
+        &self,
+        account_id: u64,
+        key_hash: &[u8],
+        key_prefix: &str,
+    ) -> Result<(), StoreError> {
         let mut tx = self.pool.begin().await?;
         let exists: Option<i64> = sqlx::query_scalar("SELECT id FROM accounts WHERE id = ?")
             .bind(account_id as i64)
@@ -229,17 +236,21 @@ impl Store {
         let now = now_unix();
         let done = match target {
             RevokeTarget::KeyHash(hash) => {
-                sqlx::query("UPDATE api_keys SET revoked_at = ? WHERE key_hash = ? AND revoked_at IS NULL")
-                    .bind(now)
-                    .bind(hash)
-                    .execute(&mut *tx)
-                    .await?
+                sqlx::query(
+                    "UPDATE api_keys SET revoked_at = ? WHERE key_hash = ? AND revoked_at IS NULL",
+                )
+                .bind(now)
+                .bind(hash)
+                .execute(&mut *tx)
+                .await?
             }
             RevokeTarget::KeyPrefix(prefix) => {
-                let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM api_keys WHERE key_prefix = ? AND revoked_at IS NULL")
-                    .bind(prefix)
-                    .fetch_one(&mut *tx)
-                    .await?;
+                let n: i64 = sqlx::query_scalar(
+                    "SELECT COUNT(*) FROM api_keys WHERE key_prefix = ? AND revoked_at IS NULL",
+                )
+                .bind(prefix)
+                .fetch_one(&mut *tx)
+                .await?;
                 if n > 1 {
                     return Err(StoreError::Invalid(format!(
                         "{n} live keys start with {prefix}; give the whole key or --account"
@@ -251,13 +262,13 @@ impl Store {
                     .execute(&mut *tx)
                     .await?
             }
-            RevokeTarget::Account(id) => {
-                sqlx::query("UPDATE api_keys SET revoked_at = ? WHERE account_id = ? AND revoked_at IS NULL")
-                    .bind(now)
-                    .bind(id as i64)
-                    .execute(&mut *tx)
-                    .await?
-            }
+            RevokeTarget::Account(id) => sqlx::query(
+                "UPDATE api_keys SET revoked_at = ? WHERE account_id = ? AND revoked_at IS NULL",
+            )
+            .bind(now)
+            .bind(id as i64)
+            .execute(&mut *tx)
+            .await?,
         };
         bump_revision(&mut tx).await?;
         tx.commit().await?;
@@ -274,25 +285,30 @@ impl Store {
         daily_quota: Option<Option<u64>>,
     ) -> Result<(), StoreError> {
         let mut tx = self.pool.begin().await?;
-        let row = sqlx::query("SELECT plan, credits_granted, daily_quota FROM accounts WHERE id = ?")
-            .bind(account_id as i64)
-            .fetch_optional(&mut *tx)
-            .await?
-            .ok_or_else(|| StoreError::NotFound(format!("no account {account_id}")))?;
-        let plan = plan.map(str::to_owned).unwrap_or_else(|| row.get::<String, _>(0));
+        let row =
+            sqlx::query("SELECT plan, credits_granted, daily_quota FROM accounts WHERE id = ?")
+                .bind(account_id as i64)
+                .fetch_optional(&mut *tx)
+                .await?
+                .ok_or_else(|| StoreError::NotFound(format!("no account {account_id}")))?;
+        let plan = plan
+            .map(str::to_owned)
+            .unwrap_or_else(|| row.get::<String, _>(0));
         let credits = credits
             .map(|c| c.map(|c| c as i64))
             .unwrap_or_else(|| row.get::<Option<i64>, _>(1));
         let quota = daily_quota
             .map(|q| q.map(|q| q as i64))
             .unwrap_or_else(|| row.get::<Option<i64>, _>(2));
-        sqlx::query("UPDATE accounts SET plan = ?, credits_granted = ?, daily_quota = ? WHERE id = ?")
-            .bind(plan)
-            .bind(credits)
-            .bind(quota)
-            .bind(account_id as i64)
-            .execute(&mut *tx)
-            .await?;
+        sqlx::query(
+            "UPDATE accounts SET plan = ?, credits_granted = ?, daily_quota = ? WHERE id = ?",
+        )
+        .bind(plan)
+        .bind(credits)
+        .bind(quota)
+        .bind(account_id as i64)
+        .execute(&mut *tx)
+        .await?;
         bump_revision(&mut tx).await?;
         tx.commit().await?;
         Ok(())
@@ -408,13 +424,15 @@ async fn insert_key(
     key_prefix: &str,
     now: i64,
 ) -> Result<(), StoreError> {
-    sqlx::query("INSERT INTO api_keys (account_id, key_hash, key_prefix, created_at) VALUES (?, ?, ?, ?)")
-        .bind(account_id)
-        .bind(key_hash)
-        .bind(key_prefix)
-        .bind(now)
-        .execute(&mut **tx)
-        .await?;
+    sqlx::query(
+        "INSERT INTO api_keys (account_id, key_hash, key_prefix, created_at) VALUES (?, ?, ?, ?)",
+    )
+    .bind(account_id)
+    .bind(key_hash)
+    .bind(key_prefix)
+    .bind(now)
+    .execute(&mut **tx)
+    .await?;
     Ok(())
 }
 

@@ -9,7 +9,9 @@ use ipintel_core::ErrorKind;
 /// bigger plan, and MaxMind's clients expect 402 for `PERMISSION_REQUIRED`.
 pub fn status(kind: ErrorKind) -> StatusCode {
     match kind {
-        ErrorKind::InvalidInput | ErrorKind::MissingInput | ErrorKind::Reserved => StatusCode::BAD_REQUEST,
+        ErrorKind::InvalidInput | ErrorKind::MissingInput | ErrorKind::Reserved => {
+            StatusCode::BAD_REQUEST
+        }
         ErrorKind::NotFound => StatusCode::NOT_FOUND,
         ErrorKind::Unauthenticated => StatusCode::UNAUTHORIZED,
         ErrorKind::PermissionDenied | ErrorKind::InsufficientFunds | ErrorKind::QuotaExceeded => {

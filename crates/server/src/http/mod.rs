@@ -31,7 +31,12 @@ pub fn router(state: AppState) -> Router {
 }
 
 async fn not_found() -> Response {
-    (StatusCode::NOT_FOUND, [("content-type", "text/plain; charset=utf-8")], "not found\n").into_response()
+    (
+        StatusCode::NOT_FOUND,
+        [("content-type", "text/plain; charset=utf-8")],
+        "not found\n",
+    )
+        .into_response()
 }
 
 /// Which dialect a path belongs to, for metrics labels.
@@ -76,7 +81,9 @@ pub fn client_ip(state: &AppState, peer: SocketAddr, headers: &HeaderMap) -> IpA
     }
     let mut hops: Vec<IpAddr> = Vec::new();
     for value in headers.get_all("x-forwarded-for") {
-        let Ok(text) = value.to_str() else { return canonical(peer) };
+        let Ok(text) = value.to_str() else {
+            return canonical(peer);
+        };
         for part in text.split(',') {
             match part.trim().parse::<IpAddr>() {
                 Ok(ip) => hops.push(ip),
@@ -85,7 +92,11 @@ pub fn client_ip(state: &AppState, peer: SocketAddr, headers: &HeaderMap) -> IpA
             }
         }
     }
-    let client = hops.into_iter().rev().find(|ip| !is_trusted(ip)).unwrap_or(peer);
+    let client = hops
+        .into_iter()
+        .rev()
+        .find(|ip| !is_trusted(ip))
+        .unwrap_or(peer);
     canonical(client)
 }
 

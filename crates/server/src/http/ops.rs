@@ -26,25 +26,45 @@ async fn handle_healthz() -> Response {
 async fn handle_readyz(State(state): State<AppState>) -> Response {
     let set = state.geo.snapshot();
     if set.dbs.is_empty() {
-        return text(StatusCode::SERVICE_UNAVAILABLE, "no GeoIP database loaded\n".into());
+        return text(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "no GeoIP database loaded\n".into(),
+        );
     }
     if let Err(e) = state.accounts.store().revision().await {
         tracing::error!(error = %e, "store check failed");
-        return text(StatusCode::SERVICE_UNAVAILABLE, "store unavailable\n".into());
+        return text(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "store unavailable\n".into(),
+        );
     }
     let mut body = format!("ready: generation {}\n", set.generation);
     for db in &set.dbs {
-        body.push_str(&format!("{} {} {}\n", db.kind, db.database_type, db.path.display()));
+        body.push_str(&format!(
+            "{} {} {}\n",
+            db.kind,
+            db.database_type,
+            db.path.display()
+        ));
     }
     text(StatusCode::OK, body)
 }
 
 async fn handle_metrics(State(state): State<AppState>) -> Response {
-    state.metrics.geo_generation.set(state.geo.snapshot().generation as i64);
-    state.metrics.live_keys.set(state.accounts.n_live_keys() as i64);
+    state
+        .metrics
+        .geo_generation
+        .set(state.geo.snapshot().generation as i64);
+    state
+        .metrics
+        .live_keys
+        .set(state.accounts.n_live_keys() as i64);
     (
         StatusCode::OK,
-        [("content-type", "application/openmetrics-text; version=1.0.0; charset=utf-8")],
+        [(
+            "content-type",
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
         state.metrics.render(),
     )
         .into_response()
@@ -66,11 +86,20 @@ async fn handle_reload(
         None => peer.ip().is_loopback(),
     };
     if !allowed {
-        return text(StatusCode::FORBIDDEN, "admin endpoints need the admin token (or loopback when none is set)\n".into());
+        return text(
+            StatusCode::FORBIDDEN,
+            "admin endpoints need the admin token (or loopback when none is set)\n".into(),
+        );
     }
     match crate::server::reload_geo(&state, true).await {
-        Ok(generation) => text(StatusCode::OK, format!("reloaded: generation {generation}\n")),
-        Err(e) => text(StatusCode::UNPROCESSABLE_ENTITY, format!("reload failed, the previous databases keep serving: {e}\n")),
+        Ok(generation) => text(
+            StatusCode::OK,
+            format!("reloaded: generation {generation}\n"),
+        ),
+        Err(e) => text(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            format!("reload failed, the previous databases keep serving: {e}\n"),
+        ),
     }
 }
 
@@ -79,5 +108,10 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 }
 
 fn text(status: StatusCode, body: String) -> Response {
-    (status, [("content-type", "text/plain; charset=utf-8")], body).into_response()
+    (
+        status,
+        [("content-type", "text/plain; charset=utf-8")],
+        body,
+    )
+        .into_response()
 }

@@ -4,12 +4,25 @@ use crate::support::{eventually, ipintel, TestServer};
 
 fn create_key(server: &TestServer, extra: &[&str]) -> (u64, String) {
     let data = server.data_dir();
-    let mut args = vec!["--data-dir", data.to_str().unwrap(), "keys", "create", "--json"];
+    let mut args = vec![
+        "--data-dir",
+        data.to_str().unwrap(),
+        "keys",
+        "create",
+        "--json",
+    ];
     args.extend_from_slice(extra);
     let out = ipintel(&args);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let j: serde_json::Value = serde_json::from_slice(&out.stdout).expect("--json prints JSON");
-    (j["account_id"].as_u64().unwrap(), j["key"].as_str().unwrap().to_owned())
+    (
+        j["account_id"].as_u64().unwrap(),
+        j["key"].as_str().unwrap().to_owned(),
+    )
 }
 
 #[tokio::test]
@@ -18,22 +31,36 @@ async fn cli_keys_take_effect_while_serving() {
     let (account, key) = create_key(&server, &["--plan", "free"]);
     let path = "/geoip/v2.1/city/81.2.69.165";
     assert!(
-        eventually(3, || async { server.get_as(path, account, &key, &[]).await.status == 200 }).await,
+        eventually(3, || async {
+            server.get_as(path, account, &key, &[]).await.status == 200
+        })
+        .await,
         "a key created by the CLI works without a restart"
     );
     // The free plan has no insights.
-    let r = server.get_as("/geoip/v2.1/insights/81.2.69.165", account, &key, &[]).await;
+    let r = server
+        .get_as("/geoip/v2.1/insights/81.2.69.165", account, &key, &[])
+        .await;
     assert_eq!((r.status, r.code().as_str()), (402, "PERMISSION_REQUIRED"));
     // Free has a daily quota, so the answer says how much is left.
     let j = server.get_as(path, account, &key, &[]).await.json();
-    let left = j["maxmind"]["queries_remaining"].as_u64().expect("queries_remaining");
+    let left = j["maxmind"]["queries_remaining"]
+        .as_u64()
+        .expect("queries_remaining");
     assert!(left < 1000, "{left}");
 
     let data = server.data_dir();
     let out = ipintel(&["--data-dir", data.to_str().unwrap(), "keys", "revoke", &key]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(
-        eventually(3, || async { server.get_as(path, account, &key, &[]).await.status == 401 }).await,
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        eventually(3, || async {
+            server.get_as(path, account, &key, &[]).await.status == 401
+        })
+        .await,
         "a revoked key stops working without a restart"
     );
     let r = server.get_as(path, account, &key, &[]).await;
@@ -48,7 +75,16 @@ async fn concurrent_requests_never_overspend() {
     let server = TestServer::start().await;
     let (account, key) = create_key(&server, &["--plan", "pro", "--credits", "50"]);
     let path = "/geoip/v2.1/city/81.2.69.165";
-    assert!(eventually(3, || async { server.get_as("/geoip/v2.1/city/10.0.0.1", account, &key, &[]).await.status == 400 }).await);
+    assert!(
+        eventually(3, || async {
+            server
+                .get_as("/geoip/v2.1/city/10.0.0.1", account, &key, &[])
+                .await
+                .status
+                == 400
+        })
+        .await
+    );
 
     let mut tasks = Vec::new();
     for _ in 0..200 {
@@ -74,12 +110,23 @@ async fn concurrent_requests_never_overspend() {
     assert_eq!(ok.len(), 50, "exactly the balance succeeds");
     assert_eq!(refused, 150);
     ok.sort();
-    assert_eq!(ok, (0..50).collect::<Vec<u64>>(), "each success saw a distinct remaining count");
+    assert_eq!(
+        ok,
+        (0..50).collect::<Vec<u64>>(),
+        "each success saw a distinct remaining count"
+    );
 
     // Errors are free: a reserved address costs nothing, and the ledger is written on stop.
     let dir = server.stop().await;
     let data = dir.path().join("data");
-    let out = ipintel(&["--data-dir", data.to_str().unwrap(), "keys", "show", &account.to_string(), "--json"]);
+    let out = ipintel(&[
+        "--data-dir",
+        data.to_str().unwrap(),
+        "keys",
+        "show",
+        &account.to_string(),
+        "--json",
+    ]);
     let j: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(j["credits_used"], 50);
     assert_eq!(j["credits_granted"], 50);
@@ -91,7 +138,12 @@ async fn daily_quota_and_credit_top_up() {
     let server = TestServer::start().await;
     let (account, key) = create_key(&server, &["--plan", "lite", "--daily-quota", "3"]);
     let path = "/geoip/v2.1/country/81.2.69.165";
-    assert!(eventually(3, || async { server.get_as(path, account, &key, &[]).await.status == 200 }).await);
+    assert!(
+        eventually(3, || async {
+            server.get_as(path, account, &key, &[]).await.status == 200
+        })
+        .await
+    );
     let mut remaining = Vec::new();
     loop {
         let r = server.get_as(path, account, &key, &[]).await;
@@ -101,12 +153,33 @@ async fn daily_quota_and_credit_top_up() {
         }
         remaining.push(r.json()["maxmind"]["queries_remaining"].as_u64().unwrap());
     }
-    assert_eq!(remaining, vec![1, 0], "three queries a day: the first was spent above");
+    assert_eq!(
+        remaining,
+        vec![1, 0],
+        "three queries a day: the first was spent above"
+    );
     // Raising the quota with the CLI applies at once, keeping what was used today.
     let data = server.data_dir();
-    let out = ipintel(&["--data-dir", data.to_str().unwrap(), "keys", "update", &account.to_string(), "--daily-quota", "5"]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    assert!(eventually(3, || async { server.get_as(path, account, &key, &[]).await.status == 200 }).await);
+    let out = ipintel(&[
+        "--data-dir",
+        data.to_str().unwrap(),
+        "keys",
+        "update",
+        &account.to_string(),
+        "--daily-quota",
+        "5",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        eventually(3, || async {
+            server.get_as(path, account, &key, &[]).await.status == 200
+        })
+        .await
+    );
     let j = server.get_as(path, account, &key, &[]).await.json();
     assert_eq!(j["maxmind"]["queries_remaining"], 0);
     server.stop().await;

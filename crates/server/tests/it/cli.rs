@@ -13,11 +13,18 @@ fn lookup_prints_the_merged_record() {
     }
     let argv: Vec<&str> = args.iter().map(String::as_str).collect();
     let out = ipintel(&argv);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let text = String::from_utf8(out.stdout).unwrap();
     assert!(text.contains("city          London"), "{text}");
     assert!(text.contains("network       81.2.69.160/29"), "{text}");
-    assert!(text.contains("asn           AS20712 Andrews & Arnold Ltd"), "{text}");
+    assert!(
+        text.contains("asn           AS20712 Andrews & Arnold Ltd"),
+        "{text}"
+    );
 
     let mut json_args = argv.clone();
     json_args.push("--json");
@@ -35,7 +42,12 @@ fn argv_with(argv: &[&str], ip: &str, code: i32) {
     let mut a = argv.to_vec();
     a[1] = ip;
     let out = ipintel(&a);
-    assert_eq!(out.status.code(), Some(code), "lookup {ip}: {}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(code),
+        "lookup {ip}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 #[test]
@@ -46,10 +58,24 @@ fn build_asn_from_csv() {
     std::fs::write(&v4, "1.0.0.0,1.0.0.255,13335,\"Cloudflare, Inc.\"\n8.8.8.0,8.8.8.255,15169,Google LLC\n10.0.0.0,10.0.0.255,64512,Private\n").unwrap();
     std::fs::write(&v6, "2001::,2001::ffff:ffff:ffff:ffff:ffff:ffff,6939,Hurricane Electric LLC\n2001:4860::,2001:4860:ffff:ffff:ffff:ffff:ffff:ffff,15169,Google LLC\n").unwrap();
     let out_db = dir.path().join("asn.mmdb");
-    let out = ipintel(&["data", "build-asn", "--out", out_db.to_str().unwrap(), v4.to_str().unwrap(), v6.to_str().unwrap()]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = ipintel(&[
+        "data",
+        "build-asn",
+        "--out",
+        out_db.to_str().unwrap(),
+        v4.to_str().unwrap(),
+        v6.to_str().unwrap(),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let text = String::from_utf8(out.stdout).unwrap();
-    assert!(text.contains("3 networks, 2 skipped"), "reserved and Teredo rows are skipped and counted: {text}");
+    assert!(
+        text.contains("3 networks, 2 skipped"),
+        "reserved and Teredo rows are skipped and counted: {text}"
+    );
 
     let out = ipintel(&["data", "info", out_db.to_str().unwrap()]);
     assert!(String::from_utf8_lossy(&out.stdout).contains("kind asn (database_type GeoLite2-ASN)"));
@@ -57,15 +83,29 @@ fn build_asn_from_csv() {
     let text = String::from_utf8(out.stdout).unwrap();
     assert!(text.contains("AS13335 Cloudflare, Inc."), "{text}");
     assert!(text.contains("network       1.0.0.0/24"), "{text}");
-    let out = ipintel(&["lookup", "2001:4860::8888", "--mmdb", out_db.to_str().unwrap()]);
+    let out = ipintel(&[
+        "lookup",
+        "2001:4860::8888",
+        "--mmdb",
+        out_db.to_str().unwrap(),
+    ]);
     assert!(String::from_utf8_lossy(&out.stdout).contains("AS15169 Google LLC"));
 
     // Malformed input names the file and line.
     std::fs::write(&v4, "1.0.0.0,1.0.0.255,13335,x\n1.0.1.0,nonsense,1,y\n").unwrap();
-    let out = ipintel(&["data", "build-asn", "--out", out_db.to_str().unwrap(), v4.to_str().unwrap()]);
+    let out = ipintel(&[
+        "data",
+        "build-asn",
+        "--out",
+        out_db.to_str().unwrap(),
+        v4.to_str().unwrap(),
+    ]);
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("asn-ipv4.csv:2") && err.contains("nonsense"), "{err}");
+    assert!(
+        err.contains("asn-ipv4.csv:2") && err.contains("nonsense"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -81,12 +121,23 @@ fn corrupt_or_foreign_databases_are_named_at_startup() {
     let src = dir.path().join("x.json");
     std::fs::write(&src, r#"[{"1.0.0.0/24": {"foo": 1}}]"#).unwrap();
     let odd = dir.path().join("odd.mmdb");
-    let out = ipintel(&["data", "build", "--type", "Some-Weather-DB", "--out", odd.to_str().unwrap(), src.to_str().unwrap()]);
+    let out = ipintel(&[
+        "data",
+        "build",
+        "--type",
+        "Some-Weather-DB",
+        "--out",
+        odd.to_str().unwrap(),
+        src.to_str().unwrap(),
+    ]);
     assert!(out.status.success());
     let out = ipintel(&["lookup", "1.0.0.1", "--mmdb", odd.to_str().unwrap()]);
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2));
-    assert!(err.contains("odd.mmdb") && err.contains("Some-Weather-DB"), "{err}");
+    assert!(
+        err.contains("odd.mmdb") && err.contains("Some-Weather-DB"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -98,9 +149,14 @@ fn config_errors_exit_2_with_the_key() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("reload_secs"));
     // The example configuration in the repository is valid.
-    let example = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../ipintel.example.toml");
+    let example =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../ipintel.example.toml");
     let out = ipintel(&["--config", example.to_str().unwrap(), "check-config"]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 #[test]

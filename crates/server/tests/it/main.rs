@@ -6,10 +6,12 @@
 //! - `reload`: replacing databases under load; broken replacements.
 //! - `python_sdk`: MaxMind's own `geoip2` package over TLS.
 //! - `cli`: lookup, data and config commands through the real binary.
+//! - `engine`: the flat lookup index against the databases' own search trees.
 //! - `tidy`: module docs, the codemap, and the config key table stay true.
 
 mod accounts;
 mod cli;
+mod engine;
 mod maxmind;
 mod python_sdk;
 mod reload;

@@ -11,11 +11,19 @@ async fn city_merges_every_database() {
         r.header("content-type"),
         Some("application/vnd.maxmind.com-city+json; charset=UTF-8; version=2.1")
     );
-    assert_eq!(r.header("content-length").map(|v| v.parse::<usize>().unwrap()), Some(r.body.len()));
+    assert_eq!(
+        r.header("content-length")
+            .map(|v| v.parse::<usize>().unwrap()),
+        Some(r.body.len())
+    );
     let j = r.json();
     assert_eq!(j["city"]["names"]["en"], "London");
     assert_eq!(j["city"]["names"]["ru"], "Лондон");
-    assert_eq!(j["country"]["names"].as_object().unwrap().len(), 8, "all locales pass through");
+    assert_eq!(
+        j["country"]["names"].as_object().unwrap().len(),
+        8,
+        "all locales pass through"
+    );
     assert_eq!(j["country"]["iso_code"], "GB");
     assert_eq!(j["registered_country"]["iso_code"], "US");
     assert_eq!(j["subdivisions"][0]["iso_code"], "ENG");
@@ -38,7 +46,10 @@ async fn city_merges_every_database() {
     assert_eq!(t["ip_address"], "81.2.69.165");
     // City /27, ISP /29, ASN /24, CT /27, Anonymous /24: the narrowest wins.
     assert_eq!(t["network"], "81.2.69.160/29");
-    assert!(t.get("is_anonymous").is_none(), "anonymity is Insights only");
+    assert!(
+        t.get("is_anonymous").is_none(),
+        "anonymity is Insights only"
+    );
     // The bootstrap account is on pro: unlimited, so no `maxmind` object.
     assert!(j.get("maxmind").is_none());
     // Omission rule: nothing null or empty anywhere.
@@ -67,23 +78,39 @@ async fn country_and_insights_shapes() {
     let server = TestServer::start().await;
     let r = server.get("/geoip/v2.1/country/81.2.69.165").await;
     assert_eq!(r.status, 200);
-    assert_eq!(r.header("content-type"), Some("application/vnd.maxmind.com-country+json; charset=UTF-8; version=2.1"));
+    assert_eq!(
+        r.header("content-type"),
+        Some("application/vnd.maxmind.com-country+json; charset=UTF-8; version=2.1")
+    );
     let j = r.json();
     for absent in ["city", "location", "postal", "subdivisions"] {
         assert!(j.get(absent).is_none(), "country has no {absent}");
     }
-    assert!(j["traits"].get("isp").is_none(), "country traits carry no ISP data");
+    assert!(
+        j["traits"].get("isp").is_none(),
+        "country traits carry no ISP data"
+    );
     assert_eq!(j["country"]["iso_code"], "GB");
 
     let r = server.get("/geoip/v2.1/insights/81.2.69.165").await;
     assert_eq!(r.status, 200);
-    assert_eq!(r.header("content-type"), Some("application/vnd.maxmind.com-insights+json; charset=UTF-8; version=2.1"));
+    assert_eq!(
+        r.header("content-type"),
+        Some("application/vnd.maxmind.com-insights+json; charset=UTF-8; version=2.1")
+    );
     let j = r.json();
     assert_eq!(j["city"]["confidence"], 50);
     assert_eq!(j["country"]["confidence"], 90);
     assert_eq!(j["postal"]["confidence"], 20);
     assert_eq!(j["location"]["population_density"], 5400);
-    for flag in ["is_anonymous", "is_anonymous_vpn", "is_hosting_provider", "is_public_proxy", "is_residential_proxy", "is_tor_exit_node"] {
+    for flag in [
+        "is_anonymous",
+        "is_anonymous_vpn",
+        "is_hosting_provider",
+        "is_public_proxy",
+        "is_residential_proxy",
+        "is_tor_exit_node",
+    ] {
         assert_eq!(j["anonymizer"][flag], true, "{flag}");
         assert_eq!(j["traits"][flag], true, "deprecated copy of {flag}");
     }
@@ -112,21 +139,40 @@ async fn country_and_insights_shapes() {
 #[tokio::test]
 async fn ipv6_forms() {
     let server = TestServer::start().await;
-    for path in ["2001:218::1", "2001:0218:0000:0000:0000:0000:0000:0001", "2001:218:0:0::1", "2001%3A218%3A%3A1"] {
+    for path in [
+        "2001:218::1",
+        "2001:0218:0000:0000:0000:0000:0000:0001",
+        "2001:218:0:0::1",
+        "2001%3A218%3A%3A1",
+    ] {
         let r = server.get(&format!("/geoip/v2.1/city/{path}")).await;
-        assert_eq!(r.status, 200, "{path}: {}", String::from_utf8_lossy(&r.body));
+        assert_eq!(
+            r.status,
+            200,
+            "{path}: {}",
+            String::from_utf8_lossy(&r.body)
+        );
         let j = r.json();
-        assert_eq!(j["traits"]["ip_address"], "2001:218::1", "{path} is reported canonically");
+        assert_eq!(
+            j["traits"]["ip_address"], "2001:218::1",
+            "{path} is reported canonically"
+        );
         assert_eq!(j["traits"]["network"], "2001:218::/32");
         assert_eq!(j["country"]["names"]["ja"], "日本");
         assert_eq!(j["traits"]["autonomous_system_number"], 2914);
     }
     // IPv4-mapped and 6to4 reach the IPv4 data; the network stays in IPv6 terms.
-    let j = server.get("/geoip/v2.1/city/::ffff:81.2.69.165").await.json();
+    let j = server
+        .get("/geoip/v2.1/city/::ffff:81.2.69.165")
+        .await
+        .json();
     assert_eq!(j["city"]["names"]["en"], "London");
     assert_eq!(j["traits"]["ip_address"], "::ffff:81.2.69.165");
     assert_eq!(j["traits"]["network"], "::ffff:81.2.69.160/125");
-    let j = server.get("/geoip/v2.1/city/2002:5102:45a5::1").await.json();
+    let j = server
+        .get("/geoip/v2.1/city/2002:5102:45a5::1")
+        .await
+        .json();
     assert_eq!(j["city"]["names"]["en"], "London");
     server.stop().await;
 }
@@ -136,8 +182,16 @@ async fn address_errors() {
     let server = TestServer::start().await;
     let cases: &[(&str, u16, &str)] = &[
         ("/geoip/v2.1/city/10.0.0.1", 400, "IP_ADDRESS_RESERVED"),
-        ("/geoip/v2.1/city/::ffff:192.168.0.1", 400, "IP_ADDRESS_RESERVED"),
-        ("/geoip/v2.1/city/fe80::1%25eth0", 400, "IP_ADDRESS_RESERVED"),
+        (
+            "/geoip/v2.1/city/::ffff:192.168.0.1",
+            400,
+            "IP_ADDRESS_RESERVED",
+        ),
+        (
+            "/geoip/v2.1/city/fe80::1%25eth0",
+            400,
+            "IP_ADDRESS_RESERVED",
+        ),
         ("/geoip/v2.1/city/2001:db8::1", 400, "IP_ADDRESS_RESERVED"),
         ("/geoip/v2.1/city/me", 400, "IP_ADDRESS_RESERVED"),
         ("/geoip/v2.1/city/1.2.3.4", 404, "IP_ADDRESS_NOT_FOUND"),
@@ -156,7 +210,12 @@ async fn address_errors() {
     ];
     for (path, status, code) in cases {
         let r = server.get(path).await;
-        assert_eq!(r.status, *status, "{path}: {}", String::from_utf8_lossy(&r.body));
+        assert_eq!(
+            r.status,
+            *status,
+            "{path}: {}",
+            String::from_utf8_lossy(&r.body)
+        );
         assert_eq!(r.code(), *code, "{path}");
         assert_eq!(
             r.header("content-type"),
@@ -171,7 +230,11 @@ async fn address_errors() {
     // A head beyond the configured limit is refused by the HTTP layer, not a panic.
     let huge = format!("/geoip/v2.1/city/{}", "1".repeat(100_000));
     let r = server.get(&huge).await;
-    assert!(r.status == 431 || r.status == 414 || r.status == 400, "{}", r.status);
+    assert!(
+        r.status == 431 || r.status == 414 || r.status == 400,
+        "{}",
+        r.status
+    );
     server.stop().await;
 }
 
@@ -182,19 +245,51 @@ async fn me_uses_the_peer_or_a_trusted_proxy() {
         ..Default::default()
     })
     .await;
-    let r = server.get_as("/geoip/v2.1/city/me", server.account_id, &server.key, &[("X-Forwarded-For", "89.160.20.115")]).await;
+    let r = server
+        .get_as(
+            "/geoip/v2.1/city/me",
+            server.account_id,
+            &server.key,
+            &[("X-Forwarded-For", "89.160.20.115")],
+        )
+        .await;
     assert_eq!(r.status, 200);
     assert_eq!(r.json()["traits"]["ip_address"], "89.160.20.115");
     // Only the hop the trusted proxy saw counts: a client-supplied left-most entry is ignored.
-    let r = server.get_as("/geoip/v2.1/city/me", server.account_id, &server.key, &[("X-Forwarded-For", "81.2.69.165, 89.160.20.115")]).await;
+    let r = server
+        .get_as(
+            "/geoip/v2.1/city/me",
+            server.account_id,
+            &server.key,
+            &[("X-Forwarded-For", "81.2.69.165, 89.160.20.115")],
+        )
+        .await;
     assert_eq!(r.json()["traits"]["ip_address"], "89.160.20.115");
-    let r = server.get_as("/geoip/v2.1/city/me", server.account_id, &server.key, &[("X-Forwarded-For", "garbage")]).await;
-    assert_eq!(r.code(), "IP_ADDRESS_RESERVED", "malformed chain: the peer (loopback) is used");
+    let r = server
+        .get_as(
+            "/geoip/v2.1/city/me",
+            server.account_id,
+            &server.key,
+            &[("X-Forwarded-For", "garbage")],
+        )
+        .await;
+    assert_eq!(
+        r.code(),
+        "IP_ADDRESS_RESERVED",
+        "malformed chain: the peer (loopback) is used"
+    );
     server.stop().await;
 
     // Without trusted proxies the header is ignored.
     let server = TestServer::start().await;
-    let r = server.get_as("/geoip/v2.1/city/me", server.account_id, &server.key, &[("X-Forwarded-For", "89.160.20.115")]).await;
+    let r = server
+        .get_as(
+            "/geoip/v2.1/city/me",
+            server.account_id,
+            &server.key,
+            &[("X-Forwarded-For", "89.160.20.115")],
+        )
+        .await;
     assert_eq!(r.code(), "IP_ADDRESS_RESERVED");
     server.stop().await;
 }
@@ -203,18 +298,43 @@ async fn me_uses_the_peer_or_a_trusted_proxy() {
 async fn authentication_errors() {
     let server = TestServer::start().await;
     let path = "/geoip/v2.1/city/81.2.69.165";
-    let with = |auth: String| async move { request(server.addr, "GET", path, &[("Authorization", auth.as_str())]).await };
+    let with = |auth: String| async move {
+        request(
+            server.addr,
+            "GET",
+            path,
+            &[("Authorization", auth.as_str())],
+        )
+        .await
+    };
     let r = request(server.addr, "GET", path, &[]).await;
     assert_eq!((r.status, r.code().as_str()), (401, "ACCOUNT_ID_REQUIRED"));
     use base64::Engine as _;
-    let b64 = |s: &str| format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(s));
+    let b64 = |s: &str| {
+        format!(
+            "Basic {}",
+            base64::engine::general_purpose::STANDARD.encode(s)
+        )
+    };
     let cases: Vec<(String, &str)> = vec![
         (b64(&format!(":{}", server.key)), "ACCOUNT_ID_REQUIRED"),
-        (b64(&format!("{}:", server.account_id)), "LICENSE_KEY_REQUIRED"),
-        (b64(&format!("{}", server.account_id)), "LICENSE_KEY_REQUIRED"),
-        (b64(&format!("{}:{}", server.account_id + 1, server.key)), "AUTHORIZATION_INVALID"),
+        (
+            b64(&format!("{}:", server.account_id)),
+            "LICENSE_KEY_REQUIRED",
+        ),
+        (
+            b64(&format!("{}", server.account_id)),
+            "LICENSE_KEY_REQUIRED",
+        ),
+        (
+            b64(&format!("{}:{}", server.account_id + 1, server.key)),
+            "AUTHORIZATION_INVALID",
+        ),
         (b64(&format!("abc:{}", server.key)), "AUTHORIZATION_INVALID"),
-        (b64(&format!("{}:ipk_wrong", server.account_id)), "AUTHORIZATION_INVALID"),
+        (
+            b64(&format!("{}:ipk_wrong", server.account_id)),
+            "AUTHORIZATION_INVALID",
+        ),
         ("Basic !!!not-base64!!!".into(), "AUTHORIZATION_INVALID"),
         (format!("Bearer {}", server.key), "AUTHORIZATION_INVALID"),
         ("Basic".into(), "AUTHORIZATION_INVALID"),
@@ -234,19 +354,47 @@ async fn authentication_errors() {
 async fn content_negotiation() {
     let server = TestServer::start().await;
     let path = "/geoip/v2.1/city/81.2.69.165";
-    let ok = ["application/json", "application/vnd.maxmind.com-city+json; charset=UTF-8; version=2.1", "*/*", "text/html, application/*;q=0.5"];
+    let ok = [
+        "application/json",
+        "application/vnd.maxmind.com-city+json; charset=UTF-8; version=2.1",
+        "*/*",
+        "text/html, application/*;q=0.5",
+    ];
     for accept in ok {
-        let r = server.get_as(path, server.account_id, &server.key, &[("Accept", accept)]).await;
+        let r = server
+            .get_as(path, server.account_id, &server.key, &[("Accept", accept)])
+            .await;
         assert_eq!(r.status, 200, "{accept}");
     }
-    for accept in ["text/html", "application/xml", "application/vnd.maxmind.com-country+json", "application/json;q=0"] {
-        let r = server.get_as(path, server.account_id, &server.key, &[("Accept", accept)]).await;
+    for accept in [
+        "text/html",
+        "application/xml",
+        "application/vnd.maxmind.com-country+json",
+        "application/json;q=0",
+    ] {
+        let r = server
+            .get_as(path, server.account_id, &server.key, &[("Accept", accept)])
+            .await;
         assert_eq!(r.status, 415, "{accept}");
         assert!(r.body.is_empty(), "negotiation errors have no body");
     }
-    let r = server.get_as(path, server.account_id, &server.key, &[("Accept-Charset", "iso-8859-1")]).await;
+    let r = server
+        .get_as(
+            path,
+            server.account_id,
+            &server.key,
+            &[("Accept-Charset", "iso-8859-1")],
+        )
+        .await;
     assert_eq!(r.status, 406);
-    let r = server.get_as(path, server.account_id, &server.key, &[("Accept-Charset", "utf-8, iso-8859-1;q=0.5")]).await;
+    let r = server
+        .get_as(
+            path,
+            server.account_id,
+            &server.key,
+            &[("Accept-Charset", "utf-8, iso-8859-1;q=0.5")],
+        )
+        .await;
     assert_eq!(r.status, 200);
     server.stop().await;
 }
@@ -283,10 +431,22 @@ async fn operations_endpoints() {
     server.get("/geoip/v2.1/city/10.0.0.1").await;
     let r = request(server.addr, "GET", "/metrics", &[]).await;
     let text = String::from_utf8(r.body).unwrap();
-    assert!(text.contains(r#"ipintel_http_requests_total{dialect="maxmind",status="200"} 1"#), "{text}");
-    assert!(text.contains(r#"ipintel_http_requests_total{dialect="maxmind",status="400"} 1"#), "{text}");
-    assert!(text.contains(r#"ipintel_geo_lookups_total{outcome="reserved"} 1"#), "{text}");
-    assert!(text.contains("ipintel_http_request_duration_seconds_bucket"), "{text}");
+    assert!(
+        text.contains(r#"ipintel_http_requests_total{dialect="maxmind",status="200"} 1"#),
+        "{text}"
+    );
+    assert!(
+        text.contains(r#"ipintel_http_requests_total{dialect="maxmind",status="400"} 1"#),
+        "{text}"
+    );
+    assert!(
+        text.contains(r#"ipintel_geo_lookups_total{outcome="reserved"} 1"#),
+        "{text}"
+    );
+    assert!(
+        text.contains("ipintel_http_request_duration_seconds_bucket"),
+        "{text}"
+    );
     let r = request(server.addr, "GET", "/nope", &[]).await;
     assert_eq!(r.status, 404);
     server.stop().await;

@@ -7,7 +7,8 @@ use crate::support::{build_fixture, request, Setup, TestServer};
 
 /// A City database where 81.2.69.160/27 is Paris instead of London.
 fn write_paris_city(dir: &std::path::Path, out: &std::path::Path) {
-    let source = std::fs::read_to_string(crate::support::source_dir().join("GeoIP2-City.json")).unwrap();
+    let source =
+        std::fs::read_to_string(crate::support::source_dir().join("GeoIP2-City.json")).unwrap();
     let changed = source.replace("\"en\": \"London\"", "\"en\": \"Paris\"");
     assert_ne!(changed, source);
     let src = dir.join("paris.json");
@@ -41,7 +42,13 @@ async fn replacing_a_file_switches_answers_without_failures() {
             let mut n = 0u64;
             while !stop.load(Ordering::Relaxed) && n < 20_000 {
                 n += 1;
-                let r = request(addr, "GET", "/geoip/v2.1/city/81.2.69.165", &[("Authorization", auth.as_str())]).await;
+                let r = request(
+                    addr,
+                    "GET",
+                    "/geoip/v2.1/city/81.2.69.165",
+                    &[("Authorization", auth.as_str())],
+                )
+                .await;
                 if r.status != 200 {
                     failures.fetch_add(1, Ordering::Relaxed);
                     continue;
@@ -63,14 +70,19 @@ async fn replacing_a_file_switches_answers_without_failures() {
     let staging = server.dir.path().join("staging.mmdb");
     write_paris_city(server.dir.path(), &staging);
     std::fs::rename(&staging, &city).unwrap();
-    let switched = crate::support::eventually(10, || async { paris_seen.load(Ordering::Relaxed) > 50 }).await;
+    let switched =
+        crate::support::eventually(10, || async { paris_seen.load(Ordering::Relaxed) > 50 }).await;
     stop.store(true, Ordering::Relaxed);
     let mut total = 0;
     for w in workers {
         total += w.await.unwrap();
     }
     assert!(switched, "answers switched to the new file");
-    assert_eq!(failures.load(Ordering::Relaxed), 0, "no request failed during the reload ({total} requests)");
+    assert_eq!(
+        failures.load(Ordering::Relaxed),
+        0,
+        "no request failed during the reload ({total} requests)"
+    );
     assert!(server.state.geo.snapshot().generation >= 2);
     server.stop().await;
 }
@@ -94,9 +106,19 @@ async fn a_broken_replacement_is_rejected_and_the_old_set_serves() {
     let r = server.get("/geoip/v2.1/city/81.2.69.165").await;
     assert_eq!(r.status, 200);
     assert_eq!(r.json()["city"]["names"]["en"], "London");
-    assert_eq!(server.state.geo.snapshot().generation, 1, "the broken file never served");
+    assert_eq!(
+        server.state.geo.snapshot().generation,
+        1,
+        "the broken file never served"
+    );
     // The admin endpoint says why.
-    let r = request(server.addr, "POST", "/admin/reload", &[("Content-Length", "0")]).await;
+    let r = request(
+        server.addr,
+        "POST",
+        "/admin/reload",
+        &[("Content-Length", "0")],
+    )
+    .await;
     assert_eq!(r.status, 422);
     let text = String::from_utf8_lossy(&r.body);
     assert!(text.contains("GeoIP2-City.mmdb"), "names the file: {text}");
@@ -104,9 +126,18 @@ async fn a_broken_replacement_is_rejected_and_the_old_set_serves() {
     let staging = server.dir.path().join("good.mmdb");
     write_paris_city(server.dir.path(), &staging);
     std::fs::rename(&staging, &city).unwrap();
-    let r = request(server.addr, "POST", "/admin/reload", &[("Content-Length", "0")]).await;
+    let r = request(
+        server.addr,
+        "POST",
+        "/admin/reload",
+        &[("Content-Length", "0")],
+    )
+    .await;
     assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
-    assert_eq!(server.get("/geoip/v2.1/city/81.2.69.165").await.json()["city"]["names"]["en"], "Paris");
+    assert_eq!(
+        server.get("/geoip/v2.1/city/81.2.69.165").await.json()["city"]["names"]["en"],
+        "Paris"
+    );
     server.stop().await;
 }
 
@@ -117,11 +148,29 @@ async fn admin_reload_needs_the_token_when_one_is_set() {
         ..Default::default()
     })
     .await;
-    let r = request(server.addr, "POST", "/admin/reload", &[("Content-Length", "0")]).await;
+    let r = request(
+        server.addr,
+        "POST",
+        "/admin/reload",
+        &[("Content-Length", "0")],
+    )
+    .await;
     assert_eq!(r.status, 403);
-    let r = request(server.addr, "POST", "/admin/reload", &[("Content-Length", "0"), ("Authorization", "Bearer nope")]).await;
+    let r = request(
+        server.addr,
+        "POST",
+        "/admin/reload",
+        &[("Content-Length", "0"), ("Authorization", "Bearer nope")],
+    )
+    .await;
     assert_eq!(r.status, 403);
-    let r = request(server.addr, "POST", "/admin/reload", &[("Content-Length", "0"), ("Authorization", "Bearer s3cret")]).await;
+    let r = request(
+        server.addr,
+        "POST",
+        "/admin/reload",
+        &[("Content-Length", "0"), ("Authorization", "Bearer s3cret")],
+    )
+    .await;
     assert_eq!(r.status, 200);
     assert_eq!(server.state.geo.snapshot().generation, 2);
     server.stop().await;

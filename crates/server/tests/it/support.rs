@@ -28,9 +28,17 @@ pub fn source_dir() -> PathBuf {
 
 /// Build one fixture database from its JSON source into `dir`; returns its path.
 pub fn build_fixture(dir: &Path, stem: &str) -> PathBuf {
-    let (_, database_type) = FIXTURES.iter().find(|(s, _)| *s == stem).expect("known fixture");
+    let (_, database_type) = FIXTURES
+        .iter()
+        .find(|(s, _)| *s == stem)
+        .expect("known fixture");
     let out = dir.join(format!("{stem}.mmdb"));
-    build_from_json(&source_dir().join(format!("{stem}.json")), database_type, &out).expect("fixture builds");
+    build_from_json(
+        &source_dir().join(format!("{stem}.json")),
+        database_type,
+        &out,
+    )
+    .expect("fixture builds");
     out
 }
 
@@ -78,7 +86,10 @@ impl TestServer {
             None => build_fixtures(dir.path(), STANDARD_SET),
         };
         let config_file = dir.path().join("ipintel.toml");
-        let mmdb_list: Vec<String> = mmdb.iter().map(|p| format!("{:?}", p.display().to_string())).collect();
+        let mmdb_list: Vec<String> = mmdb
+            .iter()
+            .map(|p| format!("{:?}", p.display().to_string()))
+            .collect();
         std::fs::write(
             &config_file,
             format!(
@@ -89,7 +100,8 @@ impl TestServer {
             ),
         )
         .unwrap();
-        let config = Config::load(Some(&config_file), &BTreeMap::new(), &Overrides::default()).expect("test config");
+        let config = Config::load(Some(&config_file), &BTreeMap::new(), &Overrides::default())
+            .expect("test config");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let started = server::start(config).await.expect("server starts");
@@ -119,7 +131,13 @@ impl TestServer {
         self.get_as(path, self.account_id, &self.key, &[]).await
     }
 
-    pub async fn get_as(&self, path: &str, account_id: u64, key: &str, headers: &[(&str, &str)]) -> Response {
+    pub async fn get_as(
+        &self,
+        path: &str,
+        account_id: u64,
+        key: &str,
+        headers: &[(&str, &str)],
+    ) -> Response {
         let auth = basic(account_id, key);
         let mut all = vec![("Authorization", auth.as_str())];
         all.extend_from_slice(headers);
@@ -150,7 +168,10 @@ impl Drop for TestServer {
 
 pub fn basic(account_id: u64, key: &str) -> String {
     use base64::Engine as _;
-    format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("{account_id}:{key}")))
+    format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(format!("{account_id}:{key}"))
+    )
 }
 
 #[derive(Debug)]
@@ -169,8 +190,12 @@ impl Response {
     }
 
     pub fn json(&self) -> serde_json::Value {
-        serde_json::from_slice(&self.body)
-            .unwrap_or_else(|e| panic!("body is not JSON ({e}): {}", String::from_utf8_lossy(&self.body)))
+        serde_json::from_slice(&self.body).unwrap_or_else(|e| {
+            panic!(
+                "body is not JSON ({e}): {}",
+                String::from_utf8_lossy(&self.body)
+            )
+        })
     }
 
     /// The MaxMind error code of an error response.
@@ -181,7 +206,12 @@ impl Response {
 
 /// One request on a fresh connection, written byte for byte as given (the path is not
 /// escaped), read until the server closes.
-pub async fn request(addr: SocketAddr, method: &str, path: &str, headers: &[(&str, &str)]) -> Response {
+pub async fn request(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+) -> Response {
     let mut head = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
     for (name, value) in headers {
         head.push_str(&format!("{name}: {value}\r\n"));
@@ -213,7 +243,11 @@ pub fn parse_response(buf: &[u8]) -> Response {
         .map(|(n, v)| (n.trim().to_owned(), v.trim().to_owned()))
         .collect();
     let body = buf[split + 4..].to_vec();
-    Response { status, headers, body }
+    Response {
+        status,
+        headers,
+        body,
+    }
 }
 
 /// Run the real `ipintel` binary.

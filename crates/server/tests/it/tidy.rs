@@ -4,7 +4,10 @@
 use std::path::{Path, PathBuf};
 
 fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().unwrap()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .canonicalize()
+        .unwrap()
 }
 
 fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
@@ -27,9 +30,17 @@ fn every_module_has_a_doc() {
     assert!(files.len() > 10);
     let missing: Vec<_> = files
         .iter()
-        .filter(|f| !std::fs::read_to_string(f).unwrap().trim_start().starts_with("//!"))
+        .filter(|f| {
+            !std::fs::read_to_string(f)
+                .unwrap()
+                .trim_start()
+                .starts_with("//!")
+        })
         .collect();
-    assert!(missing.is_empty(), "files without a //! module doc: {missing:?}");
+    assert!(
+        missing.is_empty(),
+        "files without a //! module doc: {missing:?}"
+    );
 }
 
 #[test]
@@ -38,9 +49,14 @@ fn codemap_paths_exist() {
     let mut n = 0;
     for line in text.lines() {
         // Codemap entries are headings like: ### `crates/core/src/geo/`
-        let Some(rest) = line.strip_prefix("### `") else { continue };
+        let Some(rest) = line.strip_prefix("### `") else {
+            continue;
+        };
         let path = rest.split('`').next().unwrap();
-        assert!(root().join(path).exists(), "ARCHITECTURE.md names {path}, which does not exist");
+        assert!(
+            root().join(path).exists(),
+            "ARCHITECTURE.md names {path}, which does not exist"
+        );
         n += 1;
     }
     assert!(n >= 8, "the codemap lists the folders");
@@ -52,7 +68,13 @@ fn config_keys_are_documented_in_the_example_and_docs() {
     let docs = std::fs::read_to_string(root().join("docs/configuration.md")).unwrap();
     for (key, _) in ipintel_server::config::KEYS {
         let leaf = key.rsplit('.').next().unwrap();
-        assert!(example.contains(leaf), "ipintel.example.toml does not mention {key}");
-        assert!(docs.contains(key), "docs/configuration.md does not document {key}");
+        assert!(
+            example.contains(leaf),
+            "ipintel.example.toml does not mention {key}"
+        );
+        assert!(
+            docs.contains(key),
+            "docs/configuration.md does not document {key}"
+        );
     }
 }

@@ -6,7 +6,8 @@ use ipintel_core::accounts::AccessError;
 use ipintel_core::geo::GeoError;
 use ipintel_core::ErrorKind;
 
-pub const ERROR_CONTENT_TYPE: &str = "application/vnd.maxmind.com-error+json; charset=UTF-8; version=2.0";
+pub const ERROR_CONTENT_TYPE: &str =
+    "application/vnd.maxmind.com-error+json; charset=UTF-8; version=2.0";
 
 #[derive(Debug)]
 pub enum MaxMindError {
@@ -65,13 +66,25 @@ impl MaxMindError {
             GeoError::Reserved(ip) => Self::new(
                 kind,
                 "IP_ADDRESS_RESERVED",
-                format!("The IP address '{ip}' is a reserved IP address (private, multicast, etc.)."),
+                format!(
+                    "The IP address '{ip}' is a reserved IP address (private, multicast, etc.)."
+                ),
             ),
-            GeoError::NotFound(ip) => Self::new(kind, "IP_ADDRESS_NOT_FOUND", format!("The address {ip} is not in the database.")),
-            GeoError::NoDatabases => Self::new(kind, "SERVICE_UNAVAILABLE", "No GeoIP database is loaded."),
+            GeoError::NotFound(ip) => Self::new(
+                kind,
+                "IP_ADDRESS_NOT_FOUND",
+                format!("The address {ip} is not in the database."),
+            ),
+            GeoError::NoDatabases => {
+                Self::new(kind, "SERVICE_UNAVAILABLE", "No GeoIP database is loaded.")
+            }
             other => {
                 tracing::error!(error = %other, "lookup failed");
-                Self::new(ErrorKind::Internal, "INTERNAL_ERROR", "An internal error occurred; try again later.")
+                Self::new(
+                    ErrorKind::Internal,
+                    "INTERNAL_ERROR",
+                    "An internal error occurred; try again later.",
+                )
             }
         }
     }
@@ -81,7 +94,11 @@ impl IntoResponse for MaxMindError {
     fn into_response(self) -> Response {
         match self {
             MaxMindError::Bare(status) => status.into_response(),
-            MaxMindError::Coded { kind, code, message } => {
+            MaxMindError::Coded {
+                kind,
+                code,
+                message,
+            } => {
                 let body = serde_json::json!({ "code": code, "error": message }).to_string();
                 (
                     crate::http::error::status(kind),

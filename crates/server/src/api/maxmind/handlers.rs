@@ -64,7 +64,8 @@ fn lookup(
 
     let now = SystemTime::now();
     meter.check(1, now).map_err(MaxMindError::from_access)?;
-    let (_set, answer) = match state.geo.lookup(ip) {
+    let set = state.geo.snapshot();
+    let answer = match set.lookup(ip) {
         Ok(found) => {
             state.metrics.lookup("found");
             found
@@ -180,16 +181,23 @@ fn parse_address(
 fn negotiate(headers: &HeaderMap, service: Service) -> Result<(), MaxMindError> {
     let vendor = format!("application/vnd.maxmind.com-{}+json", service.as_str());
     for value in headers.get_all("accept") {
-        let text = value.to_str().map_err(|_| MaxMindError::Bare(StatusCode::UNSUPPORTED_MEDIA_TYPE))?;
+        let text = value
+            .to_str()
+            .map_err(|_| MaxMindError::Bare(StatusCode::UNSUPPORTED_MEDIA_TYPE))?;
         let acceptable = media_ranges(text).any(|range| {
-            range == "*/*" || range == "application/*" || range == "application/json" || range == vendor
+            range == "*/*"
+                || range == "application/*"
+                || range == "application/json"
+                || range == vendor
         });
         if !acceptable {
             return Err(MaxMindError::Bare(StatusCode::UNSUPPORTED_MEDIA_TYPE));
         }
     }
     for value in headers.get_all("accept-charset") {
-        let text = value.to_str().map_err(|_| MaxMindError::Bare(StatusCode::NOT_ACCEPTABLE))?;
+        let text = value
+            .to_str()
+            .map_err(|_| MaxMindError::Bare(StatusCode::NOT_ACCEPTABLE))?;
         if !media_ranges(text).any(|c| c == "utf-8" || c == "*") {
             return Err(MaxMindError::Bare(StatusCode::NOT_ACCEPTABLE));
         }
@@ -204,7 +212,10 @@ fn media_ranges(text: &str) -> impl Iterator<Item = String> + '_ {
         let range = parts.next()?.trim().to_ascii_lowercase();
         let refused = parts.any(|p| {
             let p = p.trim();
-            p.strip_prefix("q=").or_else(|| p.strip_prefix("Q=")).and_then(|q| q.trim().parse::<f32>().ok()) == Some(0.0)
+            p.strip_prefix("q=")
+                .or_else(|| p.strip_prefix("Q="))
+                .and_then(|q| q.trim().parse::<f32>().ok())
+                == Some(0.0)
         });
         (!range.is_empty() && !refused).then_some(range)
     })
@@ -223,7 +234,9 @@ mod tests {
     #[test]
     fn accept_negotiation() {
         assert!(accept("application/json").is_ok());
-        assert!(accept("application/vnd.maxmind.com-city+json; charset=UTF-8; version=2.1").is_ok());
+        assert!(
+            accept("application/vnd.maxmind.com-city+json; charset=UTF-8; version=2.1").is_ok()
+        );
         assert!(accept("text/html, */*;q=0.8").is_ok());
         assert!(accept("text/html").is_err());
         assert!(accept("application/vnd.maxmind.com-country+json").is_err());

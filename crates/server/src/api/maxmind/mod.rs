@@ -28,6 +28,10 @@ pub fn render_insights(answer: &GeoAnswer) -> Vec<u8> {
 }
 
 /// A response body exactly as the handler renders it (for benchmarks).
-pub fn render_body(service: Service, answer: &GeoAnswer, queries_remaining: Option<u64>) -> Vec<u8> {
+pub fn render_body(
+    service: Service,
+    answer: &GeoAnswer,
+    queries_remaining: Option<u64>,
+) -> Vec<u8> {
     model::render(service, answer, queries_remaining)
 }

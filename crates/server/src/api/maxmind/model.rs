@@ -16,7 +16,9 @@ pub fn content_type(service: Service) -> &'static str {
     match service {
         Service::Country => "application/vnd.maxmind.com-country+json; charset=UTF-8; version=2.1",
         Service::City => "application/vnd.maxmind.com-city+json; charset=UTF-8; version=2.1",
-        Service::Insights => "application/vnd.maxmind.com-insights+json; charset=UTF-8; version=2.1",
+        Service::Insights => {
+            "application/vnd.maxmind.com-insights+json; charset=UTF-8; version=2.1"
+        }
     }
 }
 
@@ -33,81 +35,91 @@ const ANONYMITY_TRAITS_SLOT: MemoSlot = MemoSlot(3);
 
 /// The full response body.
 pub fn render(service: Service, answer: &GeoAnswer, queries_remaining: Option<u64>) -> Vec<u8> {
-    let mut out = Vec::with_capacity(2048);
-    let mut members = Members::new(&mut out);
-    if let Some(place) = &answer.place {
-        members.raw(place.memo(slot(service), |p| member_list(&PlaceJson::new(p, service))));
-    }
-    if let Some(remaining) = queries_remaining {
-        members.raw(format!("\"maxmind\":{{\"queries_remaining\":{remaining}}}").as_bytes());
-    }
-    let anonymity = answer.anonymity.as_ref().filter(|_| service == Service::Insights);
-    if let Some(anonymity) = anonymity {
-        members.raw(anonymity.memo(slot(service), |a| {
+    let place: &[u8] = match answer.place {
+        Some(place) => place.memo(slot(service), |p| member_list(&PlaceJson::new(p, service))),
+        None => b"",
+    };
+    let anonymity = answer.anonymity.filter(|_| service == Service::Insights);
+    let anonymizer: &[u8] = match anonymity {
+        Some(a) => a.memo(slot(service), |a| {
             let mut v = b"\"anonymizer\":".to_vec();
             serde_json::to_writer(&mut v, &AnonymizerJson::from(a)).expect("serialisable");
             v
-        }));
+        }),
+        None => b"",
+    };
+    let traits: &[u8] = match answer.network_traits {
+        Some(record) => record.memo(slot(service), |t| member_list(&TraitsJson::new(t, service))),
+        None => b"",
+    };
+    let anonymity_traits: &[u8] = match anonymity {
+        Some(a) => a.memo(ANONYMITY_TRAITS_SLOT, |a| {
+            member_list(&AnonymityTraitsJson::from(a))
+        }),
+        None => b"",
+    };
+
+    // One exact allocation: fragments plus the per-request members (at most ~140 bytes).
+    let mut out = Vec::with_capacity(
+        place.len() + anonymizer.len() + traits.len() + anonymity_traits.len() + 192,
+    );
+    out.push(b'{');
+    let mut first = true;
+    for fragment in [place, anonymizer] {
+        push_member(&mut out, &mut first, fragment);
     }
-    members.open("traits");
-    let mut traits = Members::new(members.buffer());
-    if let Some(record) = &answer.network_traits {
-        traits.raw(record.memo(slot(service), |t| member_list(&TraitsJson::new(t, service))));
+    if let Some(remaining) = queries_remaining {
+        push_member(&mut out, &mut first, b"\"maxmind\":{\"queries_remaining\":");
+        out.extend_from_slice(itoa::Buffer::new().format(remaining).as_bytes());
+        out.push(b'}');
     }
-    if let Some(anonymity) = anonymity {
-        traits.raw(anonymity.memo(ANONYMITY_TRAITS_SLOT, |a| member_list(&AnonymityTraitsJson::from(a))));
+    push_member(&mut out, &mut first, b"\"traits\":{");
+    let mut first_trait = true;
+    for fragment in [traits, anonymity_traits] {
+        push_member(&mut out, &mut first_trait, fragment);
     }
-    traits.raw(b"");
-    let buf = traits.finish_member();
-    // Addresses and networks print as plain ASCII: no escaping needed.
-    let _ = write!(buf, "\"ip_address\":\"{}\",\"network\":\"{}\"}}}}", answer.ip, answer.network);
+    push_member(&mut out, &mut first_trait, b"\"ip_address\":\"");
+    write_ip(&mut out, answer.ip);
+    out.extend_from_slice(b"\",\"network\":\"");
+    write_ip(&mut out, answer.network.network());
+    out.push(b'/');
+    out.extend_from_slice(
+        itoa::Buffer::new()
+            .format(answer.network.prefix_len())
+            .as_bytes(),
+    );
+    out.extend_from_slice(b"\"}}");
     out
 }
 
-/// Writes `{a,b,c` style member lists, tracking commas; fragments may be empty.
-struct Members<'a> {
-    out: &'a mut Vec<u8>,
-    first: bool,
+/// Append a member (or member list) with its separating comma; empty fragments add nothing.
+fn push_member(out: &mut Vec<u8>, first: &mut bool, fragment: &[u8]) {
+    if fragment.is_empty() {
+        return;
+    }
+    if !*first {
+        out.push(b',');
+    }
+    *first = false;
+    out.extend_from_slice(fragment);
 }
 
-impl<'a> Members<'a> {
-    fn new(out: &'a mut Vec<u8>) -> Self {
-        out.push(b'{');
-        Members { out, first: true }
-    }
-
-    fn raw(&mut self, fragment: &[u8]) {
-        if fragment.is_empty() {
-            return;
+/// Addresses print as plain ASCII, so no JSON escaping is needed. IPv4, the common case,
+/// skips the formatting machinery.
+fn write_ip(out: &mut Vec<u8>, ip: std::net::IpAddr) {
+    match ip {
+        std::net::IpAddr::V4(v4) => {
+            let mut buf = itoa::Buffer::new();
+            for (i, octet) in v4.octets().into_iter().enumerate() {
+                if i > 0 {
+                    out.push(b'.');
+                }
+                out.extend_from_slice(buf.format(octet).as_bytes());
+            }
         }
-        if !self.first {
-            self.out.push(b',');
+        std::net::IpAddr::V6(v6) => {
+            let _ = write!(out, "{v6}");
         }
-        self.first = false;
-        self.out.extend_from_slice(fragment);
-    }
-
-    /// Start a nested object member `"name":` (its `{` is written by the next `Members`).
-    fn open(&mut self, name: &str) {
-        if !self.first {
-            self.out.push(b',');
-        }
-        self.first = false;
-        self.out.push(b'"');
-        self.out.extend_from_slice(name.as_bytes());
-        self.out.extend_from_slice(b"\":");
-    }
-
-    fn buffer(&mut self) -> &mut Vec<u8> {
-        self.out
-    }
-
-    /// Ready the buffer for one more member and hand it over.
-    fn finish_member(self) -> &'a mut Vec<u8> {
-        if !self.first {
-            self.out.push(b',');
-        }
-        self.out
     }
 }
 

@@ -1,0 +1,323 @@
+//! The flat lookup index: the core of lookup speed.
+//!
+//! At load time every database's search tree is read leaf by leaf, and the leaves of all
+//! databases are merged into one partition of each address family into CIDR blocks over
+//! which every database gives the same answer. A block holds dense ids of the records that
+//! answer for it; records are decoded (and rendered, through their memo) at most once, into
+//! tables indexed by those ids.
+//!
+//! A lookup is then one load from a 65,537-entry bucket table (by the top 16 bits), a binary
+//! search among the few blocks of that bucket, and one row load: no tree walk, no hashing, no
+//! reference counting. The block's size gives the answer's network (the narrowest network of
+//! every lookup merged), exactly what walking each tree and keeping the longest prefix gives.
+
+use std::collections::HashMap;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+use maxminddb::WithinOptions;
+
+use super::db::GeoDb;
+use super::GeoError;
+
+/// "No record" in a row.
+pub(crate) const NONE: u32 = u32::MAX;
+
+/// An address as an unsigned integer of its family's width.
+pub(crate) trait Addr: Copy + Ord + Eq + std::hash::Hash + std::fmt::Debug {
+    const BITS: u32;
+    const ZERO: Self;
+    fn bucket(self) -> usize;
+    fn from_bucket(bucket: usize) -> Self;
+    fn trailing_zeros(self) -> u32;
+    fn wrapping_sub(self, other: Self) -> Self;
+    /// `self + 2^bits`, or `None` past the end of the family.
+    fn checked_add_pow2(self, bits: u32) -> Option<Self>;
+    fn to_ip(self) -> IpAddr;
+    fn from_ip(ip: IpAddr) -> Option<Self>;
+}
+
+impl Addr for u32 {
+    const BITS: u32 = 32;
+    const ZERO: Self = 0;
+    fn bucket(self) -> usize {
+        (self >> 16) as usize
+    }
+    fn from_bucket(bucket: usize) -> Self {
+        (bucket as u32) << 16
+    }
+    fn trailing_zeros(self) -> u32 {
+        u32::trailing_zeros(self)
+    }
+    fn wrapping_sub(self, other: Self) -> Self {
+        u32::wrapping_sub(self, other)
+    }
+    fn checked_add_pow2(self, bits: u32) -> Option<Self> {
+        1u32.checked_shl(bits)
+            .and_then(|step| self.checked_add(step))
+    }
+    fn to_ip(self) -> IpAddr {
+        IpAddr::V4(Ipv4Addr::from(self))
+    }
+    fn from_ip(ip: IpAddr) -> Option<Self> {
+        match ip {
+            IpAddr::V4(v4) => Some(u32::from(v4)),
+            IpAddr::V6(_) => None,
+        }
+    }
+}
+
+impl Addr for u128 {
+    const BITS: u32 = 128;
+    const ZERO: Self = 0;
+    fn bucket(self) -> usize {
+        (self >> 112) as usize
+    }
+    fn from_bucket(bucket: usize) -> Self {
+        (bucket as u128) << 112
+    }
+    fn trailing_zeros(self) -> u32 {
+        u128::trailing_zeros(self)
+    }
+    fn wrapping_sub(self, other: Self) -> Self {
+        u128::wrapping_sub(self, other)
+    }
+    fn checked_add_pow2(self, bits: u32) -> Option<Self> {
+        1u128
+            .checked_shl(bits)
+            .and_then(|step| self.checked_add(step))
+    }
+    fn to_ip(self) -> IpAddr {
+        IpAddr::V6(Ipv6Addr::from(self))
+    }
+    fn from_ip(ip: IpAddr) -> Option<Self> {
+        match ip {
+            IpAddr::V6(v6) => Some(u128::from(v6)),
+            IpAddr::V4(_) => None,
+        }
+    }
+}
+
+/// One database's leaves over one family, sorted, covering the family from 0.
+struct Leaves<A> {
+    starts: Vec<A>,
+    offsets: Vec<Option<usize>>,
+}
+
+impl<A: Addr> Leaves<A> {
+    fn empty() -> Self {
+        Leaves {
+            starts: vec![A::ZERO],
+            offsets: vec![None],
+        }
+    }
+
+    /// Add a leaf; a gap before it (IPv6 alias subtrees, which the iterator skips) becomes
+    /// a leaf without data. Those gaps are never looked up through the index.
+    fn push(&mut self, start: A, offset: Option<usize>) {
+        match self.starts.last() {
+            Some(&last) if last == start => {
+                *self.offsets.last_mut().expect("parallel") = offset;
+            }
+            _ => {
+                self.starts.push(start);
+                self.offsets.push(offset);
+            }
+        }
+    }
+}
+
+fn leaves<A: Addr>(db: &GeoDb, whole: &str) -> Result<Leaves<A>, GeoError> {
+    let mut out = Leaves {
+        starts: Vec::new(),
+        offsets: Vec::new(),
+    };
+    let reader = db.reader();
+    let ipv4_only = reader.metadata().ip_version == 4;
+    if ipv4_only && A::BITS == 128 {
+        return Ok(Leaves::empty());
+    }
+    let within = reader
+        .within(
+            whole.parse().expect("static network"),
+            WithinOptions::default().include_networks_without_data(),
+        )
+        .map_err(|e| db.error(e))?;
+    let mut expected = Some(A::ZERO);
+    for item in within {
+        let found = item.map_err(|e| db.error(e))?;
+        let network = found.network().map_err(|e| db.error(e))?;
+        // Iterating IPv6 yields the IPv4 subtree as IPv4 networks: that is the other index.
+        let Some(start) = A::from_ip(network.network()) else {
+            continue;
+        };
+        if expected != Some(start) {
+            out.push(expected.unwrap_or(start), None);
+        }
+        out.push(start, found.offset());
+        expected = start.checked_add_pow2(A::BITS - u32::from(network.prefix()));
+    }
+    if out.starts.is_empty() {
+        return Ok(Leaves::empty());
+    }
+    if let Some(next) = expected {
+        out.push(next, None);
+    }
+    Ok(out)
+}
+
+/// One family's partition: block starts and the record ids of each block.
+pub(crate) struct FlatIndex<A> {
+    /// `buckets[b]` is the block holding the bucket's first address; the blocks of bucket
+    /// `b` are `buckets[b] ..= buckets[b + 1]`.
+    buckets: Box<[u32]>,
+    starts: Box<[A]>,
+    /// place, network traits, anonymity: ids into the record tables, or `NONE`.
+    rows: Box<[[u32; 3]]>,
+}
+
+impl<A: Addr> FlatIndex<A> {
+    /// The block holding `addr`: its row and its network's prefix length.
+    #[inline]
+    pub(crate) fn find(&self, addr: A) -> ([u32; 3], u8) {
+        let bucket = addr.bucket();
+        let lo = self.buckets[bucket] as usize;
+        let hi = self.buckets[bucket + 1] as usize;
+        let window = &self.starts[lo..=hi.min(self.starts.len() - 1)];
+        let i = lo + window.partition_point(|&s| s <= addr) - 1;
+        let start = self.starts[i];
+        let size_zeros = match self.starts.get(i + 1) {
+            Some(&next) => next.wrapping_sub(start).trailing_zeros(),
+            None => A::ZERO.wrapping_sub(start).trailing_zeros(),
+        };
+        let zeros = size_zeros.min(start.trailing_zeros()).min(A::BITS);
+        (self.rows[i], (A::BITS - zeros) as u8)
+    }
+
+    pub(crate) fn n_blocks(&self) -> usize {
+        self.starts.len()
+    }
+
+    pub(crate) fn heap_bytes(&self) -> usize {
+        self.buckets.len() * 4 + self.starts.len() * std::mem::size_of::<A>() + self.rows.len() * 12
+    }
+}
+
+/// Which database answers which part of a row.
+pub(crate) struct Roles {
+    pub place: Option<usize>,
+    pub network: Vec<usize>,
+    pub anonymity: Option<usize>,
+}
+
+/// Dense numbering of records, shared by both families.
+#[derive(Default)]
+pub(crate) struct Ids {
+    pub place: HashMap<usize, u32>,
+    pub traits: HashMap<TraitsKey, u32>,
+    pub anonymity: HashMap<usize, u32>,
+    /// An address each id's records are found at, to decode them later.
+    pub place_at: Vec<IpAddr>,
+    pub traits_at: Vec<IpAddr>,
+    pub anonymity_at: Vec<IpAddr>,
+    /// Place ids whose record carries traits (they join the traits key).
+    pub place_has_traits: Vec<bool>,
+}
+
+/// The offsets behind one merged network-traits record: the place record when it carries
+/// traits, then each network database in precedence order.
+pub(crate) type TraitsKey = [Option<usize>; 5];
+
+fn dense(
+    map: &mut HashMap<usize, u32>,
+    at: &mut Vec<IpAddr>,
+    offset: usize,
+    ip: IpAddr,
+) -> (u32, bool) {
+    let next = at.len() as u32;
+    let id = *map.entry(offset).or_insert(next);
+    let fresh = id == next;
+    if fresh {
+        at.push(ip);
+    }
+    (id, fresh)
+}
+
+/// Build one family's index over `dbs`.
+pub(crate) fn build<A: Addr>(
+    dbs: &[GeoDb],
+    roles: &Roles,
+    ids: &mut Ids,
+    whole: &str,
+    place_traits: impl Fn(&GeoDb, IpAddr) -> Result<bool, GeoError>,
+) -> Result<FlatIndex<A>, GeoError> {
+    let all: Vec<Leaves<A>> = dbs
+        .iter()
+        .map(|db| leaves::<A>(db, whole))
+        .collect::<Result<_, _>>()?;
+    // With no database at all, the family is one block without data.
+    let mut boundaries: Vec<A> = std::iter::once(A::ZERO)
+        .chain(all.iter().flat_map(|l| l.starts.iter().copied()))
+        .collect();
+    boundaries.sort_unstable();
+    boundaries.dedup();
+
+    let mut cursor = vec![0usize; all.len()];
+    let mut rows = Vec::with_capacity(boundaries.len());
+    let mut offsets = vec![None; all.len()];
+    for &start in &boundaries {
+        for (k, leaves) in all.iter().enumerate() {
+            while cursor[k] + 1 < leaves.starts.len() && leaves.starts[cursor[k] + 1] <= start {
+                cursor[k] += 1;
+            }
+            offsets[k] = leaves.offsets[cursor[k]];
+        }
+        let ip = start.to_ip();
+        let mut row = [NONE; 3];
+        let mut key: TraitsKey = [None; 5];
+        if let Some(p) = roles.place {
+            if let Some(offset) = offsets[p] {
+                let (id, fresh) = dense(&mut ids.place, &mut ids.place_at, offset, ip);
+                if fresh {
+                    ids.place_has_traits.push(place_traits(&dbs[p], ip)?);
+                }
+                row[0] = id;
+                if ids.place_has_traits[id as usize] {
+                    key[0] = Some(offset);
+                }
+            }
+        }
+        for (slot, &n) in roles.network.iter().enumerate() {
+            key[slot + 1] = offsets[n];
+        }
+        if key.iter().any(Option::is_some) {
+            let next = ids.traits_at.len() as u32;
+            let id = *ids.traits.entry(key).or_insert(next);
+            if id == next {
+                ids.traits_at.push(ip);
+            }
+            row[1] = id;
+        }
+        if let Some(a) = roles.anonymity {
+            if let Some(offset) = offsets[a] {
+                row[2] = dense(&mut ids.anonymity, &mut ids.anonymity_at, offset, ip).0;
+            }
+        }
+        rows.push(row);
+    }
+
+    let mut buckets = Vec::with_capacity(65_537);
+    let mut i = 0usize;
+    for bucket in 0..65_536usize {
+        let first = A::from_bucket(bucket);
+        while i + 1 < boundaries.len() && boundaries[i + 1] <= first {
+            i += 1;
+        }
+        buckets.push(i as u32);
+    }
+    buckets.push((boundaries.len() - 1) as u32);
+    Ok(FlatIndex {
+        buckets: buckets.into_boxed_slice(),
+        starts: boundaries.into_boxed_slice(),
+        rows: rows.into_boxed_slice(),
+    })
+}
