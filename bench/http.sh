@@ -10,6 +10,7 @@ SECS=${1:-30}
 PORT=${PORT:-18080}
 NGINX_PORT=${NGINX_PORT:-18081}
 work=$(mktemp -d)
+chmod 755 "$work"   # nginx workers must read the body file
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$work"; }
 trap cleanup EXIT
@@ -24,7 +25,8 @@ random.seed(42)
 out = []
 while len(out) < 10000:
     ip = ipaddress.IPv4Address(random.getrandbits(32))
-    if ip.is_global:
+    # is_global admits multicast, which MaxMind (and ipintel) call reserved.
+    if ip.is_global and not ip.is_multicast:
         out.append(str(ip))
 open(sys.argv[1], "w").write("\n".join(out) + "\n")
 PY
