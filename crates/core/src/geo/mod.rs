@@ -15,7 +15,7 @@ pub mod record;
 pub mod reserved;
 
 use std::net::IpAddr;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::SystemTime;
@@ -201,11 +201,6 @@ impl GeoSet {
             v4,
             v6,
         })
-    }
-
-    /// Whether a database of this kind is loaded.
-    pub fn has(&self, kind: DbKind) -> bool {
-        self.dbs.iter().any(|d| d.kind == kind)
     }
 
     pub fn stats(&self) -> IndexStats {
@@ -411,9 +406,5 @@ impl GeoService {
     pub fn changed_on_disk(&self) -> bool {
         let serving = self.reload_state.lock().unwrap_or_else(|e| e.into_inner());
         fingerprint(&self.options.paths) != *serving
-    }
-
-    pub fn open_path(path: &Path, verify: bool) -> Result<GeoDb, GeoError> {
-        GeoDb::open(path, verify)
     }
 }

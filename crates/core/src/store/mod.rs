@@ -5,7 +5,6 @@
 //! poll to pick up changes made by the CLI or another process.
 
 use std::path::Path;
-use std::str::FromStr;
 use std::time::Duration;
 
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
@@ -122,8 +121,9 @@ fn now_unix() -> i64 {
 impl Store {
     /// Open (creating and migrating as needed) the SQLite database at `path`.
     pub async fn open_sqlite(path: &Path) -> Result<Store, StoreError> {
-        let url = format!("sqlite://{}", path.display());
-        let options = SqliteConnectOptions::from_str(&url)?
+        // `filename`, not a `sqlite://` URL: a path may hold `?` or `#`.
+        let options = SqliteConnectOptions::new()
+            .filename(path)
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Normal)

@@ -168,3 +168,31 @@ fn help_documents_every_key_and_its_environment_name() {
     }
     assert!(text.contains("IPINTEL_GEOIP__MMDB"));
 }
+
+#[test]
+fn data_dir_with_url_characters() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("odd ?name#here");
+    let data = data.to_str().unwrap();
+    let out = ipintel(&[
+        "--data-dir",
+        data,
+        "keys",
+        "create",
+        "--plan",
+        "lite",
+        "--json",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = ipintel(&["--data-dir", data, "keys", "list", "--json"]);
+    let list: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(list[0]["plan"], "lite");
+    assert!(
+        std::path::Path::new(data).join("ipintel.db").exists(),
+        "the store is where it was asked to be"
+    );
+}
