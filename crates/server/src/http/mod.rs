@@ -26,6 +26,9 @@ pub fn router(state: AppState) -> Router {
         .merge(crate::api::maxmind::routes())
         .merge(ops::routes())
         .fallback(not_found)
+        .layer(axum::extract::DefaultBodyLimit::max(
+            state.config.http.max_body_bytes,
+        ))
         .layer(axum::middleware::from_fn_with_state(state.clone(), observe))
         .with_state(state)
 }
@@ -52,10 +55,16 @@ fn dialect_of(path: &str) -> &'static str {
     }
 }
 
-/// Times each request, enforces the request timeout, records metrics.
+/// Times each request, enforces the body limit and the request timeout, records metrics.
 async fn observe(State(state): State<AppState>, request: Request, next: Next) -> Response {
     let started = Instant::now();
     let dialect = dialect_of(request.uri().path());
+    if let Some(status) = body_too_large(&request, state.config.http.max_body_bytes, dialect) {
+        state
+            .metrics
+            .observe_request(dialect, status.as_u16(), started.elapsed());
+        return status.into_response();
+    }
     let limit = Duration::from_secs(state.config.http.request_timeout_secs);
     let response = match tokio::time::timeout(limit, next.run(request)).await {
         Ok(response) => response,
@@ -68,6 +77,24 @@ async fn observe(State(state): State<AppState>, request: Request, next: Next) ->
         .metrics
         .observe_request(dialect, response.status().as_u16(), started.elapsed());
     response
+}
+
+/// A declared body over the limit is refused before any handler runs: 403 for MaxMind's
+/// API (its documented status, without a body), 413 elsewhere. A body without a length
+/// (chunked) is capped by `DefaultBodyLimit` where a handler reads it.
+fn body_too_large(request: &Request, max: usize, dialect: &str) -> Option<StatusCode> {
+    let declared = request
+        .headers()
+        .get(axum::http::header::CONTENT_LENGTH)?
+        .to_str()
+        .ok()?
+        .parse::<u64>()
+        .ok()?;
+    (declared > max as u64).then_some(if dialect == "maxmind" {
+        StatusCode::FORBIDDEN
+    } else {
+        StatusCode::PAYLOAD_TOO_LARGE
+    })
 }
 
 /// The address a request comes from, for `me`: the peer, or, when the peer is a trusted

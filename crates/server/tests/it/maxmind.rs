@@ -224,6 +224,24 @@ async fn address_errors() {
         );
         assert!(!r.json()["error"].as_str().unwrap().is_empty());
     }
+    // MaxMind refuses request bodies over 20,000 bytes with a bare 403.
+    let auth = crate::support::basic(server.account_id, &server.key);
+    let body = "x".repeat(20_001);
+    let head = format!(
+        "GET /geoip/v2.1/city/81.2.69.165 HTTP/1.1\r\nHost: x\r\nConnection: close\r\nAuthorization: {auth}\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    let r = crate::support::raw(server.addr, head.as_bytes()).await;
+    assert_eq!(r.status, 403);
+    assert!(r.body.is_empty());
+    let r = request(
+        server.addr,
+        "POST",
+        "/admin/reload",
+        &[("Content-Length", "20001")],
+    )
+    .await;
+    assert_eq!(r.status, 413);
     let long = format!("/geoip/v2.1/city/{}", "1".repeat(5000));
     let r = server.get(&long).await;
     assert_eq!((r.status, r.code().as_str()), (400, "IP_ADDRESS_INVALID"));
@@ -238,6 +256,19 @@ async fn address_errors() {
     server.stop().await;
 }
 
+/// `GET /geoip/v2.1/city/me` with an `X-Forwarded-For` header.
+async fn me_forwarded_for(server: &TestServer, chain: &str) -> crate::support::Response {
+    let headers = [("X-Forwarded-For", chain)];
+    server
+        .get_as(
+            "/geoip/v2.1/city/me",
+            server.account_id,
+            &server.key,
+            &headers,
+        )
+        .await
+}
+
 #[tokio::test]
 async fn me_uses_the_peer_or_a_trusted_proxy() {
     let server = TestServer::with(Setup {
@@ -245,34 +276,13 @@ async fn me_uses_the_peer_or_a_trusted_proxy() {
         ..Default::default()
     })
     .await;
-    let r = server
-        .get_as(
-            "/geoip/v2.1/city/me",
-            server.account_id,
-            &server.key,
-            &[("X-Forwarded-For", "89.160.20.115")],
-        )
-        .await;
+    let r = me_forwarded_for(&server, "89.160.20.115").await;
     assert_eq!(r.status, 200);
     assert_eq!(r.json()["traits"]["ip_address"], "89.160.20.115");
     // Only the hop the trusted proxy saw counts: a client-supplied left-most entry is ignored.
-    let r = server
-        .get_as(
-            "/geoip/v2.1/city/me",
-            server.account_id,
-            &server.key,
-            &[("X-Forwarded-For", "81.2.69.165, 89.160.20.115")],
-        )
-        .await;
+    let r = me_forwarded_for(&server, "81.2.69.165, 89.160.20.115").await;
     assert_eq!(r.json()["traits"]["ip_address"], "89.160.20.115");
-    let r = server
-        .get_as(
-            "/geoip/v2.1/city/me",
-            server.account_id,
-            &server.key,
-            &[("X-Forwarded-For", "garbage")],
-        )
-        .await;
+    let r = me_forwarded_for(&server, "garbage").await;
     assert_eq!(
         r.code(),
         "IP_ADDRESS_RESERVED",
@@ -282,14 +292,7 @@ async fn me_uses_the_peer_or_a_trusted_proxy() {
 
     // Without trusted proxies the header is ignored.
     let server = TestServer::start().await;
-    let r = server
-        .get_as(
-            "/geoip/v2.1/city/me",
-            server.account_id,
-            &server.key,
-            &[("X-Forwarded-For", "89.160.20.115")],
-        )
-        .await;
+    let r = me_forwarded_for(&server, "89.160.20.115").await;
     assert_eq!(r.code(), "IP_ADDRESS_RESERVED");
     server.stop().await;
 }
