@@ -9,9 +9,8 @@ use std::net::{IpAddr, Ipv4Addr};
 use std::path::PathBuf;
 use std::time::Instant;
 
-use ipintel_core::accounts::Service;
 use ipintel_core::geo::{reserved, GeoOptions, GeoService};
-use ipintel_server::api::maxmind::render_body;
+use ipintel_server::api::maxmind::{render_body, Endpoint};
 
 fn addresses(n: usize, seed: u64) -> Vec<IpAddr> {
     let mut state = seed;
@@ -81,7 +80,7 @@ fn main() {
             // The handler's path: snapshot, reserved check, every database, render.
             let set = geo.snapshot();
             if let Ok(answer) = set.lookup(ip) {
-                bytes += render_body(Service::City, &answer, Some(1000)).len();
+                bytes += render_body(Endpoint::City, &answer, Some(1000)).len();
             }
         }
         bytes

@@ -197,6 +197,8 @@ pub struct PlanConfig {
     pub credits: Option<u64>,
     #[serde(default = "default_batch_limit")]
     pub batch_limit: u32,
+    #[serde(default)]
+    pub tier: Option<String>,
 }
 
 fn default_listen() -> SocketAddr {
@@ -403,6 +405,12 @@ impl Config {
                     daily_quota: p.daily_quota,
                     credits: p.credits,
                     batch_limit: p.batch_limit,
+                    tier: p
+                        .tier
+                        .as_deref()
+                        .unwrap_or("free")
+                        .parse()
+                        .map_err(|e| ConfigError::Invalid(format!("plans.{name}.tier: {e}")))?,
                 },
             );
         }

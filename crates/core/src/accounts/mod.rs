@@ -19,7 +19,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use arc_swap::ArcSwap;
 
-pub use plans::{Plan, Plans, Service};
+pub use plans::{Plan, Plans, Service, Tier};
 
 use crate::store::{AccountRow, RevokeTarget, Store, StoreError, UsageDelta};
 use crate::ErrorKind;
@@ -145,6 +145,11 @@ impl Meter {
 
     pub fn plan(&self) -> Arc<Plan> {
         self.lock().plan.clone()
+    }
+
+    /// Queries per UTC day; `None` is unlimited.
+    pub fn daily_quota(&self) -> Option<u64> {
+        self.lock().daily_quota
     }
 
     fn roll_day(state: &mut MeterState, today: i64) {

@@ -13,16 +13,24 @@ pub enum Service {
     City,
     /// City plus network and anonymity data (MaxMind `insights`).
     Insights,
+    /// The DB-IP v2 API; what it returns depends on the plan's `tier`.
+    Dbip,
 }
 
 impl Service {
-    pub const ALL: &'static [Service] = &[Service::Country, Service::City, Service::Insights];
+    pub const ALL: &'static [Service] = &[
+        Service::Country,
+        Service::City,
+        Service::Insights,
+        Service::Dbip,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
             Service::Country => "country",
             Service::City => "city",
             Service::Insights => "insights",
+            Service::Dbip => "dbip",
         }
     }
 }
@@ -47,6 +55,26 @@ impl FromStr for Service {
     }
 }
 
+/// How much detail tiered APIs (DB-IP) return: DB-IP's free, lite ("basic") and pro ("core").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Tier {
+    Free,
+    Lite,
+    Pro,
+}
+
+impl FromStr for Tier {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Tier, String> {
+        match s {
+            "free" => Ok(Tier::Free),
+            "lite" => Ok(Tier::Lite),
+            "pro" => Ok(Tier::Pro),
+            other => Err(format!("unknown tier {other:?} (free, lite, pro)")),
+        }
+    }
+}
+
 /// A plan's rules.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Plan {
@@ -58,6 +86,8 @@ pub struct Plan {
     pub credits: Option<u64>,
     /// Most addresses one batch request may carry.
     pub batch_limit: u32,
+    /// Detail level for tiered APIs.
+    pub tier: Tier,
 }
 
 /// Every plan by name.
@@ -67,19 +97,32 @@ pub struct Plans(pub BTreeMap<String, Plan>);
 impl Plans {
     /// free, lite and pro, as documented in docs/configuration.md.
     pub fn builtin() -> Plans {
-        let plan = |name: &str, services: &[Service], daily_quota, batch_limit| Plan {
+        let plan = |name: &str, services: &[Service], daily_quota, batch_limit, tier| Plan {
             name: name.to_owned(),
             services: services.iter().copied().collect(),
             daily_quota,
             credits: None,
             batch_limit,
+            tier,
         };
         use Service::*;
         Plans(
             [
-                plan("free", &[Country, City], Some(1_000), 32),
-                plan("lite", &[Country, City], Some(50_000), 256),
-                plan("pro", &[Country, City, Insights], None, 256),
+                plan("free", &[Country, City, Dbip], Some(1_000), 32, Tier::Free),
+                plan(
+                    "lite",
+                    &[Country, City, Dbip],
+                    Some(50_000),
+                    256,
+                    Tier::Lite,
+                ),
+                plan(
+                    "pro",
+                    &[Country, City, Insights, Dbip],
+                    None,
+                    256,
+                    Tier::Pro,
+                ),
             ]
             .into_iter()
             .map(|p| (p.name.clone(), p))

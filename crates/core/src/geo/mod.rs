@@ -9,6 +9,7 @@
 //! by dense ids.
 
 pub mod build;
+pub mod country;
 mod db;
 mod index;
 pub mod record;
@@ -201,6 +202,11 @@ impl GeoSet {
             v4,
             v6,
         })
+    }
+
+    /// Whether a database of this kind is loaded.
+    pub fn has(&self, kind: DbKind) -> bool {
+        self.dbs.iter().any(|d| d.kind == kind)
     }
 
     pub fn stats(&self) -> IndexStats {

@@ -8,33 +8,41 @@
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
-/// (network, prefix length) pairs, IPv4.
-const RESERVED_V4: &[(u32, u8)] = &[
-    (0x0000_0000, 8),  // 0.0.0.0/8 "this network"
-    (0x0a00_0000, 8),  // 10.0.0.0/8
-    (0x6440_0000, 10), // 100.64.0.0/10 shared address space
-    (0x7f00_0000, 8),  // 127.0.0.0/8 loopback
-    (0xa9fe_0000, 16), // 169.254.0.0/16 link local
-    (0xac10_0000, 12), // 172.16.0.0/12
-    (0xc000_0000, 29), // 192.0.0.0/29 IETF protocol assignments
-    (0xc000_0200, 24), // 192.0.2.0/24 TEST-NET-1
-    (0xc058_6300, 24), // 192.88.99.0/24 6to4 relay anycast
-    (0xc0a8_0000, 16), // 192.168.0.0/16
-    (0xc612_0000, 15), // 198.18.0.0/15 benchmarking
-    (0xc633_6400, 24), // 198.51.100.0/24 TEST-NET-2
-    (0xcb00_7100, 24), // 203.0.113.0/24 TEST-NET-3
-    (0xe000_0000, 4),  // 224.0.0.0/4 multicast
-    (0xf000_0000, 4),  // 240.0.0.0/4 reserved, broadcast
+/// (network, prefix length, what it is), IPv4.
+const RESERVED_V4: &[(u32, u8, &str)] = &[
+    (0x0000_0000, 8, "This network"),
+    (0x0a00_0000, 8, "Rfc 1918"),
+    (0x6440_0000, 10, "Shared address space"),
+    (0x7f00_0000, 8, "Loopback"),
+    (0xa9fe_0000, 16, "Link local"),
+    (0xac10_0000, 12, "Rfc 1918"),
+    (0xc000_0000, 29, "IETF protocol assignments"),
+    (0xc000_0200, 24, "Documentation"),
+    (0xc058_6300, 24, "6to4 relay anycast"),
+    (0xc0a8_0000, 16, "Rfc 1918"),
+    (0xc612_0000, 15, "Benchmarking"),
+    (0xc633_6400, 24, "Documentation"),
+    (0xcb00_7100, 24, "Documentation"),
+    (0xe000_0000, 4, "Multicast"),
+    (0xf000_0000, 4, "Reserved"),
 ];
 
-/// (network, prefix length) pairs, IPv6 (beyond the IPv4 aliases).
-const RESERVED_V6: &[(u128, u8)] = &[
-    (0x0100_0000_0000_0000_0000_0000_0000_0000, 64), // 100::/64 discard
-    (0x2001_0000_0000_0000_0000_0000_0000_0000, 23), // 2001::/23 IETF (Teredo carved out below)
-    (0x2001_0db8_0000_0000_0000_0000_0000_0000, 32), // 2001:db8::/32 documentation
-    (0xfc00_0000_0000_0000_0000_0000_0000_0000, 7),  // fc00::/7 unique local
-    (0xfe80_0000_0000_0000_0000_0000_0000_0000, 10), // fe80::/10 link local
-    (0xff00_0000_0000_0000_0000_0000_0000_0000, 8),  // ff00::/8 multicast
+/// (network, prefix length, what it is), IPv6 (beyond the IPv4 aliases).
+const RESERVED_V6: &[(u128, u8, &str)] = &[
+    (0x0100_0000_0000_0000_0000_0000_0000_0000, 64, "Discard"),
+    (
+        0x2001_0000_0000_0000_0000_0000_0000_0000,
+        23,
+        "IETF protocol assignments",
+    ),
+    (
+        0x2001_0db8_0000_0000_0000_0000_0000_0000,
+        32,
+        "Documentation",
+    ),
+    (0xfc00_0000_0000_0000_0000_0000_0000_0000, 7, "Unique local"),
+    (0xfe80_0000_0000_0000_0000_0000_0000_0000, 10, "Link local"),
+    (0xff00_0000_0000_0000_0000_0000_0000_0000, 8, "Multicast"),
 ];
 
 fn in_prefix<const BITS: u32>(addr: u128, net: u128, len: u8) -> bool {
@@ -71,25 +79,32 @@ pub fn embedded_ipv4(v6: Ipv6Addr) -> Option<Ipv4Addr> {
 
 /// Whether MaxMind would call this address reserved.
 pub fn is_reserved(ip: IpAddr) -> bool {
+    reserved_label(ip).is_some()
+}
+
+/// What reserved range the address is in (`"Rfc 1918"`, `"Loopback"`, ...), if any.
+pub fn reserved_label(ip: IpAddr) -> Option<&'static str> {
     match ip {
-        IpAddr::V4(v4) => is_reserved_v4(v4),
+        IpAddr::V4(v4) => reserved_label_v4(v4),
         IpAddr::V6(v6) => match embedded_ipv4(v6) {
-            Some(v4) => is_reserved_v4(v4),
+            Some(v4) => reserved_label_v4(v4),
             None => {
                 let bits = u128::from(v6);
                 RESERVED_V6
                     .iter()
-                    .any(|&(net, len)| in_prefix::<128>(bits, net, len))
+                    .find(|&&(net, len, _)| in_prefix::<128>(bits, net, len))
+                    .map(|&(_, _, label)| label)
             }
         },
     }
 }
 
-fn is_reserved_v4(v4: Ipv4Addr) -> bool {
-    let bits = u32::from(v4);
+fn reserved_label_v4(v4: Ipv4Addr) -> Option<&'static str> {
+    let bits = u128::from(u32::from(v4));
     RESERVED_V4
         .iter()
-        .any(|&(net, len)| in_prefix::<32>(u128::from(bits), u128::from(net), len))
+        .find(|&&(net, len, _)| in_prefix::<32>(bits, u128::from(net), len))
+        .map(|&(_, _, label)| label)
 }
 
 #[cfg(test)]

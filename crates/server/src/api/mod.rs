@@ -1,4 +1,5 @@
 //! API dialects. Each folder parses its wire format, calls the engine, renders its answer
 //! and its own error body. Invariant: no dialect imports another.
 
+pub mod dbip;
 pub mod maxmind;

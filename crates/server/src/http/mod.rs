@@ -4,6 +4,7 @@
 //! mapping, the caller's address, metrics) lives here.
 
 pub mod error;
+pub mod locale;
 mod ops;
 mod serve;
 
@@ -24,6 +25,7 @@ use crate::state::AppState;
 pub fn router(state: AppState) -> Router {
     Router::new()
         .merge(crate::api::maxmind::routes())
+        .merge(crate::api::dbip::routes())
         .merge(ops::routes())
         .fallback(not_found)
         .layer(axum::extract::DefaultBodyLimit::max(
@@ -46,6 +48,8 @@ async fn not_found() -> Response {
 fn dialect_of(path: &str) -> &'static str {
     if path.starts_with("/geoip/") {
         "maxmind"
+    } else if path == "/v2" || path.starts_with("/v2/") {
+        "dbip"
     } else if path.starts_with("/admin/") {
         "admin"
     } else if matches!(path, "/healthz" | "/readyz" | "/metrics") {

@@ -1,29 +1,6 @@
 //! Keys made and revoked by the CLI while the server runs; plans; exact metering.
 
-use crate::support::{eventually, ipintel, TestServer};
-
-fn create_key(server: &TestServer, extra: &[&str]) -> (u64, String) {
-    let data = server.data_dir();
-    let mut args = vec![
-        "--data-dir",
-        data.to_str().unwrap(),
-        "keys",
-        "create",
-        "--json",
-    ];
-    args.extend_from_slice(extra);
-    let out = ipintel(&args);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let j: serde_json::Value = serde_json::from_slice(&out.stdout).expect("--json prints JSON");
-    (
-        j["account_id"].as_u64().unwrap(),
-        j["key"].as_str().unwrap().to_owned(),
-    )
-}
+use crate::support::{create_key, eventually, ipintel, TestServer};
 
 #[tokio::test]
 async fn cli_keys_take_effect_while_serving() {

@@ -2,6 +2,7 @@
 //!
 //! - `support`: fixtures built from `tests/data/*.json`, `TestServer`, a raw HTTP client.
 //! - `maxmind`: the GeoIP2 web-service dialect, success and every error path.
+//! - `dbip`: the DB-IP v2 dialect: tiers, batches, localisation, quota.
 //! - `accounts`: keys created and revoked by the CLI while serving; exact metering.
 //! - `reload`: replacing databases under load; broken replacements.
 //! - `python_sdk`: MaxMind's own `geoip2` package over TLS.
@@ -11,6 +12,7 @@
 
 mod accounts;
 mod cli;
+mod dbip;
 mod engine;
 mod maxmind;
 mod python_sdk;

@@ -274,3 +274,35 @@ where
     }
     false
 }
+
+/// Create an account with the real CLI against a running server's store: (account id, key).
+pub fn create_key(server: &TestServer, extra: &[&str]) -> (u64, String) {
+    let data = server.data_dir();
+    let mut args = vec![
+        "--data-dir",
+        data.to_str().unwrap(),
+        "keys",
+        "create",
+        "--json",
+    ];
+    args.extend_from_slice(extra);
+    let out = ipintel(&args);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let j: serde_json::Value = serde_json::from_slice(&out.stdout).expect("--json prints JSON");
+    (
+        j["account_id"].as_u64().unwrap(),
+        j["key"].as_str().unwrap().to_owned(),
+    )
+}
+
+/// Wait until the server knows `n` live keys (CLI changes arrive within 0.5 s).
+pub async fn wait_for_keys(server: &TestServer, n: usize) {
+    assert!(
+        eventually(3, || async { server.state.accounts.n_live_keys() == n }).await,
+        "the server did not pick up the new keys"
+    );
+}

@@ -7,11 +7,11 @@ use axum::extract::{ConnectInfo, State};
 use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use base64::Engine as _;
-use ipintel_core::accounts::{Credential, Service};
+use ipintel_core::accounts::Credential;
 use ipintel_core::ErrorKind;
 
 use super::error::MaxMindError;
-use super::model;
+use super::{model, Endpoint};
 use crate::state::AppState;
 
 /// Longest address text worth parsing (an IPv6 with an embedded IPv4 and a zone fits).
@@ -38,19 +38,14 @@ fn lookup(
     let rest = uri.path().strip_prefix("/geoip/v2.1").unwrap_or("");
     let rest = rest.strip_prefix('/').unwrap_or(rest);
     let (service_text, address) = rest.split_once('/').unwrap_or((rest, ""));
-    let service = match service_text {
-        "country" => Service::Country,
-        "city" => Service::City,
-        "insights" => Service::Insights,
-        other => {
-            return Err(MaxMindError::new(
-                ErrorKind::NotFound,
-                "PATH_NOT_FOUND",
-                format!("The service {other:?} does not exist; use country, city or insights."),
-            ))
-        }
-    };
-    negotiate(headers, service)?;
+    let endpoint = Endpoint::parse(service_text).ok_or_else(|| {
+        MaxMindError::new(
+            ErrorKind::NotFound,
+            "PATH_NOT_FOUND",
+            format!("The service {service_text:?} does not exist; use country, city or insights."),
+        )
+    })?;
+    negotiate(headers, endpoint)?;
     let (account_id, key) = basic_auth(headers)?;
     let credential = Credential {
         account_id: Some(account_id),
@@ -58,7 +53,7 @@ fn lookup(
     };
     let meter = state
         .accounts
-        .authenticate(credential, service)
+        .authenticate(credential, endpoint.service())
         .map_err(MaxMindError::from_access)?;
     let ip = parse_address(state, peer, headers, address)?;
 
@@ -82,10 +77,10 @@ fn lookup(
     // Charged only once the answer exists; the charge itself is the exact check, so
     // racing requests can't overspend even when `check` let them all through.
     let remaining = meter.charge(1, now).map_err(MaxMindError::from_access)?;
-    let body = model::render(service, &answer, remaining.queries());
+    let body = model::render(endpoint, &answer, remaining.queries());
     Ok((
         StatusCode::OK,
-        [("content-type", model::content_type(service))],
+        [("content-type", model::content_type(endpoint))],
         body,
     )
         .into_response())
@@ -178,8 +173,11 @@ fn parse_address(
 }
 
 /// `Accept` must allow JSON or this service's vendor type; `Accept-Charset` must allow UTF-8.
-fn negotiate(headers: &HeaderMap, service: Service) -> Result<(), MaxMindError> {
-    let vendor = format!("application/vnd.maxmind.com-{}+json", service.as_str());
+fn negotiate(headers: &HeaderMap, endpoint: Endpoint) -> Result<(), MaxMindError> {
+    let vendor = format!(
+        "application/vnd.maxmind.com-{}+json",
+        endpoint.service().as_str()
+    );
     for value in headers.get_all("accept") {
         let text = value
             .to_str()
@@ -228,7 +226,7 @@ mod tests {
     fn accept(value: &str) -> Result<(), MaxMindError> {
         let mut h = HeaderMap::new();
         h.insert("accept", value.parse().unwrap());
-        negotiate(&h, Service::City)
+        negotiate(&h, Endpoint::City)
     }
 
     #[test]

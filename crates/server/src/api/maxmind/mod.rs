@@ -13,6 +13,34 @@ use axum::Router;
 use ipintel_core::accounts::Service;
 use ipintel_core::geo::GeoAnswer;
 
+/// The three web services, each its own product with its own permission.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Endpoint {
+    Country,
+    City,
+    Insights,
+}
+
+impl Endpoint {
+    fn parse(path_segment: &str) -> Option<Endpoint> {
+        match path_segment {
+            "country" => Some(Endpoint::Country),
+            "city" => Some(Endpoint::City),
+            "insights" => Some(Endpoint::Insights),
+            _ => None,
+        }
+    }
+
+    /// The permission a plan needs to call this endpoint.
+    fn service(self) -> Service {
+        match self {
+            Endpoint::Country => Service::Country,
+            Endpoint::City => Service::City,
+            Endpoint::Insights => Service::Insights,
+        }
+    }
+}
+
 use crate::state::AppState;
 
 pub fn routes() -> Router<AppState> {
@@ -24,14 +52,14 @@ pub fn routes() -> Router<AppState> {
 
 /// The Insights body for an answer, without account data (`ipintel lookup --json`).
 pub fn render_insights(answer: &GeoAnswer) -> Vec<u8> {
-    model::render(Service::Insights, answer, None)
+    model::render(Endpoint::Insights, answer, None)
 }
 
 /// A response body exactly as the handler renders it (for benchmarks).
 pub fn render_body(
-    service: Service,
+    endpoint: Endpoint,
     answer: &GeoAnswer,
     queries_remaining: Option<u64>,
 ) -> Vec<u8> {
-    model::render(service, answer, queries_remaining)
+    model::render(endpoint, answer, queries_remaining)
 }

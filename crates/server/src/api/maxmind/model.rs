@@ -7,16 +7,17 @@
 
 use std::io::Write as _;
 
-use ipintel_core::accounts::Service;
 use ipintel_core::geo::record::{Continent, Country, Location, Names, Postal, Subdivision};
 use ipintel_core::geo::{AnonymityRecord, GeoAnswer, MemoSlot, NetworkTraits, PlaceRecord};
 use serde::Serialize;
 
-pub fn content_type(service: Service) -> &'static str {
+use super::Endpoint;
+
+pub fn content_type(service: Endpoint) -> &'static str {
     match service {
-        Service::Country => "application/vnd.maxmind.com-country+json; charset=UTF-8; version=2.1",
-        Service::City => "application/vnd.maxmind.com-city+json; charset=UTF-8; version=2.1",
-        Service::Insights => {
+        Endpoint::Country => "application/vnd.maxmind.com-country+json; charset=UTF-8; version=2.1",
+        Endpoint::City => "application/vnd.maxmind.com-city+json; charset=UTF-8; version=2.1",
+        Endpoint::Insights => {
             "application/vnd.maxmind.com-insights+json; charset=UTF-8; version=2.1"
         }
     }
@@ -24,22 +25,22 @@ pub fn content_type(service: Service) -> &'static str {
 
 /// Memo slots 0-2 hold the three services' renderings; slot 3 the anonymity flags as
 /// traits members. Other dialects use slots from 4 up.
-fn slot(service: Service) -> MemoSlot {
+fn slot(service: Endpoint) -> MemoSlot {
     match service {
-        Service::Country => MemoSlot(0),
-        Service::City => MemoSlot(1),
-        Service::Insights => MemoSlot(2),
+        Endpoint::Country => MemoSlot(0),
+        Endpoint::City => MemoSlot(1),
+        Endpoint::Insights => MemoSlot(2),
     }
 }
 const ANONYMITY_TRAITS_SLOT: MemoSlot = MemoSlot(3);
 
 /// The full response body.
-pub fn render(service: Service, answer: &GeoAnswer, queries_remaining: Option<u64>) -> Vec<u8> {
+pub fn render(service: Endpoint, answer: &GeoAnswer, queries_remaining: Option<u64>) -> Vec<u8> {
     let place: &[u8] = match answer.place {
         Some(place) => place.memo(slot(service), |p| member_list(&PlaceJson::new(p, service))),
         None => b"",
     };
-    let anonymity = answer.anonymity.filter(|_| service == Service::Insights);
+    let anonymity = answer.anonymity.filter(|_| service == Endpoint::Insights);
     let anonymizer: &[u8] = match anonymity {
         Some(a) => a.memo(slot(service), |a| {
             let mut v = b"\"anonymizer\":".to_vec();
@@ -230,9 +231,9 @@ struct PlaceJson<'a> {
 }
 
 impl<'a> PlaceJson<'a> {
-    fn new(p: &'a PlaceRecord, service: Service) -> Self {
-        let insights = service == Service::Insights;
-        let detailed = service != Service::Country;
+    fn new(p: &'a PlaceRecord, service: Endpoint) -> Self {
+        let insights = service == Endpoint::Insights;
+        let detailed = service != Endpoint::Country;
         let country = |c: &'a Option<Country>| {
             c.as_ref()
                 .map(|c| NamedJson::country(c, insights))
@@ -376,12 +377,12 @@ struct TraitsJson<'a> {
 }
 
 impl<'a> TraitsJson<'a> {
-    fn new(t: &'a NetworkTraits, service: Service) -> Self {
+    fn new(t: &'a NetworkTraits, service: Endpoint) -> Self {
         let mut json = TraitsJson {
             is_anycast: t.is_anycast,
             ..Default::default()
         };
-        if service == Service::Country {
+        if service == Endpoint::Country {
             return json;
         }
         json.autonomous_system_number = t.autonomous_system_number;
@@ -392,7 +393,7 @@ impl<'a> TraitsJson<'a> {
         json.mobile_country_code = t.mobile_country_code.as_deref();
         json.mobile_network_code = t.mobile_network_code.as_deref();
         json.organization = t.organization.as_deref();
-        if service == Service::Insights {
+        if service == Endpoint::Insights {
             json.is_legitimate_proxy = t.is_legitimate_proxy;
             json.static_ip_score = t.static_ip_score;
             json.user_type = t.user_type.as_deref();

@@ -1,0 +1,71 @@
+//! DB-IP's error body, `{"error": "...", "errorCode": "..."}`. Status from `http::error`.
+
+use axum::response::{IntoResponse, Response};
+use ipintel_core::accounts::AccessError;
+use ipintel_core::ErrorKind;
+
+#[derive(Debug)]
+pub struct DbipError {
+    kind: ErrorKind,
+    code: &'static str,
+    message: String,
+}
+
+impl DbipError {
+    pub fn new(kind: ErrorKind, code: &'static str, message: impl Into<String>) -> Self {
+        DbipError {
+            kind,
+            code,
+            message: message.into(),
+        }
+    }
+
+    pub fn invalid_address(what: &str) -> Self {
+        let shown: String = what.chars().take(100).collect();
+        Self::new(
+            ErrorKind::InvalidInput,
+            "INVALID_ADDRESS",
+            format!("invalid address: {shown}"),
+        )
+    }
+
+    pub fn from_access(e: AccessError) -> Self {
+        let kind = e.kind();
+        match e {
+            AccessError::UnknownKey | AccessError::WrongAccount(_) => {
+                Self::new(kind, "INVALID_KEY", "invalid API key")
+            }
+            AccessError::NotPermitted { plan, .. } => Self::new(
+                kind,
+                "INVALID_KEY",
+                format!("this key's plan ({plan}) does not include the DB-IP API"),
+            ),
+            AccessError::InsufficientFunds => {
+                Self::new(kind, "OVER_QUERY_LIMIT", "no credits left for this key")
+            }
+            AccessError::QuotaExceeded => {
+                Self::new(kind, "OVER_QUERY_LIMIT", "daily query limit exceeded")
+            }
+            other => {
+                tracing::error!(error = %other, "account check failed");
+                Self::new(
+                    ErrorKind::Internal,
+                    "UNAVAILABLE",
+                    "service temporarily unavailable",
+                )
+            }
+        }
+    }
+}
+
+impl IntoResponse for DbipError {
+    fn into_response(self) -> Response {
+        let body = serde_json::json!({ "error": self.message, "errorCode": self.code }).to_string();
+        (
+            crate::http::error::status(self.kind),
+            [("content-type", "application/json; charset=utf-8")],
+            body,
+        )
+            .into_response()
+    }
+}
