@@ -15,5 +15,6 @@ pub mod commands;
 pub mod config;
 pub mod http;
 pub mod metrics;
+pub mod render;
 pub mod server;
 pub mod state;

@@ -3,3 +3,4 @@
 
 pub mod dbip;
 pub mod maxmind;
+pub mod qradar;

@@ -1,0 +1,3 @@
+//! QRadar `/api/services/geolocations` (seed 000, spec section 5).
+
+pub mod filter;

@@ -1,0 +1,202 @@
+//! QRadar-style field selection: `id,city(name,geo_id),subdivisions(iso_code)`.
+//!
+//! A selection is parsed once, checked against the endpoint's schema (so an unknown field is
+//! an error even when this particular answer happens to omit it), then applied to any JSON
+//! value: objects keep the named members, arrays apply the selection to each element.
+
+use serde_json::Value;
+
+/// One selected field and, when it names sub-fields, their selection.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Field {
+    pub name: String,
+    pub sub: Option<Vec<Field>>,
+}
+
+/// What an endpoint can return: each field with the fields below it (empty for leaves).
+#[derive(Debug, Clone, Copy)]
+pub struct Schema(pub &'static [(&'static str, Schema)]);
+
+impl Schema {
+    pub const LEAF: Schema = Schema(&[]);
+
+    fn get(&self, name: &str) -> Option<&Schema> {
+        self.0.iter().find(|(n, _)| *n == name).map(|(_, s)| s)
+    }
+}
+
+/// Longest selection accepted, and how deep parentheses may nest.
+pub const MAX_LEN: usize = 4096;
+pub const MAX_DEPTH: usize = 16;
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("fields: {message} (at character {position})")]
+pub struct FieldsError {
+    pub position: usize,
+    pub message: String,
+}
+
+fn error(position: usize, message: impl Into<String>) -> FieldsError {
+    FieldsError {
+        position,
+        message: message.into(),
+    }
+}
+
+/// Parse a selection. Whitespace around names and separators is allowed.
+pub fn parse(text: &str) -> Result<Vec<Field>, FieldsError> {
+    if text.len() > MAX_LEN {
+        return Err(error(MAX_LEN, format!("longer than {MAX_LEN} characters")));
+    }
+    let bytes = text.as_bytes();
+    let mut pos = 0;
+    let fields = parse_list(bytes, &mut pos, 0)?;
+    skip_space(bytes, &mut pos);
+    if pos != bytes.len() {
+        return Err(error(pos, format!("unexpected {:?}", bytes[pos] as char)));
+    }
+    Ok(fields)
+}
+
+fn skip_space(bytes: &[u8], pos: &mut usize) {
+    while *pos < bytes.len() && bytes[*pos].is_ascii_whitespace() {
+        *pos += 1;
+    }
+}
+
+fn parse_list(bytes: &[u8], pos: &mut usize, depth: usize) -> Result<Vec<Field>, FieldsError> {
+    if depth > MAX_DEPTH {
+        return Err(error(*pos, format!("nested deeper than {MAX_DEPTH}")));
+    }
+    let mut fields = Vec::new();
+    loop {
+        skip_space(bytes, pos);
+        let start = *pos;
+        while *pos < bytes.len() && (bytes[*pos].is_ascii_alphanumeric() || bytes[*pos] == b'_') {
+            *pos += 1;
+        }
+        if start == *pos {
+            return Err(error(*pos, "expected a field name"));
+        }
+        let name = std::str::from_utf8(&bytes[start..*pos])
+            .expect("ASCII")
+            .to_owned();
+        skip_space(bytes, pos);
+        let sub = if *pos < bytes.len() && bytes[*pos] == b'(' {
+            *pos += 1;
+            let sub = parse_list(bytes, pos, depth + 1)?;
+            skip_space(bytes, pos);
+            if *pos >= bytes.len() || bytes[*pos] != b')' {
+                return Err(error(*pos, "expected ')'"));
+            }
+            *pos += 1;
+            skip_space(bytes, pos);
+            Some(sub)
+        } else {
+            None
+        };
+        if fields.iter().any(|f: &Field| f.name == name) {
+            return Err(error(start, format!("{name} is named twice")));
+        }
+        fields.push(Field { name, sub });
+        if *pos < bytes.len() && bytes[*pos] == b',' {
+            *pos += 1;
+            continue;
+        }
+        return Ok(fields);
+    }
+}
+
+/// Check every named field against the schema.
+pub fn validate(fields: &[Field], schema: &Schema) -> Result<(), FieldsError> {
+    for field in fields {
+        let Some(below) = schema.get(&field.name) else {
+            return Err(error(0, format!("unknown field {:?}", field.name)));
+        };
+        if let Some(sub) = &field.sub {
+            if below.0.is_empty() {
+                return Err(error(0, format!("{:?} has no sub-fields", field.name)));
+            }
+            validate(sub, below)?;
+        }
+    }
+    Ok(())
+}
+
+/// Keep only the selected fields of `value`.
+pub fn apply(value: &mut Value, fields: &[Field]) {
+    match value {
+        Value::Array(items) => items.iter_mut().for_each(|item| apply(item, fields)),
+        Value::Object(map) => {
+            map.retain(|key, _| fields.iter().any(|f| f.name == *key));
+            for field in fields {
+                if let (Some(sub), Some(child)) = (&field.sub, map.get_mut(&field.name)) {
+                    apply(child, sub);
+                }
+            }
+        }
+        _ => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SCHEMA: Schema = Schema(&[
+        ("id", Schema::LEAF),
+        (
+            "city",
+            Schema(&[("name", Schema::LEAF), ("geo_id", Schema::LEAF)]),
+        ),
+        (
+            "subdivisions",
+            Schema(&[("iso_code", Schema::LEAF), ("name", Schema::LEAF)]),
+        ),
+    ]);
+
+    #[test]
+    fn parses_nested_selections_with_spaces() {
+        let f = parse(" id , city( name,geo_id ) ,subdivisions(iso_code)").unwrap();
+        assert_eq!(f.len(), 3);
+        assert_eq!(f[1].sub.as_ref().unwrap()[1].name, "geo_id");
+        validate(&f, &SCHEMA).unwrap();
+    }
+
+    #[test]
+    fn rejects_malformed_and_unknown() {
+        for bad in [
+            "",
+            ",",
+            "id,",
+            "city(",
+            "city()",
+            "city(name",
+            "id)",
+            "id id",
+            "a-b",
+            "id,id",
+            "city(name)x",
+        ] {
+            assert!(parse(bad).is_err(), "{bad:?}");
+        }
+        assert!(validate(&parse("nope").unwrap(), &SCHEMA).is_err());
+        assert!(validate(&parse("id(x)").unwrap(), &SCHEMA).is_err());
+        assert!(validate(&parse("city(zip)").unwrap(), &SCHEMA).is_err());
+        let deep = format!("city{}name{}", "(".repeat(40), ")".repeat(40));
+        assert!(parse(&deep).is_err());
+    }
+
+    #[test]
+    fn applies_to_objects_and_arrays() {
+        let mut v = serde_json::json!([
+            {"id": 1, "city": {"name": "A", "geo_id": 2}, "subdivisions": [{"iso_code": "X", "name": "Y"}]},
+            {"id": 3, "other": true}
+        ]);
+        apply(&mut v, &parse("city(name),subdivisions(iso_code)").unwrap());
+        assert_eq!(
+            v,
+            serde_json::json!([{"city": {"name": "A"}, "subdivisions": [{"iso_code": "X"}]}, {}])
+        );
+    }
+}

@@ -1,0 +1,3 @@
+//! Output machinery shared by dialects: field selection over JSON answers.
+
+pub mod fields;
