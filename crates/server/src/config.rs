@@ -114,6 +114,18 @@ pub struct Config {
     /// Overrides and additions to the built-in plans.
     #[serde(default)]
     pub plans: BTreeMap<String, PlanConfig>,
+    /// The operator's own networks.
+    #[serde(default)]
+    pub local_networks: Vec<LocalNetworkConfig>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LocalNetworkConfig {
+    pub cidr: ipnet::IpNet,
+    pub name: String,
+    #[serde(default)]
+    pub domain_id: u32,
 }
 
 #[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
@@ -415,6 +427,19 @@ impl Config {
             );
         }
         Ok(plans)
+    }
+
+    pub fn local_networks(&self) -> ipintel_core::geo::local::LocalNetworks {
+        ipintel_core::geo::local::LocalNetworks::new(
+            self.local_networks
+                .iter()
+                .map(|n| ipintel_core::geo::local::LocalNetwork {
+                    network: n.cidr,
+                    name: n.name.clone(),
+                    domain_id: n.domain_id,
+                })
+                .collect(),
+        )
     }
 
     /// The MMDB paths to load: as configured, else the data directory.

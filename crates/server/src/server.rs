@@ -79,6 +79,7 @@ pub async fn start(config: Config) -> anyhow::Result<Started> {
         state: AppState {
             geo: Arc::new(geo),
             accounts: Arc::new(accounts),
+            local_networks: Arc::new(config.local_networks()),
             config: Arc::new(config),
             metrics,
         },

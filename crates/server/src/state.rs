@@ -3,6 +3,7 @@
 use std::sync::Arc;
 
 use ipintel_core::accounts::Accounts;
+use ipintel_core::geo::local::LocalNetworks;
 use ipintel_core::geo::GeoService;
 
 use crate::config::Config;
@@ -14,4 +15,5 @@ pub struct AppState {
     pub accounts: Arc<Accounts>,
     pub config: Arc<Config>,
     pub metrics: Arc<Metrics>,
+    pub local_networks: Arc<LocalNetworks>,
 }

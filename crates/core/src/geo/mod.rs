@@ -12,6 +12,7 @@ pub mod build;
 pub mod country;
 mod db;
 mod index;
+pub mod local;
 pub mod record;
 pub mod reserved;
 

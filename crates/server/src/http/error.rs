@@ -3,10 +3,30 @@
 use axum::http::StatusCode;
 use ipintel_core::ErrorKind;
 
-/// Status for a kind of failure, the same in every dialect.
+/// Dialects whose contract fixes a status that differs from the default.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Contract {
+    /// Every dialect without deviations.
+    Standard,
+    /// QRadar answers invalid input with 422 Unprocessable Entity (seed 000).
+    Qradar,
+}
+
+/// Status for a kind of failure: the default, and the deviations a dialect's contract
+/// documents, here in one table.
 ///
 /// `PermissionDenied` is 402, not 403: a plan without a service is fixed by paying for a
 /// bigger plan, and MaxMind's clients expect 402 for `PERMISSION_REQUIRED`.
+pub fn status_in(contract: Contract, kind: ErrorKind) -> StatusCode {
+    match (contract, kind) {
+        (Contract::Qradar, ErrorKind::InvalidInput | ErrorKind::MissingInput) => {
+            StatusCode::UNPROCESSABLE_ENTITY
+        }
+        (_, kind) => status(kind),
+    }
+}
+
+/// The default status for a kind of failure.
 pub fn status(kind: ErrorKind) -> StatusCode {
     match kind {
         ErrorKind::InvalidInput | ErrorKind::MissingInput | ErrorKind::Reserved => {

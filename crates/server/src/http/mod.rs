@@ -26,6 +26,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .merge(crate::api::maxmind::routes())
         .merge(crate::api::dbip::routes())
+        .merge(crate::api::qradar::routes())
         .merge(ops::routes())
         .fallback(not_found)
         .layer(axum::extract::DefaultBodyLimit::max(
@@ -50,6 +51,8 @@ fn dialect_of(path: &str) -> &'static str {
         "maxmind"
     } else if path == "/v2" || path.starts_with("/v2/") {
         "dbip"
+    } else if path.starts_with("/api/services/") {
+        "qradar"
     } else if path.starts_with("/admin/") {
         "admin"
     } else if matches!(path, "/healthz" | "/readyz" | "/metrics") {

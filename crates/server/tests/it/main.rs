@@ -3,6 +3,7 @@
 //! - `support`: fixtures built from `tests/data/*.json`, `TestServer`, a raw HTTP client.
 //! - `maxmind`: the GeoIP2 web-service dialect, success and every error path.
 //! - `dbip`: the DB-IP v2 dialect: tiers, batches, localisation, quota.
+//! - `qradar`: QRadar geolocations: filters, fields, local networks, paging, errors.
 //! - `accounts`: keys created and revoked by the CLI while serving; exact metering.
 //! - `reload`: replacing databases under load; broken replacements.
 //! - `python_sdk`: MaxMind's own `geoip2` package over TLS.
@@ -16,6 +17,7 @@ mod dbip;
 mod engine;
 mod maxmind;
 mod python_sdk;
+mod qradar;
 mod reload;
 mod support;
 mod tidy;

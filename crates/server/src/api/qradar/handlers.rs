@@ -1,0 +1,254 @@
+//! `GET /api/services/geolocations?filter=...&fields=...` with `SEC` or Basic auth and
+//! `Range: items=x-y` paging.
+
+use std::net::IpAddr;
+use std::time::SystemTime;
+
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use base64::Engine as _;
+use ipintel_core::accounts::{Credential, Service};
+use ipintel_core::ErrorKind;
+
+use super::error::{self, QradarError};
+use super::filter::{self, Filter, Op, Value};
+use super::model::{GeolocationJson, SCHEMA};
+use crate::render::fields;
+use crate::state::AppState;
+
+pub async fn handle_geolocations(
+    State(state): State<AppState>,
+    query: Result<Query<Vec<(String, String)>>, QueryRejection>,
+    headers: HeaderMap,
+) -> Response {
+    match geolocations(&state, query, &headers) {
+        Ok(response) => response,
+        Err(e) => e.into_response(),
+    }
+}
+
+/// The key: `SEC: <key>`, or Basic auth whose password is the key (the user is ignored).
+fn key(headers: &HeaderMap) -> Option<String> {
+    if let Some(sec) = headers.get("sec").and_then(|v| v.to_str().ok()) {
+        return Some(sec.trim().to_owned());
+    }
+    let auth = headers.get("authorization")?.to_str().ok()?;
+    let (scheme, encoded) = auth.trim().split_once(' ')?;
+    if !scheme.eq_ignore_ascii_case("basic") {
+        return None;
+    }
+    let decoded = base64::engine::general_purpose::STANDARD
+        .decode(encoded.trim())
+        .ok()?;
+    let text = String::from_utf8(decoded).ok()?;
+    text.split_once(':').map(|(_, key)| key.to_owned())
+}
+
+/// The addresses a geolocation filter names: only `ip_address = "..."` and
+/// `ip_address IN ("...", ...)` are supported here (seed 000).
+fn addresses(filter: &Filter) -> Result<Vec<&str>, QradarError> {
+    let unsupported = || {
+        QradarError::parameter(
+            r#"only ip_address = "<address>" or ip_address IN ("<address>", ...) is supported here"#,
+        )
+    };
+    let text = |v: &'_ Value| -> Result<(), QradarError> {
+        match v {
+            Value::Str(_) => Ok(()),
+            other => Err(QradarError::parameter(format!(
+                "addresses must be quoted strings, got {other}"
+            ))),
+        }
+    };
+    match filter {
+        Filter::Compare {
+            field,
+            op: Op::Eq,
+            value,
+        } if field == "ip_address" => {
+            text(value)?;
+            let Value::Str(s) = value else {
+                unreachable!("checked")
+            };
+            Ok(vec![s.as_str()])
+        }
+        Filter::In {
+            field,
+            negated: false,
+            values,
+        } if field == "ip_address" => values
+            .iter()
+            .map(|v| {
+                text(v)?;
+                let Value::Str(s) = v else {
+                    unreachable!("checked")
+                };
+                Ok(s.as_str())
+            })
+            .collect(),
+        _ => Err(unsupported()),
+    }
+}
+
+/// `Range: items=x-y` (0-based, inclusive; spaces tolerated).
+fn range(headers: &HeaderMap) -> Result<Option<(usize, usize)>, QradarError> {
+    let Some(value) = headers.get("range") else {
+        return Ok(None);
+    };
+    let bad = || QradarError::parameter("Range must be items=<first>-<last>");
+    let text = value.to_str().map_err(|_| bad())?.trim();
+    let spec = text.strip_prefix("items").ok_or_else(bad)?.trim_start();
+    let spec = spec.strip_prefix('=').ok_or_else(bad)?.trim();
+    let (first, last) = spec.split_once('-').ok_or_else(bad)?;
+    let first: usize = first.trim().parse().map_err(|_| bad())?;
+    let last: usize = last.trim().parse().map_err(|_| bad())?;
+    if last < first {
+        return Err(bad());
+    }
+    Ok(Some((first, last)))
+}
+
+fn geolocations(
+    state: &AppState,
+    query: Result<Query<Vec<(String, String)>>, QueryRejection>,
+    headers: &HeaderMap,
+) -> Result<Response, QradarError> {
+    let key = key(headers).ok_or_else(|| {
+        QradarError::new(
+            ErrorKind::Unauthenticated,
+            error::UNAUTHORIZED,
+            "a SEC header or Basic credentials are required",
+            "The request could not be authenticated.",
+        )
+    })?;
+    let meter = state
+        .accounts
+        .authenticate(
+            Credential {
+                account_id: None,
+                key: &key,
+            },
+            Service::City,
+        )
+        .map_err(QradarError::from_access)?;
+
+    let Query(params) = query.map_err(|e| QradarError::parameter(format!("query string: {e}")))?;
+    let mut filter_text = None;
+    let mut fields_text = None;
+    for (name, value) in &params {
+        let slot = match name.as_str() {
+            "filter" => &mut filter_text,
+            "fields" => &mut fields_text,
+            other => {
+                return Err(QradarError::parameter(format!(
+                    "unknown parameter {other:?}"
+                )))
+            }
+        };
+        if slot.replace(value.as_str()).is_some() {
+            return Err(QradarError::parameter(format!("{name} is given twice")));
+        }
+    }
+    let filter_text = filter_text
+        .ok_or_else(|| QradarError::parameter("a filter naming ip_address is required"))?;
+    let filter = filter::parse(filter_text).map_err(|e| QradarError::parameter(e.to_string()))?;
+    let selection = fields_text
+        .map(|text| {
+            let selection = fields::parse(text)?;
+            fields::validate(&selection, &SCHEMA)?;
+            Ok::<_, fields::FieldsError>(selection)
+        })
+        .transpose()
+        .map_err(|e| QradarError::parameter(e.to_string()))?;
+    let paging = range(headers)?;
+
+    let plan = meter.plan();
+    let texts = addresses(&filter)?;
+    if texts.len() > plan.batch_limit as usize {
+        return Err(QradarError::parameter(format!(
+            "{} addresses in one filter; this key's plan allows {}",
+            texts.len(),
+            plan.batch_limit
+        )));
+    }
+    let mut ips: Vec<IpAddr> = Vec::with_capacity(texts.len());
+    for text in texts {
+        let ip: IpAddr = text.trim().parse().map_err(|_| {
+            QradarError::new(
+                ErrorKind::InvalidInput,
+                error::INVALID_IP,
+                format!("{text:?} is not a valid IP address"),
+                "The provided IP address is invalid.",
+            )
+        })?;
+        if !ips.contains(&ip) {
+            ips.push(ip);
+        }
+    }
+
+    let now = SystemTime::now();
+    meter
+        .check(ips.len() as u64, now)
+        .map_err(QradarError::from_access)?;
+    let set = state.geo.snapshot();
+    let mut found = Vec::with_capacity(ips.len());
+    for &ip in &ips {
+        let answer = set.locate(ip).map_err(|e| {
+            tracing::error!(error = %e, "lookup failed");
+            QradarError::internal()
+        })?;
+        let local = state.local_networks.find(ip);
+        if answer.is_empty() && local.is_none() {
+            continue;
+        }
+        let value =
+            serde_json::to_value(GeolocationJson::new(&answer, local)).expect("serialisable");
+        found.push(value);
+    }
+    if found.is_empty() {
+        state.metrics.lookup("not_found");
+        let shown: Vec<String> = ips.iter().map(IpAddr::to_string).collect();
+        return Err(QradarError::new(
+            ErrorKind::NotFound,
+            error::NOT_FOUND,
+            format!("no location data for {}", shown.join(", ")),
+            "The IP address does not exist in the database.",
+        ));
+    }
+    state.metrics.lookup("found");
+    meter
+        .charge(found.len() as u64, now)
+        .map_err(QradarError::from_access)?;
+
+    let total = found.len();
+    let mut content_range = None;
+    if let Some((first, last)) = paging {
+        if first >= total {
+            found.clear();
+            content_range = Some(format!("items */{total}"));
+        } else {
+            let last = last.min(total - 1);
+            found = found.drain(first..=last).collect();
+            content_range = Some(format!("items {first}-{last}/{total}"));
+        }
+    }
+    let mut body = serde_json::Value::Array(found);
+    if let Some(selection) = &selection {
+        fields::apply(&mut body, selection);
+    }
+    let mut response = (
+        StatusCode::OK,
+        [("content-type", "application/json; charset=utf-8")],
+        body.to_string(),
+    )
+        .into_response();
+    if let Some(range) = content_range {
+        response.headers_mut().insert(
+            "content-range",
+            HeaderValue::from_str(&range).expect("ASCII"),
+        );
+    }
+    Ok(response)
+}
