@@ -200,3 +200,32 @@ mod tests {
         );
     }
 }
+
+#[cfg(test)]
+mod fuzz {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 2000, ..ProptestConfig::default() })]
+
+        #[test]
+        fn arbitrary_text_never_panics(text in "\\PC{0,80}") {
+            if let Ok(selection) = parse(&text) {
+                let _ = validate(&selection, &Schema::LEAF);
+            }
+        }
+
+        #[test]
+        fn bracket_soup_never_panics(parts in prop::collection::vec(prop_oneof![
+            Just("a"), Just("b_1"), Just("("), Just(")"), Just(","), Just(" "), Just("-"),
+        ], 0..60)) {
+            let text = parts.concat();
+            if let Ok(selection) = parse(&text) {
+                let mut value = serde_json::json!([{"a": {"b_1": 1}, "c": 2}]);
+                apply(&mut value, &selection);
+            }
+        }
+    }
+}

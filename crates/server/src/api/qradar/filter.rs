@@ -512,3 +512,177 @@ mod tests {
         assert!(parse(&nots).is_err());
     }
 }
+
+#[cfg(test)]
+mod fuzz {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    /// Print a filter back in the grammar (for round trips).
+    fn print(f: &Filter) -> String {
+        let value = |v: &Value| match v {
+            Value::Str(s) => format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\"")),
+            Value::Number(n) => format!("{n}"),
+            Value::Word(w) => w.clone(),
+        };
+        let op = |o: &Op| match o {
+            Op::Eq => "=",
+            Op::Ne => "!=",
+            Op::Lt => "<",
+            Op::Le => "<=",
+            Op::Gt => ">",
+            Op::Ge => ">=",
+        };
+        let not = |n: bool| if n { "NOT " } else { "" };
+        match f {
+            Filter::And(parts) => parts
+                .iter()
+                .map(|p| format!("({})", print(p)))
+                .collect::<Vec<_>>()
+                .join(" AND "),
+            Filter::Or(parts) => parts
+                .iter()
+                .map(|p| format!("({})", print(p)))
+                .collect::<Vec<_>>()
+                .join(" OR "),
+            Filter::Not(inner) => format!("NOT ({})", print(inner)),
+            Filter::Compare {
+                field,
+                op: o,
+                value: v,
+            } => format!("{field} {} {}", op(o), value(v)),
+            Filter::In {
+                field,
+                negated,
+                values,
+            } => {
+                format!(
+                    "{field} {}IN ({})",
+                    not(*negated),
+                    values.iter().map(value).collect::<Vec<_>>().join(", ")
+                )
+            }
+            Filter::Between {
+                field,
+                negated,
+                low,
+                high,
+            } => format!(
+                "{field} {}BETWEEN {} AND {}",
+                not(*negated),
+                value(low),
+                value(high)
+            ),
+            Filter::IsNull { field, negated } => format!("{field} IS {}NULL", not(*negated)),
+            Filter::Like {
+                field,
+                negated,
+                case_insensitive,
+                pattern,
+            } => {
+                format!(
+                    "{field} {}{} {}",
+                    not(*negated),
+                    if *case_insensitive { "ILIKE" } else { "LIKE" },
+                    value(pattern)
+                )
+            }
+        }
+    }
+
+    fn field() -> impl Strategy<Value = String> {
+        "[a-z_][a-z0-9_]{0,8}(\\.[a-z_][a-z0-9_]{0,5})?"
+            .prop_filter("not a keyword", |f| !is_keyword(f))
+    }
+
+    fn value() -> impl Strategy<Value = Value> {
+        prop_oneof![
+            "[ -~]{0,12}".prop_map(Value::Str),
+            (-1000i32..1000).prop_map(|n| Value::Number(f64::from(n))),
+            "[A-Z][A-Z_]{0,6}"
+                .prop_filter("not a keyword", |w| !is_keyword(w))
+                .prop_map(Value::Word),
+        ]
+    }
+
+    fn leaf() -> impl Strategy<Value = Filter> {
+        let op = prop_oneof![
+            Just(Op::Eq),
+            Just(Op::Ne),
+            Just(Op::Lt),
+            Just(Op::Le),
+            Just(Op::Gt),
+            Just(Op::Ge)
+        ];
+        prop_oneof![
+            (field(), op, value()).prop_map(|(field, op, value)| Filter::Compare {
+                field,
+                op,
+                value
+            }),
+            (field(), any::<bool>(), prop::collection::vec(value(), 1..4)).prop_map(
+                |(field, negated, values)| Filter::In {
+                    field,
+                    negated,
+                    values
+                }
+            ),
+            (field(), any::<bool>(), value(), value()).prop_map(|(field, negated, low, high)| {
+                Filter::Between {
+                    field,
+                    negated,
+                    low,
+                    high,
+                }
+            }),
+            (field(), any::<bool>()).prop_map(|(field, negated)| Filter::IsNull { field, negated }),
+            (field(), any::<bool>(), any::<bool>(), value()).prop_map(
+                |(field, negated, case_insensitive, pattern)| Filter::Like {
+                    field,
+                    negated,
+                    case_insensitive,
+                    pattern
+                }
+            ),
+        ]
+    }
+
+    fn tree() -> impl Strategy<Value = Filter> {
+        leaf().prop_recursive(4, 24, 3, |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 2..4).prop_map(Filter::And),
+                prop::collection::vec(inner.clone(), 2..4).prop_map(Filter::Or),
+                inner.prop_map(|f| Filter::Not(Box::new(f))),
+            ]
+        })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 2000, ..ProptestConfig::default() })]
+
+        /// Any text: an answer or an error, never a panic.
+        #[test]
+        fn arbitrary_text_never_panics(text in "\\PC{0,80}") {
+            let _ = parse(&text);
+        }
+
+        /// Text made of the grammar's own pieces, shuffled: still never a panic.
+        #[test]
+        fn grammar_soup_never_panics(parts in prop::collection::vec(prop_oneof![
+            Just("ip_address"), Just("="), Just("IN"), Just("("), Just(")"), Just(","), Just("\"1.2.3.4\""),
+            Just("NOT"), Just("AND"), Just("OR"), Just("BETWEEN"), Just("IS"), Just("NULL"), Just("LIKE"),
+            Just("42"), Just("-"), Just("\""), Just("\\"), Just("<="), Just("^="),
+        ], 0..30)) {
+            let _ = parse(&parts.join(" "));
+        }
+
+        /// What the printer writes, the parser reads back as the same filter.
+        #[test]
+        fn printed_filters_round_trip(f in tree()) {
+            let text = print(&f);
+            let back = parse(&text).map_err(|e| TestCaseError::fail(format!("{text}: {e}")))?;
+            prop_assert_eq!(print(&back), text);
+        }
+    }
+}
