@@ -4,3 +4,4 @@
 pub mod dbip;
 pub mod maxmind;
 pub mod qradar;
+pub mod v1;

@@ -27,6 +27,7 @@ pub fn router(state: AppState) -> Router {
         .merge(crate::api::maxmind::routes())
         .merge(crate::api::dbip::routes())
         .merge(crate::api::qradar::routes())
+        .merge(crate::api::v1::routes())
         .merge(ops::routes())
         .fallback(not_found)
         .layer(axum::extract::DefaultBodyLimit::max(
@@ -53,6 +54,8 @@ fn dialect_of(path: &str) -> &'static str {
         "dbip"
     } else if path.starts_with("/api/services/") {
         "qradar"
+    } else if path.starts_with("/v1/") {
+        "v1"
     } else if path.starts_with("/admin/") {
         "admin"
     } else if matches!(path, "/healthz" | "/readyz" | "/metrics") {

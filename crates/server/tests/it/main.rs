@@ -10,6 +10,7 @@
 //! - `cli`: lookup, data and config commands through the real binary.
 //! - `engine`: the flat lookup index against the databases' own search trees.
 //! - `tidy`: module docs, the codemap, and the config key table stay true.
+//! - `v1`: ipintel's own API in JSON, XML and CSV.
 
 mod accounts;
 mod cli;
@@ -21,3 +22,4 @@ mod qradar;
 mod reload;
 mod support;
 mod tidy;
+mod v1;

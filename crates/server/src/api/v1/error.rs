@@ -1,0 +1,54 @@
+//! The v1 error body: `{"error": {"code": "...", "message": "..."}}`.
+
+use axum::response::{IntoResponse, Response};
+use ipintel_core::accounts::AccessError;
+use ipintel_core::ErrorKind;
+
+#[derive(Debug)]
+pub struct V1Error {
+    kind: ErrorKind,
+    code: &'static str,
+    message: String,
+}
+
+impl V1Error {
+    pub fn new(kind: ErrorKind, code: &'static str, message: impl Into<String>) -> Self {
+        V1Error {
+            kind,
+            code,
+            message: message.into(),
+        }
+    }
+
+    pub fn parameter(message: impl Into<String>) -> Self {
+        Self::new(ErrorKind::InvalidInput, "invalid_parameter", message)
+    }
+
+    pub fn from_access(e: AccessError) -> Self {
+        let kind = e.kind();
+        let code = match &e {
+            AccessError::UnknownKey | AccessError::WrongAccount(_) => "unauthorized",
+            AccessError::NotPermitted { .. } => "plan_lacks_service",
+            AccessError::InsufficientFunds => "insufficient_credits",
+            AccessError::QuotaExceeded => "daily_quota_exceeded",
+            _ => {
+                tracing::error!(error = %e, "account check failed");
+                return Self::new(ErrorKind::Internal, "internal", "internal error");
+            }
+        };
+        Self::new(kind, code, e.to_string())
+    }
+}
+
+impl IntoResponse for V1Error {
+    fn into_response(self) -> Response {
+        let body =
+            serde_json::json!({"error": {"code": self.code, "message": self.message}}).to_string();
+        (
+            crate::http::error::status(self.kind),
+            [("content-type", "application/json; charset=utf-8")],
+            body,
+        )
+            .into_response()
+    }
+}
