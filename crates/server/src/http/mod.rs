@@ -5,6 +5,7 @@
 
 pub mod error;
 pub mod locale;
+pub mod openapi;
 mod ops;
 mod serve;
 

@@ -12,10 +12,86 @@ use crate::state::AppState;
 
 pub fn routes() -> Router<AppState> {
     Router::new()
+        .route("/openapi.json", get(handle_openapi))
         .route("/healthz", get(handle_healthz))
         .route("/readyz", get(handle_readyz))
         .route("/metrics", get(handle_metrics))
         .route("/admin/reload", post(handle_reload))
+}
+
+async fn handle_openapi() -> Response {
+    let document = super::openapi::document(&super::openapi::operations());
+    (
+        StatusCode::OK,
+        [("content-type", "application/json")],
+        document.to_string(),
+    )
+        .into_response()
+}
+
+pub fn operations() -> Vec<super::openapi::Operation> {
+    use super::openapi::Operation;
+    let op =
+        |method, path, summary, security, responses: Vec<(u16, &'static str)>, content_type| {
+            Operation {
+                method,
+                path,
+                tag: "operations",
+                summary,
+                security,
+                params: vec![],
+                responses,
+                schema: None,
+                content_type,
+                body: None,
+            }
+        };
+    vec![
+        op(
+            "GET",
+            "/openapi.json",
+            "This document",
+            "",
+            vec![(200, "OpenAPI 3.1")],
+            "application/json",
+        ),
+        op(
+            "GET",
+            "/healthz",
+            "Liveness",
+            "",
+            vec![(200, "serving")],
+            "text/plain",
+        ),
+        op(
+            "GET",
+            "/readyz",
+            "Readiness: databases loaded and store reachable",
+            "",
+            vec![(200, "ready"), (503, "not ready")],
+            "text/plain",
+        ),
+        op(
+            "GET",
+            "/metrics",
+            "Prometheus metrics",
+            "",
+            vec![(200, "OpenMetrics text")],
+            "application/openmetrics-text",
+        ),
+        op(
+            "POST",
+            "/admin/reload",
+            "Reload the databases now",
+            "adminBearer",
+            vec![
+                (200, "reloaded"),
+                (403, "not allowed"),
+                (422, "a database failed; the old set serves"),
+            ],
+            "text/plain",
+        ),
+    ]
 }
 
 async fn handle_healthz() -> Response {

@@ -4,6 +4,7 @@
 //! - `maxmind`: the GeoIP2 web-service dialect, success and every error path.
 //! - `dbip`: the DB-IP v2 dialect: tiers, batches, localisation, quota.
 //! - `qradar`: QRadar geolocations: filters, fields, local networks, paging, errors.
+//! - `openapi`: the published document validates and matches the router.
 //! - `accounts`: keys created and revoked by the CLI while serving; exact metering.
 //! - `reload`: replacing databases under load; broken replacements.
 //! - `python_sdk`: MaxMind's own `geoip2` package over TLS.
@@ -17,6 +18,7 @@ mod cli;
 mod dbip;
 mod engine;
 mod maxmind;
+mod openapi;
 mod python_sdk;
 mod qradar;
 mod reload;

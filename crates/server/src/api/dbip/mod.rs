@@ -21,3 +21,65 @@ pub fn routes() -> Router<AppState> {
         .route("/v2/", get(handlers::handle_request))
         .route("/v2/{*rest}", get(handlers::handle_request))
 }
+
+/// The documented operations (OpenAPI).
+pub fn operations() -> Vec<crate::http::openapi::Operation> {
+    use crate::http::openapi::{In, Operation, Param};
+    let key = Param {
+        name: "key",
+        location: In::Path,
+        required: true,
+        description: "API key",
+        example: "KEY",
+    };
+    vec![
+        Operation {
+            method: "GET",
+            path: "/v2/{key}/{addresses}",
+            tag: "dbip",
+            summary: "DB-IP v2 lookup: one address, or a comma-separated batch",
+            security: "",
+            params: vec![
+                key,
+                Param {
+                    name: "addresses",
+                    location: In::Path,
+                    required: true,
+                    description: "address, `self`, or addresses joined by commas",
+                    example: "81.2.69.160,2001:218::1",
+                },
+                Param {
+                    name: "Accept-Language",
+                    location: In::Header,
+                    required: false,
+                    description: "names' language (lite and pro tiers)",
+                    example: "fr-FR,fr;q=0.9",
+                },
+            ],
+            responses: vec![
+                (200, "the record, or an object of records keyed by address"),
+                (400, "INVALID_ADDRESS, TOO_MANY_ADDRESSES, INVALID_REQUEST"),
+                (401, "INVALID_KEY"),
+                (402, "OVER_QUERY_LIMIT"),
+            ],
+            schema: None,
+            content_type: "application/json",
+            body: None,
+        },
+        Operation {
+            method: "GET",
+            path: "/v2/{key}",
+            tag: "dbip",
+            summary: "DB-IP v2 key information",
+            security: "",
+            params: vec![key],
+            responses: vec![
+                (200, "apiKey, queriesPerDay, queriesLeft, status"),
+                (401, "INVALID_KEY"),
+            ],
+            schema: None,
+            content_type: "application/json",
+            body: None,
+        },
+    ]
+}

@@ -63,3 +63,56 @@ pub fn render_body(
 ) -> Vec<u8> {
     model::render(endpoint, answer, queries_remaining)
 }
+
+/// The documented operations (OpenAPI).
+pub fn operations() -> Vec<crate::http::openapi::Operation> {
+    use crate::http::openapi::{In, Operation, Param};
+    ["country", "city", "insights"]
+        .into_iter()
+        .map(|service| Operation {
+            method: "GET",
+            path: match service {
+                "country" => "/geoip/v2.1/country/{ip}",
+                "city" => "/geoip/v2.1/city/{ip}",
+                _ => "/geoip/v2.1/insights/{ip}",
+            },
+            tag: "maxmind",
+            summary: match service {
+                "country" => "MaxMind GeoIP2 Country web service",
+                "city" => "MaxMind GeoIP2 City web service",
+                _ => "MaxMind GeoIP2 Insights web service",
+            },
+            security: "maxmindBasic",
+            params: vec![Param {
+                name: "ip",
+                location: In::Path,
+                required: true,
+                description: "IPv4 or IPv6 address, or `me`",
+                example: "81.2.69.160",
+            }],
+            responses: vec![
+                (
+                    200,
+                    "the merged record (application/vnd.maxmind.com-<service>+json)",
+                ),
+                (
+                    400,
+                    "IP_ADDRESS_INVALID, IP_ADDRESS_REQUIRED, IP_ADDRESS_RESERVED",
+                ),
+                (
+                    401,
+                    "ACCOUNT_ID_REQUIRED, LICENSE_KEY_REQUIRED, AUTHORIZATION_INVALID",
+                ),
+                (
+                    402,
+                    "PERMISSION_REQUIRED, INSUFFICIENT_FUNDS, OUT_OF_QUERIES",
+                ),
+                (404, "IP_ADDRESS_NOT_FOUND"),
+                (415, "unacceptable Accept"),
+            ],
+            schema: None,
+            content_type: "application/json",
+            body: None,
+        })
+        .collect()
+}

@@ -16,3 +16,81 @@ pub fn routes() -> Router<AppState> {
         .route("/v1/ip/{ip}", get(handlers::handle_ip))
         .route("/v1/batch", post(handlers::handle_batch))
 }
+
+/// The documented operations (OpenAPI).
+pub fn operations() -> Vec<crate::http::openapi::Operation> {
+    use crate::http::openapi::{In, Operation, Param};
+    let common = || {
+        vec![
+            Param {
+                name: "fields",
+                location: In::Query,
+                required: false,
+                description: "fields to return, sub-fields in parentheses",
+                example: "ip,city(name)",
+            },
+            Param {
+                name: "lang",
+                location: In::Query,
+                required: false,
+                description: "names' language: de en es fr ja pt-BR ru zh-CN",
+                example: "en",
+            },
+            Param {
+                name: "format",
+                location: In::Query,
+                required: false,
+                description: "json (default), xml or csv",
+                example: "json",
+            },
+        ]
+    };
+    let errors = || {
+        vec![
+            (400, "invalid_ip, invalid_parameter"),
+            (401, "unauthorized"),
+            (
+                402,
+                "plan_lacks_service, insufficient_credits, daily_quota_exceeded",
+            ),
+        ]
+    };
+    let mut one = vec![(200, "the record")];
+    one.extend(errors());
+    let mut many = vec![(200, "{\"results\": [record, ...]}")];
+    many.extend(errors());
+    let mut params = vec![Param {
+        name: "ip",
+        location: In::Path,
+        required: true,
+        description: "IPv4 or IPv6 address",
+        example: "81.2.69.160",
+    }];
+    params.extend(common());
+    vec![
+        Operation {
+            method: "GET",
+            path: "/v1/ip/{ip}",
+            tag: "v1",
+            summary: "Everything ipintel knows about one address",
+            security: "bearer",
+            params,
+            responses: one,
+            schema: Some((model::SCHEMA, false)),
+            content_type: "application/json",
+            body: None,
+        },
+        Operation {
+            method: "POST",
+            path: "/v1/batch",
+            tag: "v1",
+            summary: "Everything ipintel knows about several addresses",
+            security: "bearer",
+            params: common(),
+            responses: many,
+            schema: None,
+            content_type: "application/json",
+            body: Some("{\"ips\": [\"<address>\", ...]}"),
+        },
+    ]
+}
