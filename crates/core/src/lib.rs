@@ -4,12 +4,14 @@
 //! - [`geo`]: MMDB databases, merged into one answer per address; reserved ranges; atomic
 //!   reload; building MMDB files from open data.
 //! - [`accounts`]: keys, plans, metering (one model for every dialect).
+//! - [`jobs`]: the durable job model and its state machine.
 //! - [`store`]: durable state in SQLite.
 //! - [`ErrorKind`]: what every engine error reduces to, for front ends to map.
 
 pub mod accounts;
 mod error;
 pub mod geo;
+pub mod jobs;
 pub mod store;
 
 pub use error::ErrorKind;

@@ -90,6 +90,55 @@ pub const KEYS: &[(&str, &str)] = &[
         "plans.<name>.batch_limit",
         "most addresses in one batch request (default 256)",
     ),
+    (
+        "plans.<name>.tier",
+        "detail of tiered APIs (DB-IP): free, lite or pro (default free)",
+    ),
+    (
+        "local_networks",
+        "the operator's networks: [[local_networks]] cidr, name, domain_id (QRadar is_local)",
+    ),
+    ("tasks.workers", "network tasks run at once (default 16)"),
+    (
+        "tasks.timeout_secs",
+        "longest one task may run before EXCEPTION (default 20)",
+    ),
+    (
+        "tasks.retention_secs",
+        "finished tasks are deleted after this (default 604800, 7 days)",
+    ),
+    (
+        "tasks.whois_server",
+        "first WHOIS server asked; referrals are followed (default whois.iana.org:43)",
+    ),
+    (
+        "tasks.whois_max_bytes",
+        "largest WHOIS answer kept per server (default 262144)",
+    ),
+    (
+        "tasks.whois_max_referrals",
+        "referrals followed at most (default 3)",
+    ),
+    (
+        "tasks.port_scan.enabled",
+        "allow port scans (default false: the endpoint answers 404)",
+    ),
+    (
+        "tasks.port_scan.allowed_networks",
+        "only addresses inside these networks may be scanned",
+    ),
+    (
+        "tasks.port_scan.ports",
+        "TCP ports scanned (default 21,22,23,25,53,80,110,143,443,445,3389,8080)",
+    ),
+    (
+        "tasks.port_scan.concurrency",
+        "connections in flight per scan (default 64)",
+    ),
+    (
+        "tasks.port_scan.connect_timeout_ms",
+        "a port that does not answer within this is filtered (default 1500)",
+    ),
 ];
 
 #[derive(Debug, Clone, Deserialize)]
@@ -117,6 +166,82 @@ pub struct Config {
     /// The operator's own networks.
     #[serde(default)]
     pub local_networks: Vec<LocalNetworkConfig>,
+    #[serde(default)]
+    pub tasks: TasksConfig,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TasksConfig {
+    #[serde(default = "default_workers")]
+    pub workers: usize,
+    #[serde(default = "default_task_timeout")]
+    pub timeout_secs: u64,
+    #[serde(default = "default_retention")]
+    pub retention_secs: u64,
+    #[serde(default = "default_whois_server")]
+    pub whois_server: String,
+    #[serde(default = "default_whois_max_bytes")]
+    pub whois_max_bytes: usize,
+    #[serde(default = "default_whois_referrals")]
+    pub whois_max_referrals: usize,
+    #[serde(default)]
+    pub port_scan: PortScanConfig,
+}
+
+impl Default for TasksConfig {
+    fn default() -> Self {
+        toml::Table::new().try_into().expect("all defaults")
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PortScanConfig {
+    #[serde(default)]
+    pub enabled: bool,
+    #[serde(default, deserialize_with = "string_or_list")]
+    pub allowed_networks: Vec<ipnet::IpNet>,
+    #[serde(default = "default_ports")]
+    pub ports: Vec<u16>,
+    #[serde(default = "default_scan_concurrency")]
+    pub concurrency: usize,
+    #[serde(default = "default_connect_timeout")]
+    pub connect_timeout_ms: u64,
+}
+
+impl Default for PortScanConfig {
+    fn default() -> Self {
+        toml::Table::new().try_into().expect("all defaults")
+    }
+}
+
+fn default_workers() -> usize {
+    16
+}
+fn default_task_timeout() -> u64 {
+    20
+}
+fn default_retention() -> u64 {
+    7 * 24 * 3600
+}
+fn default_whois_server() -> String {
+    "whois.iana.org:43".to_owned()
+}
+fn default_whois_max_bytes() -> usize {
+    256 * 1024
+}
+fn default_whois_referrals() -> usize {
+    3
+}
+fn default_ports() -> Vec<u16> {
+    vec![21, 22, 23, 25, 53, 80, 110, 143, 443, 445, 3389, 8080]
+}
+fn default_scan_concurrency() -> usize {
+    64
+}
+fn default_connect_timeout() -> u64 {
+    1500
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -390,6 +515,20 @@ impl Config {
                 self.bootstrap_plan,
                 plans.names().join(", ")
             )));
+        }
+        if self.tasks.workers == 0
+            || self.tasks.timeout_secs == 0
+            || self.tasks.whois_max_bytes == 0
+        {
+            return Err(ConfigError::Invalid(
+                "tasks.workers, tasks.timeout_secs and tasks.whois_max_bytes must be positive"
+                    .into(),
+            ));
+        }
+        if self.tasks.port_scan.enabled && self.tasks.port_scan.allowed_networks.is_empty() {
+            return Err(ConfigError::Invalid(
+                "tasks.port_scan.enabled needs tasks.port_scan.allowed_networks: scans are limited to them".into(),
+            ));
         }
         if self.http.max_connections == 0 || self.http.request_timeout_secs == 0 {
             return Err(ConfigError::Invalid(

@@ -15,6 +15,8 @@ pub mod commands;
 pub mod config;
 pub mod http;
 pub mod metrics;
+pub mod net;
 pub mod render;
+pub mod runner;
 pub mod server;
 pub mod state;

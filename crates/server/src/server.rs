@@ -80,6 +80,7 @@ pub async fn start(config: Config) -> anyhow::Result<Started> {
             geo: Arc::new(geo),
             accounts: Arc::new(accounts),
             local_networks: Arc::new(config.local_networks()),
+            jobs_wakeup: Arc::new(tokio::sync::Notify::new()),
             config: Arc::new(config),
             metrics,
         },
@@ -122,6 +123,7 @@ pub async fn run(
     let mut tasks = tokio::task::JoinSet::new();
     tasks.spawn(watch_databases(state.clone(), cancel.clone()));
     tasks.spawn(sync_ledger(state.clone(), cancel.clone()));
+    tasks.spawn(crate::runner::run(state.clone(), cancel.clone()));
 
     let router = http::router(state.clone());
     http::serve(listener, router, tls, &state.config.http, shutdown).await;

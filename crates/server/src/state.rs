@@ -16,4 +16,6 @@ pub struct AppState {
     pub config: Arc<Config>,
     pub metrics: Arc<Metrics>,
     pub local_networks: Arc<LocalNetworks>,
+    /// Wakes the job runner when a job is accepted.
+    pub jobs_wakeup: Arc<tokio::sync::Notify>,
 }

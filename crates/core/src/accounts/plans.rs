@@ -15,6 +15,8 @@ pub enum Service {
     Insights,
     /// The DB-IP v2 API; what it returns depends on the plan's `tier`.
     Dbip,
+    /// Network tasks (WHOIS, port scans) through QRadar's `/api/services`.
+    Tasks,
 }
 
 impl Service {
@@ -31,6 +33,7 @@ impl Service {
             Service::City => "city",
             Service::Insights => "insights",
             Service::Dbip => "dbip",
+            Service::Tasks => "tasks",
         }
     }
 }

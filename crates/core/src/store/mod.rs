@@ -10,6 +10,7 @@ use std::time::Duration;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Row, SqlitePool};
 
+use crate::jobs::{Job, JobKind, JobStatus};
 use crate::ErrorKind;
 
 #[derive(Debug, thiserror::Error)]
@@ -33,7 +34,8 @@ impl StoreError {
 }
 
 /// Schema versions, applied in order; index + 1 is the `user_version` after each.
-const MIGRATIONS: &[&str] = &[r#"
+const MIGRATIONS: &[&str] = &[
+    r#"
 CREATE TABLE accounts (
     id              INTEGER PRIMARY KEY AUTOINCREMENT,
     plan            TEXT    NOT NULL,
@@ -63,7 +65,26 @@ CREATE TABLE meta (
     value INTEGER NOT NULL
 );
 INSERT INTO meta(name, value) VALUES ('revision', 1);
-"#];
+"#,
+    r#"
+CREATE TABLE jobs (
+    id           INTEGER PRIMARY KEY AUTOINCREMENT,
+    account_id   INTEGER NOT NULL REFERENCES accounts(id),
+    kind         TEXT    NOT NULL,
+    target       TEXT    NOT NULL,
+    status       TEXT    NOT NULL,
+    message      TEXT,
+    result       TEXT,
+    attempts     INTEGER NOT NULL DEFAULT 0,
+    lease_owner  TEXT,
+    lease_until  INTEGER,          -- unix seconds
+    created_at   INTEGER NOT NULL,
+    finished_at  INTEGER
+);
+CREATE INDEX jobs_runnable ON jobs(status, id);
+CREATE INDEX jobs_finished ON jobs(finished_at);
+"#,
+];
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AccountRow {
@@ -111,7 +132,7 @@ pub struct Store {
     pool: SqlitePool,
 }
 
-fn now_unix() -> i64 {
+pub fn now_unix() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs() as i64)
@@ -406,6 +427,182 @@ impl Store {
         }
         tx.commit().await?;
         Ok(())
+    }
+}
+
+const JOB_COLUMNS: &str =
+    "id, account_id, kind, target, status, message, result, attempts, created_at, finished_at";
+
+fn job_from_row(r: &sqlx::sqlite::SqliteRow) -> Result<Job, StoreError> {
+    let kind: String = r.get(2);
+    let status: String = r.get(4);
+    Ok(Job {
+        id: r.get::<i64, _>(0) as u64,
+        account_id: r.get::<i64, _>(1) as u64,
+        kind: kind.parse().map_err(StoreError::Invalid)?,
+        target: r.get(3),
+        status: status.parse().map_err(StoreError::Invalid)?,
+        message: r.get(5),
+        result: r.get(6),
+        attempts: r.get::<i64, _>(7) as u32,
+        created_at: r.get(8),
+        finished_at: r.get(9),
+    })
+}
+
+impl Store {
+    /// Accept a job: once this returns, the job survives any crash.
+    pub async fn insert_job(
+        &self,
+        account_id: u64,
+        kind: JobKind,
+        target: &str,
+    ) -> Result<Job, StoreError> {
+        let row = sqlx::query(&format!(
+            "INSERT INTO jobs (account_id, kind, target, status, created_at) VALUES (?, ?, ?, 'QUEUED', ?)
+             RETURNING {JOB_COLUMNS}"
+        ))
+        .bind(account_id as i64)
+        .bind(kind.as_str())
+        .bind(target)
+        .bind(now_unix())
+        .fetch_one(&self.pool)
+        .await?;
+        job_from_row(&row)
+    }
+
+    /// A job of this account (another account's job is "not found").
+    pub async fn job(&self, account_id: u64, id: u64) -> Result<Option<Job>, StoreError> {
+        let row = sqlx::query(&format!(
+            "SELECT {JOB_COLUMNS} FROM jobs WHERE id = ? AND account_id = ?"
+        ))
+        .bind(id as i64)
+        .bind(account_id as i64)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref().map(job_from_row).transpose()
+    }
+
+    /// Take the oldest runnable job for `owner` until `lease_until`: QUEUED becomes
+    /// PROCESSING, INTERRUPTED becomes RESUMING. One statement, so two workers (or two
+    /// servers sharing the store) never take the same job.
+    pub async fn claim_job(
+        &self,
+        owner: &str,
+        lease_until: i64,
+    ) -> Result<Option<Job>, StoreError> {
+        let row = sqlx::query(&format!(
+            "UPDATE jobs SET
+                 status = CASE status WHEN 'INTERRUPTED' THEN 'RESUMING' ELSE 'PROCESSING' END,
+                 lease_owner = ?, lease_until = ?, attempts = attempts + 1
+             WHERE id = (SELECT id FROM jobs WHERE status IN ('QUEUED', 'INTERRUPTED') ORDER BY id LIMIT 1)
+             RETURNING {JOB_COLUMNS}"
+        ))
+        .bind(owner)
+        .bind(lease_until)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref().map(job_from_row).transpose()
+    }
+
+    /// RESUMING -> PROCESSING once a resumed job's work starts again.
+    pub async fn mark_processing(&self, id: u64, owner: &str) -> Result<(), StoreError> {
+        sqlx::query("UPDATE jobs SET status = 'PROCESSING' WHERE id = ? AND lease_owner = ? AND status = 'RESUMING'")
+            .bind(id as i64)
+            .bind(owner)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Record a job's outcome, if `owner` still holds it. A cancel requested meanwhile wins:
+    /// the job ends CANCELLED. Returns whether the outcome was recorded.
+    pub async fn finish_job(
+        &self,
+        id: u64,
+        owner: &str,
+        status: JobStatus,
+        message: &str,
+        result: Option<&str>,
+    ) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "UPDATE jobs SET
+                 status = CASE status WHEN 'CANCEL_REQUESTED' THEN 'CANCELLED' ELSE ? END,
+                 message = CASE status WHEN 'CANCEL_REQUESTED' THEN 'cancelled by request' ELSE ? END,
+                 result = CASE status WHEN 'CANCEL_REQUESTED' THEN NULL ELSE ? END,
+                 finished_at = ?, lease_owner = NULL, lease_until = NULL
+             WHERE id = ? AND lease_owner = ? AND status IN ('PROCESSING', 'RESUMING', 'CANCEL_REQUESTED')",
+        )
+        .bind(status.as_str())
+        .bind(message)
+        .bind(result)
+        .bind(now_unix())
+        .bind(id as i64)
+        .bind(owner)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Cancel: a queued or interrupted job ends at once; a running one is asked to stop.
+    pub async fn cancel_job(&self, account_id: u64, id: u64) -> Result<Option<Job>, StoreError> {
+        sqlx::query(
+            "UPDATE jobs SET
+                 status = CASE WHEN status IN ('QUEUED', 'INTERRUPTED') THEN 'CANCELLED' ELSE 'CANCEL_REQUESTED' END,
+                 message = CASE WHEN status IN ('QUEUED', 'INTERRUPTED') THEN 'cancelled by request' ELSE message END,
+                 finished_at = CASE WHEN status IN ('QUEUED', 'INTERRUPTED') THEN ? ELSE finished_at END
+             WHERE id = ? AND account_id = ? AND status IN ('QUEUED', 'INTERRUPTED', 'PROCESSING', 'RESUMING')",
+        )
+        .bind(now_unix())
+        .bind(id as i64)
+        .bind(account_id as i64)
+        .execute(&self.pool)
+        .await?;
+        self.job(account_id, id).await
+    }
+
+    /// Whether a running job has been asked to stop.
+    pub async fn cancel_requested(&self, id: u64) -> Result<bool, StoreError> {
+        let status: Option<String> = sqlx::query_scalar("SELECT status FROM jobs WHERE id = ?")
+            .bind(id as i64)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(status.as_deref() == Some("CANCEL_REQUESTED"))
+    }
+
+    /// Work whose worker died: running jobs whose lease has expired, and with `at_start`
+    /// (a single server starting on its own store) every lease not held by `owner`. They
+    /// become INTERRUPTED and are claimed again; a pending cancel ends them CANCELLED.
+    pub async fn interrupt_abandoned(
+        &self,
+        now: i64,
+        owner: &str,
+        at_start: bool,
+    ) -> Result<u64, StoreError> {
+        let done = sqlx::query(
+            "UPDATE jobs SET status = CASE status WHEN 'CANCEL_REQUESTED' THEN 'CANCELLED' ELSE 'INTERRUPTED' END,
+                 finished_at = CASE status WHEN 'CANCEL_REQUESTED' THEN ? ELSE finished_at END,
+                 lease_owner = NULL, lease_until = NULL
+             WHERE status IN ('INITIALIZING', 'PROCESSING', 'RESUMING', 'CANCEL_REQUESTED')
+               AND (lease_until < ? OR lease_owner IS NULL OR (? AND lease_owner != ?))",
+        )
+        .bind(now)
+        .bind(now)
+        .bind(at_start)
+        .bind(owner)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected())
+    }
+
+    /// Delete finished jobs older than `before` (unix seconds). Returns how many.
+    pub async fn sweep_jobs(&self, before: i64) -> Result<u64, StoreError> {
+        let done =
+            sqlx::query("DELETE FROM jobs WHERE finished_at IS NOT NULL AND finished_at < ?")
+                .bind(before)
+                .execute(&self.pool)
+                .await?;
+        Ok(done.rows_affected())
     }
 }
 

@@ -30,7 +30,7 @@ pub async fn handle_geolocations(
 }
 
 /// The key: `SEC: <key>`, or Basic auth whose password is the key (the user is ignored).
-fn key(headers: &HeaderMap) -> Option<String> {
+pub(super) fn key(headers: &HeaderMap) -> Option<String> {
     if let Some(sec) = headers.get("sec").and_then(|v| v.to_str().ok()) {
         return Some(sec.trim().to_owned());
     }

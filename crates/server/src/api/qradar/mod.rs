@@ -1,11 +1,13 @@
-//! QRadar `/api/services/geolocations` (seed 000, spec section 5): `filter` (the whole
+//! QRadar `/api/services` (seed 000, spec section 5): `geolocations` with `filter` (the whole
 //! QRadar grammar is parsed; this endpoint accepts `ip_address =` and `ip_address IN`),
-//! `fields`, `SEC` or Basic auth, `Range: items=x-y` paging, QRadar's error body.
+//! `fields`, `SEC` or Basic auth, `Range: items=x-y` paging; and the asynchronous WHOIS and
+//! port-scan tasks (`tasks.rs`). QRadar's error body throughout.
 
 mod error;
 pub mod filter;
 mod handlers;
 pub(crate) mod model;
+mod tasks;
 
 use axum::routing::get;
 use axum::Router;
@@ -13,16 +15,92 @@ use axum::Router;
 use crate::state::AppState;
 
 pub fn routes() -> Router<AppState> {
-    Router::new().route(
-        "/api/services/geolocations",
-        get(handlers::handle_geolocations),
-    )
+    Router::new()
+        .route(
+            "/api/services/geolocations",
+            get(handlers::handle_geolocations),
+        )
+        .route(
+            "/api/services/{kind}",
+            axum::routing::post(tasks::handle_create_task),
+        )
+        .route(
+            "/api/services/{kind}/{id}",
+            get(tasks::handle_get_task).delete(tasks::handle_cancel_task),
+        )
 }
 
 /// The documented operations (OpenAPI).
 pub fn operations() -> Vec<crate::http::openapi::Operation> {
     use crate::http::openapi::{In, Operation, Param};
-    vec![Operation {
+    let ip = Param {
+        name: "IP",
+        location: In::Query,
+        required: true,
+        description: "the address to investigate",
+        example: "127.0.0.1",
+    };
+    let id = Param {
+        name: "id",
+        location: In::Path,
+        required: true,
+        description: "task id",
+        example: "1",
+    };
+    let task = |method, path, summary, params, responses| Operation {
+        method,
+        path,
+        tag: "qradar",
+        summary,
+        security: "qradarSec",
+        params,
+        responses,
+        schema: Some((tasks::SCHEMA, false)),
+        content_type: "application/json",
+        body: None,
+    };
+    let mut ops = vec![
+        task(
+            "POST",
+            "/api/services/whois_lookups",
+            "Start a WHOIS lookup",
+            vec![ip],
+            vec![(201, "the task"), (422, "code 1005"), (401, "code 1001")],
+        ),
+        task(
+            "GET",
+            "/api/services/whois_lookups/{id}",
+            "A WHOIS lookup's state and result",
+            vec![id],
+            vec![(200, "the task"), (404, "code 1002")],
+        ),
+        task(
+            "DELETE",
+            "/api/services/whois_lookups/{id}",
+            "Cancel a WHOIS lookup (ipintel extension)",
+            vec![id],
+            vec![(200, "the task"), (404, "code 1002")],
+        ),
+        task(
+            "POST",
+            "/api/services/port_scans",
+            "Start a TCP port scan (404 unless enabled)",
+            vec![ip],
+            vec![
+                (201, "the task"),
+                (404, "port scans disabled"),
+                (422, "codes 1005, 1010"),
+            ],
+        ),
+        task(
+            "GET",
+            "/api/services/port_scans/{id}",
+            "A port scan's state and result",
+            vec![id],
+            vec![(200, "the task"), (404, "code 1002")],
+        ),
+    ];
+    ops.push(Operation {
         method: "GET",
         path: "/api/services/geolocations",
         tag: "qradar",
@@ -61,5 +139,6 @@ pub fn operations() -> Vec<crate::http::openapi::Operation> {
         schema: Some((model::SCHEMA, true)),
         content_type: "application/json",
         body: None,
-    }]
+    });
+    ops
 }

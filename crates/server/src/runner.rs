@@ -1,0 +1,157 @@
+//! The one place jobs execute. It claims jobs from the store under a lease, runs their
+//! bodies (plain functions over `net`) with a timeout, and records the outcome; at start it
+//! takes back work a dead process left behind, and it deletes finished jobs past retention.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use ipintel_core::jobs::{Job, JobKind, JobStatus};
+use ipintel_core::store::now_unix;
+use tokio::sync::Semaphore;
+use tokio_util::sync::CancellationToken;
+
+use crate::net::{portscan, whois};
+use crate::state::AppState;
+
+/// A job body's outcome: the human message and the structured result.
+type Outcome = Result<(String, serde_json::Value), String>;
+
+pub async fn run(state: AppState, cancel: CancellationToken) {
+    let owner = format!("ipintel-{}-{}", std::process::id(), now_unix());
+    let store = state.accounts.store().clone();
+    match store.interrupt_abandoned(now_unix(), &owner, true).await {
+        Ok(0) => {}
+        Ok(n) => tracing::warn!(
+            n,
+            "jobs interrupted by a previous shutdown or crash will resume"
+        ),
+        Err(e) => tracing::error!(error = %e, "cannot recover interrupted jobs"),
+    }
+    let config = state.config.tasks.clone();
+    let workers = Arc::new(Semaphore::new(config.workers));
+    let lease = config.timeout_secs as i64 + 30;
+    let housekeeping_every = Duration::from_secs(config.retention_secs.clamp(1, 60));
+    let mut housekeeping = tokio::time::interval(housekeeping_every);
+    loop {
+        // Claim while there are free workers and runnable jobs.
+        loop {
+            let Ok(permit) = workers.clone().try_acquire_owned() else {
+                break;
+            };
+            match store.claim_job(&owner, now_unix() + lease).await {
+                Ok(Some(job)) => {
+                    let (state, owner) = (state.clone(), owner.clone());
+                    tokio::spawn(async move {
+                        execute(&state, &owner, job).await;
+                        drop(permit);
+                        state.jobs_wakeup.notify_one();
+                    });
+                }
+                Ok(None) => break,
+                Err(e) => {
+                    tracing::error!(error = %e, "claiming a job failed");
+                    break;
+                }
+            }
+        }
+        tokio::select! {
+            _ = cancel.cancelled() => return,
+            _ = state.jobs_wakeup.notified() => {}
+            _ = tokio::time::sleep(Duration::from_millis(250)) => {}
+            _ = housekeeping.tick() => {
+                let now = now_unix();
+                if let Err(e) = store.sweep_jobs(now - config.retention_secs as i64).await {
+                    tracing::error!(error = %e, "retention sweep failed");
+                }
+                if let Err(e) = store.interrupt_abandoned(now, &owner, false).await {
+                    tracing::error!(error = %e, "lease check failed");
+                }
+            }
+        }
+    }
+}
+
+async fn execute(state: &AppState, owner: &str, job: Job) {
+    let store = state.accounts.store();
+    if job.status == JobStatus::Resuming {
+        if let Err(e) = store.mark_processing(job.id, owner).await {
+            tracing::error!(job = job.id, error = %e, "cannot mark a resumed job");
+        }
+    }
+    let limit = Duration::from_secs(state.config.tasks.timeout_secs);
+    let outcome = match tokio::time::timeout(limit, body(state, &job)).await {
+        Ok(outcome) => outcome,
+        Err(_) => Err(format!("the task took longer than {} s", limit.as_secs())),
+    };
+    let (status, message, result) = match outcome {
+        Ok((message, result)) => (JobStatus::Completed, message, Some(result.to_string())),
+        Err(reason) => (JobStatus::Exception, reason, None),
+    };
+    match store
+        .finish_job(job.id, owner, status, &message, result.as_deref())
+        .await
+    {
+        Ok(true) => {}
+        Ok(false) => tracing::warn!(
+            job = job.id,
+            "job was taken back before it finished; its result is dropped"
+        ),
+        Err(e) => {
+            tracing::error!(job = job.id, error = %e, "cannot record a job's outcome; it will run again")
+        }
+    }
+}
+
+/// The work itself.
+async fn body(state: &AppState, job: &Job) -> Outcome {
+    let tasks = &state.config.tasks;
+    let ip: std::net::IpAddr = job
+        .target
+        .parse()
+        .map_err(|_| format!("{:?} is not an address", job.target))?;
+    match job.kind {
+        JobKind::Whois => {
+            let limits = whois::Limits {
+                timeout: Duration::from_secs(tasks.timeout_secs),
+                max_bytes: tasks.whois_max_bytes,
+                max_referrals: tasks.whois_max_referrals,
+            };
+            let answer = whois::lookup(&tasks.whois_server, &job.target, limits)
+                .await
+                .map_err(|e| e.to_string())?;
+            let result = serde_json::json!({
+                "query": job.target,
+                "servers": answer.chain.iter().map(|(s, _)| s).collect::<Vec<_>>(),
+                "answer": answer.chain.last().map(|(_, text)| text.as_str()).unwrap_or(""),
+                "truncated": answer.truncated,
+            });
+            Ok((answer.text(), result))
+        }
+        JobKind::PortScan => {
+            let scan = &tasks.port_scan;
+            // Checked when the job was accepted; checked again in case the config changed.
+            if !scan.enabled || !scan.allowed_networks.iter().any(|n| n.contains(&ip)) {
+                return Err(format!(
+                    "{ip} is outside the networks port scans are allowed on"
+                ));
+            }
+            let results = portscan::scan(
+                ip,
+                &scan.ports,
+                scan.concurrency,
+                Duration::from_millis(scan.connect_timeout_ms),
+            )
+            .await;
+            let message = results
+                .iter()
+                .map(|(port, st)| format!("{port}/tcp {}", st.as_str()))
+                .collect::<Vec<_>>()
+                .join("\n");
+            let result = serde_json::json!({
+                "ip": job.target,
+                "ports": results.iter().map(|(port, st)| serde_json::json!({"port": port, "state": st.as_str()})).collect::<Vec<_>>(),
+            });
+            Ok((message, result))
+        }
+    }
+}
