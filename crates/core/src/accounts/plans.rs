@@ -25,6 +25,7 @@ impl Service {
         Service::City,
         Service::Insights,
         Service::Dbip,
+        Service::Tasks,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -114,14 +115,14 @@ impl Plans {
                 plan("free", &[Country, City, Dbip], Some(1_000), 32, Tier::Free),
                 plan(
                     "lite",
-                    &[Country, City, Dbip],
+                    &[Country, City, Dbip, Tasks],
                     Some(50_000),
                     256,
                     Tier::Lite,
                 ),
                 plan(
                     "pro",
-                    &[Country, City, Insights, Dbip],
+                    &[Country, City, Insights, Dbip, Tasks],
                     None,
                     256,
                     Tier::Pro,
@@ -139,5 +140,33 @@ impl Plans {
 
     pub fn names(&self) -> Vec<&str> {
         self.0.keys().map(String::as_str).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_service_parses_from_its_name() {
+        // A match with no wildcard lists every variant: adding one without listing it in
+        // ALL fails here.
+        let listed = |s: Service| match s {
+            Service::Country
+            | Service::City
+            | Service::Insights
+            | Service::Dbip
+            | Service::Tasks => Service::ALL.contains(&s),
+        };
+        for s in [
+            Service::Country,
+            Service::City,
+            Service::Insights,
+            Service::Dbip,
+            Service::Tasks,
+        ] {
+            assert!(listed(s), "{s} missing from Service::ALL");
+            assert_eq!(s.as_str().parse::<Service>(), Ok(s));
+        }
     }
 }

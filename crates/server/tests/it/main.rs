@@ -4,6 +4,7 @@
 //! - `maxmind`: the GeoIP2 web-service dialect, success and every error path.
 //! - `dbip`: the DB-IP v2 dialect: tiers, batches, localisation, quota.
 //! - `qradar`: QRadar geolocations: filters, fields, local networks, paging, errors.
+//! - `tasks`: QRadar WHOIS and port-scan tasks on the durable job engine.
 //! - `openapi`: the published document validates and matches the router.
 //! - `accounts`: keys created and revoked by the CLI while serving; exact metering.
 //! - `reload`: replacing databases under load; broken replacements.
@@ -23,5 +24,6 @@ mod python_sdk;
 mod qradar;
 mod reload;
 mod support;
+mod tasks;
 mod tidy;
 mod v1;

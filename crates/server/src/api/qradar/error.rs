@@ -56,10 +56,10 @@ impl QradarError {
                 "invalid SEC token or credentials",
                 "The request could not be authenticated.",
             ),
-            AccessError::NotPermitted { plan, .. } => Self::new(
+            AccessError::NotPermitted { plan, service } => Self::new(
                 kind,
                 UNAUTHORIZED,
-                format!("the plan {plan} does not include geolocations"),
+                format!("the plan {plan} does not include the {service} service"),
                 "The request is not allowed for this key.",
             ),
             AccessError::InsufficientFunds | AccessError::QuotaExceeded => Self::new(

@@ -1,0 +1,328 @@
+//! QRadar network tasks on a durable job engine, against WHOIS servers and TCP listeners
+//! that the tests run on 127.0.0.1. Nothing else is contacted.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpListener;
+
+use crate::support::{create_key, request, wait_for_keys, Response, Setup, TestServer};
+
+/// A WHOIS server on loopback: answers every query with `answer` (after `delay`), or never
+/// answers at all with `silent`.
+async fn whois_server(answer: String, delay: Duration, silent: bool) -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        loop {
+            let Ok((mut stream, _)) = listener.accept().await else {
+                return;
+            };
+            let answer = answer.clone();
+            tokio::spawn(async move {
+                let mut buf = [0u8; 512];
+                let n = stream.read(&mut buf).await.unwrap_or(0);
+                let query = String::from_utf8_lossy(&buf[..n]).trim().to_owned();
+                if silent {
+                    tokio::time::sleep(Duration::from_secs(30)).await;
+                    return;
+                }
+                tokio::time::sleep(delay).await;
+                let _ = stream
+                    .write_all(answer.replace("{query}", &query).as_bytes())
+                    .await;
+            });
+        }
+    });
+    addr
+}
+
+async fn post(server: &TestServer, key: &str, path: &str) -> Response {
+    request(
+        server.addr,
+        "POST",
+        path,
+        &[("SEC", key), ("Content-Length", "0")],
+    )
+    .await
+}
+
+async fn get(server: &TestServer, key: &str, path: &str) -> Response {
+    request(server.addr, "GET", path, &[("SEC", key)]).await
+}
+
+/// Poll a task until it is final; returns its JSON.
+async fn wait_final(server: &TestServer, key: &str, location: &str) -> serde_json::Value {
+    for _ in 0..200 {
+        let j = get(server, key, location).await.json();
+        if matches!(
+            j["status"].as_str(),
+            Some("COMPLETED" | "EXCEPTION" | "CANCELLED")
+        ) {
+            return j;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("task {location} did not finish");
+}
+
+fn tasks_toml(whois: SocketAddr, extra: &str) -> String {
+    format!("[tasks]\nwhois_server = \"{whois}\"\ntimeout_secs = 2\n{extra}\n")
+}
+
+#[tokio::test]
+async fn whois_follows_referrals_and_belongs_to_its_account() {
+    let final_server = whois_server(
+        "inetnum: 81.2.69.0 - 81.2.69.255\nnetname: EXAMPLE-{query}\n".into(),
+        Duration::ZERO,
+        false,
+    )
+    .await;
+    let iana = whois_server(
+        format!("% IANA WHOIS server\nrefer:        {final_server}\n"),
+        Duration::ZERO,
+        false,
+    )
+    .await;
+    let server = TestServer::with(Setup {
+        toml: tasks_toml(iana, ""),
+        ..Default::default()
+    })
+    .await;
+
+    let r = post(
+        &server,
+        &server.key,
+        "/api/services/whois_lookups?IP=81.2.69.160",
+    )
+    .await;
+    assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.body));
+    let created = r.json();
+    let id = created["id"].as_u64().unwrap();
+    assert_eq!(created["ip"], "81.2.69.160");
+    assert!(
+        matches!(created["status"].as_str(), Some("QUEUED" | "PROCESSING")),
+        "{created}"
+    );
+    let location = r.header("location").unwrap().to_owned();
+    assert_eq!(location, format!("/api/services/whois_lookups/{id}"));
+
+    let done = wait_final(&server, &server.key, &location).await;
+    assert_eq!(done["status"], "COMPLETED", "{done}");
+    let message = done["message"].as_str().unwrap();
+    assert!(
+        message.contains(&format!("% {iana}")) && message.contains(&format!("% {final_server}")),
+        "{message}"
+    );
+    assert!(
+        message.contains("netname: EXAMPLE-81.2.69.160"),
+        "{message}"
+    );
+
+    let j = get(
+        &server,
+        &server.key,
+        &format!("{location}?fields=id,status"),
+    )
+    .await
+    .json();
+    assert_eq!(j, serde_json::json!({"id": id, "status": "COMPLETED"}));
+
+    // Another account cannot see it; unknown ids and kinds are 404/1002.
+    let (_, other) = create_key(&server, &["--plan", "pro"]);
+    wait_for_keys(&server, 2).await;
+    for (key, path) in [
+        (other.as_str(), location.clone()),
+        (
+            server.key.as_str(),
+            "/api/services/whois_lookups/999999".to_owned(),
+        ),
+        (
+            server.key.as_str(),
+            "/api/services/whois_lookups/abc".to_owned(),
+        ),
+        (
+            server.key.as_str(),
+            format!("/api/services/port_scans/{id}"),
+        ),
+    ] {
+        let r = get(&server, key, &path).await;
+        assert_eq!(
+            (r.status, r.json()["code"].as_u64()),
+            (404, Some(1002)),
+            "{path}"
+        );
+    }
+    // Bad input and plans without tasks.
+    let r = post(
+        &server,
+        &server.key,
+        "/api/services/whois_lookups?IP=not-an-ip",
+    )
+    .await;
+    assert_eq!((r.status, r.json()["code"].as_u64()), (422, Some(1005)));
+    let r = post(&server, &server.key, "/api/services/whois_lookups").await;
+    assert_eq!((r.status, r.json()["code"].as_u64()), (422, Some(1010)));
+    let (_, free) = create_key(&server, &["--plan", "free"]);
+    wait_for_keys(&server, 3).await;
+    let r = post(&server, &free, "/api/services/whois_lookups?IP=81.2.69.160").await;
+    assert_eq!(r.status, 402, "the free plan has no tasks");
+    let r = post(
+        &server,
+        &server.key,
+        "/api/services/dns_lookups?IP=81.2.69.160",
+    )
+    .await;
+    assert_eq!((r.status, r.json()["code"].as_u64()), (404, Some(1002)));
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn whois_timeouts_and_size_limits() {
+    let silent = whois_server(String::new(), Duration::ZERO, true).await;
+    let server = TestServer::with(Setup {
+        toml: tasks_toml(silent, ""),
+        ..Default::default()
+    })
+    .await;
+    let r = post(
+        &server,
+        &server.key,
+        "/api/services/whois_lookups?IP=81.2.69.160",
+    )
+    .await;
+    let done = wait_final(&server, &server.key, r.header("location").unwrap()).await;
+    assert_eq!(done["status"], "EXCEPTION");
+    assert!(
+        done["message"].as_str().unwrap().contains("timed out"),
+        "{done}"
+    );
+    server.stop().await;
+
+    let huge = whois_server("x".repeat(100_000), Duration::ZERO, false).await;
+    let server = TestServer::with(Setup {
+        toml: format!("[tasks]\nwhois_server = \"{huge}\"\nwhois_max_bytes = 1000\n"),
+        ..Default::default()
+    })
+    .await;
+    let r = post(
+        &server,
+        &server.key,
+        "/api/services/whois_lookups?IP=81.2.69.160",
+    )
+    .await;
+    let done = wait_final(&server, &server.key, r.header("location").unwrap()).await;
+    assert_eq!(done["status"], "COMPLETED");
+    let message = done["message"].as_str().unwrap();
+    assert!(
+        message.contains("truncated") && message.len() < 1200,
+        "{} bytes",
+        message.len()
+    );
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn port_scans_are_off_by_default_and_fenced_when_on() {
+    let server = TestServer::start().await;
+    let r = post(
+        &server,
+        &server.key,
+        "/api/services/port_scans?IP=127.0.0.1",
+    )
+    .await;
+    assert_eq!((r.status, r.json()["code"].as_u64()), (404, Some(1002)));
+    server.stop().await;
+
+    let open = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let open_port = open.local_addr().unwrap().port();
+    let closed_port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let server = TestServer::with(Setup {
+        toml: format!(
+            "[tasks.port_scan]\nenabled = true\nallowed_networks = [\"127.0.0.0/8\"]\nports = [{open_port}, {closed_port}]\nconnect_timeout_ms = 500\n"
+        ),
+        ..Default::default()
+    })
+    .await;
+    let r = post(
+        &server,
+        &server.key,
+        "/api/services/port_scans?IP=127.0.0.1",
+    )
+    .await;
+    assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.body));
+    let done = wait_final(&server, &server.key, r.header("location").unwrap()).await;
+    assert_eq!(done["status"], "COMPLETED");
+    let message = done["message"].as_str().unwrap();
+    assert!(
+        message.contains(&format!("{open_port}/tcp open")),
+        "{message}"
+    );
+    assert!(
+        message.contains(&format!("{closed_port}/tcp closed")),
+        "{message}"
+    );
+    // Outside the allow-list: refused before anything is sent.
+    for ip in ["192.0.2.1", "::1"] {
+        let r = post(
+            &server,
+            &server.key,
+            &format!("/api/services/port_scans?IP={ip}"),
+        )
+        .await;
+        assert_eq!(
+            (r.status, r.json()["code"].as_u64()),
+            (422, Some(1010)),
+            "{ip}"
+        );
+        assert!(r.json()["message"].as_str().unwrap().contains("outside"));
+    }
+    drop(open);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn cancel_and_retention() {
+    let slow = whois_server("slow answer\n".into(), Duration::from_millis(1500), false).await;
+    let server = TestServer::with(Setup {
+        toml: format!("[tasks]\nwhois_server = \"{slow}\"\ntimeout_secs = 5\nretention_secs = 1\n"),
+        ..Default::default()
+    })
+    .await;
+    let r = post(
+        &server,
+        &server.key,
+        "/api/services/whois_lookups?IP=81.2.69.160",
+    )
+    .await;
+    let location = r.header("location").unwrap().to_owned();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let r = request(server.addr, "DELETE", &location, &[("SEC", &server.key)]).await;
+    assert_eq!(r.status, 200);
+    assert!(
+        matches!(
+            r.json()["status"].as_str(),
+            Some("CANCEL_REQUESTED" | "CANCELLED")
+        ),
+        "{}",
+        r.json()
+    );
+    let done = wait_final(&server, &server.key, &location).await;
+    assert_eq!(
+        done["status"], "CANCELLED",
+        "a running task ends cancelled, its result dropped"
+    );
+    // Finished tasks are swept after the retention period.
+    assert!(
+        crate::support::eventually(6, || async {
+            get(&server, &server.key, &location).await.status == 404
+        })
+        .await,
+        "the finished task was not swept"
+    );
+    server.stop().await;
+}
