@@ -326,3 +326,119 @@ async fn cancel_and_retention() {
     );
     server.stop().await;
 }
+
+/// A real `ipintel serve` process; its address and (on first start) its key, read from stdout.
+struct Process {
+    child: std::process::Child,
+    addr: SocketAddr,
+    key: Option<String>,
+}
+
+fn spawn_server(config: &std::path::Path) -> Process {
+    use std::io::BufRead;
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_ipintel"))
+        .arg("--config")
+        .arg(config)
+        .arg("serve")
+        .env("IPINTEL_LOG", "warn")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("start ipintel");
+    let mut lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut key = None;
+    loop {
+        let line = lines.next().expect("ipintel printed its address").unwrap();
+        if let Some(rest) = line.split(" with key ").nth(1) {
+            key = Some(rest.trim().to_owned());
+        }
+        if let Some(at) = line.find("http://") {
+            let addr = line[at + 7..]
+                .split('/')
+                .next()
+                .unwrap()
+                .split_whitespace()
+                .next()
+                .unwrap();
+            return Process {
+                child,
+                addr: addr.parse().unwrap(),
+                key,
+            };
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_server_finishes_its_tasks_after_restart() {
+    let slow = whois_server(
+        "netname: SURVIVOR\n".into(),
+        Duration::from_millis(2500),
+        false,
+    )
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let mmdb = crate::support::build_fixture(dir.path(), "GeoIP2-City");
+    let config = dir.path().join("ipintel.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "listen = \"127.0.0.1:0\"\ndata_dir = {:?}\n[geoip]\nmmdb = [{:?}]\n[tasks]\nwhois_server = \"{slow}\"\ntimeout_secs = 10\n",
+            dir.path().join("data").display().to_string(),
+            mmdb.display().to_string()
+        ),
+    )
+    .unwrap();
+    let first = tokio::task::spawn_blocking({
+        let config = config.clone();
+        move || spawn_server(&config)
+    })
+    .await
+    .unwrap();
+    let key = first.key.clone().expect("first start prints the key");
+    let r = request(
+        first.addr,
+        "POST",
+        "/api/services/whois_lookups?IP=81.2.69.160",
+        &[("SEC", &key), ("Content-Length", "0")],
+    )
+    .await;
+    assert_eq!(r.status, 201);
+    let location = r.header("location").unwrap().to_owned();
+    let running = crate::support::eventually(5, || async {
+        request(first.addr, "GET", &location, &[("SEC", &key)])
+            .await
+            .json()["status"]
+            == "PROCESSING"
+    })
+    .await;
+    assert!(running, "the task started");
+    let mut child = first.child;
+    child.kill().unwrap(); // SIGKILL: no shutdown, no flush.
+    child.wait().unwrap();
+
+    let second = tokio::task::spawn_blocking(move || spawn_server(&config))
+        .await
+        .unwrap();
+    let mut done = serde_json::Value::Null;
+    for _ in 0..200 {
+        done = request(second.addr, "GET", &location, &[("SEC", &key)])
+            .await
+            .json();
+        if done["status"] == "COMPLETED" || done["status"] == "EXCEPTION" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let mut child = second.child;
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert_eq!(done["status"], "COMPLETED", "{done}");
+    assert!(
+        done["message"]
+            .as_str()
+            .unwrap()
+            .contains("netname: SURVIVOR"),
+        "{done}"
+    );
+}
