@@ -139,6 +139,7 @@ pub const KEYS: &[(&str, &str)] = &[
         "tasks.port_scan.connect_timeout_ms",
         "a port that does not answer within this is filtered (default 1500)",
     ),
+    ("tasks.dns_server", "DNS server for dns_lookups and dig_lookups, ip:port (default: the first nameserver in /etc/resolv.conf)"),
 ];
 
 #[derive(Debug, Clone, Deserialize)]
@@ -179,6 +180,8 @@ pub struct TasksConfig {
     pub timeout_secs: u64,
     #[serde(default = "default_retention")]
     pub retention_secs: u64,
+    #[serde(default)]
+    pub dns_server: Option<SocketAddr>,
     #[serde(default = "default_whois_server")]
     pub whois_server: String,
     #[serde(default = "default_whois_max_bytes")]
@@ -225,6 +228,21 @@ fn default_task_timeout() -> u64 {
 fn default_retention() -> u64 {
     7 * 24 * 3600
 }
+/// The first `nameserver` of /etc/resolv.conf, port 53.
+pub fn system_dns_server() -> Option<SocketAddr> {
+    let text = std::fs::read_to_string("/etc/resolv.conf").ok()?;
+    text.lines()
+        .filter_map(|l| l.trim().strip_prefix("nameserver"))
+        .find_map(|rest| {
+            rest.trim()
+                .split('%')
+                .next()?
+                .parse::<std::net::IpAddr>()
+                .ok()
+        })
+        .map(|ip| SocketAddr::new(ip, 53))
+}
+
 fn default_whois_server() -> String {
     "whois.iana.org:43".to_owned()
 }

@@ -10,7 +10,7 @@ use ipintel_core::store::now_unix;
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 
-use crate::net::{portscan, whois};
+use crate::net::{dns, portscan, whois};
 use crate::state::AppState;
 
 /// A job body's outcome: the human message and the structured result.
@@ -109,7 +109,61 @@ async fn body(state: &AppState, job: &Job) -> Outcome {
         .target
         .parse()
         .map_err(|_| format!("{:?} is not an address", job.target))?;
+    let dns_server = || {
+        tasks
+            .dns_server
+            .or_else(crate::config::system_dns_server)
+            .map(|addr| dns::Server {
+                addr,
+                timeout: Duration::from_secs(tasks.timeout_secs),
+            })
+            .ok_or_else(|| {
+                "no DNS server configured (tasks.dns_server) or found in /etc/resolv.conf"
+                    .to_owned()
+            })
+    };
     match job.kind {
+        JobKind::DnsLookup => {
+            let names = dns::reverse(dns_server()?, ip)
+                .await
+                .map_err(|e| e.to_string())?;
+            let message = if names.is_empty() {
+                format!("{ip} has no PTR record")
+            } else {
+                names
+                    .iter()
+                    .map(|n| {
+                        format!(
+                            "{} ({})",
+                            n.name,
+                            if n.confirmed {
+                                "confirmed"
+                            } else {
+                                "not confirmed"
+                            }
+                        )
+                    })
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            };
+            let result = serde_json::json!({
+                "ip": job.target,
+                "names": names.iter().map(|n| serde_json::json!({"name": n.name, "confirmed": n.confirmed})).collect::<Vec<_>>(),
+            });
+            Ok((message, result))
+        }
+        JobKind::Dig => {
+            let server = dns_server()?;
+            let (report, exchange) = dns::dig(server, ip).await.map_err(|e| e.to_string())?;
+            let result = serde_json::json!({
+                "ip": job.target,
+                "server": server.addr.to_string(),
+                "status": dns::rcode_name(exchange.answer.metadata.response_code),
+                "answers": exchange.answer.answers.iter().map(|r| r.data.to_string()).collect::<Vec<_>>(),
+                "query_time_ms": exchange.elapsed.as_millis() as u64,
+            });
+            Ok((report, result))
+        }
         JobKind::Whois => {
             let limits = whois::Limits {
                 timeout: Duration::from_secs(tasks.timeout_secs),

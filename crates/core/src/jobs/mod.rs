@@ -94,15 +94,26 @@ impl FromStr for JobStatus {
 /// What a job does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum JobKind {
+    /// Reverse DNS with forward confirmation.
+    DnsLookup,
+    /// A dig-style report of the reverse question.
+    Dig,
     Whois,
     PortScan,
 }
 
 impl JobKind {
-    pub const ALL: [JobKind; 2] = [JobKind::Whois, JobKind::PortScan];
+    pub const ALL: [JobKind; 4] = [
+        JobKind::DnsLookup,
+        JobKind::Dig,
+        JobKind::Whois,
+        JobKind::PortScan,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
+            JobKind::DnsLookup => "dns_lookup",
+            JobKind::Dig => "dig",
             JobKind::Whois => "whois",
             JobKind::PortScan => "port_scan",
         }

@@ -1,7 +1,8 @@
-//! All outbound network access: the WHOIS client and the port scanner. Every call has a
+//! All outbound network access: DNS questions, the WHOIS client and the port scanner. Every call has a
 //! timeout and a size or concurrency limit; addresses come from configuration or from a job
 //! that passed the allow-list.
 
+pub mod dns;
 pub mod portscan;
 pub mod whois;
 

@@ -171,7 +171,7 @@ async fn whois_follows_referrals_and_belongs_to_its_account() {
     let r = post(
         &server,
         &server.key,
-        "/api/services/dns_lookups?IP=81.2.69.160",
+        "/api/services/nslookups?IP=81.2.69.160",
     )
     .await;
     assert_eq!((r.status, r.json()["code"].as_u64()), (404, Some(1002)));
@@ -441,4 +441,154 @@ async fn a_killed_server_finishes_its_tasks_after_restart() {
             .contains("netname: SURVIVOR"),
         "{done}"
     );
+}
+
+/// A DNS server on loopback answering from a small zone: 81.2.69.160 <-> host.example.,
+/// 81.2.69.161 -> liar.example. (whose A record points elsewhere), 2001:218::1 <->
+/// v6.example.; NXDOMAIN for anything else. Counts the questions it answers.
+async fn dns_server() -> (SocketAddr, std::sync::Arc<std::sync::atomic::AtomicU64>) {
+    use hickory_proto::op::{Message, MessageType, OpCode, ResponseCode};
+    use hickory_proto::rr::rdata::{A, AAAA, PTR};
+    use hickory_proto::rr::{Name, RData, Record, RecordType};
+    let socket = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let addr = socket.local_addr().unwrap();
+    let count = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let answered = count.clone();
+    let name = |s: &str| Name::from_ascii(s).unwrap();
+    tokio::spawn(async move {
+        let mut buf = vec![0u8; 4096];
+        loop {
+            let Ok((n, peer)) = socket.recv_from(&mut buf).await else {
+                return;
+            };
+            let Ok(query) = Message::from_vec(&buf[..n]) else {
+                continue;
+            };
+            let mut reply = Message::new(query.metadata.id, MessageType::Response, OpCode::Query);
+            reply.metadata.recursion_desired = query.metadata.recursion_desired;
+            reply.metadata.authoritative = true;
+            let mut answers = Vec::new();
+            for q in &query.queries {
+                reply.add_query(q.clone());
+                let qname = q.name().to_ascii().to_ascii_lowercase();
+                let data = match (q.query_type(), qname.as_str()) {
+                    (RecordType::PTR, "160.69.2.81.in-addr.arpa.") => {
+                        Some(RData::PTR(PTR(name("host.example."))))
+                    }
+                    (RecordType::PTR, "161.69.2.81.in-addr.arpa.") => {
+                        Some(RData::PTR(PTR(name("liar.example."))))
+                    }
+                    (RecordType::PTR, q)
+                        if q.starts_with("1.0.0.0.")
+                            && q.ends_with("8.1.2.0.1.0.0.2.ip6.arpa.") =>
+                    {
+                        Some(RData::PTR(PTR(name("v6.example."))))
+                    }
+                    (RecordType::A, "host.example.") => {
+                        Some(RData::A(A("81.2.69.160".parse().unwrap())))
+                    }
+                    (RecordType::A, "liar.example.") => {
+                        Some(RData::A(A("192.0.2.1".parse().unwrap())))
+                    }
+                    (RecordType::AAAA, "v6.example.") => {
+                        Some(RData::AAAA(AAAA("2001:218::1".parse().unwrap())))
+                    }
+                    _ => None,
+                };
+                if let Some(data) = data {
+                    answers.push(Record::from_rdata(q.name().clone(), 300, data));
+                }
+            }
+            if answers.is_empty() {
+                reply.metadata.response_code = ResponseCode::NXDomain;
+            }
+            reply.answers = answers;
+            answered.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let _ = socket.send_to(&reply.to_vec().unwrap(), peer).await;
+        }
+    });
+    (addr, count)
+}
+
+#[tokio::test]
+async fn dns_and_dig_against_a_loopback_server() {
+    let (dns, answered) = dns_server().await;
+    let server = TestServer::with(Setup {
+        toml: format!("[tasks]\ndns_server = \"{dns}\"\ntimeout_secs = 2\n"),
+        ..Default::default()
+    })
+    .await;
+    let run = |kind: &'static str, ip: &'static str| {
+        let server = &server;
+        async move {
+            let r = post(
+                server,
+                &server.key,
+                &format!("/api/services/{kind}?IP={ip}"),
+            )
+            .await;
+            assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.body));
+            wait_final(server, &server.key, r.header("location").unwrap()).await
+        }
+    };
+    let j = run("dns_lookups", "81.2.69.160").await;
+    assert_eq!(
+        (j["status"].as_str(), j["message"].as_str()),
+        (Some("COMPLETED"), Some("host.example. (confirmed)"))
+    );
+    let j = run("dns_lookups", "81.2.69.161").await;
+    assert_eq!(j["message"], "liar.example. (not confirmed)");
+    let j = run("dns_lookups", "2001:218::1").await;
+    assert_eq!(j["message"], "v6.example. (confirmed)");
+    let j = run("dns_lookups", "81.2.69.162").await;
+    assert_eq!(j["message"], "81.2.69.162 has no PTR record");
+    assert!(
+        answered.load(std::sync::atomic::Ordering::Relaxed) >= 7,
+        "PTR and forward questions reached the server"
+    );
+
+    let j = run("dig_lookups", "81.2.69.160").await;
+    assert_eq!(j["status"], "COMPLETED");
+    let report = j["message"].as_str().unwrap();
+    for expected in [
+        "status: NOERROR",
+        ";; QUESTION SECTION:",
+        ";160.69.2.81.in-addr.arpa.",
+        ";; ANSWER SECTION:",
+        "160.69.2.81.in-addr.arpa.\t300\tIN\tPTR\thost.example.",
+        &format!(";; SERVER: 127.0.0.1#{}", dns.port()),
+    ] {
+        assert!(
+            report.contains(expected),
+            "{expected:?} missing from\n{report}"
+        );
+    }
+    let j = run("dig_lookups", "81.2.69.170").await;
+    assert!(
+        j["message"].as_str().unwrap().contains("status: NXDOMAIN"),
+        "{}",
+        j["message"]
+    );
+    server.stop().await;
+
+    // A server that never answers: the task ends in EXCEPTION with the reason.
+    let silent = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let server = TestServer::with(Setup {
+        toml: format!(
+            "[tasks]\ndns_server = \"{}\"\ntimeout_secs = 1\n",
+            silent.local_addr().unwrap()
+        ),
+        ..Default::default()
+    })
+    .await;
+    let r = post(
+        &server,
+        &server.key,
+        "/api/services/dns_lookups?IP=81.2.69.160",
+    )
+    .await;
+    let j = wait_final(&server, &server.key, r.header("location").unwrap()).await;
+    assert_eq!(j["status"], "EXCEPTION");
+    assert!(j["message"].as_str().unwrap().contains("timed out"), "{j}");
+    server.stop().await;
 }

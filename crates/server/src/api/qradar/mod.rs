@@ -62,6 +62,34 @@ pub fn operations() -> Vec<crate::http::openapi::Operation> {
     let mut ops = vec![
         task(
             "POST",
+            "/api/services/dns_lookups",
+            "Start a reverse DNS lookup with forward confirmation",
+            vec![ip],
+            vec![(201, "the task"), (422, "code 1005"), (401, "code 1001")],
+        ),
+        task(
+            "GET",
+            "/api/services/dns_lookups/{id}",
+            "A DNS lookup's state and result",
+            vec![id],
+            vec![(200, "the task"), (404, "code 1002")],
+        ),
+        task(
+            "POST",
+            "/api/services/dig_lookups",
+            "Start a dig of the reverse question",
+            vec![ip],
+            vec![(201, "the task"), (422, "code 1005"), (401, "code 1001")],
+        ),
+        task(
+            "GET",
+            "/api/services/dig_lookups/{id}",
+            "A dig lookup's state and report",
+            vec![id],
+            vec![(200, "the task"), (404, "code 1002")],
+        ),
+        task(
+            "POST",
             "/api/services/whois_lookups",
             "Start a WHOIS lookup",
             vec![ip],

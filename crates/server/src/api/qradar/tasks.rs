@@ -1,4 +1,4 @@
-//! QRadar's asynchronous tasks: `POST /api/services/{whois_lookups|port_scans}?IP=...`
+//! QRadar's asynchronous tasks: `POST /api/services/{dns_lookups|dig_lookups|whois_lookups|port_scans}?IP=...`
 //! answers 201 with the task and a `Location`; `GET /api/services/{kind}/{id}` polls it;
 //! `DELETE` on the same path cancels it (an ipintel extension). Tasks belong to the key's
 //! account: another account's task is "not found".
@@ -44,11 +44,12 @@ fn kind(path: &str, state: &AppState) -> Result<JobKind, QradarError> {
         )
     };
     match path {
+        "dns_lookups" => Ok(JobKind::DnsLookup),
+        "dig_lookups" => Ok(JobKind::Dig),
         "whois_lookups" => Ok(JobKind::Whois),
         // As on QRadar SaaS: a server without scanning answers 404.
         "port_scans" if state.config.tasks.port_scan.enabled => Ok(JobKind::PortScan),
         "port_scans" => Err(unavailable("port scans")),
-        "dns_lookups" | "dig_lookups" => Err(unavailable("DNS and dig lookups")),
         other => Err(unavailable(other)),
     }
 }

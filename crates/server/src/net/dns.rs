@@ -1,0 +1,217 @@
+//! DNS over UDP with hickory-proto: one question to one configured server, with a timeout and
+//! an id check. Used for the reverse lookup (PTR plus forward confirmation of each name) and
+//! for the dig report, which shows the exchange itself.
+
+use std::fmt::Write as _;
+use std::net::{IpAddr, SocketAddr};
+use std::time::{Duration, Instant};
+
+use hickory_proto::op::{Message, MessageType, OpCode, Query};
+use hickory_proto::rr::{Name, RData, Record, RecordType};
+use tokio::net::UdpSocket;
+
+use super::NetError;
+
+/// Where questions go and how long an answer may take.
+#[derive(Debug, Clone, Copy)]
+pub struct Server {
+    pub addr: SocketAddr,
+    pub timeout: Duration,
+}
+
+/// One question and its answer.
+#[derive(Debug, Clone)]
+pub struct Exchange {
+    pub question: Message,
+    pub answer: Message,
+    pub elapsed: Duration,
+}
+
+fn io(server: SocketAddr) -> impl Fn(std::io::Error) -> NetError {
+    move |e| NetError::Io {
+        what: format!("dns {server}"),
+        reason: e.to_string(),
+    }
+}
+
+/// Ask `server` one question.
+pub async fn ask(server: Server, name: Name, kind: RecordType) -> Result<Exchange, NetError> {
+    let id = rand_id();
+    let mut question = Message::new(id, MessageType::Query, OpCode::Query);
+    question.metadata.recursion_desired = true;
+    question.add_query(Query::query(name, kind));
+    let bytes = question.to_vec().map_err(|e| NetError::Io {
+        what: "dns encode".into(),
+        reason: e.to_string(),
+    })?;
+    let local: SocketAddr = if server.addr.is_ipv4() {
+        "0.0.0.0:0"
+    } else {
+        "[::]:0"
+    }
+    .parse()
+    .expect("static");
+    let started = Instant::now();
+    let work = async {
+        let socket = UdpSocket::bind(local).await.map_err(io(server.addr))?;
+        socket.connect(server.addr).await.map_err(io(server.addr))?;
+        socket.send(&bytes).await.map_err(io(server.addr))?;
+        let mut buf = vec![0u8; 4096];
+        loop {
+            let n = socket.recv(&mut buf).await.map_err(io(server.addr))?;
+            // Ignore strays: only the answer to our id counts.
+            if let Ok(answer) = Message::from_vec(&buf[..n]) {
+                if answer.metadata.id == id && answer.metadata.message_type == MessageType::Response
+                {
+                    return Ok(answer);
+                }
+            }
+        }
+    };
+    let answer = tokio::time::timeout(server.timeout, work)
+        .await
+        .map_err(|_| NetError::Timeout(format!("dns {}", server.addr)))??;
+    Ok(Exchange {
+        question,
+        answer,
+        elapsed: started.elapsed(),
+    })
+}
+
+fn rand_id() -> u16 {
+    use ring::rand::{SecureRandom, SystemRandom};
+    let mut id = [0u8; 2];
+    SystemRandom::new()
+        .fill(&mut id)
+        .expect("system random source");
+    u16::from_be_bytes(id)
+}
+
+/// A name found for an address, and whether it resolves back to the address.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReverseName {
+    pub name: String,
+    pub confirmed: bool,
+}
+
+/// PTR names for `ip`, each checked forward (A for IPv4, AAAA for IPv6).
+pub async fn reverse(server: Server, ip: IpAddr) -> Result<Vec<ReverseName>, NetError> {
+    let ptr = ask(server, Name::from(ip), RecordType::PTR).await?;
+    let names: Vec<Name> = ptr
+        .answer
+        .answers
+        .iter()
+        .filter_map(|r| match &r.data {
+            RData::PTR(target) => Some(target.0.clone()),
+            _ => None,
+        })
+        .collect();
+    let forward_type = if ip.is_ipv4() {
+        RecordType::A
+    } else {
+        RecordType::AAAA
+    };
+    let mut out = Vec::with_capacity(names.len());
+    for name in names {
+        let confirmed = match ask(server, name.clone(), forward_type).await {
+            Ok(forward) => forward.answer.answers.iter().any(|r| match &r.data {
+                RData::A(a) => IpAddr::V4(a.0) == ip,
+                RData::AAAA(a) => IpAddr::V6(a.0) == ip,
+                _ => false,
+            }),
+            Err(_) => false,
+        };
+        out.push(ReverseName {
+            name: name.to_string(),
+            confirmed,
+        });
+    }
+    Ok(out)
+}
+
+/// dig's mnemonic for a response code (NOERROR, NXDOMAIN, ...).
+pub fn rcode_name(code: hickory_proto::op::ResponseCode) -> String {
+    match u16::from(code) {
+        0 => "NOERROR".into(),
+        1 => "FORMERR".into(),
+        2 => "SERVFAIL".into(),
+        3 => "NXDOMAIN".into(),
+        4 => "NOTIMP".into(),
+        5 => "REFUSED".into(),
+        other => format!("RCODE{other}"),
+    }
+}
+
+fn record_line(out: &mut String, r: &Record) {
+    let _ = writeln!(
+        out,
+        "{}\t{}\t{}\t{}\t{}",
+        r.name,
+        r.ttl,
+        r.dns_class,
+        r.record_type(),
+        r.data
+    );
+}
+
+/// A dig-style report of the reverse (PTR) question for `ip`.
+pub async fn dig(server: Server, ip: IpAddr) -> Result<(String, Exchange), NetError> {
+    let exchange = ask(server, Name::from(ip), RecordType::PTR).await?;
+    let a = &exchange.answer;
+    let mut out = String::new();
+    let _ = writeln!(out, "; <<>> ipintel dig <<>> -x {ip} @{}", server.addr.ip());
+    let _ = writeln!(
+        out,
+        ";; ->>HEADER<<- opcode: QUERY, status: {}, id: {}",
+        rcode_name(a.metadata.response_code),
+        a.metadata.id
+    );
+    let mut flags = vec!["qr"];
+    if a.metadata.authoritative {
+        flags.push("aa");
+    }
+    if a.metadata.recursion_desired {
+        flags.push("rd");
+    }
+    if a.metadata.recursion_available {
+        flags.push("ra");
+    }
+    let _ = writeln!(
+        out,
+        ";; flags: {}; QUERY: {}, ANSWER: {}, AUTHORITY: {}, ADDITIONAL: {}\n",
+        flags.join(" "),
+        a.queries.len(),
+        a.answers.len(),
+        a.authorities.len(),
+        a.additionals.len()
+    );
+    let _ = writeln!(out, ";; QUESTION SECTION:");
+    for q in &a.queries {
+        let _ = writeln!(
+            out,
+            ";{}\t\t{}\t{}",
+            q.name(),
+            q.query_class(),
+            q.query_type()
+        );
+    }
+    for (title, records) in [("ANSWER", &a.answers), ("AUTHORITY", &a.authorities)] {
+        if !records.is_empty() {
+            let _ = writeln!(out, "\n;; {title} SECTION:");
+            records.iter().for_each(|r| record_line(&mut out, r));
+        }
+    }
+    let _ = writeln!(
+        out,
+        "\n;; Query time: {} msec",
+        exchange.elapsed.as_millis()
+    );
+    let _ = writeln!(
+        out,
+        ";; SERVER: {}#{}({})",
+        server.addr.ip(),
+        server.addr.port(),
+        server.addr.ip()
+    );
+    Ok((out, exchange))
+}
