@@ -140,6 +140,8 @@ pub const KEYS: &[(&str, &str)] = &[
         "a port that does not answer within this is filtered (default 1500)",
     ),
     ("tasks.dns_server", "DNS server for dns_lookups and dig_lookups, ip:port (default: the first nameserver in /etc/resolv.conf)"),
+    ("tasks.per_account", "tasks of one account running at once (default 8)"),
+    ("tasks.port_scan.at_once", "port scans running at once, all accounts together (default 2)"),
 ];
 
 #[derive(Debug, Clone, Deserialize)]
@@ -176,6 +178,8 @@ pub struct Config {
 pub struct TasksConfig {
     #[serde(default = "default_workers")]
     pub workers: usize,
+    #[serde(default = "default_per_account")]
+    pub per_account: usize,
     #[serde(default = "default_task_timeout")]
     pub timeout_secs: u64,
     #[serde(default = "default_retention")]
@@ -209,6 +213,8 @@ pub struct PortScanConfig {
     pub ports: Vec<u16>,
     #[serde(default = "default_scan_concurrency")]
     pub concurrency: usize,
+    #[serde(default = "default_scans_at_once")]
+    pub at_once: usize,
     #[serde(default = "default_connect_timeout")]
     pub connect_timeout_ms: u64,
 }
@@ -221,6 +227,12 @@ impl Default for PortScanConfig {
 
 fn default_workers() -> usize {
     16
+}
+fn default_per_account() -> usize {
+    8
+}
+fn default_scans_at_once() -> usize {
+    2
 }
 fn default_task_timeout() -> u64 {
     20

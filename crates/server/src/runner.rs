@@ -2,7 +2,8 @@
 //! bodies (plain functions over `net`) with a timeout, and records the outcome; at start it
 //! takes back work a dead process left behind, and it deletes finished jobs past retention.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use ipintel_core::jobs::{Job, JobKind, JobStatus};
@@ -29,6 +30,11 @@ pub async fn run(state: AppState, cancel: CancellationToken) {
     }
     let config = state.config.tasks.clone();
     let workers = Arc::new(Semaphore::new(config.workers));
+    let limits = Arc::new(Limits {
+        per_account: config.per_account,
+        accounts: Mutex::new(HashMap::new()),
+        port_scans: Arc::new(Semaphore::new(config.port_scan.at_once)),
+    });
     let lease = config.timeout_secs as i64 + 30;
     let housekeeping_every = Duration::from_secs(config.retention_secs.clamp(1, 60));
     let mut housekeeping = tokio::time::interval(housekeeping_every);
@@ -40,8 +46,17 @@ pub async fn run(state: AppState, cancel: CancellationToken) {
             };
             match store.claim_job(&owner, now_unix() + lease).await {
                 Ok(Some(job)) => {
-                    let (state, owner) = (state.clone(), owner.clone());
+                    let (state, owner, limits) = (state.clone(), owner.clone(), limits.clone());
                     tokio::spawn(async move {
+                        // A claimed job waits here for its account's and its kind's turn, so
+                        // one account (or a burst of scans) cannot take every worker.
+                        let _account = limits.account(job.account_id).acquire_owned().await;
+                        let _kind = match job.kind {
+                            JobKind::PortScan => {
+                                Some(limits.port_scans.clone().acquire_owned().await)
+                            }
+                            _ => None,
+                        };
                         execute(&state, &owner, job).await;
                         drop(permit);
                         state.jobs_wakeup.notify_one();
@@ -68,6 +83,25 @@ pub async fn run(state: AppState, cancel: CancellationToken) {
                 }
             }
         }
+    }
+}
+
+/// Concurrency limits beyond the worker pool.
+struct Limits {
+    per_account: usize,
+    accounts: Mutex<HashMap<u64, Arc<Semaphore>>>,
+    port_scans: Arc<Semaphore>,
+}
+
+impl Limits {
+    fn account(&self, account_id: u64) -> Arc<Semaphore> {
+        // One semaphore per account for the life of the process: the map is bounded by the
+        // number of accounts, and dropping idle ones could race with a waiter.
+        let mut accounts = self.accounts.lock().unwrap_or_else(|e| e.into_inner());
+        accounts
+            .entry(account_id)
+            .or_insert_with(|| Arc::new(Semaphore::new(self.per_account)))
+            .clone()
     }
 }
 

@@ -592,3 +592,63 @@ async fn dns_and_dig_against_a_loopback_server() {
     assert!(j["message"].as_str().unwrap().contains("timed out"), "{j}");
     server.stop().await;
 }
+
+#[tokio::test]
+async fn one_account_cannot_take_every_worker() {
+    // Four workers, one task per account at a time; a slow WHOIS server holds each task 600 ms.
+    let slow = whois_server("ok\n".into(), Duration::from_millis(600), false).await;
+    let server = TestServer::with(Setup {
+        toml: format!("[tasks]\nwhois_server = \"{slow}\"\nworkers = 4\nper_account = 1\n"),
+        ..Default::default()
+    })
+    .await;
+    let (_, other) = create_key(&server, &["--plan", "pro"]);
+    wait_for_keys(&server, 2).await;
+    let mut busy = Vec::new();
+    for _ in 0..3 {
+        let r = post(
+            &server,
+            &server.key,
+            "/api/services/whois_lookups?IP=81.2.69.160",
+        )
+        .await;
+        busy.push(r.header("location").unwrap().to_owned());
+    }
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let r = post(
+        &server,
+        &other,
+        "/api/services/whois_lookups?IP=81.2.69.160",
+    )
+    .await;
+    let other_task = r.header("location").unwrap().to_owned();
+    // The other account's task finishes in about one slow answer, not after the first
+    // account's three queued ones (which run one at a time: ~1.8 s).
+    let started = std::time::Instant::now();
+    let done = wait_final(&server, &other, &other_task).await;
+    assert_eq!(done["status"], "COMPLETED");
+    let statuses: Vec<String> = {
+        let mut v = Vec::new();
+        for l in &busy {
+            v.push(
+                get(&server, &server.key, l).await.json()["status"]
+                    .as_str()
+                    .unwrap()
+                    .to_owned(),
+            );
+        }
+        v
+    };
+    assert!(
+        statuses.iter().any(|s| s != "COMPLETED"),
+        "the first account's tasks ran one at a time ({statuses:?}, other finished after {:?})",
+        started.elapsed()
+    );
+    for l in &busy {
+        assert_eq!(
+            wait_final(&server, &server.key, l).await["status"],
+            "COMPLETED"
+        );
+    }
+    server.stop().await;
+}
