@@ -595,6 +595,14 @@ impl Store {
         Ok(done.rows_affected())
     }
 
+    /// How many jobs have finished (for benchmarks and metrics).
+    pub async fn count_finished_jobs(&self) -> Result<u64, StoreError> {
+        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM jobs WHERE finished_at IS NOT NULL")
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(n as u64)
+    }
+
     /// Delete finished jobs older than `before` (unix seconds). Returns how many.
     pub async fn sweep_jobs(&self, before: i64) -> Result<u64, StoreError> {
         let done =

@@ -536,6 +536,21 @@ async fn dns_and_dig_against_a_loopback_server() {
         (j["status"].as_str(), j["message"].as_str()),
         (Some("COMPLETED"), Some("host.example. (confirmed)"))
     );
+    let auth = format!("Bearer {}", server.key);
+    let structured = request(
+        server.addr,
+        "GET",
+        &format!("/v1/jobs/{}", j["id"]),
+        &[("Authorization", auth.as_str())],
+    )
+    .await
+    .json();
+    assert_eq!(structured["kind"], "dns_lookup");
+    assert_eq!(
+        structured["result"]["names"],
+        serde_json::json!([{"name": "host.example.", "confirmed": true}])
+    );
+    assert_eq!(structured["attempts"], 1);
     let j = run("dns_lookups", "81.2.69.161").await;
     assert_eq!(j["message"], "liar.example. (not confirmed)");
     let j = run("dns_lookups", "2001:218::1").await;

@@ -92,6 +92,14 @@ fn options(
 }
 
 fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<std::sync::Arc<Meter>, V1Error> {
+    authenticate_for(state, headers, Service::City)
+}
+
+fn authenticate_for(
+    state: &AppState,
+    headers: &HeaderMap,
+    service: Service,
+) -> Result<std::sync::Arc<Meter>, V1Error> {
     let key = headers
         .get("authorization")
         .and_then(|v| v.to_str().ok())
@@ -112,9 +120,60 @@ fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<std::sync::Arc<
                 account_id: None,
                 key,
             },
-            Service::City,
+            service,
         )
         .map_err(V1Error::from_access)
+}
+
+/// `GET /v1/jobs/{id}`: a task with its structured result (the QRadar view has only the
+/// human-readable message).
+pub async fn handle_job(
+    State(state): State<AppState>,
+    id: Result<Path<String>, PathRejection>,
+    headers: HeaderMap,
+) -> Response {
+    let result = async {
+        let meter = authenticate_for(&state, &headers, Service::Tasks)?;
+        let not_found =
+            |id: &str| V1Error::new(ErrorKind::NotFound, "not_found", format!("no job {id}"));
+        let Path(text) = id.map_err(|e| V1Error::parameter(e.body_text()))?;
+        let id: u64 = text.parse().map_err(|_| not_found(&text))?;
+        let job = state
+            .accounts
+            .store()
+            .job(meter.account_id, id)
+            .await
+            .map_err(|e| {
+                tracing::error!(error = %e, "job store failed");
+                V1Error::new(ErrorKind::Internal, "internal", "internal error")
+            })?
+            .ok_or_else(|| not_found(&text))?;
+        let result: Option<Value> = job
+            .result
+            .as_deref()
+            .and_then(|r| serde_json::from_str(r).ok());
+        let body = serde_json::json!({
+            "id": job.id,
+            "kind": job.kind.as_str(),
+            "ip": job.target,
+            "status": job.status.as_str(),
+            "message": job.message,
+            "result": result,
+            "attempts": job.attempts,
+            "created_at": job.created_at,
+            "finished_at": job.finished_at,
+        });
+        Ok::<_, V1Error>(
+            (
+                StatusCode::OK,
+                [("content-type", "application/json; charset=utf-8")],
+                body.to_string(),
+            )
+                .into_response(),
+        )
+    }
+    .await;
+    result.unwrap_or_else(IntoResponse::into_response)
 }
 
 fn lookup_all(

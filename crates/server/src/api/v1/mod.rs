@@ -15,6 +15,7 @@ pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/v1/ip/{ip}", get(handlers::handle_ip))
         .route("/v1/batch", post(handlers::handle_batch))
+        .route("/v1/jobs/{id}", get(handlers::handle_job))
 }
 
 /// The documented operations (OpenAPI).
@@ -68,6 +69,30 @@ pub fn operations() -> Vec<crate::http::openapi::Operation> {
     }];
     params.extend(common());
     vec![
+        Operation {
+            method: "GET",
+            path: "/v1/jobs/{id}",
+            tag: "v1",
+            summary: "A network task with its structured result",
+            security: "bearer",
+            params: vec![Param {
+                name: "id",
+                location: In::Path,
+                required: true,
+                description: "task id, as QRadar's task endpoints return it",
+                example: "1",
+            }],
+            responses: vec![
+                (
+                    200,
+                    "id, kind, ip, status, message, result, attempts, created_at, finished_at",
+                ),
+                (404, "not_found"),
+            ],
+            schema: None,
+            content_type: "application/json",
+            body: None,
+        },
         Operation {
             method: "GET",
             path: "/v1/ip/{ip}",
