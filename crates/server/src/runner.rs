@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use ipintel_core::jobs::{Job, JobKind, JobStatus};
-use ipintel_core::store::now_unix;
+use ipintel_core::store::{now_unix, ClaimSkip};
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 
@@ -39,25 +39,25 @@ pub async fn run(state: AppState, cancel: CancellationToken) {
     let housekeeping_every = Duration::from_secs(config.retention_secs.clamp(1, 60));
     let mut housekeeping = tokio::time::interval(housekeeping_every);
     loop {
-        // Claim while there are free workers and runnable jobs.
+        // Claim while there are free workers and runnable jobs. Jobs of accounts (and kinds)
+        // at their limit are passed over, so a claimed job runs at once and never holds a
+        // worker while it waits: one busy account cannot starve the others.
         loop {
             let Ok(permit) = workers.clone().try_acquire_owned() else {
                 break;
             };
-            match store.claim_job(&owner, now_unix() + lease).await {
+            let skip = limits.saturated();
+            match store.claim_job(&owner, now_unix() + lease, &skip).await {
                 Ok(Some(job)) => {
-                    let (state, owner, limits) = (state.clone(), owner.clone(), limits.clone());
+                    let Some(turn) = limits.take(&job) else {
+                        // Cannot happen: only this loop takes turns, and it skipped the full.
+                        tracing::error!(job = job.id, "claimed a job without a free turn");
+                        continue;
+                    };
+                    let (state, owner) = (state.clone(), owner.clone());
                     tokio::spawn(async move {
-                        // A claimed job waits here for its account's and its kind's turn, so
-                        // one account (or a burst of scans) cannot take every worker.
-                        let _account = limits.account(job.account_id).acquire_owned().await;
-                        let _kind = match job.kind {
-                            JobKind::PortScan => {
-                                Some(limits.port_scans.clone().acquire_owned().await)
-                            }
-                            _ => None,
-                        };
                         execute(&state, &owner, job).await;
+                        drop(turn);
                         drop(permit);
                         state.jobs_wakeup.notify_one();
                     });
@@ -93,15 +93,51 @@ struct Limits {
     port_scans: Arc<Semaphore>,
 }
 
+/// Permits a running job holds beyond its worker.
+struct Turn {
+    _account: tokio::sync::OwnedSemaphorePermit,
+    _kind: Option<tokio::sync::OwnedSemaphorePermit>,
+}
+
 impl Limits {
     fn account(&self, account_id: u64) -> Arc<Semaphore> {
         // One semaphore per account for the life of the process: the map is bounded by the
-        // number of accounts, and dropping idle ones could race with a waiter.
+        // number of accounts.
         let mut accounts = self.accounts.lock().unwrap_or_else(|e| e.into_inner());
         accounts
             .entry(account_id)
             .or_insert_with(|| Arc::new(Semaphore::new(self.per_account)))
             .clone()
+    }
+
+    /// Accounts and kinds with no free turn now.
+    fn saturated(&self) -> ClaimSkip {
+        let accounts = self.accounts.lock().unwrap_or_else(|e| e.into_inner());
+        ClaimSkip {
+            accounts: accounts
+                .iter()
+                .filter(|(_, s)| s.available_permits() == 0)
+                .map(|(id, _)| *id)
+                .collect(),
+            kinds: if self.port_scans.available_permits() == 0 {
+                vec![JobKind::PortScan]
+            } else {
+                vec![]
+            },
+        }
+    }
+
+    /// The turns a claimed job needs; `None` if one is taken (a claim that raced).
+    fn take(&self, job: &Job) -> Option<Turn> {
+        let account = self.account(job.account_id).try_acquire_owned().ok()?;
+        let kind = match job.kind {
+            JobKind::PortScan => Some(self.port_scans.clone().try_acquire_owned().ok()?),
+            _ => None,
+        };
+        Some(Turn {
+            _account: account,
+            _kind: kind,
+        })
     }
 }
 

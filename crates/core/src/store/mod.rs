@@ -490,12 +490,27 @@ impl Store {
         &self,
         owner: &str,
         lease_until: i64,
+        skip: &ClaimSkip,
     ) -> Result<Option<Job>, StoreError> {
+        // Ids and kind names are ours (numbers, fixed words), so they are inlined.
+        let mut filter = String::new();
+        if !skip.accounts.is_empty() {
+            let ids: Vec<String> = skip.accounts.iter().map(u64::to_string).collect();
+            filter.push_str(&format!(" AND account_id NOT IN ({})", ids.join(",")));
+        }
+        if !skip.kinds.is_empty() {
+            let kinds: Vec<String> = skip
+                .kinds
+                .iter()
+                .map(|k| format!("'{}'", k.as_str()))
+                .collect();
+            filter.push_str(&format!(" AND kind NOT IN ({})", kinds.join(",")));
+        }
         let row = sqlx::query(&format!(
             "UPDATE jobs SET
                  status = CASE status WHEN 'INTERRUPTED' THEN 'RESUMING' ELSE 'PROCESSING' END,
                  lease_owner = ?, lease_until = ?, attempts = attempts + 1
-             WHERE id = (SELECT id FROM jobs WHERE status IN ('QUEUED', 'INTERRUPTED') ORDER BY id LIMIT 1)
+             WHERE id = (SELECT id FROM jobs WHERE status IN ('QUEUED', 'INTERRUPTED'){filter} ORDER BY id LIMIT 1)
              RETURNING {JOB_COLUMNS}"
         ))
         .bind(owner)
@@ -612,6 +627,13 @@ impl Store {
                 .await?;
         Ok(done.rows_affected())
     }
+}
+
+/// Jobs `Store::claim_job` must pass over: accounts and kinds at their concurrency limit.
+#[derive(Debug, Clone, Default)]
+pub struct ClaimSkip {
+    pub accounts: Vec<u64>,
+    pub kinds: Vec<JobKind>,
 }
 
 /// Which keys `Store::revoke` revokes.

@@ -610,17 +610,17 @@ async fn dns_and_dig_against_a_loopback_server() {
 
 #[tokio::test]
 async fn one_account_cannot_take_every_worker() {
-    // Four workers, one task per account at a time; a slow WHOIS server holds each task 600 ms.
+    // Two workers, one turn per account; a slow WHOIS server holds each task 600 ms.
     let slow = whois_server("ok\n".into(), Duration::from_millis(600), false).await;
     let server = TestServer::with(Setup {
-        toml: format!("[tasks]\nwhois_server = \"{slow}\"\nworkers = 4\nper_account = 1\n"),
+        toml: format!("[tasks]\nwhois_server = \"{slow}\"\nworkers = 2\nper_account = 1\n"),
         ..Default::default()
     })
     .await;
     let (_, other) = create_key(&server, &["--plan", "pro"]);
     wait_for_keys(&server, 2).await;
     let mut busy = Vec::new();
-    for _ in 0..3 {
+    for _ in 0..6 {
         let r = post(
             &server,
             &server.key,
@@ -637,27 +637,19 @@ async fn one_account_cannot_take_every_worker() {
     )
     .await;
     let other_task = r.header("location").unwrap().to_owned();
-    // The other account's task finishes in about one slow answer, not after the first
-    // account's three queued ones (which run one at a time: ~1.8 s).
-    let started = std::time::Instant::now();
+    // The busy account runs one task at a time (3.6 s for six); the other account's task
+    // takes the second worker at once instead of waiting behind them.
     let done = wait_final(&server, &other, &other_task).await;
     assert_eq!(done["status"], "COMPLETED");
-    let statuses: Vec<String> = {
-        let mut v = Vec::new();
-        for l in &busy {
-            v.push(
-                get(&server, &server.key, l).await.json()["status"]
-                    .as_str()
-                    .unwrap()
-                    .to_owned(),
-            );
+    let mut pending = 0;
+    for l in &busy {
+        if get(&server, &server.key, l).await.json()["status"] != "COMPLETED" {
+            pending += 1;
         }
-        v
-    };
+    }
     assert!(
-        statuses.iter().any(|s| s != "COMPLETED"),
-        "the first account's tasks ran one at a time ({statuses:?}, other finished after {:?})",
-        started.elapsed()
+        pending >= 3,
+        "the other account waited behind the busy one ({pending} of 6 still pending)"
     );
     for l in &busy {
         assert_eq!(
