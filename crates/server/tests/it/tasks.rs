@@ -52,6 +52,13 @@ async fn get(server: &TestServer, key: &str, path: &str) -> Response {
     request(server.addr, "GET", path, &[("SEC", key)]).await
 }
 
+/// Create a task (expecting 201) and wait until it is final; returns its JSON.
+async fn run_task(server: &TestServer, key: &str, path: &str) -> serde_json::Value {
+    let r = post(server, key, path).await;
+    assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.body));
+    wait_final(server, key, r.header("location").unwrap()).await
+}
+
 /// Poll a task until it is final; returns its JSON.
 async fn wait_final(server: &TestServer, key: &str, location: &str) -> serde_json::Value {
     for _ in 0..200 {
@@ -186,13 +193,12 @@ async fn whois_timeouts_and_size_limits() {
         ..Default::default()
     })
     .await;
-    let r = post(
+    let done = run_task(
         &server,
         &server.key,
         "/api/services/whois_lookups?IP=81.2.69.160",
     )
     .await;
-    let done = wait_final(&server, &server.key, r.header("location").unwrap()).await;
     assert_eq!(done["status"], "EXCEPTION");
     assert!(
         done["message"].as_str().unwrap().contains("timed out"),
@@ -206,13 +212,12 @@ async fn whois_timeouts_and_size_limits() {
         ..Default::default()
     })
     .await;
-    let r = post(
+    let done = run_task(
         &server,
         &server.key,
         "/api/services/whois_lookups?IP=81.2.69.160",
     )
     .await;
-    let done = wait_final(&server, &server.key, r.header("location").unwrap()).await;
     assert_eq!(done["status"], "COMPLETED");
     let message = done["message"].as_str().unwrap();
     assert!(
@@ -596,13 +601,12 @@ async fn dns_and_dig_against_a_loopback_server() {
         ..Default::default()
     })
     .await;
-    let r = post(
+    let j = run_task(
         &server,
         &server.key,
         "/api/services/dns_lookups?IP=81.2.69.160",
     )
     .await;
-    let j = wait_final(&server, &server.key, r.header("location").unwrap()).await;
     assert_eq!(j["status"], "EXCEPTION");
     assert!(j["message"].as_str().unwrap().contains("timed out"), "{j}");
     server.stop().await;
