@@ -148,7 +148,10 @@ fn answer(
     let mut bodies: Vec<(IpAddr, Vec<u8>)> = Vec::with_capacity(ips.len());
     for &ip in &ips {
         let body = match reserved::reserved_label(ip) {
-            Some(label) => serde_json::to_vec(&model::reserved(ip, label, plan.tier)),
+            Some(label) => {
+                state.metrics.lookup("reserved");
+                serde_json::to_vec(&model::reserved(ip, label, plan.tier))
+            }
             None => {
                 let answer = set.locate(ip).map_err(|e| {
                     tracing::error!(error = %e, "lookup failed");
@@ -158,6 +161,11 @@ fn answer(
                         "service temporarily unavailable",
                     )
                 })?;
+                state.metrics.lookup(if answer.is_empty() {
+                    "not_found"
+                } else {
+                    "found"
+                });
                 serde_json::to_vec(&model::record(
                     &answer,
                     plan.tier,
@@ -169,7 +177,6 @@ fn answer(
         .expect("serialisable");
         bodies.push((ip, body));
     }
-    state.metrics.lookup("found");
     meter.charge(cost, now).map_err(DbipError::from_access)?;
 
     if items.len() == 1 {

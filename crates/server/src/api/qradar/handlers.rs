@@ -201,14 +201,15 @@ fn geolocations(
         })?;
         let local = state.local_networks.find(ip);
         if answer.is_empty() && local.is_none() {
+            state.metrics.lookup("not_found");
             continue;
         }
+        state.metrics.lookup("found");
         let value =
             serde_json::to_value(GeolocationJson::new(&answer, local)).expect("serialisable");
         found.push(value);
     }
     if found.is_empty() {
-        state.metrics.lookup("not_found");
         let shown: Vec<String> = ips.iter().map(IpAddr::to_string).collect();
         return Err(QradarError::new(
             ErrorKind::NotFound,
@@ -217,7 +218,6 @@ fn geolocations(
             "The IP address does not exist in the database.",
         ));
     }
-    state.metrics.lookup("found");
     meter
         .charge(found.len() as u64, now)
         .map_err(QradarError::from_access)?;
