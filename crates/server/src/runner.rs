@@ -151,7 +151,10 @@ async fn execute(state: &AppState, owner: &str, job: Job) {
     let limit = Duration::from_secs(state.config.tasks.timeout_secs);
     let outcome = match tokio::time::timeout(limit, body(state, &job)).await {
         Ok(outcome) => outcome,
-        Err(_) => Err(format!("the task took longer than {} s", limit.as_secs())),
+        Err(_) => Err(format!(
+            "timed out: the task took longer than {} s (tasks.timeout_secs)",
+            limit.as_secs()
+        )),
     };
     let (status, message, result) = match outcome {
         Ok((message, result)) => (JobStatus::Completed, message, Some(result.to_string())),
