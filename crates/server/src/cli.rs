@@ -33,6 +33,8 @@ pub enum Command {
     Keys(KeysCommand),
     /// Look an address up in the local databases, without a server.
     Lookup(LookupArgs),
+    /// Enrich a list of IPs, domains and e-mail addresses (locally, or through a server).
+    Bulk(BulkArgs),
     /// Build and inspect MMDB databases.
     #[command(subcommand)]
     Data(DataCommand),
@@ -125,6 +127,31 @@ pub struct LookupArgs {
     /// Print the merged record as MaxMind Insights JSON.
     #[arg(long)]
     pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct BulkArgs {
+    /// Terms, one per line (IP addresses, domain names, e-mail addresses; # comments).
+    #[arg(value_name = "TERMS")]
+    pub terms: PathBuf,
+    /// Results file (written under a temporary name, renamed when complete).
+    #[arg(long, value_name = "FILE")]
+    pub out: PathBuf,
+    /// csv, json or xml; default: from --out's extension, else csv.
+    #[arg(long)]
+    pub format: Option<String>,
+    /// Invalid and failed terms with reasons; default: <out>.failed.<format>.
+    #[arg(long, value_name = "FILE")]
+    pub failed: Option<PathBuf>,
+    /// Add reverse DNS names (`domains`) to each result.
+    #[arg(long)]
+    pub reverse_ip: bool,
+    /// Use this server's bulk API (http://host:port) instead of processing locally.
+    #[arg(long, value_name = "URL", requires = "key")]
+    pub server: Option<String>,
+    /// API key for --server.
+    #[arg(long, value_name = "KEY", requires = "server")]
+    pub key: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]

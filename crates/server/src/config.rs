@@ -76,7 +76,7 @@ pub const KEYS: &[(&str, &str)] = &[
     ),
     (
         "plans.<name>.services",
-        "services the plan may call: country, city, insights",
+        "services the plan may call: country, city, insights, dbip, tasks, bulk",
     ),
     (
         "plans.<name>.daily_quota",
@@ -142,6 +142,28 @@ pub const KEYS: &[(&str, &str)] = &[
     ("tasks.dns_server", "DNS server for dns_lookups and dig_lookups, ip:port (default: the first nameserver in /etc/resolv.conf)"),
     ("tasks.per_account", "tasks of one account running at once (default 8)"),
     ("tasks.port_scan.at_once", "port scans running at once, all accounts together (default 2)"),
+    ("bulk.max_terms", "most terms one bulk request may carry (default 100000)"),
+    (
+        "bulk.max_body_bytes",
+        "largest bulk request body (default 33554432, 32 MiB)",
+    ),
+    (
+        "bulk.retention_secs",
+        "bulk results are deleted this long after the request finished (default 604800, 7 days)",
+    ),
+    ("bulk.at_once", "bulk requests processed at once, all accounts together (default 2)"),
+    (
+        "bulk.chunk_terms",
+        "terms per durable checkpoint of a bulk request (default 1000)",
+    ),
+    (
+        "bulk.resolve_concurrency",
+        "DNS questions in flight per bulk request (default 256)",
+    ),
+    (
+        "bulk.dns_timeout_ms",
+        "how long one DNS question of a bulk request may take (default 2000)",
+    ),
 ];
 
 #[derive(Debug, Clone, Deserialize)]
@@ -171,6 +193,50 @@ pub struct Config {
     pub local_networks: Vec<LocalNetworkConfig>,
     #[serde(default)]
     pub tasks: TasksConfig,
+    #[serde(default)]
+    pub bulk: BulkConfig,
+}
+
+/// Bulk requests (`/api/bgservice/...`, `ipintel bulk`). DNS goes to `tasks.dns_server`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BulkConfig {
+    #[serde(default = "default_bulk_max_terms")]
+    pub max_terms: usize,
+    #[serde(default = "default_bulk_max_body")]
+    pub max_body_bytes: usize,
+    #[serde(default = "default_retention")]
+    pub retention_secs: u64,
+    #[serde(default = "default_scans_at_once")]
+    pub at_once: usize,
+    #[serde(default = "default_chunk_terms")]
+    pub chunk_terms: u32,
+    #[serde(default = "default_resolve_concurrency")]
+    pub resolve_concurrency: usize,
+    #[serde(default = "default_bulk_dns_timeout")]
+    pub dns_timeout_ms: u64,
+}
+
+impl Default for BulkConfig {
+    fn default() -> Self {
+        toml::Table::new().try_into().expect("all defaults")
+    }
+}
+
+fn default_bulk_max_terms() -> usize {
+    100_000
+}
+fn default_bulk_max_body() -> usize {
+    32 * 1024 * 1024
+}
+fn default_chunk_terms() -> u32 {
+    1000
+}
+fn default_resolve_concurrency() -> usize {
+    256
+}
+fn default_bulk_dns_timeout() -> u64 {
+    2000
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -558,6 +624,18 @@ impl Config {
         if self.tasks.port_scan.enabled && self.tasks.port_scan.allowed_networks.is_empty() {
             return Err(ConfigError::Invalid(
                 "tasks.port_scan.enabled needs tasks.port_scan.allowed_networks: scans are limited to them".into(),
+            ));
+        }
+        let bulk = &self.bulk;
+        if bulk.max_terms == 0
+            || bulk.max_body_bytes == 0
+            || bulk.at_once == 0
+            || bulk.chunk_terms == 0
+            || bulk.resolve_concurrency == 0
+            || bulk.dns_timeout_ms == 0
+        {
+            return Err(ConfigError::Invalid(
+                "bulk.max_terms, max_body_bytes, at_once, chunk_terms, resolve_concurrency and dns_timeout_ms must be positive".into(),
             ));
         }
         if self.http.max_connections == 0 || self.http.request_timeout_secs == 0 {

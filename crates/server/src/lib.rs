@@ -6,10 +6,12 @@
 //! - [`server`]: start (store, databases, bootstrap key) and run (listeners, background tasks).
 //! - [`http`]: router, middleware, accept loop, error kind -> status.
 //! - [`api`]: one folder per dialect (MaxMind today); dialects never import each other.
+//! - [`bulk`]: the bulk pipeline (terms -> results) and its JSON/XML/CSV writers.
 //! - [`commands`]: the non-serving subcommands (keys, lookup, data).
 //! - [`metrics`]: Prometheus counters.
 
 pub mod api;
+pub mod bulk;
 pub mod cli;
 pub mod commands;
 pub mod config;

@@ -44,6 +44,9 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Serve(_) => runtime()?.block_on(serve(config)),
         Command::Keys(command) => runtime()?.block_on(commands::keys(&config, command)),
         Command::Lookup(args) => commands::lookup(&config, args),
+        Command::Bulk(args) => {
+            runtime()?.block_on(ipintel_server::bulk::command::run(&config, args))
+        }
         Command::Data(command) => commands::data(command),
         Command::CheckConfig => {
             println!("{config:#?}");

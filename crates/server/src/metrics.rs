@@ -1,4 +1,5 @@
-//! Prometheus metrics: requests by dialect and status, latency by dialect, lookups, reloads.
+//! Prometheus metrics: requests by dialect and status, latency by dialect, lookups, reloads,
+//! bulk terms.
 
 use std::time::Duration;
 
@@ -31,6 +32,7 @@ pub struct Metrics {
     pub latency: Family<DialectLabel, Histogram>,
     pub lookups: Family<OutcomeLabel, Counter>,
     pub reloads: Family<OutcomeLabel, Counter>,
+    pub bulk_terms: Family<OutcomeLabel, Counter>,
     pub geo_generation: Gauge,
     pub live_keys: Gauge,
 }
@@ -47,6 +49,7 @@ impl Metrics {
         });
         let lookups = Family::<OutcomeLabel, Counter>::default();
         let reloads = Family::<OutcomeLabel, Counter>::default();
+        let bulk_terms = Family::<OutcomeLabel, Counter>::default();
         let geo_generation = Gauge::default();
         let live_keys = Gauge::default();
         registry.register(
@@ -70,6 +73,11 @@ impl Metrics {
             reloads.clone(),
         );
         registry.register(
+            "bulk_terms",
+            "bulk request terms by outcome (accepted, invalid, processed, failed)",
+            bulk_terms.clone(),
+        );
+        registry.register(
             "geo_generation",
             "generation of the serving database set",
             geo_generation.clone(),
@@ -81,6 +89,7 @@ impl Metrics {
             latency,
             lookups,
             reloads,
+            bulk_terms,
             geo_generation,
             live_keys,
         }
@@ -101,6 +110,12 @@ impl Metrics {
 
     pub fn reload(&self, outcome: &'static str) {
         self.reloads.get_or_create(&OutcomeLabel { outcome }).inc();
+    }
+
+    pub fn bulk_terms(&self, outcome: &'static str, n: u64) {
+        self.bulk_terms
+            .get_or_create(&OutcomeLabel { outcome })
+            .inc_by(n);
     }
 
     /// The text exposition format.

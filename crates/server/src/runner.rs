@@ -34,6 +34,7 @@ pub async fn run(state: AppState, cancel: CancellationToken) {
         per_account: config.per_account,
         accounts: Mutex::new(HashMap::new()),
         port_scans: Arc::new(Semaphore::new(config.port_scan.at_once)),
+        bulk: Arc::new(Semaphore::new(state.config.bulk.at_once)),
     });
     let lease = config.timeout_secs as i64 + 30;
     let housekeeping_every = Duration::from_secs(config.retention_secs.clamp(1, 60));
@@ -75,7 +76,8 @@ pub async fn run(state: AppState, cancel: CancellationToken) {
             _ = tokio::time::sleep(Duration::from_millis(250)) => {}
             _ = housekeeping.tick() => {
                 let now = now_unix();
-                if let Err(e) = store.sweep_jobs(now - config.retention_secs as i64).await {
+                let bulk_before = now - state.config.bulk.retention_secs as i64;
+                if let Err(e) = store.sweep_jobs(now - config.retention_secs as i64, bulk_before).await {
                     tracing::error!(error = %e, "retention sweep failed");
                 }
                 if let Err(e) = store.interrupt_abandoned(now, &owner, false).await {
@@ -91,6 +93,7 @@ struct Limits {
     per_account: usize,
     accounts: Mutex<HashMap<u64, Arc<Semaphore>>>,
     port_scans: Arc<Semaphore>,
+    bulk: Arc<Semaphore>,
 }
 
 /// Permits a running job holds beyond its worker.
@@ -119,11 +122,14 @@ impl Limits {
                 .filter(|(_, s)| s.available_permits() == 0)
                 .map(|(id, _)| *id)
                 .collect(),
-            kinds: if self.port_scans.available_permits() == 0 {
-                vec![JobKind::PortScan]
-            } else {
-                vec![]
-            },
+            kinds: [
+                (JobKind::PortScan, &self.port_scans),
+                (JobKind::Bulk, &self.bulk),
+            ]
+            .into_iter()
+            .filter(|(_, s)| s.available_permits() == 0)
+            .map(|(kind, _)| kind)
+            .collect(),
         }
     }
 
@@ -132,6 +138,7 @@ impl Limits {
         let account = self.account(job.account_id).try_acquire_owned().ok()?;
         let kind = match job.kind {
             JobKind::PortScan => Some(self.port_scans.clone().try_acquire_owned().ok()?),
+            JobKind::Bulk => Some(self.bulk.clone().try_acquire_owned().ok()?),
             _ => None,
         };
         Some(Turn {
@@ -147,6 +154,10 @@ async fn execute(state: &AppState, owner: &str, job: Job) {
         if let Err(e) = store.mark_processing(job.id, owner).await {
             tracing::error!(job = job.id, error = %e, "cannot mark a resumed job");
         }
+    }
+    if job.kind == JobKind::Bulk {
+        // Bounded per DNS question, not as a whole: a 100,000-term request takes a while.
+        return execute_bulk(state, owner, job).await;
     }
     let limit = Duration::from_secs(state.config.tasks.timeout_secs);
     let outcome = match tokio::time::timeout(limit, body(state, &job)).await {
@@ -254,6 +265,7 @@ async fn body(state: &AppState, job: &Job) -> Outcome {
             });
             Ok((answer.text(), result))
         }
+        JobKind::Bulk => Err("bulk requests run in execute_bulk".to_owned()),
         JobKind::PortScan => {
             let scan = &tasks.port_scan;
             // Checked when the job was accepted; checked again in case the config changed.
@@ -280,5 +292,100 @@ async fn body(state: &AppState, job: &Job) -> Outcome {
             });
             Ok((message, result))
         }
+    }
+}
+
+/// How long a bulk request's lease lasts; every recorded chunk renews it.
+const BULK_LEASE_SECS: i64 = 300;
+
+/// Run a bulk request from its next unrecorded chunk to the end. Each chunk's results are
+/// recorded with the lease renewal in one transaction (`Store::commit_bulk_chunk`), so a
+/// crash at any point loses at most the chunk in progress, which the next claim redoes.
+async fn execute_bulk(state: &AppState, owner: &str, job: Job) {
+    let store = state.accounts.store();
+    let work = match store.bulk_work(job.id).await {
+        Ok(Some(work)) => work,
+        Ok(None) => {
+            tracing::error!(job = job.id, "a bulk job without its request row");
+            let _ = store
+                .finish_job(
+                    job.id,
+                    owner,
+                    JobStatus::Exception,
+                    "request data missing",
+                    None,
+                )
+                .await;
+            return;
+        }
+        Err(e) => {
+            tracing::error!(job = job.id, error = %e, "cannot read a bulk request; it will be retried");
+            return;
+        }
+    };
+    let bulk = &state.config.bulk;
+    let resolver = crate::bulk::Resolver::new(
+        state
+            .config
+            .tasks
+            .dns_server
+            .or_else(crate::config::system_dns_server),
+        Duration::from_millis(bulk.dns_timeout_ms),
+        bulk.resolve_concurrency,
+    );
+    let terms: Vec<&str> = work.terms.lines().collect();
+    let mut failed = work.failed_terms;
+    for (chunk_no, chunk) in terms
+        .chunks(work.chunk_terms.max(1) as usize)
+        .enumerate()
+        .skip(work.next_chunk as usize)
+    {
+        let geo = state.geo.snapshot();
+        let out = crate::bulk::process_chunk(&geo, &resolver, chunk, work.reverse_ip).await;
+        match store
+            .commit_bulk_chunk(
+                job.id,
+                owner,
+                chunk_no as u32,
+                &out.completed,
+                &out.failed,
+                out.n_processed,
+                out.n_failed,
+                now_unix() + BULK_LEASE_SECS,
+            )
+            .await
+        {
+            Ok(true) => {
+                failed += out.n_failed;
+                state.metrics.bulk_terms("processed", out.n_processed);
+                state.metrics.bulk_terms("failed", out.n_failed);
+            }
+            Ok(false) => {
+                tracing::warn!(job = job.id, "bulk request taken back; stopping");
+                return;
+            }
+            Err(e) => {
+                tracing::error!(job = job.id, error = %e, "cannot record a bulk chunk; it will be redone");
+                return;
+            }
+        }
+    }
+    // Failed terms are given their credit back; invalid ones were never charged.
+    let refund = failed.min(work.charged);
+    let message = format!(
+        "{} terms processed, {failed} failed",
+        terms.len() as u64 - failed
+    );
+    match store
+        .finish_bulk(job.id, owner, job.account_id, &message, refund)
+        .await
+    {
+        Ok(true) => {
+            if let Some(meter) = state.accounts.meter(job.account_id) {
+                meter.refund_recorded(refund, 0, 0);
+            }
+        }
+        Ok(false) => tracing::warn!(job = job.id, "bulk request taken back before it finished"),
+        Err(e) => tracing::error!(job = job.id, error = %e, "cannot finish a bulk request"),
     }
 }

@@ -196,6 +196,36 @@ impl Meter {
         })
     }
 
+    /// Charge `cost` like `charge`, for a caller that writes the charge to the store itself,
+    /// in the transaction that records what is paid for (a bulk request): it counts as
+    /// already written, so the write-behind never writes it again. If that transaction
+    /// fails, undo with `refund_recorded(cost, cost, day)`.
+    pub fn charge_recorded(&self, cost: u64, now: SystemTime) -> Result<Remaining, AccessError> {
+        let mut state = self.lock();
+        Self::roll_day(&mut state, utc_day(now));
+        Self::admit(&state, cost)?;
+        state.credits_used += cost;
+        state.credits_flushed += cost;
+        state.day_used += cost;
+        state.day_flushed += cost;
+        Ok(Remaining {
+            credits: state.credits_granted.map(|g| g - state.credits_used),
+            today: state.daily_quota.map(|q| q - state.day_used),
+        })
+    }
+
+    /// Give back `credits` (and `day_queries` counted on `day`) that the caller has already
+    /// taken out of the store's counters.
+    pub fn refund_recorded(&self, credits: u64, day_queries: u64, day: i64) {
+        let mut state = self.lock();
+        state.credits_used = state.credits_used.saturating_sub(credits);
+        state.credits_flushed = state.credits_flushed.saturating_sub(credits);
+        if state.day == day {
+            state.day_used = state.day_used.saturating_sub(day_queries);
+            state.day_flushed = state.day_flushed.saturating_sub(day_queries);
+        }
+    }
+
     /// What is left, without charging.
     pub fn remaining(&self, now: SystemTime) -> Remaining {
         let mut state = self.lock();
@@ -405,6 +435,11 @@ impl Accounts {
             meters,
         }));
         Ok(())
+    }
+
+    /// An account's meter, if the account is known.
+    pub fn meter(&self, account_id: u64) -> Option<Arc<Meter>> {
+        self.ledger.load().meters.get(&account_id).cloned()
     }
 
     /// Number of live keys (for readiness and metrics).

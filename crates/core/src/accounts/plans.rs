@@ -17,6 +17,8 @@ pub enum Service {
     Dbip,
     /// Network tasks (WHOIS, port scans) through QRadar's `/api/services`.
     Tasks,
+    /// Bulk requests (`/api/bgservice`): many terms, charged one credit each.
+    Bulk,
 }
 
 impl Service {
@@ -26,6 +28,7 @@ impl Service {
         Service::Insights,
         Service::Dbip,
         Service::Tasks,
+        Service::Bulk,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -35,6 +38,7 @@ impl Service {
             Service::Insights => "insights",
             Service::Dbip => "dbip",
             Service::Tasks => "tasks",
+            Service::Bulk => "bulk",
         }
     }
 }
@@ -115,14 +119,14 @@ impl Plans {
                 plan("free", &[Country, City, Dbip], Some(1_000), 32, Tier::Free),
                 plan(
                     "lite",
-                    &[Country, City, Dbip, Tasks],
+                    &[Country, City, Dbip, Tasks, Bulk],
                     Some(50_000),
                     256,
                     Tier::Lite,
                 ),
                 plan(
                     "pro",
-                    &[Country, City, Insights, Dbip, Tasks],
+                    &[Country, City, Insights, Dbip, Tasks, Bulk],
                     None,
                     256,
                     Tier::Pro,
@@ -156,7 +160,8 @@ mod tests {
             | Service::City
             | Service::Insights
             | Service::Dbip
-            | Service::Tasks => Service::ALL.contains(&s),
+            | Service::Tasks
+            | Service::Bulk => Service::ALL.contains(&s),
         };
         for s in [
             Service::Country,
@@ -164,6 +169,7 @@ mod tests {
             Service::Insights,
             Service::Dbip,
             Service::Tasks,
+            Service::Bulk,
         ] {
             assert!(listed(s), "{s} missing from Service::ALL");
             assert_eq!(s.as_str().parse::<Service>(), Ok(s));

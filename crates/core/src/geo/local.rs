@@ -21,7 +21,7 @@ impl LocalNetworks {
         for n in &mut networks {
             n.network = n.network.trunc();
         }
-        networks.sort_by(|a, b| b.network.prefix_len().cmp(&a.network.prefix_len()));
+        networks.sort_by_key(|n| std::cmp::Reverse(n.network.prefix_len()));
         LocalNetworks(networks)
     }
 

@@ -240,6 +240,23 @@ impl GeoSet {
         Ok(answer)
     }
 
+    /// The network around `ip` as the AS data draws it (the ISP database's record, else the
+    /// ASN database's): the announced route, wider than `GeoAnswer::network`, which all
+    /// databases narrow together. A tree walk or two, so only callers that show it pay.
+    pub fn route(&self, ip: IpAddr) -> Option<IpNet> {
+        [DbKind::Isp, DbKind::Asn].into_iter().find_map(|kind| {
+            let db = self
+                .roles
+                .network
+                .iter()
+                .map(|&n| &self.dbs[n])
+                .find(|db| db.kind == kind)?;
+            let hit = db.hit(ip).ok()?;
+            hit.offset?;
+            IpNet::new(ip, hit.prefix_len?).ok().map(|n| n.trunc())
+        })
+    }
+
     /// Everything every database says about `ip`, reserved or not, found or not.
     ///
     /// IPv6 forms that MMDB aliasing maps into the IPv4 tree (IPv4-mapped, IPv4-compatible,
@@ -336,9 +353,12 @@ fn expand_paths(paths: &[PathBuf]) -> Result<Vec<PathBuf>, GeoError> {
     Ok(files)
 }
 
+/// Each file's (path, inode, size, mtime seconds, mtime nanoseconds).
+type Fingerprint = Vec<(PathBuf, u64, u64, i64, i64)>;
+
 /// A cheap summary of the files behind a set, to notice replacements (rename changes the
 /// inode; an in-place rewrite changes size or mtime) and new files in watched directories.
-fn fingerprint(paths: &[PathBuf]) -> Vec<(PathBuf, u64, u64, i64, i64)> {
+fn fingerprint(paths: &[PathBuf]) -> Fingerprint {
     use std::os::unix::fs::MetadataExt;
     let files = expand_paths(paths).unwrap_or_default();
     files
@@ -365,7 +385,7 @@ pub struct GeoService {
     options: GeoOptions,
     generation: AtomicU64,
     /// Serialises reloads and holds the fingerprint of the serving files.
-    reload_state: Mutex<Vec<(PathBuf, u64, u64, i64, i64)>>,
+    reload_state: Mutex<Fingerprint>,
 }
 
 impl GeoService {

@@ -1,4 +1,4 @@
-//! Jobs: the durable model behind QRadar's asynchronous tasks (and, later, bulk requests).
+//! Jobs: the durable model behind QRadar's asynchronous tasks and bulk requests.
 //!
 //! A job is accepted only once it is in the store, so a crash loses no accepted job. The
 //! states are QRadar's twelve; the transitions ipintel makes are:
@@ -100,14 +100,17 @@ pub enum JobKind {
     Dig,
     Whois,
     PortScan,
+    /// A bulk request: many terms, processed in durable chunks (see `store::bulk`).
+    Bulk,
 }
 
 impl JobKind {
-    pub const ALL: [JobKind; 4] = [
+    pub const ALL: [JobKind; 5] = [
         JobKind::DnsLookup,
         JobKind::Dig,
         JobKind::Whois,
         JobKind::PortScan,
+        JobKind::Bulk,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -116,6 +119,7 @@ impl JobKind {
             JobKind::Dig => "dig",
             JobKind::Whois => "whois",
             JobKind::PortScan => "port_scan",
+            JobKind::Bulk => "bulk",
         }
     }
 }

@@ -13,6 +13,9 @@ use sqlx::{Row, SqlitePool};
 use crate::jobs::{Job, JobKind, JobStatus};
 use crate::ErrorKind;
 
+mod bulk;
+pub use bulk::{BulkPart, BulkStatus, BulkWork, NewBulk};
+
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("database error: {0}")]
@@ -83,6 +86,30 @@ CREATE TABLE jobs (
 );
 CREATE INDEX jobs_runnable ON jobs(status, id);
 CREATE INDEX jobs_finished ON jobs(finished_at);
+"#,
+    r#"
+CREATE TABLE bulk_requests (
+    job_id          INTEGER PRIMARY KEY REFERENCES jobs(id) ON DELETE CASCADE,
+    format          TEXT    NOT NULL,   -- default download format
+    reverse_ip      INTEGER NOT NULL,
+    chunk_terms     INTEGER NOT NULL,   -- terms per chunk, fixed for the request's life
+    total_terms     INTEGER NOT NULL,
+    invalid_terms   INTEGER NOT NULL,
+    processed_terms INTEGER NOT NULL DEFAULT 0,
+    failed_terms    INTEGER NOT NULL DEFAULT 0,
+    charged         INTEGER NOT NULL,   -- credits taken at submission
+    next_chunk      INTEGER NOT NULL DEFAULT 0,
+    terms           TEXT    NOT NULL,   -- valid terms, one per line
+    invalid         TEXT    NOT NULL    -- JSON lines {"term","reason"}
+);
+CREATE TABLE bulk_chunks (
+    job_id    INTEGER NOT NULL REFERENCES jobs(id) ON DELETE CASCADE,
+    chunk     INTEGER NOT NULL,
+    completed TEXT    NOT NULL,         -- one JSON array of results per processed term, per line
+    failed    TEXT    NOT NULL,         -- JSON lines {"term","reason"}
+    PRIMARY KEY (job_id, chunk)
+);
+CREATE INDEX jobs_account_kind ON jobs(account_id, kind, id);
 "#,
 ];
 
@@ -618,13 +645,17 @@ impl Store {
         Ok(n as u64)
     }
 
-    /// Delete finished jobs older than `before` (unix seconds). Returns how many.
-    pub async fn sweep_jobs(&self, before: i64) -> Result<u64, StoreError> {
-        let done =
-            sqlx::query("DELETE FROM jobs WHERE finished_at IS NOT NULL AND finished_at < ?")
-                .bind(before)
-                .execute(&self.pool)
-                .await?;
+    /// Delete finished jobs that finished before `before` (unix seconds), bulk requests
+    /// (and their results) before `bulk_before`. Returns how many.
+    pub async fn sweep_jobs(&self, before: i64, bulk_before: i64) -> Result<u64, StoreError> {
+        let done = sqlx::query(
+            "DELETE FROM jobs WHERE finished_at IS NOT NULL
+               AND finished_at < CASE kind WHEN 'bulk' THEN ? ELSE ? END",
+        )
+        .bind(bulk_before)
+        .bind(before)
+        .execute(&self.pool)
+        .await?;
         Ok(done.rows_affected())
     }
 }

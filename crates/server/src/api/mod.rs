@@ -5,3 +5,4 @@ pub mod dbip;
 pub mod maxmind;
 pub mod qradar;
 pub mod v1;
+pub mod whoisxml;

@@ -10,6 +10,8 @@ pub enum Contract {
     Standard,
     /// QRadar answers invalid input with 422 Unprocessable Entity (seed 000).
     Qradar,
+    /// WhoisXML's bulk API answers an id that is not the caller's with 422 (seed 001).
+    WhoisXml,
 }
 
 /// Status for a kind of failure: the default, and the deviations a dialect's contract
@@ -22,6 +24,7 @@ pub fn status_in(contract: Contract, kind: ErrorKind) -> StatusCode {
         (Contract::Qradar, ErrorKind::InvalidInput | ErrorKind::MissingInput) => {
             StatusCode::UNPROCESSABLE_ENTITY
         }
+        (Contract::WhoisXml, ErrorKind::NotFound) => StatusCode::UNPROCESSABLE_ENTITY,
         (_, kind) => status(kind),
     }
 }

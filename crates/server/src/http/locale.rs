@@ -33,7 +33,7 @@ pub fn negotiate(header: Option<&str>) -> Result<&'static str, String> {
         ranges.push((tag, q));
     }
     // Highest q first; equal q keep header order.
-    ranges.sort_by(|a, b| b.1.cmp(&a.1));
+    ranges.sort_by_key(|r| std::cmp::Reverse(r.1));
     for (tag, q) in ranges {
         if q == 0 {
             continue;

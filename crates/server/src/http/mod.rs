@@ -29,6 +29,7 @@ pub fn router(state: AppState) -> Router {
         .merge(crate::api::dbip::routes())
         .merge(crate::api::qradar::routes())
         .merge(crate::api::v1::routes())
+        .merge(crate::api::whoisxml::routes())
         .merge(ops::routes())
         .fallback(not_found)
         .layer(axum::extract::DefaultBodyLimit::max(
@@ -57,6 +58,8 @@ fn dialect_of(path: &str) -> &'static str {
         "qradar"
     } else if path.starts_with("/v1/") {
         "v1"
+    } else if path.starts_with("/api/bgservice/") {
+        "bulk"
     } else if path.starts_with("/admin/") {
         "admin"
     } else if matches!(path, "/healthz" | "/readyz" | "/metrics") {
@@ -92,8 +95,12 @@ async fn observe(State(state): State<AppState>, request: Request, next: Next) ->
 
 /// A declared body over the limit is refused before any handler runs: 403 for MaxMind's
 /// API (its documented status, without a body), 413 elsewhere. A body without a length
-/// (chunked) is capped by `DefaultBodyLimit` where a handler reads it.
+/// (chunked) is capped by `DefaultBodyLimit` where a handler reads it. The bulk API has its
+/// own limit (`bulk.max_body_bytes`) and error body, so its handlers check.
 fn body_too_large(request: &Request, max: usize, dialect: &str) -> Option<StatusCode> {
+    if dialect == "bulk" {
+        return None;
+    }
     let declared = request
         .headers()
         .get(axum::http::header::CONTENT_LENGTH)?

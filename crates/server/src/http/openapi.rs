@@ -129,6 +129,7 @@ pub fn operations() -> Vec<Operation> {
     all.extend(crate::api::dbip::operations());
     all.extend(crate::api::qradar::operations());
     all.extend(crate::api::v1::operations());
+    all.extend(crate::api::whoisxml::operations());
     all.extend(super::ops::operations());
     all
 }

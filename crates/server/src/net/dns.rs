@@ -129,6 +129,82 @@ pub async fn reverse(server: Server, ip: IpAddr) -> Result<Vec<ReverseName>, Net
     Ok(out)
 }
 
+/// Ask about `name` (an absolute name without the trailing dot) and check the response
+/// code: NXDOMAIN is `NoSuchName`, other failures are errors naming the code.
+async fn ask_name(server: Server, name: &str, kind: RecordType) -> Result<Message, NetError> {
+    let fqdn = Name::from_ascii(format!("{name}."))
+        .map_err(|e| NetError::Refused(format!("{name:?} is not a domain name: {e}")))?;
+    let exchange = ask(server, fqdn, kind).await?;
+    match u16::from(exchange.answer.metadata.response_code) {
+        0 => Ok(exchange.answer),
+        3 => Err(NetError::NoSuchName(name.to_owned())),
+        _ => Err(NetError::Io {
+            what: format!("dns {} {kind} {name}", server.addr),
+            reason: rcode_name(exchange.answer.metadata.response_code),
+        }),
+    }
+}
+
+/// The IPv4 and IPv6 addresses of `name` (A and AAAA asked at once), in answer order. Empty
+/// when the name exists without addresses; `NoSuchName` when it does not exist; an error
+/// when neither question was answered.
+pub async fn addresses(server: Server, name: &str) -> Result<Vec<IpAddr>, NetError> {
+    let (a, aaaa) = tokio::join!(
+        ask_name(server, name, RecordType::A),
+        ask_name(server, name, RecordType::AAAA)
+    );
+    let mut found = Vec::new();
+    let mut failure = None;
+    for outcome in [a, aaaa] {
+        match outcome {
+            Ok(answer) => found.extend(answer.answers.iter().filter_map(|r| match &r.data {
+                RData::A(a) => Some(IpAddr::V4(a.0)),
+                RData::AAAA(a) => Some(IpAddr::V6(a.0)),
+                _ => None,
+            })),
+            Err(e @ NetError::NoSuchName(_)) => return Err(e),
+            Err(e) => failure = Some(e),
+        }
+    }
+    match failure {
+        Some(e) if found.is_empty() => Err(e),
+        _ => Ok(found),
+    }
+}
+
+/// The mail exchangers of `domain`, most preferred first, without the trailing dot. A null
+/// MX (".", RFC 7505) is left out, so a domain that takes no mail has none.
+pub async fn mail_exchangers(server: Server, domain: &str) -> Result<Vec<String>, NetError> {
+    let answer = ask_name(server, domain, RecordType::MX).await?;
+    let mut hosts: Vec<(u16, String)> = answer
+        .answers
+        .iter()
+        .filter_map(|r| match &r.data {
+            RData::MX(mx) => Some((mx.preference, mx.exchange.to_ascii())),
+            _ => None,
+        })
+        .map(|(pref, host)| (pref, host.trim_end_matches('.').to_ascii_lowercase()))
+        .filter(|(_, host)| !host.is_empty())
+        .collect();
+    hosts.sort();
+    hosts.dedup_by(|a, b| a.1 == b.1);
+    Ok(hosts.into_iter().map(|(_, host)| host).collect())
+}
+
+/// The PTR names of `ip`, without the trailing dot (no forward confirmation).
+pub async fn ptr_names(server: Server, ip: IpAddr) -> Result<Vec<String>, NetError> {
+    let ptr = ask(server, Name::from(ip), RecordType::PTR).await?;
+    Ok(ptr
+        .answer
+        .answers
+        .iter()
+        .filter_map(|r| match &r.data {
+            RData::PTR(target) => Some(target.0.to_ascii().trim_end_matches('.').to_owned()),
+            _ => None,
+        })
+        .collect())
+}
+
 /// dig's mnemonic for a response code (NOERROR, NXDOMAIN, ...).
 pub fn rcode_name(code: hickory_proto::op::ResponseCode) -> String {
     match u16::from(code) {

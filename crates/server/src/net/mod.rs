@@ -14,4 +14,6 @@ pub enum NetError {
     Io { what: String, reason: String },
     #[error("{0}")]
     Refused(String),
+    #[error("{0}: no such domain (NXDOMAIN)")]
+    NoSuchName(String),
 }

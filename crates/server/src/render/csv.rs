@@ -41,6 +41,11 @@ fn cell(value: &Value, path: &[&str]) -> String {
         return match value {
             Value::String(s) => s.clone(),
             Value::Null => String::new(),
+            Value::Array(items) => items
+                .iter()
+                .map(|item| cell(item, path))
+                .collect::<Vec<_>>()
+                .join(";"),
             other => other.to_string(),
         };
     };
@@ -58,8 +63,21 @@ fn cell(value: &Value, path: &[&str]) -> String {
 
 /// Header plus one row per value.
 pub fn to_csv(rows: &[Value], columns: &[String]) -> Vec<u8> {
-    let mut writer = csv::Writer::from_writer(Vec::with_capacity(256 * (rows.len() + 1)));
+    let mut out = header(columns);
+    out.extend(body(rows, columns));
+    out
+}
+
+/// The header line alone (a streamed answer writes it first, then `body` per part).
+pub fn header(columns: &[String]) -> Vec<u8> {
+    let mut writer = csv::Writer::from_writer(Vec::with_capacity(256));
     writer.write_record(columns).expect("writing to a Vec");
+    writer.into_inner().expect("flushing a Vec")
+}
+
+/// One row per value, no header.
+pub fn body(rows: &[Value], columns: &[String]) -> Vec<u8> {
+    let mut writer = csv::Writer::from_writer(Vec::with_capacity(256 * rows.len()));
     let paths: Vec<Vec<&str>> = columns.iter().map(|c| c.split('.').collect()).collect();
     for row in rows {
         writer

@@ -13,8 +13,11 @@
 //! - `engine`: the flat lookup index against the databases' own search trees.
 //! - `tidy`: module docs, the codemap, and the config key table stay true.
 //! - `v1`: ipintel's own API in JSON, XML and CSV.
+//! - `bulk`: the WhoisXML-style bulk API and `ipintel bulk`, with a loopback DNS zone.
+//! - `zone`: a DNS server on 127.0.0.1 answering from a function.
 
 mod accounts;
+mod bulk;
 mod cli;
 mod dbip;
 mod engine;
@@ -27,3 +30,4 @@ mod support;
 mod tasks;
 mod tidy;
 mod v1;
+mod zone;

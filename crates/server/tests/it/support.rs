@@ -222,10 +222,28 @@ pub async fn request(
 
 /// Send raw bytes, parse the response.
 pub async fn raw(addr: SocketAddr, bytes: &[u8]) -> Response {
-    let mut stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
-    stream.write_all(bytes).await.expect("write");
+    let stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    let (mut reader, mut writer) = stream.into_split();
+    // Write while reading: a server may answer (and close) before taking a whole body.
+    let bytes = bytes.to_vec();
+    let writing = tokio::spawn(async move {
+        let _ = writer.write_all(&bytes).await;
+        writer
+    });
     let mut buf = Vec::new();
-    stream.read_to_end(&mut buf).await.expect("read");
+    let mut chunk = vec![0u8; 64 * 1024];
+    loop {
+        match reader.read(&mut chunk).await {
+            Ok(0) => break,
+            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+            Err(e) if !buf.is_empty() => {
+                eprintln!("read ended with {e} after {} bytes", buf.len());
+                break;
+            }
+            Err(e) => panic!("read: {e}"),
+        }
+    }
+    drop(writing.await);
     parse_response(&buf)
 }
 
@@ -242,7 +260,13 @@ pub fn parse_response(buf: &[u8]) -> Response {
         .filter_map(|l| l.split_once(':'))
         .map(|(n, v)| (n.trim().to_owned(), v.trim().to_owned()))
         .collect();
-    let body = buf[split + 4..].to_vec();
+    let mut body = buf[split + 4..].to_vec();
+    let chunked = headers.iter().any(|(n, v)| {
+        n.eq_ignore_ascii_case("transfer-encoding") && v.eq_ignore_ascii_case("chunked")
+    });
+    if chunked {
+        body = dechunk(&body);
+    }
     Response {
         status,
         headers,
@@ -305,4 +329,35 @@ pub async fn wait_for_keys(server: &TestServer, n: usize) {
         eventually(3, || async { server.state.accounts.n_live_keys() == n }).await,
         "the server did not pick up the new keys"
     );
+}
+
+/// Decode a chunked transfer-encoded body (streamed answers); panics on a cut-off body.
+fn dechunk(mut raw: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    loop {
+        let line_end = raw
+            .windows(2)
+            .position(|w| w == b"\r\n")
+            .expect("chunk size line");
+        let size_text = std::str::from_utf8(&raw[..line_end]).unwrap();
+        let size = usize::from_str_radix(size_text.split(';').next().unwrap().trim(), 16)
+            .expect("hex chunk size");
+        raw = &raw[line_end + 2..];
+        if size == 0 {
+            return out;
+        }
+        out.extend_from_slice(&raw[..size]);
+        raw = &raw[size + 2..];
+    }
+}
+
+/// POST a JSON (or any) body; the response.
+pub async fn post_body(addr: SocketAddr, path: &str, body: &[u8]) -> Response {
+    let mut bytes = format!(
+        "POST {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    )
+    .into_bytes();
+    bytes.extend_from_slice(body);
+    raw(addr, &bytes).await
 }

@@ -333,10 +333,18 @@ async fn cancel_and_retention() {
 }
 
 /// A real `ipintel serve` process; its address and (on first start) its key, read from stdout.
-struct Process {
-    child: std::process::Child,
-    addr: SocketAddr,
-    key: Option<String>,
+pub struct Process {
+    pub child: std::process::Child,
+    pub addr: SocketAddr,
+    pub key: Option<String>,
+}
+
+/// `spawn_server` off the async runtime's threads.
+pub async fn spawn_server_async(config: &std::path::Path) -> Process {
+    let config = config.to_owned();
+    tokio::task::spawn_blocking(move || spawn_server(&config))
+        .await
+        .unwrap()
 }
 
 fn spawn_server(config: &std::path::Path) -> Process {

@@ -1,0 +1,539 @@
+//! The five bulk endpoints. Each reads the JSON body (bounded by `bulk.max_body_bytes`),
+//! authenticates `apiKey`, validates every field (all problems in one 400), calls the store
+//! or the engine, and renders in the requested `format`.
+
+use std::time::SystemTime;
+
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::response::{IntoResponse, Response};
+use ipintel_core::accounts::{utc_day, Credential, Meter, Service};
+use ipintel_core::bulk::classify;
+use ipintel_core::store::{BulkPart, BulkStatus, NewBulk};
+use ipintel_core::ErrorKind;
+use serde_json::{json, Map, Value};
+
+use super::error::{BulkError, AUTH_FAILED, WRONG_ID};
+use crate::bulk::render::{Format, Part, Writer};
+use crate::bulk::{push_line, Problem};
+use crate::state::AppState;
+
+/// Ids one `/request/status` call may ask about.
+pub const MAX_STATUS_IDS: usize = 1000;
+
+/// A parsed body: its members, and the format answers (and errors) are rendered in.
+struct Parsed {
+    fields: Map<String, Value>,
+    format: Format,
+}
+
+/// Read and parse the body; errors are 400 in JSON (the format is not known yet).
+async fn read_body(state: &AppState, request: Request) -> Result<Parsed, BulkError> {
+    let limit = state.config.bulk.max_body_bytes;
+    let too_large = || {
+        BulkError::invalid(vec![format!(
+            "The request body is larger than {limit} bytes (bulk.max_body_bytes)."
+        )])
+    };
+    let declared = request
+        .headers()
+        .get(axum::http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > limit as u64) {
+        return Err(too_large());
+    }
+    let bytes = axum::body::to_bytes(request.into_body(), limit)
+        .await
+        .map_err(|_| too_large())?;
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Err(BulkError::invalid(vec![
+            "The request body is empty; send a JSON object with apiKey and the other fields."
+                .into(),
+        ]));
+    }
+    let value: Value = serde_json::from_slice(&bytes).map_err(|e| {
+        BulkError::invalid(vec![format!("The request body is not valid JSON: {e}.")])
+    })?;
+    let Value::Object(fields) = value else {
+        return Err(BulkError::invalid(vec![
+            "The request body must be a JSON object.".into(),
+        ]));
+    };
+    let format = match fields.get("format") {
+        None | Some(Value::Null) => Format::Json,
+        Some(Value::String(s)) => s.parse().map_err(|e| BulkError::invalid(vec![e]))?,
+        Some(_) => {
+            return Err(BulkError::invalid(vec![
+                "The format field must be a string: json, xml or csv.".into(),
+            ]))
+        }
+    };
+    Ok(Parsed { fields, format })
+}
+
+impl Parsed {
+    fn authenticate(&self, state: &AppState) -> Result<std::sync::Arc<Meter>, BulkError> {
+        let Some(Value::String(key)) = self.fields.get("apiKey") else {
+            return Err(
+                BulkError::new(ErrorKind::Unauthenticated, AUTH_FAILED).in_format(self.format)
+            );
+        };
+        state
+            .accounts
+            .authenticate(
+                Credential {
+                    account_id: None,
+                    key,
+                },
+                Service::Bulk,
+            )
+            .map_err(|e| BulkError::from_access(e).in_format(self.format))
+    }
+
+    /// An optional non-negative integer member, within `range`.
+    fn integer(
+        &self,
+        name: &str,
+        default: u64,
+        range: std::ops::RangeInclusive<u64>,
+        problems: &mut Vec<String>,
+    ) -> u64 {
+        match self.fields.get(name) {
+            None | Some(Value::Null) => default,
+            Some(v) => match v.as_u64().filter(|n| range.contains(n)) {
+                Some(n) => n,
+                None => {
+                    problems.push(if *range.end() == u64::MAX {
+                        format!(
+                            "The {name} field must be an integer of at least {}.",
+                            range.start()
+                        )
+                    } else {
+                        format!(
+                            "The {name} field must be an integer between {} and {}.",
+                            range.start(),
+                            range.end()
+                        )
+                    });
+                    default
+                }
+            },
+        }
+    }
+
+    /// An optional flag given as true/false or 1/0.
+    fn flag(&self, name: &str, default: bool, problems: &mut Vec<String>) -> bool {
+        match self.fields.get(name) {
+            None | Some(Value::Null) => default,
+            Some(Value::Bool(b)) => *b,
+            Some(v) if v.as_u64() == Some(1) => true,
+            Some(v) if v.as_u64() == Some(0) => false,
+            Some(_) => {
+                problems.push(format!("The {name} field must be true, false, 1 or 0."));
+                default
+            }
+        }
+    }
+
+    /// The required request id.
+    fn id(&self, problems: &mut Vec<String>) -> u64 {
+        match self.fields.get("id") {
+            None | Some(Value::Null) => {
+                problems.push("The id field is required.".into());
+                0
+            }
+            Some(v) => v.as_u64().filter(|n| *n > 0).unwrap_or_else(|| {
+                problems.push("The id field must be a positive integer.".into());
+                0
+            }),
+        }
+    }
+
+    fn check(&self, problems: Vec<String>) -> Result<(), BulkError> {
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(BulkError::invalid(problems).in_format(self.format))
+        }
+    }
+}
+
+/// A small answer (`{"response": value}`) in `format`. CSV: the rows of `value` (an array of
+/// objects, or one object) under the given columns.
+fn answer(format: Format, value: Value, csv_columns: &[&str]) -> Response {
+    let body = match format {
+        Format::Json => json!({ "response": value }).to_string().into_bytes(),
+        Format::Xml => crate::render::xml::to_xml("response", &value),
+        Format::Csv => {
+            let rows = match value {
+                Value::Array(rows) => rows,
+                Value::Object(mut map) => match map.remove("data") {
+                    Some(Value::Array(rows)) => rows,
+                    _ => vec![Value::Object(map)],
+                },
+                other => vec![other],
+            };
+            let columns: Vec<String> = csv_columns.iter().map(|c| (*c).to_owned()).collect();
+            crate::render::csv::to_csv(&rows, &columns)
+        }
+    };
+    ([("content-type", format.content_type())], body).into_response()
+}
+
+/// `POST /api/bgservice/request`: accept terms, charge them, answer the request id.
+pub async fn create(State(state): State<AppState>, request: Request) -> Response {
+    match create_inner(&state, request).await {
+        Ok(response) => response,
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn create_inner(state: &AppState, request: Request) -> Result<Response, BulkError> {
+    let body = read_body(state, request).await?;
+    let meter = body.authenticate(state)?;
+    let max_terms = state.config.bulk.max_terms;
+    let mut problems = Vec::new();
+    let terms: Vec<&str> = match body.fields.get("terms") {
+        None | Some(Value::Null) => {
+            problems.push("The terms field is required.".to_owned());
+            Vec::new()
+        }
+        Some(Value::Array(items)) => {
+            if items.is_empty() {
+                problems.push("The terms field must contain at least one term.".into());
+            }
+            if items.len() > max_terms {
+                problems.push(format!(
+                    "The terms field may not have more than {max_terms} items (it has {}).",
+                    items.len()
+                ));
+            }
+            match items.iter().position(|v| !v.is_string()) {
+                Some(at) => {
+                    problems.push(format!(
+                        "The terms field must contain only strings (item {at} is {}).",
+                        json_type(&items[at])
+                    ));
+                    Vec::new()
+                }
+                None => items.iter().filter_map(Value::as_str).collect(),
+            }
+        }
+        Some(other) => {
+            problems.push(format!(
+                "The terms field must be an array of strings, not {}.",
+                json_type(other)
+            ));
+            Vec::new()
+        }
+    };
+    let reverse_ip = body.flag("reverseIp", false, &mut problems);
+    body.check(problems)?;
+
+    let classified = classify(terms);
+    let charge = classified.valid.len() as u64;
+    let now = SystemTime::now();
+    meter
+        .charge_recorded(charge, now)
+        .map_err(|e| BulkError::from_access(e).in_format(body.format))?;
+    let mut invalid = String::new();
+    for (term, reason) in &classified.invalid {
+        push_line(&mut invalid, &Problem::invalid(term, reason));
+    }
+    let day = utc_day(now);
+    let inserted = state
+        .accounts
+        .store()
+        .insert_bulk(&NewBulk {
+            account_id: meter.account_id,
+            format: body.format.as_str(),
+            reverse_ip,
+            chunk_terms: state.config.bulk.chunk_terms,
+            total_terms: classified.total(),
+            invalid_terms: classified.invalid.len() as u64,
+            terms: &classified.valid.join("\n"),
+            invalid: &invalid,
+            charge,
+            day,
+        })
+        .await;
+    let id = match inserted {
+        Ok(id) => id,
+        Err(e) => {
+            meter.refund_recorded(charge, charge, day);
+            return Err(
+                BulkError::internal("cannot store a bulk request", e).in_format(body.format)
+            );
+        }
+    };
+    state.jobs_wakeup.notify_one();
+    state.metrics.bulk_terms("accepted", charge);
+    state
+        .metrics
+        .bulk_terms("invalid", classified.invalid.len() as u64);
+    Ok(answer(body.format, json!({ "id": id }), &["id"]))
+}
+
+fn json_type(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+const STATUS_COLUMNS: [&str; 7] = [
+    "id",
+    "date_start",
+    "total_terms",
+    "invalid_terms",
+    "processed_terms",
+    "failed_terms",
+    "ready",
+];
+
+fn status_json(s: &BulkStatus) -> Value {
+    json!({
+        "id": s.id,
+        "date_start": s.created_at.to_string(),
+        "total_terms": s.total_terms,
+        "invalid_terms": s.invalid_terms,
+        "processed_terms": s.processed_terms,
+        "failed_terms": s.failed_terms,
+        "ready": u8::from(s.ready()),
+    })
+}
+
+/// `POST /api/bgservice/request/list`: the caller's requests, a page at a time.
+pub async fn list(State(state): State<AppState>, request: Request) -> Response {
+    let result = async {
+        let body = read_body(&state, request).await?;
+        let meter = body.authenticate(&state)?;
+        let mut problems = Vec::new();
+        let page = body.integer("page", 1, 1..=u64::MAX, &mut problems);
+        let per_page = body.integer("perPage", 10, 10..=50, &mut problems);
+        let only_ids = body.flag("onlyIds", true, &mut problems);
+        let newest_first = match body.fields.get("sort") {
+            None | Some(Value::Null) => true,
+            Some(Value::String(s)) if s.eq_ignore_ascii_case("desc") => true,
+            Some(Value::String(s)) if s.eq_ignore_ascii_case("asc") => false,
+            Some(_) => {
+                problems.push("The sort field must be asc or desc.".into());
+                true
+            }
+        };
+        body.check(problems)?;
+        let offset = (page - 1).saturating_mul(per_page);
+        let (rows, total) = state
+            .accounts
+            .store()
+            .bulk_page(meter.account_id, offset, per_page, newest_first)
+            .await
+            .map_err(|e| {
+                BulkError::internal("cannot list bulk requests", e).in_format(body.format)
+            })?;
+        let data: Vec<Value> = rows
+            .iter()
+            .map(|s| {
+                if only_ids {
+                    json!({"id": s.id})
+                } else {
+                    status_json(s)
+                }
+            })
+            .collect();
+        let (from, to) = if data.is_empty() {
+            (Value::Null, Value::Null)
+        } else {
+            (json!(offset + 1), json!(offset + data.len() as u64))
+        };
+        let value = json!({
+            "current_page": page,
+            "data": data,
+            "from": from,
+            "last_page": total.div_ceil(per_page).max(1),
+            "per_page": per_page,
+            "to": to,
+            "total": total,
+        });
+        let columns: &[&str] = if only_ids { &["id"] } else { &STATUS_COLUMNS };
+        Ok::<_, BulkError>(answer(body.format, value, columns))
+    }
+    .await;
+    result.unwrap_or_else(IntoResponse::into_response)
+}
+
+/// `POST /api/bgservice/request/status`: the caller's requests among `ids`.
+pub async fn status(State(state): State<AppState>, request: Request) -> Response {
+    let result = async {
+        let body = read_body(&state, request).await?;
+        let meter = body.authenticate(&state)?;
+        let mut problems = Vec::new();
+        let ids: Vec<u64> = match body.fields.get("ids") {
+            None | Some(Value::Null) => {
+                problems.push("The ids field is required.".into());
+                Vec::new()
+            }
+            Some(Value::Array(items)) if items.len() > MAX_STATUS_IDS => {
+                problems.push(format!(
+                    "The ids field may not have more than {MAX_STATUS_IDS} items."
+                ));
+                Vec::new()
+            }
+            Some(Value::Array(items)) => {
+                let ids: Vec<u64> = items.iter().filter_map(Value::as_u64).collect();
+                if ids.len() != items.len() {
+                    problems.push("The ids field must contain only non-negative integers.".into());
+                }
+                ids
+            }
+            Some(_) => {
+                problems.push("The ids field must be an array of request ids.".into());
+                Vec::new()
+            }
+        };
+        body.check(problems)?;
+        let rows = state
+            .accounts
+            .store()
+            .bulk_statuses(meter.account_id, &ids)
+            .await
+            .map_err(|e| {
+                BulkError::internal("cannot read bulk requests", e).in_format(body.format)
+            })?;
+        let value = Value::Array(rows.iter().map(status_json).collect());
+        Ok::<_, BulkError>(answer(body.format, value, &STATUS_COLUMNS))
+    }
+    .await;
+    result.unwrap_or_else(IntoResponse::into_response)
+}
+
+/// `POST /api/bgservice/request/completed`: the results so far, streamed.
+pub async fn completed(State(state): State<AppState>, request: Request) -> Response {
+    download(state, request, Part::Completed)
+        .await
+        .unwrap_or_else(IntoResponse::into_response)
+}
+
+/// `POST /api/bgservice/request/failed`: invalid terms, then failed ones, streamed.
+pub async fn failed(State(state): State<AppState>, request: Request) -> Response {
+    download(state, request, Part::Failed)
+        .await
+        .unwrap_or_else(IntoResponse::into_response)
+}
+
+async fn download(state: AppState, request: Request, part: Part) -> Result<Response, BulkError> {
+    let body = read_body(&state, request).await?;
+    let meter = body.authenticate(&state)?;
+    let mut problems = Vec::new();
+    let id = body.id(&mut problems);
+    body.check(problems)?;
+    let store = state.accounts.store().clone();
+    let found = store
+        .bulk_statuses(meter.account_id, &[id])
+        .await
+        .map_err(|e| BulkError::internal("cannot read a bulk request", e).in_format(body.format))?;
+    let Some(status) = found.into_iter().next() else {
+        return Err(BulkError::new(ErrorKind::NotFound, WRONG_ID).in_format(body.format));
+    };
+    // Without a format of its own, a download takes the one the request was made with.
+    let format = match body.fields.get("format") {
+        Some(Value::String(_)) => body.format,
+        _ => status.format.parse().unwrap_or(Format::Json),
+    };
+    let download = Download {
+        store,
+        id,
+        part,
+        writer: Writer::new(format, part),
+        step: Step::Begin,
+        chunks: status.chunks,
+    };
+    let stream = futures_util::stream::unfold(download, |mut d| async move {
+        let piece = d.next_piece().await?;
+        Some((piece, d))
+    });
+    Ok((
+        [("content-type", format.content_type())],
+        Body::from_stream(stream),
+    )
+        .into_response())
+}
+
+/// A download in progress: the parts are read from the store one at a time as the client
+/// takes them, so memory holds one chunk whatever the request's size.
+struct Download {
+    store: ipintel_core::store::Store,
+    id: u64,
+    part: Part,
+    writer: Writer,
+    step: Step,
+    /// Chunks recorded when the download started.
+    chunks: u32,
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Step {
+    Begin,
+    Invalid,
+    Chunk(u32),
+    End,
+    Done,
+}
+
+impl Download {
+    async fn next_piece(&mut self) -> Option<Result<Vec<u8>, std::io::Error>> {
+        loop {
+            let read = match self.step {
+                Step::Begin => {
+                    self.step = match self.part {
+                        Part::Failed => Step::Invalid,
+                        Part::Completed => Step::Chunk(0),
+                    };
+                    return Some(Ok(self.writer.begin()));
+                }
+                Step::Invalid => {
+                    self.step = Step::Chunk(0);
+                    self.store.bulk_invalid(self.id).await.map(Some)
+                }
+                Step::Chunk(k) if k < self.chunks => {
+                    self.step = Step::Chunk(k + 1);
+                    let part = match self.part {
+                        Part::Completed => BulkPart::Completed,
+                        Part::Failed => BulkPart::Failed,
+                    };
+                    self.store.bulk_chunk(self.id, k, part).await
+                }
+                Step::Chunk(_) => {
+                    self.step = Step::End;
+                    continue;
+                }
+                Step::End => {
+                    self.step = Step::Done;
+                    return Some(Ok(self.writer.end()));
+                }
+                Step::Done => return None,
+            };
+            match read {
+                Ok(Some(text)) => {
+                    let bytes = self.writer.lines(&text);
+                    if !bytes.is_empty() {
+                        return Some(Ok(bytes));
+                    }
+                }
+                // Swept while being read: the answer ends where the data does.
+                Ok(None) => {}
+                Err(e) => {
+                    // The status line is gone; cutting the connection is the only signal left.
+                    tracing::error!(request = self.id, error = %e, "bulk download failed midway");
+                    self.step = Step::Done;
+                    return Some(Err(std::io::Error::other(e.to_string())));
+                }
+            }
+        }
+    }
+}
