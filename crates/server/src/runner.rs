@@ -6,8 +6,9 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use futures_util::StreamExt;
 use ipintel_core::jobs::{Job, JobKind, JobStatus};
-use ipintel_core::store::{now_unix, ClaimSkip};
+use ipintel_core::store::{now_unix, BulkWork, ClaimSkip};
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 
@@ -333,15 +334,33 @@ async fn execute_bulk(state: &AppState, owner: &str, job: Job) {
         Duration::from_millis(bulk.dns_timeout_ms),
         bulk.resolve_concurrency,
     );
-    let terms: Vec<&str> = work.terms.lines().collect();
+    // Owned, shared terms and chunk ranges: a future that borrows from the stream's items
+    // is not `Send` (rustc cannot prove it for every lifetime), and the runner spawns this.
+    let terms: Arc<Vec<Box<str>>> = Arc::new(work.terms.lines().map(Box::from).collect());
+    let work = BulkWork {
+        terms: String::new(), // now in `terms`
+        ..work
+    };
+    let size = work.chunk_terms.max(1) as usize;
     let mut failed = work.failed_terms;
-    for (chunk_no, chunk) in terms
-        .chunks(work.chunk_terms.max(1) as usize)
-        .enumerate()
-        .skip(work.next_chunk as usize)
-    {
-        let geo = state.geo.snapshot();
-        let out = crate::bulk::process_chunk(&geo, &resolver, chunk, work.reverse_ip).await;
+    // Several chunks are worked on at once (DNS waits overlap; the resolver's semaphore
+    // bounds the questions in flight) and recorded strictly in order.
+    let geo = state.geo.snapshot();
+    let mut outputs = futures_util::stream::iter(
+        (work.next_chunk as usize..terms.len().div_ceil(size)).map(|no| (no, no * size)),
+    )
+    .map(|(chunk_no, start)| {
+        let (geo, resolver, terms) = (geo.clone(), resolver.clone(), terms.clone());
+        let reverse_ip = work.reverse_ip;
+        async move {
+            let end = (start + size).min(terms.len());
+            let chunk: Vec<&str> = terms[start..end].iter().map(|t| &**t).collect();
+            let out = crate::bulk::process_chunk(&geo, &resolver, &chunk, reverse_ip).await;
+            (chunk_no, out)
+        }
+    })
+    .buffered(crate::bulk::CHUNKS_IN_FLIGHT);
+    while let Some((chunk_no, out)) = outputs.next().await {
         match store
             .commit_bulk_chunk(
                 job.id,
@@ -370,12 +389,13 @@ async fn execute_bulk(state: &AppState, owner: &str, job: Job) {
             }
         }
     }
+    let n_terms = terms.len() as u64;
+    drop(outputs);
+    drop(terms);
+    ipintel_core::release_free_heap();
     // Failed terms are given their credit back; invalid ones were never charged.
     let refund = failed.min(work.charged);
-    let message = format!(
-        "{} terms processed, {failed} failed",
-        terms.len() as u64 - failed
-    );
+    let message = format!("{} terms processed, {failed} failed", n_terms - failed);
     match store
         .finish_bulk(job.id, owner, job.account_id, &message, refund)
         .await

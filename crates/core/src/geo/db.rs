@@ -205,6 +205,34 @@ impl GeoDb {
         found.decode::<T>().map_err(|e| self.decode_error(e))
     }
 
+    /// Decode the record that holds `ip` with the network it covers, in one tree walk.
+    pub fn decode_with_network<T: serde::de::DeserializeOwned>(
+        &self,
+        ip: IpAddr,
+    ) -> Result<Option<(T, Option<ipnet::IpNet>)>, GeoError> {
+        let query = match ip {
+            IpAddr::V6(v6) if self.reader.metadata().ip_version == 4 => match embedded_ipv4(v6) {
+                Some(v4) => IpAddr::V4(v4),
+                None => return Ok(None),
+            },
+            _ => ip,
+        };
+        let found = self
+            .reader
+            .lookup(query)
+            .map_err(|e| self.decode_error(e))?;
+        let network = found
+            .network()
+            .ok()
+            .filter(|n| n.is_ipv4() == query.is_ipv4() && query == ip)
+            .and_then(|n| ipnet::IpNet::new(n.ip(), n.prefix()).ok())
+            .map(|n| n.trunc());
+        Ok(found
+            .decode::<T>()
+            .map_err(|e| self.decode_error(e))?
+            .map(|record| (record, network)))
+    }
+
     pub(crate) fn reader(&self) -> &Reader<Mmap> {
         &self.reader
     }

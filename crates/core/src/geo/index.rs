@@ -223,6 +223,20 @@ pub(crate) struct Ids {
     pub place_has_traits: Vec<bool>,
 }
 
+impl Ids {
+    /// Drop the offset -> id maps once every id is given; only the `*_at` lists are read
+    /// afterwards.
+    pub fn forget_build_maps(&mut self) {
+        self.place = HashMap::new();
+        self.traits = HashMap::new();
+        self.anonymity = HashMap::new();
+        self.place_has_traits = Vec::new();
+        self.place_at.shrink_to_fit();
+        self.traits_at.shrink_to_fit();
+        self.anonymity_at.shrink_to_fit();
+    }
+}
+
 /// The offsets behind one merged network-traits record: the place record when it carries
 /// traits, then each network database in precedence order.
 pub(crate) type TraitsKey = [Option<usize>; 5];

@@ -191,6 +191,10 @@ impl GeoSet {
         };
         let v4 = index::build::<u32>(&dbs, &roles, &mut ids, "0.0.0.0/0", place_traits)?;
         let v6 = index::build::<u128>(&dbs, &roles, &mut ids, "::/0", place_traits)?;
+        // The maps that numbered records are only needed while building (tens of MB).
+        ids.forget_build_maps();
+        // A build frees about as much as the index it leaves (the leaf lists it merged).
+        crate::release_free_heap();
         Ok(GeoSet {
             places: Table::new(ids.place_at.len()),
             traits: Table::new(ids.traits_at.len()),
@@ -203,6 +207,18 @@ impl GeoSet {
             v4,
             v6,
         })
+    }
+
+    /// The database places come from (Enterprise, else City, else Country).
+    pub fn place_db(&self) -> Option<&GeoDb> {
+        self.roles.place.map(|n| &self.dbs[n])
+    }
+
+    /// The network databases (ISP, ASN, Connection-Type, Domain present), in precedence
+    /// order: for one-off sweeps that decode what they need themselves (bulk requests)
+    /// rather than fill the shared decode tables with records nobody asks for again.
+    pub fn network_dbs(&self) -> impl Iterator<Item = &GeoDb> {
+        self.roles.network.iter().map(|&n| &self.dbs[n])
     }
 
     /// Whether a database of this kind is loaded.
@@ -238,23 +254,6 @@ impl GeoSet {
             return Err(GeoError::NotFound(ip));
         }
         Ok(answer)
-    }
-
-    /// The network around `ip` as the AS data draws it (the ISP database's record, else the
-    /// ASN database's): the announced route, wider than `GeoAnswer::network`, which all
-    /// databases narrow together. A tree walk or two, so only callers that show it pay.
-    pub fn route(&self, ip: IpAddr) -> Option<IpNet> {
-        [DbKind::Isp, DbKind::Asn].into_iter().find_map(|kind| {
-            let db = self
-                .roles
-                .network
-                .iter()
-                .map(|&n| &self.dbs[n])
-                .find(|db| db.kind == kind)?;
-            let hit = db.hit(ip).ok()?;
-            hit.offset?;
-            IpNet::new(ip, hit.prefix_len?).ok().map(|n| n.trunc())
-        })
     }
 
     /// Everything every database says about `ip`, reserved or not, found or not.

@@ -7,11 +7,12 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
+use futures_util::StreamExt;
 use ipintel_core::bulk::classify;
 use ipintel_core::geo::{GeoOptions, GeoService};
 
 use super::render::{Format, Part, Writer};
-use super::{process_chunk, push_line, Problem, Resolver};
+use super::{process_chunk, push_line, Problem, Resolver, CHUNKS_IN_FLIGHT};
 use crate::cli::BulkArgs;
 use crate::config::Config;
 
@@ -207,8 +208,11 @@ async fn local(
     let valid: Vec<&str> = classified.valid.iter().map(String::as_str).collect();
     let mut progress = Progress::new(valid.len() as u64);
     let (mut processed, mut failed) = (0, 0);
-    for chunk in valid.chunks(config.bulk.chunk_terms as usize) {
-        let part = process_chunk(&set, &resolver, chunk, args.reverse_ip).await;
+    // As the server does: a few chunks at once, written in order.
+    let mut parts = futures_util::stream::iter(valid.chunks(config.bulk.chunk_terms as usize))
+        .map(|chunk| process_chunk(&set, &resolver, chunk, args.reverse_ip))
+        .buffered(CHUNKS_IN_FLIGHT);
+    while let Some(part) = parts.next().await {
         out.write(&results.lines(&part.completed))?;
         problems.push_str(&part.failed);
         processed += part.n_processed;

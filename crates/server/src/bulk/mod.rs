@@ -17,7 +17,7 @@ use std::time::{Duration, SystemTime};
 use ipintel_core::bulk::Term;
 use ipintel_core::geo::country::utc_offset_hours;
 use ipintel_core::geo::GeoSet;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use tokio::sync::Semaphore;
 
 use crate::net::dns;
@@ -29,6 +29,9 @@ pub const MAX_ADDRESSES: usize = 16;
 pub const MAX_MAIL_HOSTS: usize = 5;
 /// Reverse DNS names kept per address (as WhoisXML shows at most five).
 pub const MAX_DOMAINS: usize = 5;
+/// Chunks of one request worked on at once, so DNS waits overlap; results are still
+/// recorded (and written) in order.
+pub const CHUNKS_IN_FLIGHT: usize = 4;
 
 /// Where names are resolved and how hard.
 #[derive(Debug, Clone)]
@@ -302,6 +305,66 @@ struct ResultRecord<'a> {
     term: &'a str,
 }
 
+/// The parts of a City/Country/Enterprise record a result shows, decoded afresh: a
+/// 100,000-term request touches tens of thousands of records once each, and decoding only
+/// these fields (rather than filling the shared tables the single-lookup APIs cache whole
+/// records in) keeps the server's memory flat while it works.
+#[derive(Debug, Default, Deserialize)]
+struct PlaceFields {
+    country: Option<IsoCode>,
+    city: Option<CityFields>,
+    location: Option<LocationFields>,
+    postal: Option<PostalFields>,
+    #[serde(default)]
+    subdivisions: Vec<NamedFields>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct IsoCode {
+    iso_code: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct English {
+    en: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct NamedFields {
+    names: Option<English>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct CityFields {
+    geoname_id: Option<u32>,
+    names: Option<English>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct LocationFields {
+    latitude: Option<f64>,
+    longitude: Option<f64>,
+    time_zone: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct PostalFields {
+    code: Option<String>,
+}
+
+fn english(names: &Option<English>) -> Option<&str> {
+    names.as_ref().and_then(|n| n.en.as_deref())
+}
+
+/// The AS fields of an ISP or ASN record.
+#[derive(Debug, Default, Deserialize)]
+struct NetworkFields {
+    autonomous_system_number: Option<u32>,
+    autonomous_system_organization: Option<String>,
+    isp: Option<String>,
+    organization: Option<String>,
+}
+
 /// One result in the seed's single-lookup shape; what no database knows is left out.
 fn write_result(
     out: &mut String,
@@ -311,33 +374,49 @@ fn write_result(
     term: &str,
     offsets: &mut Offsets,
 ) {
-    let answer = match geo.locate(ip) {
-        Ok(answer) => Some(answer),
-        Err(e) => {
-            tracing::error!(%ip, error = %e, "bulk lookup failed");
-            None
-        }
+    let decode_failed = |e: ipintel_core::geo::GeoError| {
+        tracing::error!(%ip, error = %e, "bulk lookup failed");
     };
-    let place = answer.as_ref().and_then(|a| a.place).map(|r| &r.data);
-    let traits = answer
-        .as_ref()
-        .and_then(|a| a.network_traits)
-        .map(|r| &r.data);
+    let place: Option<PlaceFields> = geo.place_db().and_then(|db| {
+        db.decode_with_network(ip)
+            .map_err(decode_failed)
+            .ok()
+            .flatten()
+            .map(|(p, _)| p)
+    });
+    // Earlier databases win field by field (ISP before ASN); the route is the network of
+    // the record that gave the AS number.
+    let mut network = NetworkFields::default();
+    let mut route = None;
+    for db in geo.network_dbs() {
+        let Some((found, net)) = db
+            .decode_with_network::<NetworkFields>(ip)
+            .map_err(decode_failed)
+            .ok()
+            .flatten()
+        else {
+            continue;
+        };
+        if network.autonomous_system_number.is_none() && found.autonomous_system_number.is_some() {
+            route = net;
+        }
+        network.autonomous_system_number = network
+            .autonomous_system_number
+            .or(found.autonomous_system_number);
+        network.autonomous_system_organization = network
+            .autonomous_system_organization
+            .or(found.autonomous_system_organization);
+        network.isp = network.isp.or(found.isp);
+        network.organization = network.organization.or(found.organization);
+    }
     let location = place
+        .as_ref()
         .map(|p| {
             let loc = p.location.as_ref();
             Location {
                 country: p.country.as_ref().and_then(|c| c.iso_code.as_deref()),
-                region: p
-                    .subdivisions
-                    .first()
-                    .and_then(|s| s.names.get("en"))
-                    .map(|n| &**n),
-                city: p
-                    .city
-                    .as_ref()
-                    .and_then(|c| c.names.get("en"))
-                    .map(|n| &**n),
+                region: p.subdivisions.first().and_then(|s| english(&s.names)),
+                city: p.city.as_ref().and_then(|c| english(&c.names)),
                 lat: loc.and_then(|l| l.latitude),
                 lng: loc.and_then(|l| l.longitude),
                 postal_code: p.postal.as_ref().and_then(|c| c.code.as_deref()),
@@ -348,19 +427,18 @@ fn write_result(
             }
         })
         .filter(|l| l.country.is_some() || l.lat.is_some() || l.city.is_some());
-    let autonomous_system = traits.and_then(|t| {
-        Some(AutonomousSystem {
-            asn: t.autonomous_system_number?,
-            name: t.autonomous_system_organization.as_deref(),
-            route: geo.route(ip).map(|n| n.to_string()),
-        })
-    });
-    let isp = traits.and_then(|t| {
-        t.isp
-            .as_deref()
-            .or(t.organization.as_deref())
-            .or(t.autonomous_system_organization.as_deref())
-    });
+    let autonomous_system = network
+        .autonomous_system_number
+        .map(|asn| AutonomousSystem {
+            asn,
+            name: network.autonomous_system_organization.as_deref(),
+            route: route.map(|n| n.to_string()),
+        });
+    let isp = network
+        .isp
+        .as_deref()
+        .or(network.organization.as_deref())
+        .or(network.autonomous_system_organization.as_deref());
     let record = ResultRecord {
         ip,
         location,

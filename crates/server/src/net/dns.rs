@@ -55,16 +55,30 @@ pub async fn ask(server: Server, name: Name, kind: RecordType) -> Result<Exchang
     let work = async {
         let socket = UdpSocket::bind(local).await.map_err(io(server.addr))?;
         socket.connect(server.addr).await.map_err(io(server.addr))?;
-        socket.send(&bytes).await.map_err(io(server.addr))?;
         let mut buf = vec![0u8; 4096];
+        // UDP loses packets, and busy servers drop questions: ask again after a tenth of
+        // the budget (at least 200 ms), doubling each time, as stub resolvers do, until the
+        // whole budget is spent. A late answer to an earlier send still counts.
+        let mut resend = (server.timeout / 10).max(Duration::from_millis(200));
         loop {
-            let n = socket.recv(&mut buf).await.map_err(io(server.addr))?;
-            // Ignore strays: only the answer to our id counts.
-            if let Ok(answer) = Message::from_vec(&buf[..n]) {
-                if answer.metadata.id == id && answer.metadata.message_type == MessageType::Response
-                {
-                    return Ok(answer);
+            socket.send(&bytes).await.map_err(io(server.addr))?;
+            let answer = tokio::time::timeout(resend, async {
+                loop {
+                    let n = socket.recv(&mut buf).await.map_err(io(server.addr))?;
+                    // Ignore strays: only the answer to our id counts.
+                    if let Ok(answer) = Message::from_vec(&buf[..n]) {
+                        if answer.metadata.id == id
+                            && answer.metadata.message_type == MessageType::Response
+                        {
+                            return Ok::<_, NetError>(answer);
+                        }
+                    }
                 }
+            })
+            .await;
+            match answer {
+                Ok(answer) => return answer,
+                Err(_) => resend *= 2,
             }
         }
     };

@@ -499,6 +499,46 @@ async fn bad_requests_get_the_documented_errors() {
 
     // Another account's request, an unknown one, a malformed id.
     let id = submit(server.addr, &key, &["81.2.69.160"], json!({})).await;
+    // Not a task: the task endpoints neither show nor cancel it.
+    let r = crate::support::request(
+        server.addr,
+        "DELETE",
+        &format!("/api/services/dns_lookups/{id}"),
+        &[("SEC", &key)],
+    )
+    .await;
+    assert_eq!(r.status, 404);
+    let bearer = format!("Bearer {key}");
+    let r = crate::support::request(
+        server.addr,
+        "GET",
+        &format!("/v1/jobs/{id}"),
+        &[("Authorization", &bearer)],
+    )
+    .await;
+    assert_eq!(r.status, 404);
+    assert_eq!(
+        wait_ready(server.addr, &key, id).await["processed_terms"],
+        1
+    );
+    // Nothing valid: finished at once, free.
+    let none = submit(server.addr, &key, &["nonsense", "more nonsense"], json!({})).await;
+    let r = call(
+        server.addr,
+        "/request/status",
+        &json!({"apiKey": key, "ids": [none]}),
+    )
+    .await;
+    let status = &r.json()["response"][0];
+    assert_eq!(
+        (
+            &status["ready"],
+            &status["total_terms"],
+            &status["invalid_terms"],
+            &status["processed_terms"]
+        ),
+        (&json!(1), &json!(2), &json!(2), &json!(0))
+    );
     for (who, id) in [(&other, json!(id)), (&key, json!(999_999))] {
         for path in ["/request/completed", "/request/failed"] {
             let r = call(server.addr, path, &json!({"apiKey": who, "id": id})).await;

@@ -178,13 +178,21 @@ async fn find(
     let kind = kind(kind_text, state)?;
     let id: u64 = id_text.parse().map_err(|_| not_found(id_text))?;
     let store = state.accounts.store();
-    let job = if cancel {
-        store.cancel_job(meter.account_id, id).await
-    } else {
-        store.job(meter.account_id, id).await
+    // The kind is checked before anything changes: a task id under another kind's path
+    // (or a bulk request's id) is not found, and not cancelled.
+    let job = store
+        .job(meter.account_id, id)
+        .await
+        .map_err(store_error)?
+        .filter(|j| j.kind == kind)
+        .ok_or_else(|| not_found(id_text))?;
+    if !cancel {
+        return Ok(job);
     }
-    .map_err(store_error)?;
-    job.filter(|j| j.kind == kind)
+    store
+        .cancel_job(meter.account_id, id)
+        .await
+        .map_err(store_error)?
         .ok_or_else(|| not_found(id_text))
 }
 

@@ -147,6 +147,8 @@ pub async fn handle_job(
                 tracing::error!(error = %e, "job store failed");
                 V1Error::new(ErrorKind::Internal, "internal", "internal error")
             })?
+            // Bulk requests have their own API.
+            .filter(|job| job.kind != ipintel_core::jobs::JobKind::Bulk)
             .ok_or_else(|| not_found(&text))?;
         let result: Option<Value> = job
             .result

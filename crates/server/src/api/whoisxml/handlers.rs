@@ -18,6 +18,9 @@ use crate::bulk::render::{Format, Part, Writer};
 use crate::bulk::{push_line, Problem};
 use crate::state::AppState;
 
+/// Requests with at least this many terms give their parsing memory back to the system.
+const LARGE_REQUEST: u64 = 10_000;
+
 /// Ids one `/request/status` call may ask about.
 pub const MAX_STATUS_IDS: usize = 1000;
 
@@ -272,7 +275,12 @@ async fn create_inner(state: &AppState, request: Request) -> Result<Response, Bu
     state
         .metrics
         .bulk_terms("invalid", classified.invalid.len() as u64);
-    Ok(answer(body.format, json!({ "id": id }), &["id"]))
+    let format = body.format;
+    if classified.total() >= LARGE_REQUEST {
+        drop((classified, body));
+        ipintel_core::release_free_heap();
+    }
+    Ok(answer(format, json!({ "id": id }), &["id"]))
 }
 
 fn json_type(v: &Value) -> &'static str {
