@@ -7,6 +7,7 @@
 //! Needs data/GeoLite2-City.mmdb and data/GeoLite2-ASN.mmdb (scripts/fetch-data.sh).
 //! Run with `cargo bench -p ipintel --bench bulk`; `IPINTEL_BENCH_TERMS` sets the count.
 
+#[allow(dead_code)] // the tests use all of it; this benchmark does not
 #[path = "../tests/it/zone.rs"]
 mod zone;
 
