@@ -364,6 +364,18 @@ async fn terms_of_every_kind_in_three_formats_with_credits() {
     let rows = server.state.accounts.store().accounts().await.unwrap();
     let row = rows.iter().find(|r| r.id == account).unwrap();
     assert_eq!(row.credits_used, 7);
+
+    let r = crate::support::request(server.addr, "GET", "/metrics", &[]).await;
+    let text = String::from_utf8(r.body).unwrap();
+    for line in [
+        r#"ipintel_bulk_terms_total{outcome="accepted"} 10"#,
+        r#"ipintel_bulk_terms_total{outcome="invalid"} 1"#,
+        r#"ipintel_bulk_terms_total{outcome="processed"} 7"#,
+        r#"ipintel_bulk_terms_total{outcome="failed"} 3"#,
+        r#"ipintel_http_requests_total{dialect="bulk",status="402"} 1"#,
+    ] {
+        assert!(text.contains(line), "{line} missing from\n{text}");
+    }
     server.stop().await;
 }
 
