@@ -146,12 +146,15 @@ pub struct BulkArgs {
     /// Add reverse DNS names (`domains`) to each result.
     #[arg(long)]
     pub reverse_ip: bool,
-    /// Use this server's bulk API (http://host:port) instead of processing locally.
+    /// Use this server's bulk API (http:// or https://host:port) instead of processing locally.
     #[arg(long, value_name = "URL", requires = "key")]
     pub server: Option<String>,
     /// API key for --server.
     #[arg(long, value_name = "KEY", requires = "server")]
     pub key: Option<String>,
+    /// PEM CA certificate(s) to trust for an https:// --server, besides the system's.
+    #[arg(long, value_name = "FILE", requires = "server")]
+    pub ca_cert: Option<PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]

@@ -257,7 +257,7 @@ async fn remote(
     key: &str,
 ) -> anyhow::Result<i32> {
     let started = Instant::now();
-    let api = client::Api::parse(server)?;
+    let api = client::Api::parse(server, args.ca_cert.as_deref())?;
     let created = api
         .call(
             "/api/bgservice/request",
@@ -329,41 +329,108 @@ async fn remote(
     Ok(crate::commands::EXIT_OK)
 }
 
-/// The smallest HTTP/1.1 client the bulk API needs, on hyper: one connection per call.
+/// The smallest HTTP/1.1 client the bulk API needs, on hyper: one connection per call,
+/// over TLS (rustls, the system's CA bundle plus `--ca-cert`) for `https://` URLs.
 mod client {
+    use std::path::Path;
+    use std::sync::Arc;
+
     use anyhow::{bail, Context};
     use http_body_util::{BodyExt, Full};
     use hyper::body::Bytes;
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, ServerName};
 
     use super::Output;
+
+    /// Where Debian, Ubuntu and Alpine keep the system's trusted CAs.
+    const SYSTEM_CA_BUNDLE: &str = "/etc/ssl/certs/ca-certificates.crt";
 
     pub struct Api {
         /// host:port
         authority: String,
+        /// The host, for SNI and certificate checks.
+        host: String,
         /// Path prefix, without a trailing slash.
         base: String,
+        tls: Option<tokio_rustls::TlsConnector>,
+    }
+
+    fn tls_connector(ca_cert: Option<&Path>) -> anyhow::Result<tokio_rustls::TlsConnector> {
+        let mut roots = rustls::RootCertStore::empty();
+        let mut add = |path: &Path, required: bool| -> anyhow::Result<()> {
+            let certs = match CertificateDer::pem_file_iter(path) {
+                Ok(certs) => certs,
+                Err(_) if !required => return Ok(()),
+                Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
+            };
+            for cert in certs {
+                let cert = cert.with_context(|| format!("parsing {}", path.display()))?;
+                // The system bundle may hold certificates rustls cannot use; skip those.
+                if let Err(e) = roots.add(cert) {
+                    if required {
+                        return Err(e).with_context(|| format!("using {}", path.display()));
+                    }
+                }
+            }
+            Ok(())
+        };
+        add(Path::new(SYSTEM_CA_BUNDLE), false)?;
+        if let Some(path) = ca_cert {
+            add(path, true)?;
+        }
+        if roots.is_empty() {
+            bail!("no trusted CA certificates: {SYSTEM_CA_BUNDLE} is missing and no --ca-cert was given");
+        }
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let config = rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .context("TLS protocol versions")?
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        Ok(tokio_rustls::TlsConnector::from(Arc::new(config)))
     }
 
     impl Api {
-        pub fn parse(url: &str) -> anyhow::Result<Api> {
-            let Some(rest) = url.strip_prefix("http://") else {
-                bail!("--server takes an http:// URL (got {url:?}); for HTTPS, run the CLI next to the server or behind a local TLS proxy");
+        pub fn parse(url: &str, ca_cert: Option<&Path>) -> anyhow::Result<Api> {
+            let (rest, default_port, tls) = if let Some(rest) = url.strip_prefix("http://") {
+                (rest, 80, None)
+            } else if let Some(rest) = url.strip_prefix("https://") {
+                (rest, 443, Some(tls_connector(ca_cert)?))
+            } else {
+                bail!("--server takes an http:// or https:// URL (got {url:?})");
             };
             let (authority, base) = match rest.find('/') {
                 Some(at) => (&rest[..at], rest[at..].trim_end_matches('/')),
                 None => (rest, ""),
             };
-            if authority.is_empty() {
+            // host, host:port, [v6], [v6]:port
+            let (host, port) = match authority.rsplit_once(':') {
+                Some((host, port))
+                    if !port.contains(']') && (!host.contains(':') || host.ends_with(']')) =>
+                {
+                    (
+                        host,
+                        port.parse::<u16>()
+                            .with_context(|| format!("bad port in {url:?}"))?,
+                    )
+                }
+                _ => (authority, default_port),
+            };
+            let host = host.trim_start_matches('[').trim_end_matches(']');
+            if host.is_empty() {
                 bail!("--server {url:?} names no host");
             }
-            let authority = if authority.contains(':') && !authority.ends_with(']') {
-                authority.to_owned()
+            let authority = if host.contains(':') {
+                format!("[{host}]:{port}")
             } else {
-                format!("{authority}:80")
+                format!("{host}:{port}")
             };
             Ok(Api {
                 authority,
+                host: host.to_owned(),
                 base: base.to_owned(),
+                tls,
             })
         }
 
@@ -375,16 +442,23 @@ mod client {
             let stream = tokio::net::TcpStream::connect(&self.authority)
                 .await
                 .with_context(|| format!("connecting to {}", self.authority))?;
-            let (mut sender, connection) =
-                hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream)).await?;
-            tokio::spawn(async move {
-                let _ = connection.await;
-            });
             let request = hyper::Request::post(format!("{}{path}", self.base))
                 .header("host", &self.authority)
                 .header("content-type", "application/json")
                 .body(Full::new(Bytes::from(body.to_string())))?;
-            Ok(sender.send_request(request).await?)
+            match &self.tls {
+                None => exchange(stream, request).await,
+                Some(connector) => {
+                    let name = ServerName::try_from(self.host.clone()).with_context(|| {
+                        format!("{:?} is not a valid TLS server name", self.host)
+                    })?;
+                    let stream = connector
+                        .connect(name, stream)
+                        .await
+                        .with_context(|| format!("TLS with {}", self.authority))?;
+                    exchange(stream, request).await
+                }
+            }
         }
 
         /// POST a JSON body; the JSON answer, or an error carrying the server's messages.
@@ -426,5 +500,21 @@ mod client {
             }
             Ok(())
         }
+    }
+
+    /// One request on a fresh HTTP/1.1 connection over `io`.
+    async fn exchange<IO>(
+        io: IO,
+        request: hyper::Request<Full<Bytes>>,
+    ) -> anyhow::Result<hyper::Response<hyper::body::Incoming>>
+    where
+        IO: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+    {
+        let (mut sender, connection) =
+            hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(io)).await?;
+        tokio::spawn(async move {
+            let _ = connection.await;
+        });
+        Ok(sender.send_request(request).await?)
     }
 }

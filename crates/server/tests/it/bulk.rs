@@ -868,3 +868,135 @@ async fn the_bulk_command_locally_and_against_a_server() {
     assert!(String::from_utf8_lossy(&bad.stderr).contains("Authorisation or authentication failed"));
     server.stop().await;
 }
+
+/// A throwaway CA and a certificate it signed for 127.0.0.1: (CA cert, leaf cert, leaf key).
+fn make_ca_and_leaf(
+    dir: &std::path::Path,
+) -> (std::path::PathBuf, std::path::PathBuf, std::path::PathBuf) {
+    let openssl = |args: &[&str]| {
+        let out = std::process::Command::new("openssl")
+            .current_dir(dir)
+            .args(args)
+            .output()
+            .expect("openssl is installed (.ci/run installs it)");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    openssl(&[
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-days",
+        "1",
+        "-subj",
+        "/CN=ipintel test CA",
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.pem",
+    ]);
+    openssl(&[
+        "req",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-subj",
+        "/CN=127.0.0.1",
+        "-keyout",
+        "leaf.key",
+        "-out",
+        "leaf.csr",
+    ]);
+    std::fs::write(
+        dir.join("leaf.ext"),
+        "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\n",
+    )
+    .unwrap();
+    openssl(&[
+        "x509",
+        "-req",
+        "-in",
+        "leaf.csr",
+        "-CA",
+        "ca.pem",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-days",
+        "1",
+        "-extfile",
+        "leaf.ext",
+        "-out",
+        "leaf.pem",
+    ]);
+    (
+        dir.join("ca.pem"),
+        dir.join("leaf.pem"),
+        dir.join("leaf.key"),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_bulk_command_against_a_tls_server() {
+    let (dns, _) = zone::serve(test_zone).await;
+    let certs = tempfile::tempdir().unwrap();
+    let (ca, cert, key) = make_ca_and_leaf(certs.path());
+    let server = TestServer::with(Setup {
+        toml: format!(
+            "[tls]\ncert = {:?}\nkey = {:?}\n{}",
+            cert.display().to_string(),
+            key.display().to_string(),
+            bulk_toml(dns, "")
+        ),
+        ..Default::default()
+    })
+    .await;
+    let terms = certs.path().join("terms.txt");
+    std::fs::write(&terms, "host.example\n").unwrap();
+    let out = certs.path().join("out.csv");
+    let run = |extra: Vec<String>| {
+        let mut args = vec![
+            "bulk".to_owned(),
+            terms.display().to_string(),
+            "--out".into(),
+            out.display().to_string(),
+            "--server".into(),
+            format!("https://127.0.0.1:{}", server.addr.port()),
+            "--key".into(),
+            server.key.clone(),
+        ];
+        args.extend(extra);
+        tokio::task::spawn_blocking(move || {
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            crate::support::ipintel(&args)
+        })
+    };
+    // Not trusted without the CA.
+    let untrusted = run(vec![]).await.unwrap();
+    assert_eq!(untrusted.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&untrusted.stderr).contains("TLS"),
+        "{}",
+        String::from_utf8_lossy(&untrusted.stderr)
+    );
+    let trusted = run(vec!["--ca-cert".into(), ca.display().to_string()])
+        .await
+        .unwrap();
+    assert!(
+        trusted.status.success(),
+        "{}",
+        String::from_utf8_lossy(&trusted.stderr)
+    );
+    let csv = std::fs::read_to_string(&out).unwrap();
+    assert_eq!(
+        csv.lines().count(),
+        3,
+        "host.example has two addresses: {csv}"
+    );
+    server.stop().await;
+}
