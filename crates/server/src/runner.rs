@@ -304,6 +304,18 @@ const BULK_LEASE_SECS: i64 = 300;
 /// crash at any point loses at most the chunk in progress, which the next claim redoes.
 async fn execute_bulk(state: &AppState, owner: &str, job: Job) {
     let store = state.accounts.store();
+    // The claim's lease is sized for a task; a bulk request renews it per chunk, starting now.
+    match store
+        .renew_lease(job.id, owner, now_unix() + BULK_LEASE_SECS)
+        .await
+    {
+        Ok(true) => {}
+        Ok(false) => return,
+        Err(e) => {
+            tracing::error!(job = job.id, error = %e, "cannot extend a bulk request's lease");
+            return;
+        }
+    }
     let work = match store.bulk_work(job.id).await {
         Ok(Some(work)) => work,
         Ok(None) => {

@@ -100,20 +100,24 @@ impl Addr for u128 {
 /// One database's leaves over one family, sorted, covering the family from 0.
 struct Leaves<A> {
     starts: Vec<A>,
-    offsets: Vec<Option<usize>>,
+    /// Data-section offsets, `NO_DATA` for none: 4 bytes, not an `Option<usize>`'s 16,
+    /// because a build holds every leaf of every database at once.
+    offsets: Vec<u32>,
 }
+
+const NO_DATA: u32 = u32::MAX;
 
 impl<A: Addr> Leaves<A> {
     fn empty() -> Self {
         Leaves {
             starts: vec![A::ZERO],
-            offsets: vec![None],
+            offsets: vec![NO_DATA],
         }
     }
 
     /// Add a leaf; a gap before it (IPv6 alias subtrees, which the iterator skips) becomes
     /// a leaf without data. Those gaps are never looked up through the index.
-    fn push(&mut self, start: A, offset: Option<usize>) {
+    fn push(&mut self, start: A, offset: u32) {
         match self.starts.last() {
             Some(&last) if last == start => {
                 *self.offsets.last_mut().expect("parallel") = offset;
@@ -151,16 +155,26 @@ fn leaves<A: Addr>(db: &GeoDb, whole: &str) -> Result<Leaves<A>, GeoError> {
             continue;
         };
         if expected != Some(start) {
-            out.push(expected.unwrap_or(start), None);
+            out.push(expected.unwrap_or(start), NO_DATA);
         }
-        out.push(start, found.offset());
+        let offset = match found.offset() {
+            None => NO_DATA,
+            Some(o) => u32::try_from(o)
+                .ok()
+                .filter(|&o| o != NO_DATA)
+                .ok_or_else(|| GeoError::Decode {
+                    path: db.path.clone(),
+                    reason: "data section larger than 4 GiB".into(),
+                })?,
+        };
+        out.push(start, offset);
         expected = start.checked_add_pow2(A::BITS - u32::from(network.prefix()));
     }
     if out.starts.is_empty() {
         return Ok(Leaves::empty());
     }
     if let Some(next) = expected {
-        out.push(next, None);
+        out.push(next, NO_DATA);
     }
     Ok(out)
 }
@@ -256,6 +270,26 @@ fn dense(
     (id, fresh)
 }
 
+/// The union of sorted lists, sorted, without repeats, starting with `A::ZERO`.
+fn merge_sorted<'a, A: Addr + 'a>(
+    lists: impl Iterator<Item = &'a [A]>,
+) -> impl Iterator<Item = A> + 'a {
+    let mut lists: Vec<&'a [A]> = lists.collect();
+    let mut last: Option<A> = None;
+    std::iter::once(A::ZERO).chain(std::iter::from_fn(move || loop {
+        let (k, &next) = lists
+            .iter()
+            .enumerate()
+            .filter_map(|(k, l)| l.first().map(|v| (k, v)))
+            .min_by_key(|&(_, v)| *v)?;
+        lists[k] = &lists[k][1..];
+        if next != A::ZERO && last != Some(next) {
+            last = Some(next);
+            return Some(next);
+        }
+    }))
+}
+
 /// Build one family's index over `dbs`.
 pub(crate) fn build<A: Addr>(
     dbs: &[GeoDb],
@@ -268,12 +302,13 @@ pub(crate) fn build<A: Addr>(
         .iter()
         .map(|db| leaves::<A>(db, whole))
         .collect::<Result<_, _>>()?;
-    // With no database at all, the family is one block without data.
-    let mut boundaries: Vec<A> = std::iter::once(A::ZERO)
-        .chain(all.iter().flat_map(|l| l.starts.iter().copied()))
-        .collect();
-    boundaries.sort_unstable();
-    boundaries.dedup();
+    // Every leaf start of every database, merged without repeats (0 included: with no
+    // database at all, the family is one block without data). Counted first, so the list is
+    // allocated once at its final size: at this point the build holds every leaf of every
+    // database, and this is its largest moment.
+    let merged = || merge_sorted(all.iter().map(|l| l.starts.as_slice()));
+    let mut boundaries: Vec<A> = Vec::with_capacity(merged().count());
+    boundaries.extend(merged());
 
     let mut cursor = vec![0usize; all.len()];
     let mut rows = Vec::with_capacity(boundaries.len());
@@ -283,7 +318,8 @@ pub(crate) fn build<A: Addr>(
             while cursor[k] + 1 < leaves.starts.len() && leaves.starts[cursor[k] + 1] <= start {
                 cursor[k] += 1;
             }
-            offsets[k] = leaves.offsets[cursor[k]];
+            let offset = leaves.offsets[cursor[k]];
+            offsets[k] = (offset != NO_DATA).then_some(offset as usize);
         }
         let ip = start.to_ip();
         let mut row = [NONE; 3];
@@ -318,6 +354,7 @@ pub(crate) fn build<A: Addr>(
         }
         rows.push(row);
     }
+    drop(all);
 
     let mut buckets = Vec::with_capacity(65_537);
     let mut i = 0usize;

@@ -215,6 +215,25 @@ impl Store {
         }))
     }
 
+    /// Extend `owner`'s lease on a running job to `lease_until`. Returns whether it holds it.
+    pub async fn renew_lease(
+        &self,
+        id: u64,
+        owner: &str,
+        lease_until: i64,
+    ) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "UPDATE jobs SET lease_until = ?
+             WHERE id = ? AND lease_owner = ? AND status IN ('PROCESSING', 'RESUMING')",
+        )
+        .bind(lease_until)
+        .bind(id as i64)
+        .bind(owner)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
     /// Record chunk `chunk`'s results and renew the lease to `lease_until`, if `owner` still
     /// holds the request and the chunk is the next one. Returns whether it was recorded.
     #[allow(clippy::too_many_arguments)]

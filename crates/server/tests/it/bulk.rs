@@ -575,13 +575,15 @@ async fn bad_requests_get_the_documented_errors() {
     let r = call(
         server.addr,
         "/request/list",
-        &json!({"apiKey": key, "perPage": 5, "sort": "up"}),
+        &json!({"apiKey": key, "perPage": 5, "sort": "up", "page": u64::MAX, "onlyIds": "no"}),
     )
     .await;
     assert_eq!(
         errors(&r),
         [
+            "The page field must be an integer between 1 and 1000000000.",
             "The perPage field must be an integer between 10 and 50.",
+            "The onlyIds field must be true, false, 1 or 0.",
             "The sort field must be asc or desc."
         ]
     );

@@ -21,6 +21,10 @@ use crate::state::AppState;
 /// Requests with at least this many terms give their parsing memory back to the system.
 const LARGE_REQUEST: u64 = 10_000;
 
+/// The highest `page` accepted (far past any account's last page, and small enough that
+/// the offset stays exact).
+const MAX_PAGE: u64 = 1_000_000_000;
+
 /// Ids one `/request/status` call may ask about.
 pub const MAX_STATUS_IDS: usize = 1000;
 
@@ -107,18 +111,11 @@ impl Parsed {
             Some(v) => match v.as_u64().filter(|n| range.contains(n)) {
                 Some(n) => n,
                 None => {
-                    problems.push(if *range.end() == u64::MAX {
-                        format!(
-                            "The {name} field must be an integer of at least {}.",
-                            range.start()
-                        )
-                    } else {
-                        format!(
-                            "The {name} field must be an integer between {} and {}.",
-                            range.start(),
-                            range.end()
-                        )
-                    });
+                    problems.push(format!(
+                        "The {name} field must be an integer between {} and {}.",
+                        range.start(),
+                        range.end()
+                    ));
                     default
                 }
             },
@@ -322,7 +319,7 @@ pub async fn list(State(state): State<AppState>, request: Request) -> Response {
         let body = read_body(&state, request).await?;
         let meter = body.authenticate(&state)?;
         let mut problems = Vec::new();
-        let page = body.integer("page", 1, 1..=u64::MAX, &mut problems);
+        let page = body.integer("page", 1, 1..=MAX_PAGE, &mut problems);
         let per_page = body.integer("perPage", 10, 10..=50, &mut problems);
         let only_ids = body.flag("onlyIds", true, &mut problems);
         let newest_first = match body.fields.get("sort") {
