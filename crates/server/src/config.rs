@@ -158,7 +158,7 @@ pub const KEYS: &[(&str, &str)] = &[
     ),
     (
         "bulk.resolve_concurrency",
-        "DNS questions in flight per bulk request (default 256)",
+        "terms of one bulk request resolved at once; each asks 1-2 DNS questions at a time (default 256)",
     ),
     (
         "bulk.dns_timeout_ms",

@@ -356,7 +356,7 @@ async fn execute_bulk(state: &AppState, owner: &str, job: Job) {
     let size = work.chunk_terms.max(1) as usize;
     let mut failed = work.failed_terms;
     // Several chunks are worked on at once (DNS waits overlap; the resolver's semaphore
-    // bounds the questions in flight) and recorded strictly in order.
+    // bounds the terms resolving at once) and recorded strictly in order.
     let geo = state.geo.snapshot();
     let mut outputs = futures_util::stream::iter(
         (work.next_chunk as usize..terms.len().div_ceil(size)).map(|no| (no, no * size)),

@@ -1,7 +1,8 @@
 //! The flat lookup index: the core of lookup speed.
 //!
-//! At load time every database's search tree is read leaf by leaf, and the leaves of all
-//! databases are merged into one partition of each address family into CIDR blocks over
+//! At load time every database's search tree is read leaf by leaf (all databases in step,
+//! so no list of leaves is ever held), and the leaves of all databases are merged into one
+//! partition of each address family into CIDR blocks over
 //! which every database gives the same answer. A block holds dense ids of the records that
 //! answer for it; records are decoded (and rendered, through their memo) at most once, into
 //! tables indexed by those ids.
@@ -97,86 +98,117 @@ impl Addr for u128 {
     }
 }
 
-/// One database's leaves over one family, sorted, covering the family from 0.
-struct Leaves<A> {
-    starts: Vec<A>,
-    /// Data-section offsets, `NO_DATA` for none: 4 bytes, not an `Option<usize>`'s 16,
-    /// because a build holds every leaf of every database at once.
-    offsets: Vec<u32>,
-}
-
+/// A data-section offset, or `NO_DATA`: 4 bytes where an `Option<usize>` takes 16.
 const NO_DATA: u32 = u32::MAX;
 
-impl<A: Addr> Leaves<A> {
-    fn empty() -> Self {
-        Leaves {
-            starts: vec![A::ZERO],
-            offsets: vec![NO_DATA],
-        }
-    }
+/// One leaf: where it starts, and its record's offset (or `NO_DATA`).
+type Leaf<A> = (A, u32);
 
-    /// Add a leaf; a gap before it (IPv6 alias subtrees, which the iterator skips) becomes
-    /// a leaf without data. Those gaps are never looked up through the index.
-    fn push(&mut self, start: A, offset: u32) {
-        match self.starts.last() {
-            Some(&last) if last == start => {
-                *self.offsets.last_mut().expect("parallel") = offset;
-            }
-            _ => {
-                self.starts.push(start);
-                self.offsets.push(offset);
-            }
-        }
-    }
+/// A tree leaf as iterated: start, offset, and where the next leaf should start (`None`
+/// past the family's end).
+type TreeLeaf<A> = Result<(A, u32, Option<A>), GeoError>;
+
+/// One database's leaves over one family, in address order, covering the family from 0.
+/// Gaps the tree iterator skips (IPv6 alias subtrees) come out as leaves without data; those
+/// are never looked up through the index. Streamed, so a build never holds every leaf of
+/// every database at once.
+struct LeafStream<'a, A> {
+    /// The tree's leaves of this family: start, offset, and where the next one should start.
+    raw: Box<dyn Iterator<Item = TreeLeaf<A>> + 'a>,
+    expected: Option<A>,
+    /// A leaf held back while the gap before it goes out.
+    held: Option<Leaf<A>>,
+    any: bool,
+    done: bool,
 }
 
-fn leaves<A: Addr>(db: &GeoDb, whole: &str) -> Result<Leaves<A>, GeoError> {
-    let mut out = Leaves {
-        starts: Vec::new(),
-        offsets: Vec::new(),
-    };
+fn leaf_stream<'a, A: Addr + 'a>(
+    db: &'a GeoDb,
+    whole: &str,
+) -> Result<LeafStream<'a, A>, GeoError> {
     let reader = db.reader();
-    let ipv4_only = reader.metadata().ip_version == 4;
-    if ipv4_only && A::BITS == 128 {
-        return Ok(Leaves::empty());
-    }
-    let within = reader
-        .within(
-            whole.parse().expect("static network"),
-            WithinOptions::default().include_networks_without_data(),
-        )
-        .map_err(|e| db.error(e))?;
-    let mut expected = Some(A::ZERO);
-    for item in within {
-        let found = item.map_err(|e| db.error(e))?;
-        let network = found.network().map_err(|e| db.error(e))?;
-        // Iterating IPv6 yields the IPv4 subtree as IPv4 networks: that is the other index.
-        let Some(start) = A::from_ip(network.network()) else {
-            continue;
+    let raw: Box<dyn Iterator<Item = _> + 'a> =
+        if reader.metadata().ip_version == 4 && A::BITS == 128 {
+            Box::new(std::iter::empty())
+        } else {
+            let within = reader
+                .within(
+                    whole.parse().expect("static network"),
+                    WithinOptions::default().include_networks_without_data(),
+                )
+                .map_err(|e| db.error(e))?;
+            Box::new(within.filter_map(move |item| {
+                let leaf = (|| {
+                    let found = item.map_err(|e| db.error(e))?;
+                    let network = found.network().map_err(|e| db.error(e))?;
+                    // Iterating IPv6 yields the IPv4 subtree as IPv4 networks: that is the
+                    // other index.
+                    let Some(start) = A::from_ip(network.network()) else {
+                        return Ok(None);
+                    };
+                    let offset =
+                        match found.offset() {
+                            None => NO_DATA,
+                            Some(o) => u32::try_from(o).ok().filter(|&o| o != NO_DATA).ok_or_else(
+                                || GeoError::Decode {
+                                    path: db.path.clone(),
+                                    reason: "data section larger than 4 GiB".into(),
+                                },
+                            )?,
+                        };
+                    let next = start.checked_add_pow2(A::BITS - u32::from(network.prefix()));
+                    Ok(Some((start, offset, next)))
+                })();
+                leaf.transpose()
+            }))
         };
-        if expected != Some(start) {
-            out.push(expected.unwrap_or(start), NO_DATA);
+    Ok(LeafStream {
+        raw,
+        expected: Some(A::ZERO),
+        held: None,
+        any: false,
+        done: false,
+    })
+}
+
+impl<A: Addr> Iterator for LeafStream<'_, A> {
+    type Item = Result<Leaf<A>, GeoError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if let Some(leaf) = self.held.take() {
+            return Some(Ok(leaf));
         }
-        let offset = match found.offset() {
-            None => NO_DATA,
-            Some(o) => u32::try_from(o)
-                .ok()
-                .filter(|&o| o != NO_DATA)
-                .ok_or_else(|| GeoError::Decode {
-                    path: db.path.clone(),
-                    reason: "data section larger than 4 GiB".into(),
-                })?,
-        };
-        out.push(start, offset);
-        expected = start.checked_add_pow2(A::BITS - u32::from(network.prefix()));
+        if self.done {
+            return None;
+        }
+        match self.raw.next() {
+            Some(Err(e)) => {
+                self.done = true;
+                Some(Err(e))
+            }
+            Some(Ok((start, offset, next))) => {
+                let gap = self.expected.filter(|&at| at != start);
+                self.expected = next;
+                self.any = true;
+                match gap {
+                    Some(at) => {
+                        self.held = Some((start, offset));
+                        Some(Ok((at, NO_DATA)))
+                    }
+                    None => Some(Ok((start, offset))),
+                }
+            }
+            None => {
+                self.done = true;
+                if !self.any {
+                    // An empty tree (or the family it lacks): one leaf without data.
+                    return Some(Ok((A::ZERO, NO_DATA)));
+                }
+                // The space after the last leaf, if the tree stops short of the end.
+                self.expected.map(|at| Ok((at, NO_DATA)))
+            }
+        }
     }
-    if out.starts.is_empty() {
-        return Ok(Leaves::empty());
-    }
-    if let Some(next) = expected {
-        out.push(next, NO_DATA);
-    }
-    Ok(out)
 }
 
 /// One family's partition: block starts and the record ids of each block.
@@ -270,26 +302,6 @@ fn dense(
     (id, fresh)
 }
 
-/// The union of sorted lists, sorted, without repeats, starting with `A::ZERO`.
-fn merge_sorted<'a, A: Addr + 'a>(
-    lists: impl Iterator<Item = &'a [A]>,
-) -> impl Iterator<Item = A> + 'a {
-    let mut lists: Vec<&'a [A]> = lists.collect();
-    let mut last: Option<A> = None;
-    std::iter::once(A::ZERO).chain(std::iter::from_fn(move || loop {
-        let (k, &next) = lists
-            .iter()
-            .enumerate()
-            .filter_map(|(k, l)| l.first().map(|v| (k, v)))
-            .min_by_key(|&(_, v)| *v)?;
-        lists[k] = &lists[k][1..];
-        if next != A::ZERO && last != Some(next) {
-            last = Some(next);
-            return Some(next);
-        }
-    }))
-}
-
 /// Build one family's index over `dbs`.
 pub(crate) fn build<A: Addr>(
     dbs: &[GeoDb],
@@ -298,28 +310,35 @@ pub(crate) fn build<A: Addr>(
     whole: &str,
     place_traits: impl Fn(&GeoDb, IpAddr) -> Result<bool, GeoError>,
 ) -> Result<FlatIndex<A>, GeoError> {
-    let all: Vec<Leaves<A>> = dbs
+    let mut streams: Vec<std::iter::Peekable<LeafStream<'_, A>>> = dbs
         .iter()
-        .map(|db| leaves::<A>(db, whole))
+        .map(|db| leaf_stream::<A>(db, whole).map(Iterator::peekable))
         .collect::<Result<_, _>>()?;
-    // Every leaf start of every database, merged without repeats (0 included: with no
-    // database at all, the family is one block without data). Counted first, so the list is
-    // allocated once at its final size: at this point the build holds every leaf of every
-    // database, and this is its largest moment.
-    let merged = || merge_sorted(all.iter().map(|l| l.starts.as_slice()));
-    let mut boundaries: Vec<A> = Vec::with_capacity(merged().count());
-    boundaries.extend(merged());
-
-    let mut cursor = vec![0usize; all.len()];
-    let mut rows = Vec::with_capacity(boundaries.len());
-    let mut offsets = vec![None; all.len()];
-    for &start in &boundaries {
-        for (k, leaves) in all.iter().enumerate() {
-            while cursor[k] + 1 < leaves.starts.len() && leaves.starts[cursor[k] + 1] <= start {
-                cursor[k] += 1;
+    // Every leaf start of every database, in order and without repeats, is a block start;
+    // at each, every database answers with its last leaf starting at or before it.
+    let mut boundaries: Vec<A> = Vec::new();
+    let mut rows: Vec<[u32; 3]> = Vec::new();
+    let mut current = vec![NO_DATA; streams.len()];
+    let mut offsets = vec![None; streams.len()];
+    loop {
+        let mut next: Option<A> = None;
+        for stream in &mut streams {
+            match stream.peek() {
+                Some(Ok((at, _))) => next = Some(next.map_or(*at, |n: A| n.min(*at))),
+                Some(Err(_)) => return Err(stream.next().expect("peeked").unwrap_err()),
+                None => {}
             }
-            let offset = leaves.offsets[cursor[k]];
-            offsets[k] = (offset != NO_DATA).then_some(offset as usize);
+        }
+        let Some(start) = next else { break };
+        for (k, stream) in streams.iter_mut().enumerate() {
+            while let Some(Ok((at, offset))) = stream.peek() {
+                if *at > start {
+                    break;
+                }
+                current[k] = *offset;
+                stream.next();
+            }
+            offsets[k] = (current[k] != NO_DATA).then_some(current[k] as usize);
         }
         let ip = start.to_ip();
         let mut row = [NONE; 3];
@@ -352,9 +371,15 @@ pub(crate) fn build<A: Addr>(
                 row[2] = dense(&mut ids.anonymity, &mut ids.anonymity_at, offset, ip).0;
             }
         }
+        boundaries.push(start);
         rows.push(row);
     }
-    drop(all);
+    drop(streams);
+    // With no database at all, the family is one block without data.
+    if boundaries.is_empty() {
+        boundaries.push(A::ZERO);
+        rows.push([NONE; 3]);
+    }
 
     let mut buckets = Vec::with_capacity(65_537);
     let mut i = 0usize;

@@ -38,7 +38,7 @@ pub const CHUNKS_IN_FLIGHT: usize = 4;
 pub struct Resolver {
     /// `None`: no DNS server known; terms that need one fail with a reason.
     pub server: Option<dns::Server>,
-    /// DNS work in flight at once.
+    /// Terms being resolved at once (each asks at most two questions at a time).
     pub concurrency: Arc<Semaphore>,
 }
 

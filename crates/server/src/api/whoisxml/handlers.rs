@@ -233,40 +233,28 @@ async fn create_inner(state: &AppState, request: Request) -> Result<Response, Bu
 
     let classified = classify(terms);
     let charge = classified.valid.len() as u64;
-    let now = SystemTime::now();
-    meter
-        .charge_recorded(charge, now)
-        .map_err(|e| BulkError::from_access(e).in_format(body.format))?;
     let mut invalid = String::new();
     for (term, reason) in &classified.invalid {
         push_line(&mut invalid, &Problem::invalid(term, reason));
     }
-    let day = utc_day(now);
-    let inserted = state
-        .accounts
-        .store()
-        .insert_bulk(&NewBulk {
-            account_id: meter.account_id,
-            format: body.format.as_str(),
-            reverse_ip,
-            chunk_terms: state.config.bulk.chunk_terms,
-            total_terms: classified.total(),
-            invalid_terms: classified.invalid.len() as u64,
-            terms: &classified.valid.join("\n"),
-            invalid: &invalid,
-            charge,
-            day,
-        })
-        .await;
-    let id = match inserted {
-        Ok(id) => id,
-        Err(e) => {
-            meter.refund_recorded(charge, charge, day);
-            return Err(
-                BulkError::internal("cannot store a bulk request", e).in_format(body.format)
-            );
-        }
+    let new = NewBulkOwned {
+        account_id: meter.account_id,
+        format: body.format,
+        reverse_ip,
+        chunk_terms: state.config.bulk.chunk_terms,
+        total_terms: classified.total(),
+        invalid_terms: classified.invalid.len() as u64,
+        terms: classified.valid.join("\n"),
+        invalid,
+        charge,
     };
+    // Charge and store on a task of their own: if the client goes away (and this handler's
+    // future is dropped) between the two, the meter would keep a charge the store never got.
+    let store = state.accounts.store().clone();
+    let id = tokio::spawn(async move { charge_and_store(&meter, &store, new).await })
+        .await
+        .map_err(|e| BulkError::internal("bulk submission task failed", e))?
+        .map_err(|e| e.in_format(body.format))?;
     state.jobs_wakeup.notify_one();
     state.metrics.bulk_terms("accepted", charge);
     state
@@ -278,6 +266,51 @@ async fn create_inner(state: &AppState, request: Request) -> Result<Response, Bu
         ipintel_core::release_free_heap();
     }
     Ok(answer(format, json!({ "id": id }), &["id"]))
+}
+
+/// A request to accept, owned, for `charge_and_store`.
+struct NewBulkOwned {
+    account_id: u64,
+    format: Format,
+    reverse_ip: bool,
+    chunk_terms: u32,
+    total_terms: u64,
+    invalid_terms: u64,
+    terms: String,
+    invalid: String,
+    charge: u64,
+}
+
+/// Charge the account (402 if it cannot pay) and store the request with the charge, or undo
+/// the charge. Returns the request id.
+async fn charge_and_store(
+    meter: &Meter,
+    store: &ipintel_core::store::Store,
+    new: NewBulkOwned,
+) -> Result<u64, BulkError> {
+    let now = SystemTime::now();
+    meter
+        .charge_recorded(new.charge, now)
+        .map_err(BulkError::from_access)?;
+    let day = utc_day(now);
+    let inserted = store
+        .insert_bulk(&NewBulk {
+            account_id: new.account_id,
+            format: new.format.as_str(),
+            reverse_ip: new.reverse_ip,
+            chunk_terms: new.chunk_terms,
+            total_terms: new.total_terms,
+            invalid_terms: new.invalid_terms,
+            terms: &new.terms,
+            invalid: &new.invalid,
+            charge: new.charge,
+            day,
+        })
+        .await;
+    inserted.map_err(|e| {
+        meter.refund_recorded(new.charge, new.charge, day);
+        BulkError::internal("cannot store a bulk request", e)
+    })
 }
 
 fn json_type(v: &Value) -> &'static str {
