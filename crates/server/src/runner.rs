@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use futures_util::StreamExt;
 use ipintel_core::jobs::{Job, JobKind, JobStatus};
-use ipintel_core::store::{now_unix, BulkWork, ClaimSkip};
+use ipintel_core::store::{now_unix, ClaimSkip};
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 
@@ -316,7 +316,7 @@ async fn execute_bulk(state: &AppState, owner: &str, job: Job) {
             return;
         }
     }
-    let work = match store.bulk_work(job.id).await {
+    let mut work = match store.bulk_work(job.id).await {
         Ok(Some(work)) => work,
         Ok(None) => {
             tracing::error!(job = job.id, "a bulk job without its request row");
@@ -348,25 +348,38 @@ async fn execute_bulk(state: &AppState, owner: &str, job: Job) {
     );
     // Owned, shared terms and chunk ranges: a future that borrows from the stream's items
     // is not `Send` (rustc cannot prove it for every lifetime), and the runner spawns this.
-    let terms: Arc<Vec<Box<str>>> = Arc::new(work.terms.lines().map(Box::from).collect());
-    let work = BulkWork {
-        terms: String::new(), // now in `terms`
-        ..work
-    };
+    // The terms text, shared, and where each term starts in it (one allocation each rather
+    // than one per term: 100,000 small blocks would fragment the heap for good). Futures
+    // get owned handles: one that borrows from the stream's items is not `Send` (rustc
+    // cannot prove it for every lifetime), and the runner spawns this.
+    let text: Arc<str> = Arc::from(std::mem::take(&mut work.terms));
+    let starts: Arc<Vec<usize>> = Arc::new(
+        std::iter::once(0)
+            .chain(text.match_indices('\n').map(|(at, _)| at + 1))
+            .filter(|&at| at < text.len())
+            .collect(),
+    );
+    let n_terms = starts.len();
     let size = work.chunk_terms.max(1) as usize;
     let mut failed = work.failed_terms;
     // Several chunks are worked on at once (DNS waits overlap; the resolver's semaphore
     // bounds the terms resolving at once) and recorded strictly in order.
     let geo = state.geo.snapshot();
     let mut outputs = futures_util::stream::iter(
-        (work.next_chunk as usize..terms.len().div_ceil(size)).map(|no| (no, no * size)),
+        (work.next_chunk as usize..n_terms.div_ceil(size)).map(|no| (no, no * size)),
     )
-    .map(|(chunk_no, start)| {
-        let (geo, resolver, terms) = (geo.clone(), resolver.clone(), terms.clone());
+    .map(|(chunk_no, first)| {
+        let (geo, resolver) = (geo.clone(), resolver.clone());
+        let (text, starts) = (text.clone(), starts.clone());
         let reverse_ip = work.reverse_ip;
         async move {
-            let end = (start + size).min(terms.len());
-            let chunk: Vec<&str> = terms[start..end].iter().map(|t| &**t).collect();
+            let last = (first + size).min(starts.len());
+            let chunk: Vec<&str> = (first..last)
+                .map(|i| {
+                    let end = starts.get(i + 1).map_or(text.len(), |&next| next - 1);
+                    &text[starts[i]..end]
+                })
+                .collect();
             let out = crate::bulk::process_chunk(&geo, &resolver, &chunk, reverse_ip).await;
             (chunk_no, out)
         }
@@ -401,13 +414,15 @@ async fn execute_bulk(state: &AppState, owner: &str, job: Job) {
             }
         }
     }
-    let n_terms = terms.len() as u64;
     drop(outputs);
-    drop(terms);
+    drop((text, starts));
     ipintel_core::release_free_heap();
     // Failed terms are given their credit back; invalid ones were never charged.
     let refund = failed.min(work.charged);
-    let message = format!("{} terms processed, {failed} failed", n_terms - failed);
+    let message = format!(
+        "{} terms processed, {failed} failed",
+        n_terms as u64 - failed
+    );
     match store
         .finish_bulk(job.id, owner, job.account_id, &message, refund)
         .await

@@ -205,7 +205,7 @@ async fn local(
     for (term, reason) in &classified.invalid {
         push_line(&mut problems, &Problem::invalid(term, reason));
     }
-    let valid: Vec<&str> = classified.valid.iter().map(String::as_str).collect();
+    let valid: &[&str] = &classified.valid;
     let mut progress = Progress::new(valid.len() as u64);
     let (mut processed, mut failed) = (0, 0);
     // As the server does: a few chunks at once, written in order.

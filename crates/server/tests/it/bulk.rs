@@ -473,6 +473,19 @@ async fn bad_requests_get_the_documented_errors() {
         ["The request body is larger than 2000000 bytes (bulk.max_body_bytes)."]
     );
 
+    // Escaped strings are terms like any other; repeated members: the last one counts.
+    let body = format!(
+        r#"{{"apiKey": "{key}", "terms": ["x"], "terms": ["81.2.69.160", "host\u002eexample", "HOST.example"]}}"#
+    );
+    let r = post_body(server.addr, path, body.as_bytes()).await;
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    let id = r.json()["response"]["id"].as_u64().unwrap();
+    let status = wait_ready(server.addr, &key, id).await;
+    assert_eq!(
+        (&status["total_terms"], &status["processed_terms"]),
+        (&json!(2), &json!(2))
+    );
+
     // Errors in XML when XML was asked for.
     let r = call(
         server.addr,

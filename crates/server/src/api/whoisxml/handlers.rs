@@ -2,15 +2,19 @@
 //! authenticates `apiKey`, validates every field (all problems in one 400), calls the store
 //! or the engine, and renders in the requested `format`.
 
+use std::borrow::Cow;
 use std::time::SystemTime;
 
-use axum::body::Body;
+use axum::body::{Body, Bytes};
 use axum::extract::{Request, State};
 use axum::response::{IntoResponse, Response};
 use ipintel_core::accounts::{utc_day, Credential, Meter, Service};
 use ipintel_core::bulk::classify;
 use ipintel_core::store::{BulkPart, BulkStatus, NewBulk};
 use ipintel_core::ErrorKind;
+use serde::de::IgnoredAny;
+use serde::Deserialize;
+use serde_json::value::RawValue;
 use serde_json::{json, Map, Value};
 
 use super::error::{BulkError, AUTH_FAILED, WRONG_ID};
@@ -29,13 +33,16 @@ const MAX_PAGE: u64 = 1_000_000_000;
 pub const MAX_STATUS_IDS: usize = 1000;
 
 /// A parsed body: its members, and the format answers (and errors) are rendered in.
-struct Parsed {
+/// `terms` stays raw JSON until `create` reads it, into strings borrowed from the body: a
+/// 100,000-term request would otherwise become 100,000 `Value`s.
+struct Parsed<'a> {
     fields: Map<String, Value>,
+    terms: Option<&'a RawValue>,
     format: Format,
 }
 
-/// Read and parse the body; errors are 400 in JSON (the format is not known yet).
-async fn read_body(state: &AppState, request: Request) -> Result<Parsed, BulkError> {
+/// Read the body, refusing more than `bulk.max_body_bytes` (declared or sent).
+async fn read_bytes(state: &AppState, request: Request) -> Result<Bytes, BulkError> {
     let limit = state.config.bulk.max_body_bytes;
     let too_large = || {
         BulkError::invalid(vec![format!(
@@ -50,36 +57,96 @@ async fn read_body(state: &AppState, request: Request) -> Result<Parsed, BulkErr
     if declared.is_some_and(|n| n > limit as u64) {
         return Err(too_large());
     }
-    let bytes = axum::body::to_bytes(request.into_body(), limit)
+    axum::body::to_bytes(request.into_body(), limit)
         .await
-        .map_err(|_| too_large())?;
-    if bytes.iter().all(u8::is_ascii_whitespace) {
-        return Err(BulkError::invalid(vec![
-            "The request body is empty; send a JSON object with apiKey and the other fields."
-                .into(),
-        ]));
-    }
-    let value: Value = serde_json::from_slice(&bytes).map_err(|e| {
-        BulkError::invalid(vec![format!("The request body is not valid JSON: {e}.")])
-    })?;
-    let Value::Object(fields) = value else {
-        return Err(BulkError::invalid(vec![
-            "The request body must be a JSON object.".into(),
-        ]));
-    };
-    let format = match fields.get("format") {
-        None | Some(Value::Null) => Format::Json,
-        Some(Value::String(s)) => s.parse().map_err(|e| BulkError::invalid(vec![e]))?,
-        Some(_) => {
-            return Err(BulkError::invalid(vec![
-                "The format field must be a string: json, xml or csv.".into(),
-            ]))
-        }
-    };
-    Ok(Parsed { fields, format })
+        .map_err(|_| too_large())
 }
 
-impl Parsed {
+impl<'a> Parsed<'a> {
+    /// Parse a body; errors are 400 in JSON (the format is not known yet).
+    fn parse(bytes: &'a [u8]) -> Result<Parsed<'a>, BulkError> {
+        if bytes.iter().all(u8::is_ascii_whitespace) {
+            return Err(BulkError::invalid(vec![
+                "The request body is empty; send a JSON object with apiKey and the other fields."
+                    .into(),
+            ]));
+        }
+        let members: Vec<(Cow<'a, str>, &'a RawValue)> =
+            match serde_json::from_slice::<Members<'a>>(bytes) {
+                Ok(members) => members.0,
+                Err(e) => {
+                    // Valid JSON of another kind, or not JSON at all?
+                    let message = match serde_json::from_slice::<IgnoredAny>(bytes) {
+                        Ok(_) => "The request body must be a JSON object.".to_owned(),
+                        Err(e) => format!("The request body is not valid JSON: {e}."),
+                    };
+                    tracing::debug!(error = %e, "bulk body rejected");
+                    return Err(BulkError::invalid(vec![message]));
+                }
+            };
+        let mut fields = Map::new();
+        let mut terms = None;
+        for (name, raw) in members {
+            if name == "terms" {
+                terms = Some(raw);
+            } else {
+                let value = serde_json::from_str(raw.get()).expect("a parsed JSON value");
+                fields.insert(name.into_owned(), value);
+            }
+        }
+        let format = match fields.get("format") {
+            None | Some(Value::Null) => Format::Json,
+            Some(Value::String(s)) => s.parse().map_err(|e| BulkError::invalid(vec![e]))?,
+            Some(_) => {
+                return Err(BulkError::invalid(vec![
+                    "The format field must be a string: json, xml or csv.".into(),
+                ]))
+            }
+        };
+        Ok(Parsed {
+            fields,
+            terms,
+            format,
+        })
+    }
+}
+
+/// A JSON object's members, values left raw (later members win, as in a map).
+struct Members<'a>(Vec<(Cow<'a, str>, &'a RawValue)>);
+
+impl<'de> Deserialize<'de> for Members<'de> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visit;
+        impl<'de> serde::de::Visitor<'de> for Visit {
+            type Value = Members<'de>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<M: serde::de::MapAccess<'de>>(
+                self,
+                mut map: M,
+            ) -> Result<Self::Value, M::Error> {
+                let mut out: Vec<(Cow<'de, str>, &'de RawValue)> = Vec::new();
+                while let Some((name, value)) = map.next_entry::<Key<'de>, &'de RawValue>()? {
+                    out.retain(|(n, _)| *n != name.0);
+                    out.push((name.0, value));
+                }
+                Ok(Members(out))
+            }
+        }
+        d.deserialize_map(Visit)
+    }
+}
+
+/// An object key, borrowed when it has no escapes.
+#[derive(Deserialize)]
+struct Key<'a>(#[serde(borrow)] Cow<'a, str>);
+
+/// One term, borrowed from the body when it has no escapes.
+#[derive(Deserialize)]
+struct TermText<'a>(#[serde(borrow)] Cow<'a, str>);
+
+impl Parsed<'_> {
     fn authenticate(&self, state: &AppState) -> Result<std::sync::Arc<Meter>, BulkError> {
         let Some(Value::String(key)) = self.fields.get("apiKey") else {
             return Err(
@@ -150,6 +217,46 @@ impl Parsed {
         }
     }
 
+    /// The `terms` member: 1 to `max` strings, borrowed from the body where they can be.
+    fn terms(&self, max: usize, problems: &mut Vec<String>) -> Vec<TermText<'_>> {
+        let Some(raw) = self.terms.filter(|raw| raw.get() != "null") else {
+            problems.push("The terms field is required.".to_owned());
+            return Vec::new();
+        };
+        let mut count = |n: usize| {
+            if n == 0 {
+                problems.push("The terms field must contain at least one term.".into());
+            }
+            if n > max {
+                problems.push(format!(
+                    "The terms field may not have more than {max} items (it has {n})."
+                ));
+            }
+        };
+        if let Ok(terms) = serde_json::from_str::<Vec<TermText<'_>>>(raw.get()) {
+            count(terms.len());
+            return terms;
+        }
+        // Not an array of strings: say what it is instead.
+        match serde_json::from_str::<Value>(raw.get()) {
+            Ok(Value::Array(items)) => {
+                count(items.len());
+                if let Some(at) = items.iter().position(|v| !v.is_string()) {
+                    problems.push(format!(
+                        "The terms field must contain only strings (item {at} is {}).",
+                        json_type(&items[at])
+                    ));
+                }
+            }
+            Ok(other) => problems.push(format!(
+                "The terms field must be an array of strings, not {}.",
+                json_type(&other)
+            )),
+            Err(e) => problems.push(format!("The terms field is not valid JSON: {e}.")),
+        }
+        Vec::new()
+    }
+
     fn check(&self, problems: Vec<String>) -> Result<(), BulkError> {
         if problems.is_empty() {
             Ok(())
@@ -190,48 +297,16 @@ pub async fn create(State(state): State<AppState>, request: Request) -> Response
 }
 
 async fn create_inner(state: &AppState, request: Request) -> Result<Response, BulkError> {
-    let body = read_body(state, request).await?;
+    let bytes = read_bytes(state, request).await?;
+    let body = Parsed::parse(&bytes)?;
     let meter = body.authenticate(state)?;
     let max_terms = state.config.bulk.max_terms;
     let mut problems = Vec::new();
-    let terms: Vec<&str> = match body.fields.get("terms") {
-        None | Some(Value::Null) => {
-            problems.push("The terms field is required.".to_owned());
-            Vec::new()
-        }
-        Some(Value::Array(items)) => {
-            if items.is_empty() {
-                problems.push("The terms field must contain at least one term.".into());
-            }
-            if items.len() > max_terms {
-                problems.push(format!(
-                    "The terms field may not have more than {max_terms} items (it has {}).",
-                    items.len()
-                ));
-            }
-            match items.iter().position(|v| !v.is_string()) {
-                Some(at) => {
-                    problems.push(format!(
-                        "The terms field must contain only strings (item {at} is {}).",
-                        json_type(&items[at])
-                    ));
-                    Vec::new()
-                }
-                None => items.iter().filter_map(Value::as_str).collect(),
-            }
-        }
-        Some(other) => {
-            problems.push(format!(
-                "The terms field must be an array of strings, not {}.",
-                json_type(other)
-            ));
-            Vec::new()
-        }
-    };
+    let terms = body.terms(max_terms, &mut problems);
     let reverse_ip = body.flag("reverseIp", false, &mut problems);
     body.check(problems)?;
 
-    let classified = classify(terms);
+    let classified = classify(terms.iter().map(|t| &*t.0));
     let charge = classified.valid.len() as u64;
     let mut invalid = String::new();
     for (term, reason) in &classified.invalid {
@@ -262,7 +337,10 @@ async fn create_inner(state: &AppState, request: Request) -> Result<Response, Bu
         .bulk_terms("invalid", classified.invalid.len() as u64);
     let format = body.format;
     if classified.total() >= LARGE_REQUEST {
-        drop((classified, body));
+        drop(classified);
+        drop(terms);
+        drop(body);
+        drop(bytes);
         ipintel_core::release_free_heap();
     }
     Ok(answer(format, json!({ "id": id }), &["id"]))
@@ -349,7 +427,8 @@ fn status_json(s: &BulkStatus) -> Value {
 /// `POST /api/bgservice/request/list`: the caller's requests, a page at a time.
 pub async fn list(State(state): State<AppState>, request: Request) -> Response {
     let result = async {
-        let body = read_body(&state, request).await?;
+        let bytes = read_bytes(&state, request).await?;
+        let body = Parsed::parse(&bytes)?;
         let meter = body.authenticate(&state)?;
         let mut problems = Vec::new();
         let page = body.integer("page", 1, 1..=MAX_PAGE, &mut problems);
@@ -408,7 +487,8 @@ pub async fn list(State(state): State<AppState>, request: Request) -> Response {
 /// `POST /api/bgservice/request/status`: the caller's requests among `ids`.
 pub async fn status(State(state): State<AppState>, request: Request) -> Response {
     let result = async {
-        let body = read_body(&state, request).await?;
+        let bytes = read_bytes(&state, request).await?;
+        let body = Parsed::parse(&bytes)?;
         let meter = body.authenticate(&state)?;
         let mut problems = Vec::new();
         let ids: Vec<u64> = match body.fields.get("ids") {
@@ -465,7 +545,8 @@ pub async fn failed(State(state): State<AppState>, request: Request) -> Response
 }
 
 async fn download(state: AppState, request: Request, part: Part) -> Result<Response, BulkError> {
-    let body = read_body(&state, request).await?;
+    let bytes = read_bytes(&state, request).await?;
+    let body = Parsed::parse(&bytes)?;
     let meter = body.authenticate(&state)?;
     let mut problems = Vec::new();
     let id = body.id(&mut problems);
