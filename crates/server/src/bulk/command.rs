@@ -343,6 +343,9 @@ mod client {
 
     use super::Output;
 
+    /// How long a server may take to start answering one call.
+    const ANSWER_WITHIN: std::time::Duration = std::time::Duration::from_secs(120);
+
     /// Where Debian, Ubuntu and Alpine keep the system's trusted CAs.
     const SYSTEM_CA_BUNDLE: &str = "/etc/ssl/certs/ca-certificates.crt";
 
@@ -434,7 +437,25 @@ mod client {
             })
         }
 
+        /// Connect, send, and wait for the answer's head: at most `ANSWER_WITHIN` (the body
+        /// of a download may then take as long as it takes).
         async fn send(
+            &self,
+            path: &str,
+            body: &serde_json::Value,
+        ) -> anyhow::Result<hyper::Response<hyper::body::Incoming>> {
+            tokio::time::timeout(ANSWER_WITHIN, self.send_unbounded(path, body))
+                .await
+                .map_err(|_| {
+                    anyhow::anyhow!(
+                        "{}{path}: no answer within {} s",
+                        self.authority,
+                        ANSWER_WITHIN.as_secs()
+                    )
+                })?
+        }
+
+        async fn send_unbounded(
             &self,
             path: &str,
             body: &serde_json::Value,
