@@ -10,8 +10,8 @@ use std::str::FromStr;
 
 use serde_json::Value;
 
+use crate::render::csv;
 use crate::render::fields::Schema;
-use crate::render::{csv, xml};
 
 /// A response format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -141,8 +141,11 @@ impl Writer {
                 }
             }
             Format::Xml => {
-                for value in parse_lines(text) {
-                    xml::fragment(&mut out, "item", &value);
+                for line in text.lines().filter(|l| !l.is_empty()) {
+                    match serde_json::from_str::<Ordered>(line) {
+                        Ok(node) => node.write_xml(&mut out, "item"),
+                        Err(e) => tracing::error!(error = %e, "a stored bulk result is not JSON"),
+                    }
                 }
             }
             Format::Csv => {
@@ -165,6 +168,96 @@ impl Writer {
             Format::Xml => b"</response>\n".to_vec(),
             Format::Csv => Vec::new(),
         }
+    }
+}
+
+/// A JSON value that keeps its members in document order, for XML: `serde_json::Value`
+/// sorts them, and the results' documented order (ip, location, ..., term) should survive.
+enum Ordered {
+    Null,
+    Text(String),
+    Array(Vec<Ordered>),
+    Object(Vec<(String, Ordered)>),
+}
+
+impl Ordered {
+    fn write_xml(&self, out: &mut Vec<u8>, name: &str) {
+        use quick_xml::events::{BytesEnd, BytesStart, BytesText, Event};
+        let mut writer = quick_xml::Writer::new(std::mem::take(out));
+        fn element(w: &mut quick_xml::Writer<Vec<u8>>, name: &str, node: &Ordered) {
+            let expect = "writing to a Vec";
+            w.write_event(Event::Start(BytesStart::new(name)))
+                .expect(expect);
+            match node {
+                Ordered::Null => {}
+                Ordered::Text(text) => w
+                    .write_event(Event::Text(BytesText::new(text)))
+                    .expect(expect),
+                Ordered::Array(items) => items.iter().for_each(|i| element(w, "item", i)),
+                Ordered::Object(members) => members.iter().for_each(|(k, v)| element(w, k, v)),
+            }
+            w.write_event(Event::End(BytesEnd::new(name)))
+                .expect(expect);
+        }
+        element(&mut writer, name, self);
+        *out = writer.into_inner();
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Ordered {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visit;
+        impl<'de> serde::de::Visitor<'de> for Visit {
+            type Value = Ordered;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("JSON")
+            }
+            fn visit_unit<E>(self) -> Result<Ordered, E> {
+                Ok(Ordered::Null)
+            }
+            fn visit_bool<E>(self, v: bool) -> Result<Ordered, E> {
+                Ok(Ordered::Text(v.to_string()))
+            }
+            fn visit_i64<E>(self, v: i64) -> Result<Ordered, E> {
+                Ok(Ordered::Text(v.to_string()))
+            }
+            fn visit_u64<E>(self, v: u64) -> Result<Ordered, E> {
+                Ok(Ordered::Text(v.to_string()))
+            }
+            fn visit_f64<E>(self, v: f64) -> Result<Ordered, E> {
+                // As JSON writes it (37.0, not 37).
+                Ok(Ordered::Text(
+                    serde_json::Number::from_f64(v).map_or_else(String::new, |n| n.to_string()),
+                ))
+            }
+            fn visit_str<E>(self, v: &str) -> Result<Ordered, E> {
+                Ok(Ordered::Text(v.to_owned()))
+            }
+            fn visit_string<E>(self, v: String) -> Result<Ordered, E> {
+                Ok(Ordered::Text(v))
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> Result<Ordered, A::Error> {
+                let mut items = Vec::new();
+                while let Some(item) = seq.next_element()? {
+                    items.push(item);
+                }
+                Ok(Ordered::Array(items))
+            }
+            fn visit_map<M: serde::de::MapAccess<'de>>(
+                self,
+                mut map: M,
+            ) -> Result<Ordered, M::Error> {
+                let mut members = Vec::new();
+                while let Some(member) = map.next_entry::<String, Ordered>()? {
+                    members.push(member);
+                }
+                Ok(Ordered::Object(members))
+            }
+        }
+        d.deserialize_any(Visit)
     }
 }
 

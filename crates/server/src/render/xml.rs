@@ -16,14 +16,6 @@ pub fn to_xml(root: &str, value: &Value) -> Vec<u8> {
     writer.into_inner()
 }
 
-/// `<name>…</name>` for `value`, appended to `out` (no declaration): a part of a streamed
-/// document.
-pub fn fragment(out: &mut Vec<u8>, name: &str, value: &Value) {
-    let mut writer = Writer::new(std::mem::take(out));
-    element(&mut writer, name, value);
-    *out = writer.into_inner();
-}
-
 fn element(writer: &mut Writer<Vec<u8>>, name: &str, value: &Value) {
     let write = |writer: &mut Writer<Vec<u8>>, event: Event<'_>| {
         writer.write_event(event).expect("writing to a Vec")
