@@ -58,6 +58,26 @@ fn bulk_toml(dns: SocketAddr, extra: &str) -> String {
     )
 }
 
+/// A server whose bulk requests resolve names with `test_zone`, with `extra` `[bulk]` keys.
+async fn bulk_server(extra: &str) -> TestServer {
+    let (dns, _) = zone::serve(test_zone).await;
+    TestServer::with(Setup {
+        toml: bulk_toml(dns, extra),
+        ..Default::default()
+    })
+    .await
+}
+
+/// Run the real `ipintel` binary off the runtime's threads.
+async fn ipintel_async(args: Vec<String>) -> std::process::Output {
+    tokio::task::spawn_blocking(move || {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        crate::support::ipintel(&args)
+    })
+    .await
+    .unwrap()
+}
+
 async fn call(addr: SocketAddr, path: &str, body: &Value) -> Response {
     post_body(
         addr,
@@ -139,12 +159,7 @@ const TERMS: &[&str] = &[
 
 #[tokio::test]
 async fn terms_of_every_kind_in_three_formats_with_credits() {
-    let (dns, _) = zone::serve(test_zone).await;
-    let server = TestServer::with(Setup {
-        toml: bulk_toml(dns, ""),
-        ..Default::default()
-    })
-    .await;
+    let server = bulk_server("").await;
     let (account, key) = create_key(&server, &["--plan", "pro", "--credits", "100"]);
     wait_for_keys(&server, 2).await;
     let meter = server.state.accounts.meter(account).unwrap();
@@ -381,12 +396,7 @@ async fn terms_of_every_kind_in_three_formats_with_credits() {
 
 #[tokio::test]
 async fn bad_requests_get_the_documented_errors() {
-    let (dns, _) = zone::serve(test_zone).await;
-    let server = TestServer::with(Setup {
-        toml: bulk_toml(dns, "max_body_bytes = 2000000"),
-        ..Default::default()
-    })
-    .await;
+    let server = bulk_server("max_body_bytes = 2000000").await;
     let key = server.key.clone();
     let errors = |r: &Response| -> Vec<String> {
         assert_eq!(r.status, 400, "{}", String::from_utf8_lossy(&r.body));
@@ -605,12 +615,7 @@ async fn bad_requests_get_the_documented_errors() {
 
 #[tokio::test]
 async fn list_paginates_and_results_expire() {
-    let (dns, _) = zone::serve(test_zone).await;
-    let server = TestServer::with(Setup {
-        toml: bulk_toml(dns, "retention_secs = 2"),
-        ..Default::default()
-    })
-    .await;
+    let server = bulk_server("retention_secs = 2").await;
     let key = server.key.clone();
     let mut ids = Vec::new();
     for i in 0..12 {
@@ -784,12 +789,7 @@ async fn a_killed_server_finishes_every_term_exactly_once() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_bulk_command_locally_and_against_a_server() {
-    let (dns, _) = zone::serve(test_zone).await;
-    let server = TestServer::with(Setup {
-        toml: bulk_toml(dns, ""),
-        ..Default::default()
-    })
-    .await;
+    let server = bulk_server("").await;
     let dir = tempfile::tempdir().unwrap();
     let terms = dir.path().join("terms.txt");
     std::fs::write(
@@ -799,13 +799,7 @@ async fn the_bulk_command_locally_and_against_a_server() {
     .unwrap();
     let config = server.dir.path().join("ipintel.toml");
     let out = dir.path().join("local.csv");
-    let run = |args: Vec<String>| {
-        tokio::task::spawn_blocking(move || {
-            let args: Vec<&str> = args.iter().map(String::as_str).collect();
-            crate::support::ipintel(&args)
-        })
-    };
-    let local = run(vec![
+    let local = ipintel_async(vec![
         "--config".into(),
         config.display().to_string(),
         "bulk".into(),
@@ -813,8 +807,7 @@ async fn the_bulk_command_locally_and_against_a_server() {
         "--out".into(),
         out.display().to_string(),
     ])
-    .await
-    .unwrap();
+    .await;
     let stderr = String::from_utf8_lossy(&local.stderr);
     assert!(local.status.success(), "{stderr}");
     assert!(
@@ -831,7 +824,7 @@ async fn the_bulk_command_locally_and_against_a_server() {
     );
 
     let remote_out = dir.path().join("remote.json");
-    let remote = run(vec![
+    let remote = ipintel_async(vec![
         "bulk".into(),
         terms.display().to_string(),
         "--out".into(),
@@ -841,8 +834,7 @@ async fn the_bulk_command_locally_and_against_a_server() {
         "--key".into(),
         server.key.clone(),
     ])
-    .await
-    .unwrap();
+    .await;
     assert!(
         remote.status.success(),
         "{}",
@@ -867,7 +859,7 @@ async fn the_bulk_command_locally_and_against_a_server() {
         .collect();
     assert_eq!(remote_ips, local_ips, "one pipeline, two ways in");
 
-    let bad = run(vec![
+    let bad = ipintel_async(vec![
         "bulk".into(),
         terms.display().to_string(),
         "--out".into(),
@@ -877,8 +869,7 @@ async fn the_bulk_command_locally_and_against_a_server() {
         "--key".into(),
         "ipk_wrong".into(),
     ])
-    .await
-    .unwrap();
+    .await;
     assert_eq!(bad.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&bad.stderr).contains("Authorisation or authentication failed"));
     server.stop().await;
@@ -986,22 +977,17 @@ async fn the_bulk_command_against_a_tls_server() {
             server.key.clone(),
         ];
         args.extend(extra);
-        tokio::task::spawn_blocking(move || {
-            let args: Vec<&str> = args.iter().map(String::as_str).collect();
-            crate::support::ipintel(&args)
-        })
+        ipintel_async(args)
     };
     // Not trusted without the CA.
-    let untrusted = run(vec![]).await.unwrap();
+    let untrusted = run(vec![]).await;
     assert_eq!(untrusted.status.code(), Some(2));
     assert!(
         String::from_utf8_lossy(&untrusted.stderr).contains("TLS"),
         "{}",
         String::from_utf8_lossy(&untrusted.stderr)
     );
-    let trusted = run(vec!["--ca-cert".into(), ca.display().to_string()])
-        .await
-        .unwrap();
+    let trusted = run(vec!["--ca-cert".into(), ca.display().to_string()]).await;
     assert!(
         trusted.status.success(),
         "{}",
