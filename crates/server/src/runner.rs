@@ -332,7 +332,7 @@ async fn execute_bulk(state: &AppState, owner: &str, job: Job) {
             return;
         }
         Err(e) => {
-            tracing::error!(job = job.id, error = %e, "cannot read a bulk request; it will be retried");
+            tracing::error!(job = job.id, error = %e, "cannot read a bulk request; it is retried when its lease expires");
             return;
         }
     };
@@ -346,8 +346,6 @@ async fn execute_bulk(state: &AppState, owner: &str, job: Job) {
         Duration::from_millis(bulk.dns_timeout_ms),
         bulk.resolve_concurrency,
     );
-    // Owned, shared terms and chunk ranges: a future that borrows from the stream's items
-    // is not `Send` (rustc cannot prove it for every lifetime), and the runner spawns this.
     // The terms text, shared, and where each term starts in it (one allocation each rather
     // than one per term: 100,000 small blocks would fragment the heap for good). Futures
     // get owned handles: one that borrows from the stream's items is not `Send` (rustc
