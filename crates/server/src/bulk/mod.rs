@@ -152,9 +152,15 @@ impl<'a> Problem<'a> {
             reason,
         }
     }
+    /// An invalid term; one longer than any valid term is shown cut to that length (a
+    /// 30 MB "term" is not worth keeping for 7 days).
     pub fn invalid(term: &'a str, reason: &'a str) -> Self {
+        let mut end = term.len().min(ipintel_core::bulk::MAX_TERM_LEN);
+        while !term.is_char_boundary(end) {
+            end -= 1;
+        }
         Problem {
-            term,
+            term: &term[..end],
             kind: "invalid",
             reason,
         }

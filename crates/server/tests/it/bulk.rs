@@ -483,6 +483,21 @@ async fn bad_requests_get_the_documented_errors() {
         ["The request body is larger than 2000000 bytes (bulk.max_body_bytes)."]
     );
 
+    // An over-long term is invalid and kept only in part.
+    let long = "x".repeat(10_000);
+    let id = submit(server.addr, &key, &[long.as_str()], json!({})).await;
+    let r = call(
+        server.addr,
+        "/request/failed",
+        &json!({"apiKey": key, "id": id}),
+    )
+    .await;
+    let shown = r.json()["response"][0]["term"].as_str().unwrap().to_owned();
+    assert_eq!(
+        (shown.len(), r.json()["response"][0]["reason"].as_str()),
+        (254, Some("longer than 254 characters"))
+    );
+
     // Escaped strings are terms like any other; repeated members: the last one counts.
     let body = format!(
         r#"{{"apiKey": "{key}", "terms": ["x"], "terms": ["81.2.69.160", "host\u002eexample", "HOST.example"]}}"#

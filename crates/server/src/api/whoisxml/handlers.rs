@@ -111,7 +111,22 @@ impl<'a> Parsed<'a> {
     }
 }
 
-/// A JSON object's members, values left raw (later members win, as in a map).
+/// Every member any endpoint reads; others are ignored (and not kept, so a body of a
+/// million unknown members costs no more than reading it).
+const MEMBERS: &[&str] = &[
+    "apiKey",
+    "terms",
+    "format",
+    "reverseIp",
+    "page",
+    "perPage",
+    "sort",
+    "onlyIds",
+    "ids",
+    "id",
+];
+
+/// A JSON object's known members, values left raw (a repeated member: the last one counts).
 struct Members<'a>(Vec<(Cow<'a, str>, &'a RawValue)>);
 
 impl<'de> Deserialize<'de> for Members<'de> {
@@ -128,8 +143,10 @@ impl<'de> Deserialize<'de> for Members<'de> {
             ) -> Result<Self::Value, M::Error> {
                 let mut out: Vec<(Cow<'de, str>, &'de RawValue)> = Vec::new();
                 while let Some((name, value)) = map.next_entry::<Key<'de>, &'de RawValue>()? {
-                    out.retain(|(n, _)| *n != name.0);
-                    out.push((name.0, value));
+                    if MEMBERS.contains(&&*name.0) {
+                        out.retain(|(n, _)| *n != name.0);
+                        out.push((name.0, value));
+                    }
                 }
                 Ok(Members(out))
             }
