@@ -333,10 +333,25 @@ async fn cancel_and_retention() {
 }
 
 /// A real `ipintel serve` process; its address and (on first start) its key, read from stdout.
+/// Killed when dropped, so a failing test leaves no server behind.
 pub struct Process {
-    pub child: std::process::Child,
+    child: std::process::Child,
     pub addr: SocketAddr,
     pub key: Option<String>,
+}
+
+impl Process {
+    /// SIGKILL: no shutdown, no flush; returns once the process is gone.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        self.kill();
+    }
 }
 
 /// `spawn_server` off the async runtime's threads.
@@ -349,7 +364,7 @@ pub async fn spawn_server_async(config: &std::path::Path) -> Process {
 
 fn spawn_server(config: &std::path::Path) -> Process {
     use std::io::BufRead;
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_ipintel"))
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_ipintel"))
         .arg("--config")
         .arg(config)
         .arg("serve")
@@ -358,12 +373,17 @@ fn spawn_server(config: &std::path::Path) -> Process {
         .stderr(std::process::Stdio::null())
         .spawn()
         .expect("start ipintel");
-    let mut lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
-    let mut key = None;
+    // Owned by a `Process` at once, so a panic below still kills it.
+    let mut process = Process {
+        child,
+        addr: "0.0.0.0:0".parse().unwrap(),
+        key: None,
+    };
+    let mut lines = std::io::BufReader::new(process.child.stdout.take().unwrap()).lines();
     loop {
         let line = lines.next().expect("ipintel printed its address").unwrap();
         if let Some(rest) = line.split(" with key ").nth(1) {
-            key = Some(rest.trim().to_owned());
+            process.key = Some(rest.trim().to_owned());
         }
         if let Some(at) = line.find("http://") {
             let addr = line[at + 7..]
@@ -373,11 +393,8 @@ fn spawn_server(config: &std::path::Path) -> Process {
                 .split_whitespace()
                 .next()
                 .unwrap();
-            return Process {
-                child,
-                addr: addr.parse().unwrap(),
-                key,
-            };
+            process.addr = addr.parse().unwrap();
+            return process;
         }
     }
 }
@@ -426,9 +443,8 @@ async fn a_killed_server_finishes_its_tasks_after_restart() {
     })
     .await;
     assert!(running, "the task started");
-    let mut child = first.child;
-    child.kill().unwrap(); // SIGKILL: no shutdown, no flush.
-    child.wait().unwrap();
+    let mut first = first;
+    first.kill(); // SIGKILL: no shutdown, no flush.
 
     let second = tokio::task::spawn_blocking(move || spawn_server(&config))
         .await
@@ -443,9 +459,7 @@ async fn a_killed_server_finishes_its_tasks_after_restart() {
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    let mut child = second.child;
-    child.kill().unwrap();
-    child.wait().unwrap();
+    drop(second);
     assert_eq!(done["status"], "COMPLETED", "{done}");
     assert!(
         done["message"]

@@ -27,8 +27,9 @@ async fn post(server: &TestServer, path: &str, body: &str) -> Response {
 fn xml_to_json(bytes: &[u8]) -> serde_json::Value {
     use quick_xml::events::Event;
     let mut reader = quick_xml::Reader::from_reader(bytes);
-    let mut stack: Vec<(String, Vec<(String, serde_json::Value)>, String)> =
-        vec![("#".into(), vec![], String::new())];
+    // Open elements: name, children so far, text so far.
+    type Open = (String, Vec<(String, serde_json::Value)>, String);
+    let mut stack: Vec<Open> = vec![("#".into(), vec![], String::new())];
     loop {
         match reader.read_event().expect("well-formed XML") {
             Event::Start(e) => stack.push((
