@@ -17,8 +17,7 @@ pub const EXIT_OK: i32 = 0;
 pub const EXIT_NOT_FOUND: i32 = 1;
 
 async fn open_store(config: &Config) -> anyhow::Result<Store> {
-    std::fs::create_dir_all(&config.data_dir)
-        .with_context(|| format!("creating data directory {}", config.data_dir.display()))?;
+    crate::server::create_data_dir(&config.data_dir)?;
     Store::open_sqlite(&config.store_path())
         .await
         .with_context(|| format!("opening store {}", config.store_path().display()))

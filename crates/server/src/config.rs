@@ -67,12 +67,24 @@ pub const KEYS: &[(&str, &str)] = &[
         "largest request body accepted (default 20000, as MaxMind)",
     ),
     (
+        "http.body_budget_bytes",
+        "request body bytes all requests in flight may hold together; past it 503 (default 268435456, 256 MiB)",
+    ),
+    (
+        "http.body_budget_per_client_bytes",
+        "request body bytes one client address may hold at once; past it 429 (default 67108864, 64 MiB)",
+    ),
+    (
         "http.trusted_proxies",
         "networks whose X-Forwarded-For is believed for `me` (default none)",
     ),
     (
         "admin.token",
-        "bearer token for /admin/*; unset: /admin/* only from loopback",
+        "bearer token for /admin/* and, when set, /metrics (default none: /admin/* refused)",
+    ),
+    (
+        "admin.trust_loopback",
+        "let callers on 127.0.0.0/8 and ::1 use /admin/* and /metrics without the token (default false)",
     ),
     (
         "plans.<name>.services",
@@ -118,6 +130,10 @@ pub const KEYS: &[(&str, &str)] = &[
     (
         "tasks.whois_max_referrals",
         "referrals followed at most (default 3)",
+    ),
+    (
+        "tasks.whois_referral_hosts",
+        "servers referrals may lead to, host[:port] (port 43 unless given; IP literals only if listed; default IANA and the five RIRs' whois servers)",
     ),
     (
         "tasks.port_scan.enabled",
@@ -258,8 +274,36 @@ pub struct TasksConfig {
     pub whois_max_bytes: usize,
     #[serde(default = "default_whois_referrals")]
     pub whois_max_referrals: usize,
+    #[serde(
+        default = "default_whois_referral_hosts",
+        deserialize_with = "string_or_list"
+    )]
+    pub whois_referral_hosts: Vec<String>,
     #[serde(default)]
     pub port_scan: PortScanConfig,
+}
+
+impl TasksConfig {
+    /// The first WHOIS server (validated at load).
+    pub fn whois_target(&self) -> crate::net::whois::Target {
+        crate::net::whois::Target::parse(&self.whois_server).expect("validated at load")
+    }
+
+    /// Where WHOIS referrals may lead (validated at load).
+    pub fn whois_referral_policy(&self) -> crate::net::whois::ReferralPolicy {
+        crate::net::whois::ReferralPolicy {
+            allowed: self
+                .whois_referral_hosts
+                .iter()
+                .filter_map(|h| crate::net::whois::Target::parse(h))
+                .collect(),
+        }
+    }
+
+    /// The DNS server tasks ask: `tasks.dns_server`, else the system's first nameserver.
+    pub fn dns_server(&self) -> Option<SocketAddr> {
+        self.dns_server.or_else(system_dns_server)
+    }
 }
 
 impl Default for TasksConfig {
@@ -330,6 +374,19 @@ fn default_whois_max_bytes() -> usize {
 fn default_whois_referrals() -> usize {
     3
 }
+/// IANA and the five regional registries' whois servers, port 43.
+fn default_whois_referral_hosts() -> Vec<String> {
+    [
+        "whois.iana.org",
+        "whois.afrinic.net",
+        "whois.apnic.net",
+        "whois.arin.net",
+        "whois.lacnic.net",
+        "whois.ripe.net",
+    ]
+    .map(String::from)
+    .to_vec()
+}
 fn default_ports() -> Vec<u16> {
     vec![21, 22, 23, 25, 53, 80, 110, 143, 443, 445, 3389, 8080]
 }
@@ -398,6 +455,10 @@ pub struct HttpConfig {
     pub max_header_bytes: usize,
     #[serde(default = "default_max_body_bytes")]
     pub max_body_bytes: usize,
+    #[serde(default = "default_body_budget")]
+    pub body_budget_bytes: u64,
+    #[serde(default = "default_body_budget_per_client")]
+    pub body_budget_per_client_bytes: u64,
     #[serde(default, deserialize_with = "string_or_list")]
     pub trusted_proxies: Vec<ipnet::IpNet>,
 }
@@ -410,6 +471,8 @@ impl Default for HttpConfig {
             header_read_timeout_secs: default_header_timeout(),
             max_header_bytes: default_max_header_bytes(),
             max_body_bytes: default_max_body_bytes(),
+            body_budget_bytes: default_body_budget(),
+            body_budget_per_client_bytes: default_body_budget_per_client(),
             trusted_proxies: Vec::new(),
         }
     }
@@ -419,6 +482,8 @@ impl Default for HttpConfig {
 #[serde(deny_unknown_fields)]
 pub struct AdminConfig {
     pub token: Option<String>,
+    #[serde(default)]
+    pub trust_loopback: bool,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -463,6 +528,12 @@ fn default_max_header_bytes() -> usize {
 }
 fn default_max_body_bytes() -> usize {
     20_000
+}
+fn default_body_budget() -> u64 {
+    256 << 20
+}
+fn default_body_budget_per_client() -> u64 {
+    64 << 20
 }
 fn default_batch_limit() -> u32 {
     256
@@ -620,6 +691,22 @@ impl Config {
                 "tasks.workers, tasks.timeout_secs and tasks.whois_max_bytes must be positive"
                     .into(),
             ));
+        }
+        if crate::net::whois::Target::parse(&self.tasks.whois_server).is_none() {
+            return Err(ConfigError::Invalid(format!(
+                "tasks.whois_server {:?} is not host[:port]",
+                self.tasks.whois_server
+            )));
+        }
+        if let Some(bad) = self
+            .tasks
+            .whois_referral_hosts
+            .iter()
+            .find(|h| crate::net::whois::Target::parse(h).is_none())
+        {
+            return Err(ConfigError::Invalid(format!(
+                "tasks.whois_referral_hosts: {bad:?} is not host[:port]"
+            )));
         }
         if self.tasks.port_scan.enabled && self.tasks.port_scan.allowed_networks.is_empty() {
             return Err(ConfigError::Invalid(

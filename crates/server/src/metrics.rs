@@ -35,6 +35,14 @@ pub struct Metrics {
     pub bulk_terms: Family<OutcomeLabel, Counter>,
     pub geo_generation: Gauge,
     pub live_keys: Gauge,
+    /// Handler panics answered 500 (each one is a bug).
+    pub panics: Counter,
+    /// Request body bytes held by requests in flight, all clients together.
+    pub body_bytes_in_flight: Gauge,
+    /// Requests refused because the body budget (total or the client's share) was spent.
+    pub body_budget_refusals: Counter,
+    /// 1 while a changed database file was rejected and older data serves.
+    pub geo_stale: Gauge,
 }
 
 impl Metrics {
@@ -52,6 +60,30 @@ impl Metrics {
         let bulk_terms = Family::<OutcomeLabel, Counter>::default();
         let geo_generation = Gauge::default();
         let live_keys = Gauge::default();
+        let panics = Counter::default();
+        let body_bytes_in_flight = Gauge::default();
+        let body_budget_refusals = Counter::default();
+        let geo_stale = Gauge::default();
+        registry.register(
+            "handler_panics",
+            "handler panics answered with 500",
+            panics.clone(),
+        );
+        registry.register(
+            "http_body_bytes_in_flight",
+            "request body bytes held by requests in flight",
+            body_bytes_in_flight.clone(),
+        );
+        registry.register(
+            "http_body_budget_refusals",
+            "requests refused because the body memory budget was spent",
+            body_budget_refusals.clone(),
+        );
+        registry.register(
+            "geo_stale",
+            "1 while a changed database file is rejected and older data serves",
+            geo_stale.clone(),
+        );
         registry.register(
             "http_requests",
             "HTTP requests by dialect and status",
@@ -92,6 +124,10 @@ impl Metrics {
             bulk_terms,
             geo_generation,
             live_keys,
+            panics,
+            body_bytes_in_flight,
+            body_budget_refusals,
+            geo_stale,
         }
     }
 

@@ -196,8 +196,7 @@ async fn body(state: &AppState, job: &Job) -> Outcome {
         .map_err(|_| format!("{:?} is not an address", job.target))?;
     let dns_server = || {
         tasks
-            .dns_server
-            .or_else(crate::config::system_dns_server)
+            .dns_server()
             .map(|addr| dns::Server {
                 addr,
                 timeout: Duration::from_secs(tasks.timeout_secs),
@@ -221,10 +220,10 @@ async fn body(state: &AppState, job: &Job) -> Outcome {
                         format!(
                             "{} ({})",
                             n.name,
-                            if n.confirmed {
-                                "confirmed"
-                            } else {
-                                "not confirmed"
+                            match (n.checked, n.confirmed) {
+                                (true, true) => "confirmed",
+                                (true, false) => "not confirmed",
+                                (false, _) => "not checked: over the forward check limit",
                             }
                         )
                     })
@@ -233,7 +232,12 @@ async fn body(state: &AppState, job: &Job) -> Outcome {
             };
             let result = serde_json::json!({
                 "ip": job.target,
-                "names": names.iter().map(|n| serde_json::json!({"name": n.name, "confirmed": n.confirmed})).collect::<Vec<_>>(),
+                // Names past the forward check limit say `"checked": false`; checked ones omit it.
+                "names": names.iter().map(|n| if n.checked {
+                    serde_json::json!({"name": n.name, "confirmed": n.confirmed})
+                } else {
+                    serde_json::json!({"name": n.name, "confirmed": false, "checked": false})
+                }).collect::<Vec<_>>(),
             });
             Ok((message, result))
         }
@@ -255,7 +259,11 @@ async fn body(state: &AppState, job: &Job) -> Outcome {
                 max_bytes: tasks.whois_max_bytes,
                 max_referrals: tasks.whois_max_referrals,
             };
-            let answer = whois::lookup(&tasks.whois_server, &job.target, limits)
+            let reach = whois::Reach {
+                policy: tasks.whois_referral_policy(),
+                dns: dns_server().ok(),
+            };
+            let answer = whois::lookup(&tasks.whois_target(), &job.target, limits, &reach)
                 .await
                 .map_err(|e| e.to_string())?;
             let result = serde_json::json!({

@@ -28,8 +28,7 @@ pub struct Started {
 /// Open the store and databases. Creates the data directory and, when the store has no
 /// account at all, one account on `bootstrap_plan` whose key the caller shows once.
 pub async fn start(config: Config) -> anyhow::Result<Started> {
-    std::fs::create_dir_all(&config.data_dir)
-        .with_context(|| format!("creating data directory {}", config.data_dir.display()))?;
+    create_data_dir(&config.data_dir)?;
     let store = Store::open_sqlite(&config.store_path())
         .await
         .with_context(|| format!("opening store {}", config.store_path().display()))?;
@@ -75,8 +74,14 @@ pub async fn start(config: Config) -> anyhow::Result<Started> {
     );
     let metrics = Arc::new(Metrics::new());
     metrics.geo_generation.set(set.generation as i64);
+    let body_budget = Arc::new(http::budget::BodyBudget::new(
+        config.http.body_budget_bytes,
+        config.http.body_budget_per_client_bytes,
+        metrics.body_bytes_in_flight.clone(),
+    ));
     Ok(Started {
         state: AppState {
+            body_budget,
             geo: Arc::new(geo),
             accounts: Arc::new(accounts),
             local_networks: Arc::new(config.local_networks()),
@@ -88,6 +93,17 @@ pub async fn start(config: Config) -> anyhow::Result<Started> {
     })
 }
 
+/// Create the data directory (and missing parents) readable by the owner only: it holds the
+/// store. A directory that exists keeps its mode.
+pub fn create_data_dir(path: &std::path::Path) -> anyhow::Result<()> {
+    use std::os::unix::fs::DirBuilderExt;
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(path)
+        .with_context(|| format!("creating data directory {}", path.display()))
+}
+
 /// Reopen the databases (if changed, or always with `force`), off the async threads.
 /// Returns the generation now serving.
 pub async fn reload_geo(state: &AppState, force: bool) -> anyhow::Result<u64> {
@@ -96,6 +112,7 @@ pub async fn reload_geo(state: &AppState, force: bool) -> anyhow::Result<u64> {
     match outcome {
         Ok(ReloadOutcome::Reloaded { generation }) => {
             state.metrics.reload("ok");
+            state.metrics.geo_stale.set(0);
             state.metrics.geo_generation.set(generation as i64);
             tracing::info!(generation, "databases reloaded");
             Ok(generation)
@@ -103,6 +120,7 @@ pub async fn reload_geo(state: &AppState, force: bool) -> anyhow::Result<u64> {
         Ok(ReloadOutcome::Unchanged) => Ok(state.geo.snapshot().generation),
         Err(e) => {
             state.metrics.reload("failed");
+            state.metrics.geo_stale.set(1);
             Err(e.into())
         }
     }
@@ -139,8 +157,9 @@ pub async fn run(
     Ok(())
 }
 
-/// Reload when files are replaced. A broken replacement is reported once per distinct
-/// failure and retried on every poll; the previous set keeps serving meanwhile.
+/// Reload when files are replaced (by rename or rewritten in place). A broken replacement
+/// is reported once and tried again only when the files change again; the previous set
+/// keeps serving meanwhile, and `/readyz` and `ipintel_geo_stale` say so.
 async fn watch_databases(state: AppState, cancel: CancellationToken) {
     let secs = state.config.geoip.reload_poll_secs;
     if secs == 0 {
@@ -159,6 +178,10 @@ async fn watch_databases(state: AppState, cancel: CancellationToken) {
             .await
             .unwrap_or(false);
         if !changed {
+            // Files put back as they were end staleness without a reload.
+            if state.geo.stale().is_none() {
+                state.metrics.geo_stale.set(0);
+            }
             continue;
         }
         match reload_geo(&state, false).await {

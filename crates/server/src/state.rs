@@ -18,4 +18,6 @@ pub struct AppState {
     pub local_networks: Arc<LocalNetworks>,
     /// Wakes the job runner when a job is accepted.
     pub jobs_wakeup: Arc<tokio::sync::Notify>,
+    /// The memory request bodies in flight may hold.
+    pub body_budget: Arc<crate::http::budget::BodyBudget>,
 }

@@ -255,7 +255,13 @@ pub struct Accounts {
     ledger: ArcSwap<Ledger>,
     /// Serialises `sync` so flushes and reloads never interleave.
     sync_lock: tokio::sync::Mutex<()>,
+    /// When an unknown key last made the ledger look at the store (see `authenticate`).
+    last_unknown_refresh: Mutex<Option<std::time::Instant>>,
 }
+
+/// An unknown key makes the ledger look at the store at most this often: a key created a
+/// moment ago works at once, and a flood of wrong keys costs at most 50 small reads a second.
+const UNKNOWN_KEY_REFRESH: std::time::Duration = std::time::Duration::from_millis(20);
 
 /// A new account's id and its key, shown once.
 #[derive(Debug, Clone)]
@@ -272,6 +278,7 @@ impl Accounts {
             plans: Arc::new(plans),
             ledger: ArcSwap::from_pointee(Ledger::default()),
             sync_lock: tokio::sync::Mutex::new(()),
+            last_unknown_refresh: Mutex::new(None),
         };
         accounts.reload(SystemTime::now()).await?;
         Ok(accounts)
@@ -285,8 +292,66 @@ impl Accounts {
         &self.store
     }
 
-    /// Find the meter of a live key, checking the claimed account and the service.
-    pub fn authenticate(
+    /// Find the meter of a live key, checking the claimed account and the service. A key
+    /// the ledger does not know is looked for in the store first (rate-limited), so a key
+    /// `ipintel keys create` made a moment ago works on the very next request.
+    pub async fn authenticate(
+        &self,
+        credential: Credential<'_>,
+        service: Service,
+    ) -> Result<Arc<Meter>, AccessError> {
+        match self.authenticate_known(credential, service) {
+            Err(AccessError::UnknownKey) if self.refresh_for_unknown_key().await => {
+                self.authenticate_known(credential, service)
+            }
+            other => other,
+        }
+    }
+
+    /// Make sure the ledger has seen the store as it was when this call began: wait for the
+    /// next refresh slot (at most `UNKNOWN_KEY_REFRESH`), then look, unless another caller
+    /// looked after this one arrived. Returns whether the caller should look up again.
+    async fn refresh_for_unknown_key(&self) -> bool {
+        let arrived = std::time::Instant::now();
+        let last_refresh = || {
+            self.last_unknown_refresh
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+        };
+        let next_slot = last_refresh().map(|at| at + UNKNOWN_KEY_REFRESH);
+        if let Some(slot) = next_slot.filter(|slot| *slot > arrived) {
+            tokio::time::sleep_until(slot.into()).await;
+        }
+        let _guard = self.sync_lock.lock().await;
+        {
+            let mut last = last_refresh();
+            if last.is_some_and(|at| at >= arrived) {
+                // Someone looked at the store after we arrived: their view will do.
+                return true;
+            }
+            *last = Some(std::time::Instant::now());
+        }
+        let fresh = match self.store.revision().await {
+            Ok(revision) => revision == self.ledger.load().revision,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot check the store for new keys");
+                return false;
+            }
+        };
+        if fresh {
+            return false;
+        }
+        match self.reload_locked(SystemTime::now()).await {
+            Ok(()) => true,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot reload keys");
+                false
+            }
+        }
+    }
+
+    /// `authenticate` against the keys in memory only.
+    pub fn authenticate_known(
         &self,
         credential: Credential<'_>,
         service: Service,

@@ -1,10 +1,10 @@
-//! One memory-mapped MMDB file and what kind of data it holds.
+//! One MMDB file, read into memory, and what kind of data it holds.
 
 use std::fmt;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
-use maxminddb::{Mmap, Reader};
+use maxminddb::Reader;
 
 use super::reserved::embedded_ipv4;
 use super::GeoError;
@@ -97,7 +97,7 @@ pub struct GeoDb {
     pub kind: DbKind,
     pub database_type: String,
     pub build_epoch: u64,
-    reader: Reader<Mmap>,
+    reader: Reader<Vec<u8>>,
 }
 
 impl fmt::Debug for GeoDb {
@@ -111,17 +111,22 @@ impl fmt::Debug for GeoDb {
 }
 
 impl GeoDb {
-    /// Map and validate a database file. `verify` walks the whole file (search tree and data
+    /// Read and validate a database file. `verify` walks the whole file (search tree and data
     /// section); without it only the metadata and one probe lookup are checked.
+    ///
+    /// The file is read, not mapped: a mapping would let an operator's `cp new.mmdb
+    /// served.mmdb` or `truncate` pull pages from under a lookup (SIGBUS). Index building
+    /// touches every page of a mapping anyway, so reading costs no extra resident memory.
     pub fn open(path: &Path, verify: bool) -> Result<GeoDb, GeoError> {
         let open_err = |reason: String| GeoError::Open {
             path: path.to_owned(),
             reason,
         };
-        // SAFETY: the file is mapped read-only. Replacing a database must be done by rename
-        // (as geoipupdate does), which leaves this mapping on the old inode; truncating a
-        // mapped file in place is unsupported and documented as such.
-        let reader = unsafe { Reader::open_mmap(path) }.map_err(|e| open_err(e.to_string()))?;
+        let bytes = std::fs::read(path).map_err(|e| GeoError::Io {
+            path: path.to_owned(),
+            reason: e.to_string(),
+        })?;
+        let reader = Reader::from_source(bytes).map_err(|e| open_err(e.to_string()))?;
         let database_type = reader.metadata().database_type.clone();
         let kind = DbKind::from_database_type(&database_type).ok_or_else(|| {
             open_err(format!(
@@ -233,7 +238,7 @@ impl GeoDb {
             .map(|record| (record, network)))
     }
 
-    pub(crate) fn reader(&self) -> &Reader<Mmap> {
+    pub(crate) fn reader(&self) -> &Reader<Vec<u8>> {
         &self.reader
     }
 

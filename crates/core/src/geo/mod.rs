@@ -383,8 +383,15 @@ pub struct GeoService {
     current: ArcSwap<GeoSet>,
     options: GeoOptions,
     generation: AtomicU64,
-    /// Serialises reloads and holds the fingerprint of the serving files.
-    reload_state: Mutex<Fingerprint>,
+    /// Serialises reloads; what serves and what was last rejected.
+    reload_state: Mutex<ReloadState>,
+}
+
+struct ReloadState {
+    /// The files behind the serving set.
+    serving: Fingerprint,
+    /// Files on disk that failed to open, and why: not tried again until they change.
+    rejected: Option<(Fingerprint, String)>,
 }
 
 impl GeoService {
@@ -397,7 +404,10 @@ impl GeoService {
             current: ArcSwap::from_pointee(set),
             options,
             generation: AtomicU64::new(1),
-            reload_state: Mutex::new(print),
+            reload_state: Mutex::new(ReloadState {
+                serving: print,
+                rejected: None,
+            }),
         })
     }
 
@@ -410,27 +420,53 @@ impl GeoService {
         &self.options.paths
     }
 
+    fn state(&self) -> std::sync::MutexGuard<'_, ReloadState> {
+        self.reload_state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
     /// Reload if any file changed since the serving set was opened (`force` reloads anyway).
-    /// Blocking: call from a blocking thread. On error the old set keeps serving.
+    /// Blocking: call from a blocking thread. On error the old set keeps serving, and the
+    /// files are not tried again (without `force`) until they change once more.
     pub fn reload(&self, force: bool) -> Result<ReloadOutcome, GeoError> {
-        let mut serving = self.reload_state.lock().unwrap_or_else(|e| e.into_inner());
+        let mut state = self.state();
         let print = fingerprint(&self.options.paths);
-        if !force && print == *serving {
+        if !force && print == state.serving {
             return Ok(ReloadOutcome::Unchanged);
         }
         let generation = self.generation.load(Ordering::Relaxed) + 1;
-        let set = GeoSet::open(&self.options, generation)?;
+        let set = match GeoSet::open(&self.options, generation) {
+            Ok(set) => set,
+            Err(e) => {
+                state.rejected = Some((print, e.to_string()));
+                return Err(e);
+            }
+        };
         self.current.store(Arc::new(set));
         self.generation.store(generation, Ordering::Relaxed);
-        // Remember what was opened only once it serves, so a bad file is retried (and
-        // reported) on the next check rather than silently skipped.
-        *serving = print;
+        // Remember what was opened only once it serves.
+        state.serving = print;
+        state.rejected = None;
         Ok(ReloadOutcome::Reloaded { generation })
     }
 
-    /// Whether the files on disk differ from the serving set (cheap: `stat` calls only).
+    /// Whether the files on disk differ both from the serving set and from the files last
+    /// rejected (cheap: `stat` calls only). Files put back as they were end staleness.
     pub fn changed_on_disk(&self) -> bool {
-        let serving = self.reload_state.lock().unwrap_or_else(|e| e.into_inner());
-        fingerprint(&self.options.paths) != *serving
+        let mut state = self.state();
+        let print = fingerprint(&self.options.paths);
+        if print == state.serving {
+            state.rejected = None;
+            return false;
+        }
+        state
+            .rejected
+            .as_ref()
+            .is_none_or(|(rejected, _)| *rejected != print)
+    }
+
+    /// Why the serving data is stale: a changed file on disk was rejected, so older data
+    /// serves. `None` when the files on disk are the ones serving.
+    pub fn stale(&self) -> Option<String> {
+        self.state().rejected.as_ref().map(|(_, why)| why.clone())
     }
 }

@@ -24,12 +24,14 @@ pub enum StoreError {
     NotFound(String),
     #[error("{0}")]
     Invalid(String),
+    #[error("{0}")]
+    Io(String),
 }
 
 impl StoreError {
     pub fn kind(&self) -> ErrorKind {
         match self {
-            StoreError::Db(_) => ErrorKind::Internal,
+            StoreError::Db(_) | StoreError::Io(_) => ErrorKind::Internal,
             StoreError::NotFound(_) => ErrorKind::NotFound,
             StoreError::Invalid(_) => ErrorKind::InvalidInput,
         }
@@ -169,6 +171,9 @@ pub fn now_unix() -> i64 {
 impl Store {
     /// Open (creating and migrating as needed) the SQLite database at `path`.
     pub async fn open_sqlite(path: &Path) -> Result<Store, StoreError> {
+        // The store holds key hashes and usage: readable by its owner only. SQLite gives its
+        // -wal and -shm files the database file's mode, so creating that file is enough.
+        create_private_file(path)?;
         // `filename`, not a `sqlite://` URL: a path may hold `?` or `#`.
         let options = SqliteConnectOptions::new()
             .filename(path)
@@ -699,4 +704,22 @@ async fn bump_revision(tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>) -> Result<(
         .execute(&mut **tx)
         .await?;
     Ok(())
+}
+
+/// Create `path` with mode 0600 if it does not exist (an existing file keeps its mode).
+fn create_private_file(path: &Path) -> Result<(), StoreError> {
+    use std::os::unix::fs::OpenOptionsExt;
+    match std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+    {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(StoreError::Io(format!(
+            "cannot create {}: {e}",
+            path.display()
+        ))),
+    }
 }

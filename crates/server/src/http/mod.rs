@@ -3,6 +3,7 @@
 //! Invariant: dialects under `api/` never see each other; everything they share (status
 //! mapping, the caller's address, metrics) lives here.
 
+pub mod budget;
 pub mod error;
 pub mod locale;
 pub mod openapi;
@@ -10,6 +11,7 @@ mod ops;
 mod serve;
 
 use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::extract::{Request, State};
@@ -17,6 +19,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::Router;
+use futures_util::{FutureExt, StreamExt};
 
 pub use serve::{serve, tls_acceptor, TlsAcceptor};
 
@@ -69,7 +72,8 @@ fn dialect_of(path: &str) -> &'static str {
     }
 }
 
-/// Times each request, enforces the body limit and the request timeout, records metrics.
+/// Times each request, enforces the body limit, the body memory budget and the request
+/// timeout, turns a handler panic into a 500, records metrics.
 async fn observe(State(state): State<AppState>, request: Request, next: Next) -> Response {
     let started = Instant::now();
     let dialect = dialect_of(request.uri().path());
@@ -79,18 +83,93 @@ async fn observe(State(state): State<AppState>, request: Request, next: Next) ->
             .observe_request(dialect, status.as_u16(), started.elapsed());
         return status.into_response();
     }
+    let (request, reservation) = count_body(&state, request);
     let limit = Duration::from_secs(state.config.http.request_timeout_secs);
-    let response = match tokio::time::timeout(limit, next.run(request)).await {
-        Ok(response) => response,
+    // A panic in a handler is a bug, but it must not cost the client its answer (or the
+    // connection): it becomes a 500 and an error log line.
+    let handler = std::panic::AssertUnwindSafe(next.run(request)).catch_unwind();
+    let response = match tokio::time::timeout(limit, handler).await {
+        Ok(Ok(response)) => response,
+        Ok(Err(panic)) => {
+            let what = panic
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_default();
+            tracing::error!(dialect, panic = %what, "handler panicked; answered 500");
+            state.metrics.panics.inc();
+            (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                [("content-type", "text/plain; charset=utf-8")],
+                "internal error\n",
+            )
+                .into_response()
+        }
         Err(_) => {
             tracing::warn!(dialect, "request timed out");
             StatusCode::SERVICE_UNAVAILABLE.into_response()
         }
     };
+    // Whatever the handler made of a body cut off by the budget, the client is told why.
+    let response = match reservation.as_ref().and_then(|r| r.refused()) {
+        Some(refusal) => {
+            state.metrics.body_budget_refusals.inc();
+            tracing::warn!(dialect, %refusal, "request body refused");
+            budget_refused(refusal)
+        }
+        None => response,
+    };
+    drop(reservation);
     state
         .metrics
         .observe_request(dialect, response.status().as_u16(), started.elapsed());
     response
+}
+
+/// Count the request's body against the budget as it arrives. The reservation is given
+/// back when the caller drops it, after the response is made.
+fn count_body(state: &AppState, request: Request) -> (Request, Option<Arc<budget::Reservation>>) {
+    // Most requests (every GET) have no body: nothing to count, nothing to allocate.
+    if axum::body::HttpBody::is_end_stream(request.body()) {
+        return (request, None);
+    }
+    let peer = request
+        .extensions()
+        .get::<axum::extract::ConnectInfo<SocketAddr>>()
+        .map(|c| c.0)
+        .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 0)));
+    let client = client_ip(state, peer, request.headers());
+    let reservation = Arc::new(state.body_budget.reservation(client));
+    let (parts, body) = request.into_parts();
+    let counter = reservation.clone();
+    let counted = body.into_data_stream().map(move |frame| {
+        let data = frame.map_err(axum::BoxError::from)?;
+        counter.take(data.len() as u64)?;
+        Ok::<_, axum::BoxError>(data)
+    });
+    (
+        Request::from_parts(parts, axum::body::Body::from_stream(counted)),
+        Some(reservation),
+    )
+}
+
+/// The answer to a request whose body the budget refused: 503 when the server as a whole
+/// holds too much, 429 when this client does; both say when to try again.
+fn budget_refused(refusal: budget::Refusal) -> Response {
+    let status = match refusal {
+        budget::Refusal::Total => StatusCode::SERVICE_UNAVAILABLE,
+        budget::Refusal::Client => StatusCode::TOO_MANY_REQUESTS,
+    };
+    (
+        status,
+        [
+            ("content-type", "text/plain; charset=utf-8"),
+            ("retry-after", "1"),
+            ("connection", "close"),
+        ],
+        format!("request body refused: {refusal}\n"),
+    )
+        .into_response()
 }
 
 /// A declared body over the limit is refused before any handler runs: 403 for MaxMind's

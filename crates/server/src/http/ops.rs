@@ -74,9 +74,9 @@ pub fn operations() -> Vec<super::openapi::Operation> {
         op(
             "GET",
             "/metrics",
-            "Prometheus metrics",
+            "Prometheus metrics (behind the admin token when one is set)",
             "",
-            vec![(200, "OpenMetrics text")],
+            vec![(200, "OpenMetrics text"), (403, "admin token required")],
             "application/openmetrics-text",
         ),
         op(
@@ -114,7 +114,15 @@ async fn handle_readyz(State(state): State<AppState>) -> Response {
             "store unavailable\n".into(),
         );
     }
-    let mut body = format!("ready: generation {}\n", set.generation);
+    // Stale data still answers (readiness stays 200, so a load balancer keeps the node),
+    // but the body says so in its first line for monitors and operators.
+    let mut body = match state.geo.stale() {
+        Some(why) => format!(
+            "ready (stale): generation {}; a changed database was rejected: {why}\n",
+            set.generation
+        ),
+        None => format!("ready: generation {}\n", set.generation),
+    };
     for db in &set.dbs {
         body.push_str(&format!(
             "{} {} {}\n",
@@ -126,7 +134,15 @@ async fn handle_readyz(State(state): State<AppState>) -> Response {
     text(StatusCode::OK, body)
 }
 
-async fn handle_metrics(State(state): State<AppState>) -> Response {
+/// `GET /metrics`: open when no admin token is set; behind it when one is.
+async fn handle_metrics(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+) -> Response {
+    if state.config.admin.token.is_some() && !admin_allowed(&state, peer, &headers) {
+        return forbidden();
+    }
     state
         .metrics
         .geo_generation
@@ -146,26 +162,36 @@ async fn handle_metrics(State(state): State<AppState>) -> Response {
         .into_response()
 }
 
+/// Whether a caller may use the admin endpoints: with `Authorization: Bearer <admin.token>`,
+/// or from a loopback address when `admin.trust_loopback` says so. Loopback is not trusted
+/// by default: behind a reverse proxy on the same host every client is loopback.
+fn admin_allowed(state: &AppState, peer: SocketAddr, headers: &HeaderMap) -> bool {
+    let admin = &state.config.admin;
+    let bearer = admin.token.as_ref().is_some_and(|token| {
+        headers
+            .get("authorization")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .is_some_and(|given| constant_time_eq(given.as_bytes(), token.as_bytes()))
+    });
+    bearer || (admin.trust_loopback && peer.ip().to_canonical().is_loopback())
+}
+
+fn forbidden() -> Response {
+    text(
+        StatusCode::FORBIDDEN,
+        "this endpoint needs Authorization: Bearer <admin.token>, or admin.trust_loopback = true for callers on loopback (SIGHUP also reloads the databases)\n".into(),
+    )
+}
+
 /// `POST /admin/reload`: reopen the databases now, even if no file changed.
-/// Allowed with `Authorization: Bearer <admin.token>`, or from loopback when no token is set.
 async fn handle_reload(
     State(state): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
 ) -> Response {
-    let allowed = match &state.config.admin.token {
-        Some(token) => headers
-            .get("authorization")
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .is_some_and(|given| constant_time_eq(given.as_bytes(), token.as_bytes())),
-        None => peer.ip().is_loopback(),
-    };
-    if !allowed {
-        return text(
-            StatusCode::FORBIDDEN,
-            "admin endpoints need the admin token (or loopback when none is set)\n".into(),
-        );
+    if !admin_allowed(&state, peer, &headers) {
+        return forbidden();
     }
     match crate::server::reload_geo(&state, true).await {
         Ok(generation) => text(

@@ -55,7 +55,11 @@ pub async fn ask(server: Server, name: Name, kind: RecordType) -> Result<Exchang
     let work = async {
         let socket = UdpSocket::bind(local).await.map_err(io(server.addr))?;
         socket.connect(server.addr).await.map_err(io(server.addr))?;
-        let mut buf = vec![0u8; 4096];
+        // The largest UDP payload: answers past 4096 bytes (hundreds of PTR names) are
+        // legal without EDNS on many servers, and a cut one would read as malformed.
+        let mut buf = vec![0u8; 65_535];
+        // A reply that does not parse is kept as the reason, should no good one follow.
+        let mut malformed: Option<String> = None;
         // UDP loses packets, and busy servers drop questions: ask again after a tenth of
         // the budget (at least 200 ms), doubling each time, as stub resolvers do, until the
         // whole budget is spent. A late answer to an earlier send still counts.
@@ -66,18 +70,30 @@ pub async fn ask(server: Server, name: Name, kind: RecordType) -> Result<Exchang
                 loop {
                     let n = socket.recv(&mut buf).await.map_err(io(server.addr))?;
                     // Ignore strays: only the answer to our id counts.
-                    if let Ok(answer) = Message::from_vec(&buf[..n]) {
-                        if answer.metadata.id == id
-                            && answer.metadata.message_type == MessageType::Response
-                        {
-                            return Ok::<_, NetError>(answer);
+                    match Message::from_vec(&buf[..n]) {
+                        Ok(answer) => {
+                            if answer.metadata.id == id
+                                && answer.metadata.message_type == MessageType::Response
+                            {
+                                return Ok::<_, NetError>(answer);
+                            }
                         }
+                        Err(e) => malformed = Some(e.to_string()),
                     }
                 }
             })
             .await;
             match answer {
                 Ok(answer) => return answer,
+                Err(_) if started.elapsed() + resend >= server.timeout => {
+                    if let Some(reason) = malformed.take() {
+                        return Err(NetError::Io {
+                            what: format!("dns {}", server.addr),
+                            reason: format!("malformed answer: {reason}"),
+                        });
+                    }
+                    resend *= 2;
+                }
                 Err(_) => resend *= 2,
             }
         }
@@ -101,16 +117,33 @@ fn rand_id() -> u16 {
     u16::from_be_bytes(id)
 }
 
+/// Forward questions one reverse lookup may ask: a PTR answer can carry hundreds of names,
+/// and each would cost a question to the configured server.
+pub const MAX_FORWARD_CHECKS: usize = 10;
+
 /// A name found for an address, and whether it resolves back to the address.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ReverseName {
     pub name: String,
     pub confirmed: bool,
+    /// False past `MAX_FORWARD_CHECKS`: the name was not asked about.
+    pub checked: bool,
 }
 
-/// PTR names for `ip`, each checked forward (A for IPv4, AAAA for IPv6).
+/// PTR names for `ip`, the first `MAX_FORWARD_CHECKS` checked forward (A for IPv4, AAAA for
+/// IPv6), concurrently. NXDOMAIN is no names; any other failure code is an error naming it.
 pub async fn reverse(server: Server, ip: IpAddr) -> Result<Vec<ReverseName>, NetError> {
     let ptr = ask(server, Name::from(ip), RecordType::PTR).await?;
+    match u16::from(ptr.answer.metadata.response_code) {
+        0 => {}
+        3 => return Ok(Vec::new()),
+        _ => {
+            return Err(NetError::Io {
+                what: format!("dns {} PTR {ip}", server.addr),
+                reason: rcode_name(ptr.answer.metadata.response_code),
+            })
+        }
+    }
     let names: Vec<Name> = ptr
         .answer
         .answers
@@ -125,22 +158,26 @@ pub async fn reverse(server: Server, ip: IpAddr) -> Result<Vec<ReverseName>, Net
     } else {
         RecordType::AAAA
     };
-    let mut out = Vec::with_capacity(names.len());
-    for name in names {
-        let confirmed = match ask(server, name.clone(), forward_type).await {
+    let checks = names.iter().take(MAX_FORWARD_CHECKS).map(|name| async move {
+        match ask(server, name.clone(), forward_type).await {
             Ok(forward) => forward.answer.answers.iter().any(|r| match &r.data {
                 RData::A(a) => IpAddr::V4(a.0) == ip,
                 RData::AAAA(a) => IpAddr::V6(a.0) == ip,
                 _ => false,
             }),
             Err(_) => false,
-        };
-        out.push(ReverseName {
+        }
+    });
+    let confirmed = futures_util::future::join_all(checks).await;
+    Ok(names
+        .iter()
+        .enumerate()
+        .map(|(n, name)| ReverseName {
             name: name.to_string(),
-            confirmed,
-        });
-    }
-    Ok(out)
+            confirmed: confirmed.get(n).copied().unwrap_or(false),
+            checked: n < MAX_FORWARD_CHECKS,
+        })
+        .collect())
 }
 
 /// Ask about `name` (an absolute name without the trailing dot) and check the response

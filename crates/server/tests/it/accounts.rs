@@ -1,11 +1,11 @@
 //! Keys made and revoked by the CLI while the server runs; plans; exact metering.
 
-use crate::support::{create_key, eventually, ipintel, TestServer};
+use crate::support::{create_key, eventually, TestServer};
 
 #[tokio::test]
 async fn cli_keys_take_effect_while_serving() {
     let server = TestServer::start().await;
-    let (account, key) = create_key(&server, &["--plan", "free"]);
+    let (account, key) = create_key(&server, &["--plan", "free"]).await;
     let path = "/geoip/v2.1/city/81.2.69.165";
     assert!(
         eventually(3, || async {
@@ -27,7 +27,7 @@ async fn cli_keys_take_effect_while_serving() {
     assert!(left < 1000, "{left}");
 
     let data = server.data_dir();
-    let out = ipintel(&["--data-dir", data.to_str().unwrap(), "keys", "revoke", &key]);
+    let out = crate::support::ipintel_async(&["--data-dir", data.to_str().unwrap(), "keys", "revoke", &key]).await;
     assert!(
         out.status.success(),
         "{}",
@@ -42,7 +42,7 @@ async fn cli_keys_take_effect_while_serving() {
     );
     let r = server.get_as(path, account, &key, &[]).await;
     assert_eq!(r.code(), "AUTHORIZATION_INVALID");
-    let out = ipintel(&["--data-dir", data.to_str().unwrap(), "keys", "revoke", &key]);
+    let out = crate::support::ipintel_async(&["--data-dir", data.to_str().unwrap(), "keys", "revoke", &key]).await;
     assert_eq!(out.status.code(), Some(2), "revoking twice is an error");
     server.stop().await;
 }
@@ -50,7 +50,7 @@ async fn cli_keys_take_effect_while_serving() {
 #[tokio::test]
 async fn concurrent_requests_never_overspend() {
     let server = TestServer::start().await;
-    let (account, key) = create_key(&server, &["--plan", "pro", "--credits", "50"]);
+    let (account, key) = create_key(&server, &["--plan", "pro", "--credits", "50"]).await;
     let path = "/geoip/v2.1/city/81.2.69.165";
     assert!(
         eventually(3, || async {
@@ -96,14 +96,14 @@ async fn concurrent_requests_never_overspend() {
     // Errors are free: a reserved address costs nothing, and the ledger is written on stop.
     let dir = server.stop().await;
     let data = dir.path().join("data");
-    let out = ipintel(&[
+    let out = crate::support::ipintel_async(&[
         "--data-dir",
         data.to_str().unwrap(),
         "keys",
         "show",
         &account.to_string(),
         "--json",
-    ]);
+    ]).await;
     let j: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(j["credits_used"], 50);
     assert_eq!(j["credits_granted"], 50);
@@ -113,7 +113,7 @@ async fn concurrent_requests_never_overspend() {
 #[tokio::test]
 async fn daily_quota_and_credit_top_up() {
     let server = TestServer::start().await;
-    let (account, key) = create_key(&server, &["--plan", "lite", "--daily-quota", "3"]);
+    let (account, key) = create_key(&server, &["--plan", "lite", "--daily-quota", "3"]).await;
     let path = "/geoip/v2.1/country/81.2.69.165";
     assert!(
         eventually(3, || async {
@@ -137,7 +137,7 @@ async fn daily_quota_and_credit_top_up() {
     );
     // Raising the quota with the CLI applies at once, keeping what was used today.
     let data = server.data_dir();
-    let out = ipintel(&[
+    let out = crate::support::ipintel_async(&[
         "--data-dir",
         data.to_str().unwrap(),
         "keys",
@@ -145,7 +145,7 @@ async fn daily_quota_and_credit_top_up() {
         &account.to_string(),
         "--daily-quota",
         "5",
-    ]);
+    ]).await;
     assert!(
         out.status.success(),
         "{}",

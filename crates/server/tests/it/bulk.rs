@@ -160,7 +160,7 @@ const TERMS: &[&str] = &[
 #[tokio::test]
 async fn terms_of_every_kind_in_three_formats_with_credits() {
     let server = bulk_server("").await;
-    let (account, key) = create_key(&server, &["--plan", "pro", "--credits", "100"]);
+    let (account, key) = create_key(&server, &["--plan", "pro", "--credits", "100"]).await;
     wait_for_keys(&server, 2).await;
     let meter = server.state.accounts.meter(account).unwrap();
     let credits = || meter.remaining(SystemTime::now()).credits.unwrap();
@@ -536,8 +536,8 @@ async fn bad_requests_get_the_documented_errors() {
             json!({"response": {"error": "Authorisation or authentication failed"}})
         );
     }
-    let (_, free) = create_key(&server, &["--plan", "free"]);
-    let (_, other) = create_key(&server, &["--plan", "pro"]);
+    let (_, free) = create_key(&server, &["--plan", "free"]).await;
+    let (_, other) = create_key(&server, &["--plan", "pro"]).await;
     wait_for_keys(&server, 3).await;
     let r = call(
         server.addr,

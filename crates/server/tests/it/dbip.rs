@@ -17,9 +17,9 @@ struct Keys {
 }
 
 async fn keys(server: &TestServer) -> Keys {
-    let free = create_key(server, &["--plan", "free"]).1;
-    let lite = create_key(server, &["--plan", "lite", "--daily-quota", "100"]).1;
-    let pro = create_key(server, &["--plan", "pro"]).1;
+    let free = create_key(server, &["--plan", "free"]).await.1;
+    let lite = create_key(server, &["--plan", "lite", "--daily-quota", "100"]).await.1;
+    let pro = create_key(server, &["--plan", "pro"]).await.1;
     wait_for_keys(server, 4).await;
     Keys { free, lite, pro }
 }
@@ -272,7 +272,7 @@ async fn reserved_self_and_errors() {
         assert!(r.json()["error"].as_str().is_some_and(|e| !e.is_empty()));
     }
     // A key whose daily quota is spent.
-    let (_, tiny) = create_key(&server, &["--plan", "lite", "--daily-quota", "2"]);
+    let (_, tiny) = create_key(&server, &["--plan", "lite", "--daily-quota", "2"]).await;
     wait_for_keys(&server, 5).await;
     let r = get(&server, &format!("/v2/{tiny}/81.2.69.1,81.2.69.2"), &[]).await;
     assert_eq!(r.status, 200);

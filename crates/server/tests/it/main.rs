@@ -15,12 +15,15 @@
 //! - `v1`: ipintel's own API in JSON, XML and CSV.
 //! - `bulk`: the WhoisXML-style bulk API and `ipintel bulk`, with a loopback DNS zone.
 //! - `zone`: a DNS server on 127.0.0.1 answering from a function.
+//! - `hardening`: regressions for the defects issue 9 found (`r9_*`): hostile input,
+//!   unfinished uploads, files changed in place, admin access, referrals, DNS failures.
 
 mod accounts;
 mod bulk;
 mod cli;
 mod dbip;
 mod engine;
+mod hardening;
 mod maxmind;
 mod openapi;
 mod python_sdk;

@@ -3,7 +3,7 @@
 
 use std::process::Command;
 
-use crate::support::{eventually, ipintel, Setup, TestServer};
+use crate::support::{eventually, Setup, TestServer};
 
 fn make_certificate(dir: &std::path::Path) -> (std::path::PathBuf, std::path::PathBuf) {
     let cert = dir.join("cert.pem");
@@ -51,7 +51,7 @@ async fn maxmind_python_sdk_over_tls() {
     .await;
     // A free-plan account with one credit: one City lookup, then out of credits.
     let data = server.data_dir();
-    let out = ipintel(&[
+    let out = crate::support::ipintel_async(&[
         "--data-dir",
         data.to_str().unwrap(),
         "keys",
@@ -61,7 +61,7 @@ async fn maxmind_python_sdk_over_tls() {
         "--credits",
         "1",
         "--json",
-    ]);
+    ]).await;
     assert!(out.status.success());
     let j: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let free_account = j["account_id"].as_u64().unwrap();

@@ -248,7 +248,7 @@ async fn errors() {
     .await;
     assert_eq!(r.status, 200);
     // More addresses than the plan's batch limit.
-    let (_, free) = create_key(&server, &["--plan", "free"]);
+    let (_, free) = create_key(&server, &["--plan", "free"]).await;
     wait_for_keys(&server, 2).await;
     let many: Vec<String> = (1..=33).map(|n| format!("\"81.2.69.{n}\"")).collect();
     let r = geolocations(

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use crate::support::{build_fixture, request, Setup, TestServer};
 
 /// A City database where 81.2.69.160/27 is Paris instead of London.
-fn write_paris_city(dir: &std::path::Path, out: &std::path::Path) {
+pub fn write_paris_city(dir: &std::path::Path, out: &std::path::Path) {
     let source =
         std::fs::read_to_string(crate::support::source_dir().join("GeoIP2-City.json")).unwrap();
     let changed = source.replace("\"en\": \"London\"", "\"en\": \"Paris\"");
@@ -94,7 +94,7 @@ async fn a_broken_replacement_is_rejected_and_the_old_set_serves() {
     let server = TestServer::with(Setup {
         mmdb: Some(vec![city.clone()]),
         dir: Some(dir),
-        ..Default::default()
+        toml: "[admin]\ntrust_loopback = true\n".into(),
     })
     .await;
     let good = std::fs::read(&city).unwrap();

@@ -283,6 +283,18 @@ pub fn ipintel(args: &[&str]) -> std::process::Output {
         .expect("run ipintel")
 }
 
+/// Run the real `ipintel` binary without blocking the runtime: a test's server runs on the
+/// test's own runtime, and a blocked runtime could stall it mid-transaction while the
+/// command waits for the store.
+pub async fn ipintel_async(args: &[&str]) -> std::process::Output {
+    tokio::process::Command::new(env!("CARGO_BIN_EXE_ipintel"))
+        .args(args)
+        .env_remove("IPINTEL_CONFIG")
+        .output()
+        .await
+        .expect("run ipintel")
+}
+
 /// Wait (up to `secs`) for `check` to pass.
 pub async fn eventually<F, Fut>(secs: u64, mut check: F) -> bool
 where
@@ -300,7 +312,7 @@ where
 }
 
 /// Create an account with the real CLI against a running server's store: (account id, key).
-pub fn create_key(server: &TestServer, extra: &[&str]) -> (u64, String) {
+pub async fn create_key(server: &TestServer, extra: &[&str]) -> (u64, String) {
     let data = server.data_dir();
     let mut args = vec![
         "--data-dir",
@@ -310,7 +322,7 @@ pub fn create_key(server: &TestServer, extra: &[&str]) -> (u64, String) {
         "--json",
     ];
     args.extend_from_slice(extra);
-    let out = ipintel(&args);
+    let out = ipintel_async(&args).await;
     assert!(
         out.status.success(),
         "{}",

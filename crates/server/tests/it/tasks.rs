@@ -11,7 +11,7 @@ use crate::support::{create_key, request, wait_for_keys, Response, Setup, TestSe
 
 /// A WHOIS server on loopback: answers every query with `answer` (after `delay`), or never
 /// answers at all with `silent`.
-async fn whois_server(answer: String, delay: Duration, silent: bool) -> SocketAddr {
+pub async fn whois_server(answer: String, delay: Duration, silent: bool) -> SocketAddr {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move {
@@ -53,14 +53,14 @@ async fn get(server: &TestServer, key: &str, path: &str) -> Response {
 }
 
 /// Create a task (expecting 201) and wait until it is final; returns its JSON.
-async fn run_task(server: &TestServer, key: &str, path: &str) -> serde_json::Value {
+pub async fn run_task(server: &TestServer, key: &str, path: &str) -> serde_json::Value {
     let r = post(server, key, path).await;
     assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.body));
     wait_final(server, key, r.header("location").unwrap()).await
 }
 
 /// Poll a task until it is final; returns its JSON.
-async fn wait_final(server: &TestServer, key: &str, location: &str) -> serde_json::Value {
+pub async fn wait_final(server: &TestServer, key: &str, location: &str) -> serde_json::Value {
     for _ in 0..200 {
         let j = get(server, key, location).await.json();
         if matches!(
@@ -93,7 +93,7 @@ async fn whois_follows_referrals_and_belongs_to_its_account() {
     )
     .await;
     let server = TestServer::with(Setup {
-        toml: tasks_toml(iana, ""),
+        toml: tasks_toml(iana, &format!("whois_referral_hosts = [\"{final_server}\"]")),
         ..Default::default()
     })
     .await;
@@ -137,7 +137,7 @@ async fn whois_follows_referrals_and_belongs_to_its_account() {
     assert_eq!(j, serde_json::json!({"id": id, "status": "COMPLETED"}));
 
     // Another account cannot see it; unknown ids and kinds are 404/1002.
-    let (_, other) = create_key(&server, &["--plan", "pro"]);
+    let (_, other) = create_key(&server, &["--plan", "pro"]).await;
     wait_for_keys(&server, 2).await;
     for (key, path) in [
         (other.as_str(), location.clone()),
@@ -171,7 +171,7 @@ async fn whois_follows_referrals_and_belongs_to_its_account() {
     assert_eq!((r.status, r.json()["code"].as_u64()), (422, Some(1005)));
     let r = post(&server, &server.key, "/api/services/whois_lookups").await;
     assert_eq!((r.status, r.json()["code"].as_u64()), (422, Some(1010)));
-    let (_, free) = create_key(&server, &["--plan", "free"]);
+    let (_, free) = create_key(&server, &["--plan", "free"]).await;
     wait_for_keys(&server, 3).await;
     let r = post(&server, &free, "/api/services/whois_lookups?IP=81.2.69.160").await;
     assert_eq!(r.status, 402, "the free plan has no tasks");
@@ -643,7 +643,7 @@ async fn one_account_cannot_take_every_worker() {
         ..Default::default()
     })
     .await;
-    let (_, other) = create_key(&server, &["--plan", "pro"]);
+    let (_, other) = create_key(&server, &["--plan", "pro"]).await;
     wait_for_keys(&server, 2).await;
     let mut busy = Vec::new();
     for _ in 0..6 {

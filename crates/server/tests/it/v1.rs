@@ -223,7 +223,7 @@ async fn errors() {
     }
     let r = post(&server, "/v1/batch", r#"{"ips": ["81.2.69.165", "bad"]}"#).await;
     assert_eq!(r.json()["error"]["code"], "invalid_ip");
-    let (_, free) = create_key(&server, &["--plan", "free"]);
+    let (_, free) = create_key(&server, &["--plan", "free"]).await;
     wait_for_keys(&server, 2).await;
     let many: Vec<String> = (1..=33).map(|n| format!("\"81.2.69.{n}\"")).collect();
     let body = format!(r#"{{"ips": [{}]}}"#, many.join(","));

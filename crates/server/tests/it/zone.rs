@@ -14,6 +14,10 @@ pub enum Answer {
     /// NOERROR with these records (none: the name exists without data of that type).
     Records(Vec<RData>),
     NxDomain,
+    /// Another response code (SERVFAIL, REFUSED, ...) and no records.
+    Code(ResponseCode),
+    /// A reply with the question's id that is not a DNS message.
+    Malformed,
     /// No answer at all: the client times out.
     Silent,
 }
@@ -48,6 +52,7 @@ pub async fn serve_delayed(
             reply.metadata.recursion_desired = query.metadata.recursion_desired;
             reply.metadata.authoritative = true;
             let mut silent = false;
+            let mut malformed = false;
             for q in &query.queries {
                 reply.add_query(q.clone());
                 let name = q.name().to_ascii().to_ascii_lowercase();
@@ -57,6 +62,8 @@ pub async fn serve_delayed(
                             .map(|d| Record::from_rdata(q.name().clone(), 300, d)),
                     ),
                     Answer::NxDomain => reply.metadata.response_code = ResponseCode::NXDomain,
+                    Answer::Code(code) => reply.metadata.response_code = code,
+                    Answer::Malformed => malformed = true,
                     Answer::Silent => silent = true,
                 }
             }
@@ -64,7 +71,13 @@ pub async fn serve_delayed(
                 continue;
             }
             answered.fetch_add(1, Ordering::Relaxed);
-            let bytes = reply.to_vec().unwrap();
+            let mut bytes = reply.to_vec().unwrap();
+            if malformed {
+                // A header that promises 200 answers, followed by none of them.
+                bytes.truncate(12);
+                bytes[2] |= 0x80;
+                bytes[6..8].copy_from_slice(&200u16.to_be_bytes());
+            }
             if delay.is_zero() {
                 let _ = socket.send_to(&bytes, peer).await;
             } else {

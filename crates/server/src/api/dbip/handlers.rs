@@ -23,7 +23,7 @@ pub async fn handle_request(
     uri: Uri,
     headers: HeaderMap,
 ) -> Response {
-    match answer(&state, peer, &uri, &headers) {
+    match answer(&state, peer, &uri, &headers).await {
         Ok(response) => response,
         Err(e) => e.into_response(),
     }
@@ -43,7 +43,7 @@ pub fn batch_cost(n: u64) -> u64 {
     n - n / 10
 }
 
-fn answer(
+async fn answer(
     state: &AppState,
     peer: SocketAddr,
     uri: &Uri,
@@ -71,6 +71,7 @@ fn answer(
             },
             Service::Dbip,
         )
+        .await
         .map_err(DbipError::from_access)?;
     let now = SystemTime::now();
 

@@ -23,13 +23,13 @@ pub async fn handle_lookup(
     uri: Uri,
     headers: HeaderMap,
 ) -> Response {
-    match lookup(&state, peer, &uri, &headers) {
+    match lookup(&state, peer, &uri, &headers).await {
         Ok(response) => response,
         Err(e) => e.into_response(),
     }
 }
 
-fn lookup(
+async fn lookup(
     state: &AppState,
     peer: SocketAddr,
     uri: &Uri,
@@ -54,6 +54,7 @@ fn lookup(
     let meter = state
         .accounts
         .authenticate(credential, endpoint.service())
+        .await
         .map_err(MaxMindError::from_access)?;
     let ip = parse_address(state, peer, headers, address)?;
 

@@ -23,7 +23,7 @@ pub async fn handle_geolocations(
     query: Result<Query<Vec<(String, String)>>, QueryRejection>,
     headers: HeaderMap,
 ) -> Response {
-    match geolocations(&state, query, &headers) {
+    match geolocations(&state, query, &headers).await {
         Ok(response) => response,
         Err(e) => e.into_response(),
     }
@@ -110,7 +110,7 @@ fn range(headers: &HeaderMap) -> Result<Option<(usize, usize)>, QradarError> {
     Ok(Some((first, last)))
 }
 
-fn geolocations(
+async fn geolocations(
     state: &AppState,
     query: Result<Query<Vec<(String, String)>>, QueryRejection>,
     headers: &HeaderMap,
@@ -132,6 +132,7 @@ fn geolocations(
             },
             Service::City,
         )
+        .await
         .map_err(QradarError::from_access)?;
 
     let Query(params) = query.map_err(|e| QradarError::parameter(format!("query string: {e}")))?;

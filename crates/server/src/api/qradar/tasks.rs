@@ -54,7 +54,7 @@ fn kind(path: &str, state: &AppState) -> Result<JobKind, QradarError> {
     }
 }
 
-fn meter(state: &AppState, headers: &HeaderMap) -> Result<std::sync::Arc<Meter>, QradarError> {
+async fn meter(state: &AppState, headers: &HeaderMap) -> Result<std::sync::Arc<Meter>, QradarError> {
     let key = super::handlers::key(headers).ok_or_else(|| {
         QradarError::new(
             ErrorKind::Unauthenticated,
@@ -72,6 +72,7 @@ fn meter(state: &AppState, headers: &HeaderMap) -> Result<std::sync::Arc<Meter>,
             },
             Service::Tasks,
         )
+        .await
         .map_err(QradarError::from_access)
 }
 
@@ -121,7 +122,7 @@ pub async fn handle_create_task(
 ) -> Response {
     let result = async {
         let kind = kind(&kind_text, &state)?;
-        let meter = meter(&state, &headers)?;
+        let meter = meter(&state, &headers).await?;
         let Query(params) = params.map_err(|e| QradarError::parameter(format!("query string: {}", e.body_text())))?;
         let selection = selection(params.fields.as_deref())?;
         let text = params.ip.ok_or_else(|| QradarError::parameter("the IP parameter is required"))?;
@@ -174,7 +175,7 @@ async fn find(
     id_text: &str,
     cancel: bool,
 ) -> Result<Job, QradarError> {
-    let meter = meter(state, headers)?;
+    let meter = meter(state, headers).await?;
     let kind = kind(kind_text, state)?;
     let id: u64 = id_text.parse().map_err(|_| not_found(id_text))?;
     let store = state.accounts.store();

@@ -91,11 +91,14 @@ fn options(
     })
 }
 
-fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<std::sync::Arc<Meter>, V1Error> {
-    authenticate_for(state, headers, Service::City)
+async fn authenticate(
+    state: &AppState,
+    headers: &HeaderMap,
+) -> Result<std::sync::Arc<Meter>, V1Error> {
+    authenticate_for(state, headers, Service::City).await
 }
 
-fn authenticate_for(
+async fn authenticate_for(
     state: &AppState,
     headers: &HeaderMap,
     service: Service,
@@ -122,6 +125,7 @@ fn authenticate_for(
             },
             service,
         )
+        .await
         .map_err(V1Error::from_access)
 }
 
@@ -133,7 +137,7 @@ pub async fn handle_job(
     headers: HeaderMap,
 ) -> Response {
     let result = async {
-        let meter = authenticate_for(&state, &headers, Service::Tasks)?;
+        let meter = authenticate_for(&state, &headers, Service::Tasks).await?;
         let not_found =
             |id: &str| V1Error::new(ErrorKind::NotFound, "not_found", format!("no job {id}"));
         let Path(text) = id.map_err(|e| V1Error::parameter(e.body_text()))?;
@@ -266,15 +270,16 @@ pub async fn handle_ip(
     params: Result<Query<Params>, QueryRejection>,
     headers: HeaderMap,
 ) -> Response {
-    let result = (|| {
-        let meter = authenticate(&state, &headers)?;
+    let result = async {
+        let meter = authenticate(&state, &headers).await?;
         let request = options(params, &headers)?;
         let Path(text) =
             ip.map_err(|e| V1Error::new(ErrorKind::InvalidInput, "invalid_ip", e.body_text()))?;
         let ip = parse_ip(&text)?;
         let rows = lookup_all(&state, &meter, &[ip], &request)?;
         Ok::<_, V1Error>(render(&request, rows, true))
-    })();
+    }
+    .await;
     result.unwrap_or_else(IntoResponse::into_response)
 }
 
@@ -290,8 +295,8 @@ pub async fn handle_batch(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let result = (|| {
-        let meter = authenticate(&state, &headers)?;
+    let result = async {
+        let meter = authenticate(&state, &headers).await?;
         let request = options(params, &headers)?;
         let batch: BatchBody = serde_json::from_slice(&body).map_err(|e| {
             V1Error::parameter(format!(
@@ -314,6 +319,7 @@ pub async fn handle_batch(
         }
         let rows = lookup_all(&state, &meter, &ips, &request)?;
         Ok::<_, V1Error>(render(&request, rows, false))
-    })();
+    }
+    .await;
     result.unwrap_or_else(IntoResponse::into_response)
 }

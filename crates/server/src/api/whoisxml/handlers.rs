@@ -86,13 +86,23 @@ impl<'a> Parsed<'a> {
             };
         let mut fields = Map::new();
         let mut terms = None;
+        let mut problems = Vec::new();
         for (name, raw) in members {
             if name == "terms" {
                 terms = Some(raw);
-            } else {
-                let value = serde_json::from_str(raw.get()).expect("a parsed JSON value");
-                fields.insert(name.into_owned(), value);
+                continue;
             }
+            // The body parsed lexically, but a member can still fail to become a value: a
+            // lone surrogate escape ("\ud800") or a number past f64 (1e400).
+            match serde_json::from_str(raw.get()) {
+                Ok(value) => {
+                    fields.insert(name.into_owned(), value);
+                }
+                Err(e) => problems.push(format!("The {name} field is not valid JSON: {e}.")),
+            }
+        }
+        if !problems.is_empty() {
+            return Err(BulkError::invalid(problems));
         }
         let format = match fields.get("format") {
             None | Some(Value::Null) => Format::Json,
@@ -164,7 +174,7 @@ struct Key<'a>(#[serde(borrow)] Cow<'a, str>);
 struct TermText<'a>(#[serde(borrow)] Cow<'a, str>);
 
 impl Parsed<'_> {
-    fn authenticate(&self, state: &AppState) -> Result<std::sync::Arc<Meter>, BulkError> {
+    async fn authenticate(&self, state: &AppState) -> Result<std::sync::Arc<Meter>, BulkError> {
         let Some(Value::String(key)) = self.fields.get("apiKey") else {
             return Err(
                 BulkError::new(ErrorKind::Unauthenticated, AUTH_FAILED).in_format(self.format)
@@ -179,6 +189,7 @@ impl Parsed<'_> {
                 },
                 Service::Bulk,
             )
+            .await
             .map_err(|e| BulkError::from_access(e).in_format(self.format))
     }
 
@@ -316,7 +327,7 @@ pub async fn create(State(state): State<AppState>, request: Request) -> Response
 async fn create_inner(state: &AppState, request: Request) -> Result<Response, BulkError> {
     let bytes = read_bytes(state, request).await?;
     let body = Parsed::parse(&bytes)?;
-    let meter = body.authenticate(state)?;
+    let meter = body.authenticate(state).await?;
     let max_terms = state.config.bulk.max_terms;
     let mut problems = Vec::new();
     let terms = body.terms(max_terms, &mut problems);
@@ -446,7 +457,7 @@ pub async fn list(State(state): State<AppState>, request: Request) -> Response {
     let result = async {
         let bytes = read_bytes(&state, request).await?;
         let body = Parsed::parse(&bytes)?;
-        let meter = body.authenticate(&state)?;
+        let meter = body.authenticate(&state).await?;
         let mut problems = Vec::new();
         let page = body.integer("page", 1, 1..=MAX_PAGE, &mut problems);
         let per_page = body.integer("perPage", 10, 10..=50, &mut problems);
@@ -506,7 +517,7 @@ pub async fn status(State(state): State<AppState>, request: Request) -> Response
     let result = async {
         let bytes = read_bytes(&state, request).await?;
         let body = Parsed::parse(&bytes)?;
-        let meter = body.authenticate(&state)?;
+        let meter = body.authenticate(&state).await?;
         let mut problems = Vec::new();
         let ids: Vec<u64> = match body.fields.get("ids") {
             None | Some(Value::Null) => {
@@ -564,7 +575,7 @@ pub async fn failed(State(state): State<AppState>, request: Request) -> Response
 async fn download(state: AppState, request: Request, part: Part) -> Result<Response, BulkError> {
     let bytes = read_bytes(&state, request).await?;
     let body = Parsed::parse(&bytes)?;
-    let meter = body.authenticate(&state)?;
+    let meter = body.authenticate(&state).await?;
     let mut problems = Vec::new();
     let id = body.id(&mut problems);
     body.check(problems)?;
