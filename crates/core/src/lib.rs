@@ -3,6 +3,8 @@
 //! Layout:
 //! - [`geo`]: MMDB databases, merged into one answer per address; reserved ranges; atomic
 //!   reload; building MMDB files from open data.
+//! - [`engine`]: the use cases front ends call (metered lookups, task submission): one
+//!   request path for every dialect.
 //! - [`accounts`]: keys, plans, metering (one model for every dialect).
 //! - [`jobs`]: the durable job model and its state machine.
 //! - [`bulk`]: bulk request terms: classification and deduplication.
@@ -11,6 +13,7 @@
 
 pub mod accounts;
 pub mod bulk;
+pub mod engine;
 mod error;
 pub mod geo;
 pub mod jobs;

@@ -163,6 +163,12 @@ impl Metrics {
     }
 }
 
+impl ipintel_core::engine::Observer for Metrics {
+    fn lookup(&self, outcome: ipintel_core::engine::LookupOutcome) {
+        Metrics::lookup(self, outcome.as_str());
+    }
+}
+
 impl Default for Metrics {
     fn default() -> Self {
         Metrics::new()

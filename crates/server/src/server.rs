@@ -79,12 +79,22 @@ pub async fn start(config: Config) -> anyhow::Result<Started> {
         config.http.body_budget_per_client_bytes,
         metrics.body_bytes_in_flight.clone(),
     ));
+    let geo = Arc::new(geo);
+    let accounts = Arc::new(accounts);
+    let local_networks = Arc::new(config.local_networks());
+    let engine = Arc::new(ipintel_core::engine::Engine::new(
+        geo.clone(),
+        accounts.clone(),
+        local_networks.clone(),
+        metrics.clone(),
+    ));
     Ok(Started {
         state: AppState {
+            engine,
             body_budget,
-            geo: Arc::new(geo),
-            accounts: Arc::new(accounts),
-            local_networks: Arc::new(config.local_networks()),
+            geo,
+            accounts,
+            local_networks,
             jobs_wakeup: Arc::new(tokio::sync::Notify::new()),
             config: Arc::new(config),
             metrics,

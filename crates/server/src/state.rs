@@ -11,6 +11,8 @@ use crate::metrics::Metrics;
 
 #[derive(Clone)]
 pub struct AppState {
+    /// The use cases every front end calls.
+    pub engine: Arc<ipintel_core::engine::Engine>,
     pub geo: Arc<GeoService>,
     pub accounts: Arc<Accounts>,
     pub config: Arc<Config>,

@@ -15,6 +15,7 @@ mod index;
 pub mod local;
 pub mod record;
 pub mod reserved;
+mod summary;
 
 use std::net::IpAddr;
 use std::path::PathBuf;
@@ -30,6 +31,7 @@ pub use db::{DbKind, GeoDb};
 pub use record::{
     AnonymityRecord, GeoAnswer, MemoSlot, NetworkTraits, PlaceRecord, Record, MEMO_SLOTS,
 };
+pub use summary::Summary;
 
 use crate::ErrorKind;
 

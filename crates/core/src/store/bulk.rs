@@ -125,22 +125,7 @@ impl Store {
         .bind(new.invalid)
         .execute(&mut *tx)
         .await?;
-        if new.charge > 0 {
-            sqlx::query("UPDATE accounts SET credits_used = credits_used + ? WHERE id = ?")
-                .bind(new.charge as i64)
-                .bind(new.account_id as i64)
-                .execute(&mut *tx)
-                .await?;
-            sqlx::query(
-                "INSERT INTO daily_usage (account_id, day, used) VALUES (?, ?, ?)
-                 ON CONFLICT(account_id, day) DO UPDATE SET used = used + excluded.used",
-            )
-            .bind(new.account_id as i64)
-            .bind(new.day)
-            .bind(new.charge as i64)
-            .execute(&mut *tx)
-            .await?;
-        }
+        super::record_charge(&mut tx, new.account_id, new.day, new.charge).await?;
         tx.commit().await?;
         Ok(id as u64)
     }

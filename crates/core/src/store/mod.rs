@@ -503,6 +503,32 @@ impl Store {
         job_from_row(&row)
     }
 
+    /// Accept a job and record its charge of one query and one credit, in one transaction:
+    /// neither exists without the other (the meter counts the charge as already written).
+    pub async fn insert_job_charged(
+        &self,
+        account_id: u64,
+        kind: JobKind,
+        target: &str,
+        day: i64,
+    ) -> Result<Job, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let row = sqlx::query(&format!(
+            "INSERT INTO jobs (account_id, kind, target, status, created_at) VALUES (?, ?, ?, 'QUEUED', ?)
+             RETURNING {JOB_COLUMNS}"
+        ))
+        .bind(account_id as i64)
+        .bind(kind.as_str())
+        .bind(target)
+        .bind(now_unix())
+        .fetch_one(&mut *tx)
+        .await?;
+        let job = job_from_row(&row)?;
+        record_charge(&mut tx, account_id, day, 1).await?;
+        tx.commit().await?;
+        Ok(job)
+    }
+
     /// A job of this account (another account's job is "not found").
     pub async fn job(&self, account_id: u64, id: u64) -> Result<Option<Job>, StoreError> {
         let row = sqlx::query(&format!(
@@ -722,4 +748,31 @@ fn create_private_file(path: &Path) -> Result<(), StoreError> {
             path.display()
         ))),
     }
+}
+
+/// Add `n` credits and queries on `day` to an account's stored usage, inside `tx`.
+pub(crate) async fn record_charge(
+    tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
+    account_id: u64,
+    day: i64,
+    n: u64,
+) -> Result<(), StoreError> {
+    if n == 0 {
+        return Ok(());
+    }
+    sqlx::query("UPDATE accounts SET credits_used = credits_used + ? WHERE id = ?")
+        .bind(n as i64)
+        .bind(account_id as i64)
+        .execute(&mut **tx)
+        .await?;
+    sqlx::query(
+        "INSERT INTO daily_usage (account_id, day, used) VALUES (?, ?, ?)
+         ON CONFLICT(account_id, day) DO UPDATE SET used = used + excluded.used",
+    )
+    .bind(account_id as i64)
+    .bind(day)
+    .bind(n as i64)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
 }

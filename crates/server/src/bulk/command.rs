@@ -11,8 +11,9 @@ use futures_util::StreamExt;
 use ipintel_core::bulk::classify;
 use ipintel_core::geo::{GeoOptions, GeoService};
 
-use super::render::{Format, Part, Writer};
-use super::{process_chunk, push_line, Problem, Resolver, CHUNKS_IN_FLIGHT};
+use super::{process_chunk, Resolver, CHUNKS_IN_FLIGHT};
+use crate::api::whoisxml::model::{push_line, Problem};
+use crate::api::whoisxml::render::{Format, Part, Writer};
 use crate::cli::BulkArgs;
 use crate::config::Config;
 

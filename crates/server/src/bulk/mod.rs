@@ -1,25 +1,24 @@
 //! The bulk pipeline: terms in, one result list (or a failure reason) per term out. The job
 //! runner calls it chunk by chunk for `/api/bgservice` requests, and `ipintel bulk` calls
-//! it directly; both write what it returns with [`render`].
+//! it directly; both write what it returns with the bulk dialect's writers
+//! (`api::whoisxml::render`).
 //!
-//! Results are kept in the bulk API's own wire shape (one JSON array per term, one per
-//! line), because that API is their only reader: a JSON download is then a concatenation,
-//! and XML or CSV re-read one chunk at a time.
+//! Each address is looked up through the engine's bulk projection (`GeoSet::summary`);
+//! results are kept in the bulk API's own wire shape (`api::whoisxml::model`: one JSON
+//! array per term, one per line), because that API is their only reader: a JSON download is
+//! then a concatenation, and XML or CSV re-read one chunk at a time.
 
 pub mod command;
-pub mod render;
 
-use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use ipintel_core::bulk::Term;
-use ipintel_core::geo::country::utc_offset_hours;
 use ipintel_core::geo::GeoSet;
-use serde::{Deserialize, Serialize};
 use tokio::sync::Semaphore;
 
+use crate::api::whoisxml::model::{push_line, write_result, Offsets, Problem};
 use crate::net::dns;
 
 /// Addresses looked up per term at most (a domain with hundreds of A records, or many MX
@@ -135,44 +134,6 @@ pub async fn process_chunk(
     out
 }
 
-/// One line of `/request/failed`.
-#[derive(Debug, Serialize)]
-pub struct Problem<'a> {
-    pub term: &'a str,
-    #[serde(rename = "type")]
-    pub kind: &'static str,
-    pub reason: &'a str,
-}
-
-impl<'a> Problem<'a> {
-    pub fn failed(term: &'a str, reason: &'a str) -> Self {
-        Problem {
-            term,
-            kind: "failed",
-            reason,
-        }
-    }
-    /// An invalid term; one longer than any valid term is shown cut to that length (a
-    /// 30 MB "term" is not worth keeping for 7 days).
-    pub fn invalid(term: &'a str, reason: &'a str) -> Self {
-        let mut end = term.len().min(ipintel_core::bulk::MAX_TERM_LEN);
-        while !term.is_char_boundary(end) {
-            end -= 1;
-        }
-        Problem {
-            term: &term[..end],
-            kind: "invalid",
-            reason,
-        }
-    }
-}
-
-/// Append `value` as one JSON line.
-pub fn push_line(out: &mut String, value: &impl Serialize) {
-    out.push_str(&serde_json::to_string(value).expect("serialising plain data"));
-    out.push('\n');
-}
-
 async fn resolve(resolver: &Resolver, term: Term, reverse_ip: bool) -> Result<Resolved, String> {
     let need_server = || {
         resolver.server.ok_or_else(|| {
@@ -247,213 +208,4 @@ async fn mail_addresses(server: dns::Server, domain: &str) -> Result<Vec<IpAddr>
         return Err(format!("{domain} has no MX, A or AAAA records"));
     }
     Ok(own)
-}
-
-/// UTC offsets by time zone name, computed once per chunk.
-#[derive(Default)]
-struct Offsets(HashMap<Box<str>, Option<String>>);
-
-impl Offsets {
-    fn get(&mut self, zone: &str) -> Option<&str> {
-        if !self.0.contains_key(zone) {
-            let text = utc_offset_hours(zone, SystemTime::now()).map(|hours| {
-                let minutes = (hours * 60.0).round() as i64;
-                let sign = if minutes < 0 { '-' } else { '+' };
-                format!("{sign}{:02}:{:02}", minutes.abs() / 60, minutes.abs() % 60)
-            });
-            self.0.insert(zone.into(), text);
-        }
-        self.0.get(zone).and_then(|o| o.as_deref())
-    }
-}
-
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct Location<'a> {
-    #[serde(skip_serializing_if = "Option::is_none")]
-    country: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    region: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    city: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    lat: Option<f64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    lng: Option<f64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    postal_code: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    timezone: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    geoname_id: Option<u32>,
-}
-
-#[derive(Serialize)]
-struct AutonomousSystem<'a> {
-    asn: u32,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    name: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    route: Option<String>,
-}
-
-#[derive(Serialize)]
-struct ResultRecord<'a> {
-    ip: IpAddr,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    location: Option<Location<'a>>,
-    #[serde(skip_serializing_if = "<[String]>::is_empty")]
-    domains: &'a [String],
-    #[serde(rename = "as", skip_serializing_if = "Option::is_none")]
-    autonomous_system: Option<AutonomousSystem<'a>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    isp: Option<&'a str>,
-    term: &'a str,
-}
-
-/// The parts of a City/Country/Enterprise record a result shows, decoded afresh: a
-/// 100,000-term request touches tens of thousands of records once each, and decoding only
-/// these fields (rather than filling the shared tables the single-lookup APIs cache whole
-/// records in) keeps the server's memory flat while it works.
-#[derive(Debug, Default, Deserialize)]
-struct PlaceFields {
-    country: Option<IsoCode>,
-    city: Option<CityFields>,
-    location: Option<LocationFields>,
-    postal: Option<PostalFields>,
-    #[serde(default)]
-    subdivisions: Vec<NamedFields>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-struct IsoCode {
-    iso_code: Option<String>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-struct English {
-    en: Option<String>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-struct NamedFields {
-    names: Option<English>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-struct CityFields {
-    geoname_id: Option<u32>,
-    names: Option<English>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-struct LocationFields {
-    latitude: Option<f64>,
-    longitude: Option<f64>,
-    time_zone: Option<String>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-struct PostalFields {
-    code: Option<String>,
-}
-
-fn english(names: &Option<English>) -> Option<&str> {
-    names.as_ref().and_then(|n| n.en.as_deref())
-}
-
-/// The AS fields of an ISP or ASN record.
-#[derive(Debug, Default, Deserialize)]
-struct NetworkFields {
-    autonomous_system_number: Option<u32>,
-    autonomous_system_organization: Option<String>,
-    isp: Option<String>,
-    organization: Option<String>,
-}
-
-/// One result in the seed's single-lookup shape; what no database knows is left out.
-fn write_result(
-    out: &mut String,
-    geo: &GeoSet,
-    ip: IpAddr,
-    domains: &[String],
-    term: &str,
-    offsets: &mut Offsets,
-) {
-    let decode_failed = |e: ipintel_core::geo::GeoError| {
-        tracing::error!(%ip, error = %e, "bulk lookup failed");
-    };
-    let place: Option<PlaceFields> = geo.place_db().and_then(|db| {
-        db.decode_with_network(ip)
-            .map_err(decode_failed)
-            .ok()
-            .flatten()
-            .map(|(p, _)| p)
-    });
-    // Earlier databases win field by field (ISP before ASN); the route is the network of
-    // the record that gave the AS number.
-    let mut network = NetworkFields::default();
-    let mut route = None;
-    for db in geo.network_dbs() {
-        let Some((found, net)) = db
-            .decode_with_network::<NetworkFields>(ip)
-            .map_err(decode_failed)
-            .ok()
-            .flatten()
-        else {
-            continue;
-        };
-        if network.autonomous_system_number.is_none() && found.autonomous_system_number.is_some() {
-            route = net;
-        }
-        network.autonomous_system_number = network
-            .autonomous_system_number
-            .or(found.autonomous_system_number);
-        network.autonomous_system_organization = network
-            .autonomous_system_organization
-            .or(found.autonomous_system_organization);
-        network.isp = network.isp.or(found.isp);
-        network.organization = network.organization.or(found.organization);
-    }
-    let location = place
-        .as_ref()
-        .map(|p| {
-            let loc = p.location.as_ref();
-            Location {
-                country: p.country.as_ref().and_then(|c| c.iso_code.as_deref()),
-                region: p.subdivisions.first().and_then(|s| english(&s.names)),
-                city: p.city.as_ref().and_then(|c| english(&c.names)),
-                lat: loc.and_then(|l| l.latitude),
-                lng: loc.and_then(|l| l.longitude),
-                postal_code: p.postal.as_ref().and_then(|c| c.code.as_deref()),
-                timezone: loc
-                    .and_then(|l| l.time_zone.as_deref())
-                    .and_then(|zone| offsets.get(zone)),
-                geoname_id: p.city.as_ref().and_then(|c| c.geoname_id),
-            }
-        })
-        .filter(|l| l.country.is_some() || l.lat.is_some() || l.city.is_some());
-    let autonomous_system = network
-        .autonomous_system_number
-        .map(|asn| AutonomousSystem {
-            asn,
-            name: network.autonomous_system_organization.as_deref(),
-            route: route.map(|n| n.to_string()),
-        });
-    let isp = network
-        .isp
-        .as_deref()
-        .or(network.organization.as_deref())
-        .or(network.autonomous_system_organization.as_deref());
-    let record = ResultRecord {
-        ip,
-        location,
-        domains,
-        autonomous_system,
-        isp,
-        term,
-    };
-    // Writing JSON into a String cannot fail.
-    let json = serde_json::to_string(&record).expect("serialising plain data");
-    out.push_str(&json);
 }

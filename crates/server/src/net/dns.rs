@@ -158,16 +158,19 @@ pub async fn reverse(server: Server, ip: IpAddr) -> Result<Vec<ReverseName>, Net
     } else {
         RecordType::AAAA
     };
-    let checks = names.iter().take(MAX_FORWARD_CHECKS).map(|name| async move {
-        match ask(server, name.clone(), forward_type).await {
-            Ok(forward) => forward.answer.answers.iter().any(|r| match &r.data {
-                RData::A(a) => IpAddr::V4(a.0) == ip,
-                RData::AAAA(a) => IpAddr::V6(a.0) == ip,
-                _ => false,
-            }),
-            Err(_) => false,
-        }
-    });
+    let checks = names
+        .iter()
+        .take(MAX_FORWARD_CHECKS)
+        .map(|name| async move {
+            match ask(server, name.clone(), forward_type).await {
+                Ok(forward) => forward.answer.answers.iter().any(|r| match &r.data {
+                    RData::A(a) => IpAddr::V4(a.0) == ip,
+                    RData::AAAA(a) => IpAddr::V6(a.0) == ip,
+                    _ => false,
+                }),
+                Err(_) => false,
+            }
+        });
     let confirmed = futures_util::future::join_all(checks).await;
     Ok(names
         .iter()

@@ -305,13 +305,27 @@ mod tests {
 
     #[test]
     fn targets_parse_with_port_43_by_default() {
-        assert_eq!(Target::parse("Whois.RIPE.net."), Some(t("whois.ripe.net", 43)));
-        assert_eq!(Target::parse("whois.ripe.net:4343"), Some(t("whois.ripe.net", 4343)));
+        assert_eq!(
+            Target::parse("Whois.RIPE.net."),
+            Some(t("whois.ripe.net", 43))
+        );
+        assert_eq!(
+            Target::parse("whois.ripe.net:4343"),
+            Some(t("whois.ripe.net", 4343))
+        );
         assert_eq!(Target::parse("127.0.0.1:4343"), Some(t("127.0.0.1", 4343)));
         assert_eq!(Target::parse("[::1]:4343"), Some(t("::1", 4343)));
         assert_eq!(Target::parse("2001:db8::1"), Some(t("2001:db8::1", 43)));
         assert_eq!(Target::parse("[::1]").unwrap().to_string(), "[::1]:43");
-        for bad in ["", "host:0", "host:99999", "a b", "x/../y", "[::1", "evil.example:43;rm"] {
+        for bad in [
+            "",
+            "host:0",
+            "host:99999",
+            "a b",
+            "x/../y",
+            "[::1",
+            "evil.example:43;rm",
+        ] {
             assert_eq!(Target::parse(bad), None, "{bad:?}");
         }
     }

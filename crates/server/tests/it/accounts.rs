@@ -27,7 +27,14 @@ async fn cli_keys_take_effect_while_serving() {
     assert!(left < 1000, "{left}");
 
     let data = server.data_dir();
-    let out = crate::support::ipintel_async(&["--data-dir", data.to_str().unwrap(), "keys", "revoke", &key]).await;
+    let out = crate::support::ipintel_async(&[
+        "--data-dir",
+        data.to_str().unwrap(),
+        "keys",
+        "revoke",
+        &key,
+    ])
+    .await;
     assert!(
         out.status.success(),
         "{}",
@@ -42,7 +49,14 @@ async fn cli_keys_take_effect_while_serving() {
     );
     let r = server.get_as(path, account, &key, &[]).await;
     assert_eq!(r.code(), "AUTHORIZATION_INVALID");
-    let out = crate::support::ipintel_async(&["--data-dir", data.to_str().unwrap(), "keys", "revoke", &key]).await;
+    let out = crate::support::ipintel_async(&[
+        "--data-dir",
+        data.to_str().unwrap(),
+        "keys",
+        "revoke",
+        &key,
+    ])
+    .await;
     assert_eq!(out.status.code(), Some(2), "revoking twice is an error");
     server.stop().await;
 }
@@ -103,7 +117,8 @@ async fn concurrent_requests_never_overspend() {
         "show",
         &account.to_string(),
         "--json",
-    ]).await;
+    ])
+    .await;
     let j: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(j["credits_used"], 50);
     assert_eq!(j["credits_granted"], 50);
@@ -145,7 +160,8 @@ async fn daily_quota_and_credit_top_up() {
         &account.to_string(),
         "--daily-quota",
         "5",
-    ]).await;
+    ])
+    .await;
     assert!(
         out.status.success(),
         "{}",

@@ -18,7 +18,9 @@ struct Keys {
 
 async fn keys(server: &TestServer) -> Keys {
     let free = create_key(server, &["--plan", "free"]).await.1;
-    let lite = create_key(server, &["--plan", "lite", "--daily-quota", "100"]).await.1;
+    let lite = create_key(server, &["--plan", "lite", "--daily-quota", "100"])
+        .await
+        .1;
     let pro = create_key(server, &["--plan", "pro"]).await.1;
     wait_for_keys(server, 4).await;
     Keys { free, lite, pro }

@@ -27,13 +27,34 @@ async fn r9_hostile_json_is_a_400_never_a_panic() {
     let deep = "[".repeat(100_000);
     let cases: Vec<(&str, Vec<u8>)> = vec![
         ("/api/bgservice/request", br#"{"apiKey":"\ud800"}"#.to_vec()),
-        ("/api/bgservice/request", br#"{"apiKey":"\udfff\ud800","terms":["a"]}"#.to_vec()),
-        ("/api/bgservice/request/status", br#"{"apiKey":"k","id":1e400}"#.to_vec()),
-        ("/api/bgservice/request/status", br#"{"apiKey":"k","ids":[1e400, -1e999]}"#.to_vec()),
-        ("/api/bgservice/request/list", br#"{"apiKey":"k","sort":"\ud800"}"#.to_vec()),
-        ("/api/bgservice/request/list", br#"{"apiKey":"k","page":18446744073709551616}"#.to_vec()),
-        ("/api/bgservice/request/completed", format!(r#"{{"apiKey":"k","id":{deep}"#).into_bytes()),
-        ("/api/bgservice/request/failed", br#"{"apiKey":"k","terms":["\ud800"]}"#.to_vec()),
+        (
+            "/api/bgservice/request",
+            br#"{"apiKey":"\udfff\ud800","terms":["a"]}"#.to_vec(),
+        ),
+        (
+            "/api/bgservice/request/status",
+            br#"{"apiKey":"k","id":1e400}"#.to_vec(),
+        ),
+        (
+            "/api/bgservice/request/status",
+            br#"{"apiKey":"k","ids":[1e400, -1e999]}"#.to_vec(),
+        ),
+        (
+            "/api/bgservice/request/list",
+            br#"{"apiKey":"k","sort":"\ud800"}"#.to_vec(),
+        ),
+        (
+            "/api/bgservice/request/list",
+            br#"{"apiKey":"k","page":18446744073709551616}"#.to_vec(),
+        ),
+        (
+            "/api/bgservice/request/completed",
+            format!(r#"{{"apiKey":"k","id":{deep}"#).into_bytes(),
+        ),
+        (
+            "/api/bgservice/request/failed",
+            br#"{"apiKey":"k","terms":["\ud800"]}"#.to_vec(),
+        ),
     ];
     for (path, body) in &cases {
         let r = post_body(server.addr, path, body).await;
@@ -46,7 +67,10 @@ async fn r9_hostile_json_is_a_400_never_a_panic() {
         );
         let j = r.json();
         assert!(
-            j["response"]["errors"].is_array() || j["response"]["error"].is_string() || j["messages"].is_string() || j.is_object(),
+            j["response"]["errors"].is_array()
+                || j["response"]["error"].is_string()
+                || j["messages"].is_string()
+                || j.is_object(),
             "{path} {shown}: {j}"
         );
     }
@@ -70,9 +94,7 @@ async fn unfinished_upload(server: SocketAddr, local: &str, n: usize) -> tokio::
     let socket = tokio::net::TcpSocket::new_v4().unwrap();
     socket.bind(format!("{local}:0").parse().unwrap()).unwrap();
     let mut stream = socket.connect(server).await.unwrap();
-    let head = format!(
-        "POST /api/bgservice/request HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 33554432\r\n\r\n"
-    );
+    let head = "POST /api/bgservice/request HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 33554432\r\n\r\n";
     stream.write_all(head.as_bytes()).await.unwrap();
     let mut body = b"{\"apiKey\":\"none\",\"terms\":[\"".to_vec();
     body.resize(n, b'a');
@@ -111,8 +133,7 @@ async fn read_response(stream: &mut tokio::net::TcpStream) -> crate::support::Re
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn r9_unfinished_uploads_cannot_take_the_servers_memory() {
     let server = TestServer::with(Setup {
-        toml: "[http]\nbody_budget_bytes = 1048576\nbody_budget_per_client_bytes = 600000\n"
-            .into(),
+        toml: "[http]\nbody_budget_bytes = 1048576\nbody_budget_per_client_bytes = 600000\n".into(),
         ..Default::default()
     })
     .await;
@@ -216,7 +237,11 @@ async fn r9_files_changed_in_place_under_load() {
     tokio::time::sleep(Duration::from_millis(2500)).await;
     let tries = failed(&server.state);
     tokio::time::sleep(Duration::from_millis(2500)).await;
-    assert_eq!(failed(&server.state), tries, "a rejected file is checked once");
+    assert_eq!(
+        failed(&server.state),
+        tries,
+        "a rejected file is checked once"
+    );
     let ready = server.get("/readyz").await;
     assert_eq!(ready.status, 200);
     let text = String::from_utf8_lossy(&ready.body).into_owned();
@@ -254,7 +279,9 @@ async fn r9_admin_and_metrics_access() {
         if let Some(a) = auth {
             headers.push(("Authorization", a));
         }
-        request(addr, "POST", "/admin/reload", &headers).await.status
+        request(addr, "POST", "/admin/reload", &headers)
+            .await
+            .status
     };
     let metrics = |addr, auth: Option<&'static str>| async move {
         let headers: Vec<(&str, &str)> = auth.map(|a| ("Authorization", a)).into_iter().collect();
@@ -263,7 +290,11 @@ async fn r9_admin_and_metrics_access() {
     // Defaults: no token, loopback not trusted.
     let server = TestServer::start().await;
     assert_eq!(reload(server.addr, None).await, 403);
-    assert_eq!(metrics(server.addr, None).await, 200, "open without a token");
+    assert_eq!(
+        metrics(server.addr, None).await,
+        200,
+        "open without a token"
+    );
     assert_eq!(server.state.geo.snapshot().generation, 1);
     server.stop().await;
     // A token guards both.
@@ -311,12 +342,7 @@ async fn counting_whois_server(answer: &'static str) -> (SocketAddr, Arc<AtomicU
 #[tokio::test]
 async fn r9_whois_referrals_go_only_where_allowed() {
     let (victim, contacted) = counting_whois_server("secret: internal service\n").await;
-    let iana = whois_server(
-        format!("% IANA\nrefer: {victim}\n"),
-        Duration::ZERO,
-        false,
-    )
-    .await;
+    let iana = whois_server(format!("% IANA\nrefer: {victim}\n"), Duration::ZERO, false).await;
     let (allowed, allowed_hits) = counting_whois_server("netname: ALLOWED\n").await;
     let by_name = whois_server(
         format!("% IANA\nrefer: Whois.Test.Example.:{}\n", allowed.port()),
@@ -340,15 +366,26 @@ async fn r9_whois_referrals_go_only_where_allowed() {
         ..Default::default()
     })
     .await;
-    let done = run_task(&server, &server.key, "/api/services/whois_lookups?IP=81.2.69.160").await;
+    let done = run_task(
+        &server,
+        &server.key,
+        "/api/services/whois_lookups?IP=81.2.69.160",
+    )
+    .await;
     assert_eq!(done["status"], "COMPLETED", "{done}");
     let message = done["message"].as_str().unwrap();
     assert!(
-        message.contains(&format!("% referral to {victim} not followed: not in tasks.whois_referral_hosts")),
+        message.contains(&format!(
+            "% referral to {victim} not followed: not in tasks.whois_referral_hosts"
+        )),
         "{message}"
     );
     assert!(!message.contains("secret"), "{message}");
-    assert_eq!(contacted.load(Ordering::Relaxed), 0, "the unlisted server was never contacted");
+    assert_eq!(
+        contacted.load(Ordering::Relaxed),
+        0,
+        "the unlisted server was never contacted"
+    );
     server.stop().await;
 
     // The same allow-list, the first server refers by host name.
@@ -360,15 +397,26 @@ async fn r9_whois_referrals_go_only_where_allowed() {
         ..Default::default()
     })
     .await;
-    let done = run_task(&server, &server.key, "/api/services/whois_lookups?IP=81.2.69.160").await;
+    let done = run_task(
+        &server,
+        &server.key,
+        "/api/services/whois_lookups?IP=81.2.69.160",
+    )
+    .await;
     assert_eq!(done["status"], "COMPLETED", "{done}");
     let message = done["message"].as_str().unwrap();
     assert!(
-        message.contains(&format!("% whois.test.example:{}\nnetname: ALLOWED", allowed.port())),
+        message.contains(&format!(
+            "% whois.test.example:{}\nnetname: ALLOWED",
+            allowed.port()
+        )),
         "{message}"
     );
     assert_eq!(allowed_hits.load(Ordering::Relaxed), 1);
-    assert!(questions.load(Ordering::Relaxed) >= 1, "resolved by the configured server");
+    assert!(
+        questions.load(Ordering::Relaxed) >= 1,
+        "resolved by the configured server"
+    );
     server.stop().await;
 }
 
@@ -398,22 +446,52 @@ async fn r9_dns_failures_are_named_and_forward_checks_capped() {
         ..Default::default()
     })
     .await;
-    let done = run_task(&server, &server.key, "/api/services/dns_lookups?IP=81.2.69.162").await;
+    let done = run_task(
+        &server,
+        &server.key,
+        "/api/services/dns_lookups?IP=81.2.69.162",
+    )
+    .await;
     assert_eq!(done["status"], "EXCEPTION", "{done}");
     let message = done["message"].as_str().unwrap_or_default();
     assert!(message.contains("SERVFAIL"), "{done}");
-    let done = run_task(&server, &server.key, "/api/services/dns_lookups?IP=81.2.69.164").await;
+    let done = run_task(
+        &server,
+        &server.key,
+        "/api/services/dns_lookups?IP=81.2.69.164",
+    )
+    .await;
     assert_eq!(done["status"], "EXCEPTION", "{done}");
-    assert!(done["message"].as_str().unwrap_or_default().contains("malformed answer"), "{done}");
-    let done = run_task(&server, &server.key, "/api/services/dns_lookups?IP=81.2.69.163").await;
+    assert!(
+        done["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("malformed answer"),
+        "{done}"
+    );
+    let done = run_task(
+        &server,
+        &server.key,
+        "/api/services/dns_lookups?IP=81.2.69.163",
+    )
+    .await;
     assert_eq!(done["status"], "COMPLETED", "{done}");
     let message = done["message"].as_str().unwrap();
     assert_eq!(message.lines().count(), 156);
     assert_eq!(message.matches("(confirmed)").count(), 10, "{message}");
     assert_eq!(message.matches("(not checked").count(), 146);
-    assert_eq!(forward.load(Ordering::Relaxed), 10, "ten forward questions, not 156");
+    assert_eq!(
+        forward.load(Ordering::Relaxed),
+        10,
+        "ten forward questions, not 156"
+    );
     // The NXDOMAIN case is still "no PTR record".
-    let done = run_task(&server, &server.key, "/api/services/dns_lookups?IP=81.2.69.165").await;
+    let done = run_task(
+        &server,
+        &server.key,
+        "/api/services/dns_lookups?IP=81.2.69.165",
+    )
+    .await;
     assert_eq!(done["message"], "81.2.69.165 has no PTR record", "{done}");
     server.stop().await;
 }
@@ -448,7 +526,11 @@ async fn r9_store_files_are_private() {
         "--json",
     ])
     .await;
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert_eq!(mode(&nested), 0o700);
     assert_eq!(mode(&nested.join("ipintel.db")), 0o600);
     server.stop().await;
@@ -468,15 +550,74 @@ async fn r9_a_new_key_works_at_once() {
     let r = request(server.addr, "GET", &format!("/v2/{key2}/81.2.69.165"), &[]).await;
     assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
     for _ in 0..50 {
-        let r = server.get_as(path, account, "ipk_000000000000000000000000000000000000", &[]).await;
+        let r = server
+            .get_as(
+                path,
+                account,
+                "ipk_000000000000000000000000000000000000",
+                &[],
+            )
+            .await;
         assert_eq!(r.status, 401);
     }
     let data = server.data_dir();
-    let out = crate::support::ipintel_async(&["--data-dir", data.to_str().unwrap(), "keys", "revoke", &key]).await;
+    let out = crate::support::ipintel_async(&[
+        "--data-dir",
+        data.to_str().unwrap(),
+        "keys",
+        "revoke",
+        &key,
+    ])
+    .await;
     assert!(out.status.success());
     assert!(
-        eventually(1, || async { server.get_as(path, account, &key, &[]).await.status == 401 }).await,
+        eventually(1, || async {
+            server.get_as(path, account, &key, &[]).await.status == 401
+        })
+        .await,
         "revocation within a second"
     );
+    server.stop().await;
+}
+
+/// One request path: with no database loaded every dialect answers 503 in its own shape
+/// (QRadar used to answer 404), and nothing is charged.
+#[tokio::test]
+async fn r9_no_database_is_unavailable_in_every_dialect() {
+    let server = TestServer::with(Setup {
+        mmdb: Some(vec![]),
+        ..Default::default()
+    })
+    .await;
+    let (account, key) = create_key(&server, &["--plan", "pro", "--credits", "10"]).await;
+    let basic = crate::support::basic(account, &key);
+    let cases: Vec<(String, Vec<(&str, &str)>)> = vec![
+        (
+            "/geoip/v2.1/city/81.2.69.160".into(),
+            vec![("Authorization", basic.as_str())],
+        ),
+        (format!("/v2/{key}/81.2.69.160"), vec![]),
+        (
+            "/api/services/geolocations?filter=ip_address%3D%2281.2.69.160%22".into(),
+            vec![("SEC", key.as_str())],
+        ),
+        (
+            "/v1/ip/81.2.69.160".into(),
+            vec![("X-API-Key", key.as_str())],
+        ),
+    ];
+    for (path, headers) in &cases {
+        let r = request(server.addr, "GET", path, headers).await;
+        assert_eq!(
+            r.status,
+            503,
+            "{path}: {}",
+            String::from_utf8_lossy(&r.body)
+        );
+        assert!(r.json().is_object(), "{path}: the dialect's error body");
+    }
+    let meter = server.state.accounts.meter(account).unwrap();
+    let left = meter.remaining(std::time::SystemTime::now());
+    assert_eq!(left.credits, Some(10), "nothing was charged");
     server.stop().await;
 }

@@ -61,7 +61,8 @@ async fn maxmind_python_sdk_over_tls() {
         "--credits",
         "1",
         "--json",
-    ]).await;
+    ])
+    .await;
     assert!(out.status.success());
     let j: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let free_account = j["account_id"].as_u64().unwrap();

@@ -93,7 +93,10 @@ async fn whois_follows_referrals_and_belongs_to_its_account() {
     )
     .await;
     let server = TestServer::with(Setup {
-        toml: tasks_toml(iana, &format!("whois_referral_hosts = [\"{final_server}\"]")),
+        toml: tasks_toml(
+            iana,
+            &format!("whois_referral_hosts = [\"{final_server}\"]"),
+        ),
         ..Default::default()
     })
     .await;

@@ -29,6 +29,26 @@ impl DbipError {
         )
     }
 
+    pub fn from_lookup(e: ipintel_core::engine::LookupError) -> Self {
+        use ipintel_core::engine::LookupError;
+        match e {
+            LookupError::Access(e) => Self::from_access(e),
+            LookupError::Geo(ipintel_core::geo::GeoError::NoDatabases) => Self::new(
+                ErrorKind::Unavailable,
+                "UNAVAILABLE",
+                "no GeoIP database is loaded",
+            ),
+            LookupError::Geo(e) => {
+                tracing::error!(error = %e, "lookup failed");
+                Self::new(
+                    ErrorKind::Internal,
+                    "UNAVAILABLE",
+                    "service temporarily unavailable",
+                )
+            }
+        }
+    }
+
     pub fn from_access(e: AccessError) -> Self {
         let kind = e.kind();
         match e {

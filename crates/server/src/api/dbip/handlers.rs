@@ -1,13 +1,13 @@
 //! Request handling: key from the path, one address or a batch, tier and locale, charge.
 
 use std::net::{IpAddr, SocketAddr};
-use std::time::SystemTime;
 
 use axum::extract::{ConnectInfo, State};
 use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use ipintel_core::accounts::{Credential, Service};
-use ipintel_core::geo::{reserved, DbKind};
+use ipintel_core::engine::{Cost, LookupPolicy, MissingPolicy, ReservedPolicy};
+use ipintel_core::geo::DbKind;
 use ipintel_core::ErrorKind;
 
 use super::error::DbipError;
@@ -43,6 +43,14 @@ pub fn batch_cost(n: u64) -> u64 {
     n - n / 10
 }
 
+/// DB-IP answers reserved and unknown addresses (labelled, or empty) and prices a batch
+/// with its 10% bonus.
+const POLICY: LookupPolicy = LookupPolicy {
+    reserved: ReservedPolicy::Answer,
+    missing: MissingPolicy::Answer,
+    cost: Cost::Rule(batch_cost),
+};
+
 async fn answer(
     state: &AppState,
     peer: SocketAddr,
@@ -63,7 +71,7 @@ async fn answer(
         ));
     }
     let meter = state
-        .accounts
+        .engine
         .authenticate(
             Credential {
                 account_id: None,
@@ -73,11 +81,9 @@ async fn answer(
         )
         .await
         .map_err(DbipError::from_access)?;
-    let now = SystemTime::now();
-
     let Some(addresses) = addresses else {
         // Key information; free of charge.
-        let remaining = meter.remaining(now);
+        let remaining = state.engine.remaining(&meter);
         let mut info = serde_json::Map::new();
         info.insert("apiKey".into(), key.into());
         if let Some(quota) = meter.daily_quota() {
@@ -135,50 +141,32 @@ async fn answer(
             )
         })?;
 
-    let cost = batch_cost(ips.len() as u64);
-    meter.check(cost, now).map_err(DbipError::from_access)?;
-    let set = state.geo.snapshot();
-    if set.dbs.is_empty() {
-        return Err(DbipError::new(
-            ErrorKind::Unavailable,
-            "UNAVAILABLE",
-            "no GeoIP database is loaded",
-        ));
-    }
-    let anonymity_loaded = set.has(DbKind::AnonymousIp) || set.has(DbKind::AnonymousPlus);
-    let mut bodies: Vec<(IpAddr, Vec<u8>)> = Vec::with_capacity(ips.len());
-    for &ip in &ips {
-        let body = match reserved::reserved_label(ip) {
-            Some(label) => {
-                state.metrics.lookup("reserved");
-                serde_json::to_vec(&model::reserved(ip, label, plan.tier))
-            }
-            None => {
-                let answer = set.locate(ip).map_err(|e| {
-                    tracing::error!(error = %e, "lookup failed");
-                    DbipError::new(
-                        ErrorKind::Internal,
-                        "UNAVAILABLE",
-                        "service temporarily unavailable",
-                    )
-                })?;
-                state.metrics.lookup(if answer.is_empty() {
-                    "not_found"
-                } else {
-                    "found"
-                });
-                serde_json::to_vec(&model::record(
-                    &answer,
-                    plan.tier,
-                    language,
-                    anonymity_loaded,
-                ))
-            }
-        }
-        .expect("serialisable");
-        bodies.push((ip, body));
-    }
-    meter.charge(cost, now).map_err(DbipError::from_access)?;
+    let mut bodies = state
+        .engine
+        .lookup(&meter, &ips, POLICY, |answers| {
+            let set = answers.set;
+            let anonymity_loaded = set.has(DbKind::AnonymousIp) || set.has(DbKind::AnonymousPlus);
+            answers
+                .located
+                .iter()
+                .map(|entry| {
+                    let body = match entry.reserved {
+                        Some(label) => {
+                            serde_json::to_vec(&model::reserved(entry.ip, label, plan.tier))
+                        }
+                        None => serde_json::to_vec(&model::record(
+                            &entry.answer,
+                            plan.tier,
+                            language,
+                            anonymity_loaded,
+                        )),
+                    }
+                    .expect("serialisable");
+                    (entry.ip, body)
+                })
+                .collect::<Vec<(IpAddr, Vec<u8>)>>()
+        })
+        .map_err(DbipError::from_lookup)?;
 
     if items.len() == 1 {
         return Ok(json(bodies.pop().expect("one address").1));

@@ -60,6 +60,13 @@ impl MaxMindError {
         }
     }
 
+    pub fn from_lookup(e: ipintel_core::engine::LookupError) -> Self {
+        match e {
+            ipintel_core::engine::LookupError::Access(e) => Self::from_access(e),
+            ipintel_core::engine::LookupError::Geo(e) => Self::from_geo(e),
+        }
+    }
+
     pub fn from_geo(e: GeoError) -> Self {
         let kind = e.kind();
         match e {

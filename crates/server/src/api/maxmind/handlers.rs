@@ -1,18 +1,25 @@
 //! Request handling: negotiate, authenticate, parse the address, look up, charge, render.
 
 use std::net::{IpAddr, SocketAddr};
-use std::time::SystemTime;
 
 use axum::extract::{ConnectInfo, State};
 use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use base64::Engine as _;
 use ipintel_core::accounts::Credential;
+use ipintel_core::engine::{Cost, LookupPolicy, MissingPolicy, ReservedPolicy};
 use ipintel_core::ErrorKind;
 
 use super::error::MaxMindError;
 use super::{model, Endpoint};
 use crate::state::AppState;
+
+/// MaxMind refuses reserved and unknown addresses, and charges one query per answer.
+const POLICY: LookupPolicy = LookupPolicy {
+    reserved: ReservedPolicy::Refuse,
+    missing: MissingPolicy::Refuse,
+    cost: Cost::PerAnswer,
+};
 
 /// Longest address text worth parsing (an IPv6 with an embedded IPv4 and a zone fits).
 const MAX_ADDRESS_LEN: usize = 100;
@@ -52,33 +59,21 @@ async fn lookup(
         key: &key,
     };
     let meter = state
-        .accounts
+        .engine
         .authenticate(credential, endpoint.service())
         .await
         .map_err(MaxMindError::from_access)?;
     let ip = parse_address(state, peer, headers, address)?;
-
-    let now = SystemTime::now();
-    meter.check(1, now).map_err(MaxMindError::from_access)?;
-    let set = state.geo.snapshot();
-    let answer = match set.lookup(ip) {
-        Ok(found) => {
-            state.metrics.lookup("found");
-            found
-        }
-        Err(e) => {
-            state.metrics.lookup(match e.kind() {
-                ErrorKind::Reserved => "reserved",
-                ErrorKind::NotFound => "not_found",
-                _ => "error",
-            });
-            return Err(MaxMindError::from_geo(e));
-        }
-    };
-    // Charged only once the answer exists; the charge itself is the exact check, so
-    // racing requests can't overspend even when `check` let them all through.
-    let remaining = meter.charge(1, now).map_err(MaxMindError::from_access)?;
-    let body = model::render(endpoint, &answer, remaining.queries());
+    let body = state
+        .engine
+        .lookup(&meter, &[ip], POLICY, |answers| {
+            model::render(
+                endpoint,
+                &answers.located[0].answer,
+                answers.remaining.queries(),
+            )
+        })
+        .map_err(MaxMindError::from_lookup)?;
     Ok((
         StatusCode::OK,
         [("content-type", model::content_type(endpoint))],

@@ -47,6 +47,34 @@ impl QradarError {
         )
     }
 
+    /// A lookup's failure; `ips` are the addresses asked about (named when none is known).
+    pub fn from_lookup(e: ipintel_core::engine::LookupError, ips: &[std::net::IpAddr]) -> Self {
+        use ipintel_core::engine::LookupError;
+        use ipintel_core::geo::GeoError;
+        match e {
+            LookupError::Access(e) => Self::from_access(e),
+            LookupError::Geo(GeoError::NotFound(_)) => {
+                let shown: Vec<String> = ips.iter().map(|ip| ip.to_string()).collect();
+                Self::new(
+                    ErrorKind::NotFound,
+                    NOT_FOUND,
+                    format!("no location data for {}", shown.join(", ")),
+                    "The IP address does not exist in the database.",
+                )
+            }
+            LookupError::Geo(GeoError::NoDatabases) => Self::new(
+                ErrorKind::Unavailable,
+                INTERNAL,
+                "no GeoIP database is loaded",
+                "The service is unavailable.",
+            ),
+            LookupError::Geo(e) => {
+                tracing::error!(error = %e, "lookup failed");
+                Self::internal()
+            }
+        }
+    }
+
     pub fn from_access(e: AccessError) -> Self {
         let kind = e.kind();
         match e {

@@ -2,7 +2,6 @@
 //! `Range: items=x-y` paging.
 
 use std::net::IpAddr;
-use std::time::SystemTime;
 
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
@@ -10,6 +9,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use base64::Engine as _;
 use ipintel_core::accounts::{Credential, Service};
+use ipintel_core::engine::{Cost, LookupPolicy, MissingPolicy, ReservedPolicy};
 use ipintel_core::ErrorKind;
 
 use super::error::{self, QradarError};
@@ -110,6 +110,14 @@ fn range(headers: &HeaderMap) -> Result<Option<(usize, usize)>, QradarError> {
     Ok(Some((first, last)))
 }
 
+/// QRadar leaves out addresses nothing knows (failing only when that is all of them), and
+/// charges one query per address answered.
+const POLICY: LookupPolicy = LookupPolicy {
+    reserved: ReservedPolicy::Answer,
+    missing: MissingPolicy::Skip,
+    cost: Cost::PerAnswer,
+};
+
 async fn geolocations(
     state: &AppState,
     query: Result<Query<Vec<(String, String)>>, QueryRejection>,
@@ -124,7 +132,7 @@ async fn geolocations(
         )
     })?;
     let meter = state
-        .accounts
+        .engine
         .authenticate(
             Credential {
                 account_id: None,
@@ -189,39 +197,19 @@ async fn geolocations(
         }
     }
 
-    let now = SystemTime::now();
-    meter
-        .check(ips.len() as u64, now)
-        .map_err(QradarError::from_access)?;
-    let set = state.geo.snapshot();
-    let mut found = Vec::with_capacity(ips.len());
-    for &ip in &ips {
-        let answer = set.locate(ip).map_err(|e| {
-            tracing::error!(error = %e, "lookup failed");
-            QradarError::internal()
-        })?;
-        let local = state.local_networks.find(ip);
-        if answer.is_empty() && local.is_none() {
-            state.metrics.lookup("not_found");
-            continue;
-        }
-        state.metrics.lookup("found");
-        let value =
-            serde_json::to_value(GeolocationJson::new(&answer, local)).expect("serialisable");
-        found.push(value);
-    }
-    if found.is_empty() {
-        let shown: Vec<String> = ips.iter().map(IpAddr::to_string).collect();
-        return Err(QradarError::new(
-            ErrorKind::NotFound,
-            error::NOT_FOUND,
-            format!("no location data for {}", shown.join(", ")),
-            "The IP address does not exist in the database.",
-        ));
-    }
-    meter
-        .charge(found.len() as u64, now)
-        .map_err(QradarError::from_access)?;
+    let mut found = state
+        .engine
+        .lookup(&meter, &ips, POLICY, |answers| {
+            answers
+                .located
+                .iter()
+                .map(|entry| {
+                    serde_json::to_value(GeolocationJson::new(&entry.answer, entry.local))
+                        .expect("serialisable")
+                })
+                .collect::<Vec<_>>()
+        })
+        .map_err(|e| QradarError::from_lookup(e, &ips))?;
 
     let total = found.len();
     let mut content_range = None;

@@ -4,13 +4,13 @@
 //! account: another account's task is "not found".
 
 use std::net::IpAddr;
-use std::time::SystemTime;
 
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use ipintel_core::accounts::{Credential, Meter, Service};
+use ipintel_core::engine::SubmitError;
 use ipintel_core::jobs::{Job, JobKind};
 use ipintel_core::ErrorKind;
 use serde::Deserialize;
@@ -54,7 +54,10 @@ fn kind(path: &str, state: &AppState) -> Result<JobKind, QradarError> {
     }
 }
 
-async fn meter(state: &AppState, headers: &HeaderMap) -> Result<std::sync::Arc<Meter>, QradarError> {
+async fn meter(
+    state: &AppState,
+    headers: &HeaderMap,
+) -> Result<std::sync::Arc<Meter>, QradarError> {
     let key = super::handlers::key(headers).ok_or_else(|| {
         QradarError::new(
             ErrorKind::Unauthenticated,
@@ -64,7 +67,7 @@ async fn meter(state: &AppState, headers: &HeaderMap) -> Result<std::sync::Arc<M
         )
     })?;
     state
-        .accounts
+        .engine
         .authenticate(
             Credential {
                 account_id: None,
@@ -134,13 +137,14 @@ pub async fn handle_create_task(
                 "{ip} is outside the networks this server may scan (tasks.port_scan.allowed_networks)"
             )));
         }
-        meter.charge(1, SystemTime::now()).map_err(QradarError::from_access)?;
         let job = state
-            .accounts
-            .store()
-            .insert_job(meter.account_id, kind, &ip.to_string())
+            .engine
+            .submit_task(&meter, kind, &ip.to_string())
             .await
-            .map_err(store_error)?;
+            .map_err(|e| match e {
+                SubmitError::Access(e) => QradarError::from_access(e),
+                SubmitError::Store(e) => store_error(e),
+            })?;
         state.jobs_wakeup.notify_one();
         let mut response = render(&job, selection.as_deref(), StatusCode::CREATED);
         let location = format!("/api/services/{kind_text}/{}", job.id);
@@ -178,21 +182,14 @@ async fn find(
     let meter = meter(state, headers).await?;
     let kind = kind(kind_text, state)?;
     let id: u64 = id_text.parse().map_err(|_| not_found(id_text))?;
-    let store = state.accounts.store();
     // The kind is checked before anything changes: a task id under another kind's path
     // (or a bulk request's id) is not found, and not cancelled.
-    let job = store
-        .job(meter.account_id, id)
-        .await
-        .map_err(store_error)?
-        .filter(|j| j.kind == kind)
-        .ok_or_else(|| not_found(id_text))?;
-    if !cancel {
-        return Ok(job);
-    }
-    store
-        .cancel_job(meter.account_id, id)
-        .await
+    let found = if cancel {
+        state.engine.cancel_job(&meter, kind, id).await
+    } else {
+        state.engine.job(&meter, Some(kind), id).await
+    };
+    found
         .map_err(store_error)?
         .ok_or_else(|| not_found(id_text))
 }

@@ -24,6 +24,22 @@ impl V1Error {
         Self::new(ErrorKind::InvalidInput, "invalid_parameter", message)
     }
 
+    pub fn from_lookup(e: ipintel_core::engine::LookupError) -> Self {
+        use ipintel_core::engine::LookupError;
+        match e {
+            LookupError::Access(e) => Self::from_access(e),
+            LookupError::Geo(ipintel_core::geo::GeoError::NoDatabases) => Self::new(
+                ErrorKind::Unavailable,
+                "unavailable",
+                "no GeoIP database is loaded",
+            ),
+            LookupError::Geo(e) => {
+                tracing::error!(error = %e, "lookup failed");
+                Self::new(ErrorKind::Internal, "internal", "internal error")
+            }
+        }
+    }
+
     pub fn from_access(e: AccessError) -> Self {
         let kind = e.kind();
         let code = match &e {

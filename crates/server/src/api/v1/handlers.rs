@@ -1,7 +1,6 @@
 //! Parse, look up, render in the requested format.
 
 use std::net::IpAddr;
-use std::time::SystemTime;
 
 use axum::body::Bytes;
 use axum::extract::rejection::{PathRejection, QueryRejection};
@@ -9,7 +8,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use ipintel_core::accounts::{Credential, Meter, Service};
-use ipintel_core::geo::reserved;
+use ipintel_core::engine::{Cost, LookupPolicy, MissingPolicy, ReservedPolicy};
 use ipintel_core::ErrorKind;
 use serde::Deserialize;
 use serde_json::Value;
@@ -117,7 +116,7 @@ async fn authenticate_for(
             )
         })?;
     state
-        .accounts
+        .engine
         .authenticate(
             Credential {
                 account_id: None,
@@ -143,9 +142,8 @@ pub async fn handle_job(
         let Path(text) = id.map_err(|e| V1Error::parameter(e.body_text()))?;
         let id: u64 = text.parse().map_err(|_| not_found(&text))?;
         let job = state
-            .accounts
-            .store()
-            .job(meter.account_id, id)
+            .engine
+            .job(&meter, None, id)
             .await
             .map_err(|e| {
                 tracing::error!(error = %e, "job store failed");
@@ -182,46 +180,37 @@ pub async fn handle_job(
     result.unwrap_or_else(IntoResponse::into_response)
 }
 
+/// ipintel's own API answers every address, reserved and unknown ones labelled or empty.
+const POLICY: LookupPolicy = LookupPolicy {
+    reserved: ReservedPolicy::Answer,
+    missing: MissingPolicy::Answer,
+    cost: Cost::PerAnswer,
+};
+
 fn lookup_all(
     state: &AppState,
     meter: &Meter,
     ips: &[IpAddr],
     request: &Request,
 ) -> Result<Vec<Value>, V1Error> {
-    let now = SystemTime::now();
-    meter
-        .check(ips.len() as u64, now)
-        .map_err(V1Error::from_access)?;
-    let set = state.geo.snapshot();
-    if set.dbs.is_empty() {
-        return Err(V1Error::new(
-            ErrorKind::Unavailable,
-            "unavailable",
-            "no GeoIP database is loaded",
-        ));
-    }
-    let mut rows = Vec::with_capacity(ips.len());
-    for &ip in ips {
-        let answer = set.locate(ip).map_err(|e| {
-            tracing::error!(error = %e, "lookup failed");
-            V1Error::new(ErrorKind::Internal, "internal", "internal error")
-        })?;
-        let record = RecordJson::new(
-            &answer,
-            reserved::reserved_label(ip),
-            state.local_networks.find(ip),
-            request.lang,
-        );
-        let mut value = serde_json::to_value(record).expect("serialisable");
-        if let Some(selection) = &request.selection {
-            fields::apply(&mut value, selection);
-        }
-        rows.push(value);
-    }
-    meter
-        .charge(ips.len() as u64, now)
-        .map_err(V1Error::from_access)?;
-    Ok(rows)
+    state
+        .engine
+        .lookup(meter, ips, POLICY, |answers| {
+            answers
+                .located
+                .iter()
+                .map(|entry| {
+                    let record =
+                        RecordJson::new(&entry.answer, entry.reserved, entry.local, request.lang);
+                    let mut value = serde_json::to_value(record).expect("serialisable");
+                    if let Some(selection) = &request.selection {
+                        fields::apply(&mut value, selection);
+                    }
+                    value
+                })
+                .collect()
+        })
+        .map_err(V1Error::from_lookup)
 }
 
 fn render(request: &Request, rows: Vec<Value>, single: bool) -> Response {

@@ -3,14 +3,14 @@
 //! or the engine, and renders in the requested `format`.
 
 use std::borrow::Cow;
-use std::time::SystemTime;
 
 use axum::body::{Body, Bytes};
 use axum::extract::{Request, State};
 use axum::response::{IntoResponse, Response};
-use ipintel_core::accounts::{utc_day, Credential, Meter, Service};
+use ipintel_core::accounts::{Credential, Meter, Service};
 use ipintel_core::bulk::classify;
-use ipintel_core::store::{BulkPart, BulkStatus, NewBulk};
+use ipintel_core::engine::{BulkReader, BulkSubmission, SubmitError};
+use ipintel_core::store::{BulkPart, BulkStatus};
 use ipintel_core::ErrorKind;
 use serde::de::IgnoredAny;
 use serde::Deserialize;
@@ -18,8 +18,8 @@ use serde_json::value::RawValue;
 use serde_json::{json, Map, Value};
 
 use super::error::{BulkError, AUTH_FAILED, WRONG_ID};
-use crate::bulk::render::{Format, Part, Writer};
-use crate::bulk::{push_line, Problem};
+use super::model::{push_line, Problem};
+use super::render::{Format, Part, Writer};
 use crate::state::AppState;
 
 /// Requests with at least this many terms give their parsing memory back to the system.
@@ -181,7 +181,7 @@ impl Parsed<'_> {
             );
         };
         state
-            .accounts
+            .engine
             .authenticate(
                 Credential {
                     account_id: None,
@@ -340,9 +340,8 @@ async fn create_inner(state: &AppState, request: Request) -> Result<Response, Bu
     for (term, reason) in &classified.invalid {
         push_line(&mut invalid, &Problem::invalid(term, reason));
     }
-    let new = NewBulkOwned {
-        account_id: meter.account_id,
-        format: body.format,
+    let submission = BulkSubmission {
+        format: body.format.as_str(),
         reverse_ip,
         chunk_terms: state.config.bulk.chunk_terms,
         total_terms: classified.total(),
@@ -351,12 +350,14 @@ async fn create_inner(state: &AppState, request: Request) -> Result<Response, Bu
         invalid,
         charge,
     };
-    // Charge and store on a task of their own: if the client goes away (and this handler's
-    // future is dropped) between the two, the meter would keep a charge the store never got.
-    let store = state.accounts.store().clone();
-    let id = tokio::spawn(async move { charge_and_store(&meter, &store, new).await })
+    let id = state
+        .engine
+        .submit_bulk(meter, submission)
         .await
-        .map_err(|e| BulkError::internal("bulk submission task failed", e))?
+        .map_err(|e| match e {
+            SubmitError::Access(e) => BulkError::from_access(e),
+            SubmitError::Store(e) => BulkError::internal("cannot store a bulk request", e),
+        })
         .map_err(|e| e.in_format(body.format))?;
     state.jobs_wakeup.notify_one();
     state.metrics.bulk_terms("accepted", charge);
@@ -372,51 +373,6 @@ async fn create_inner(state: &AppState, request: Request) -> Result<Response, Bu
         ipintel_core::release_free_heap();
     }
     Ok(answer(format, json!({ "id": id }), &["id"]))
-}
-
-/// A request to accept, owned, for `charge_and_store`.
-struct NewBulkOwned {
-    account_id: u64,
-    format: Format,
-    reverse_ip: bool,
-    chunk_terms: u32,
-    total_terms: u64,
-    invalid_terms: u64,
-    terms: String,
-    invalid: String,
-    charge: u64,
-}
-
-/// Charge the account (402 if it cannot pay) and store the request with the charge, or undo
-/// the charge. Returns the request id.
-async fn charge_and_store(
-    meter: &Meter,
-    store: &ipintel_core::store::Store,
-    new: NewBulkOwned,
-) -> Result<u64, BulkError> {
-    let now = SystemTime::now();
-    meter
-        .charge_recorded(new.charge, now)
-        .map_err(BulkError::from_access)?;
-    let day = utc_day(now);
-    let inserted = store
-        .insert_bulk(&NewBulk {
-            account_id: new.account_id,
-            format: new.format.as_str(),
-            reverse_ip: new.reverse_ip,
-            chunk_terms: new.chunk_terms,
-            total_terms: new.total_terms,
-            invalid_terms: new.invalid_terms,
-            terms: &new.terms,
-            invalid: &new.invalid,
-            charge: new.charge,
-            day,
-        })
-        .await;
-    inserted.map_err(|e| {
-        meter.refund_recorded(new.charge, new.charge, day);
-        BulkError::internal("cannot store a bulk request", e)
-    })
 }
 
 fn json_type(v: &Value) -> &'static str {
@@ -474,9 +430,8 @@ pub async fn list(State(state): State<AppState>, request: Request) -> Response {
         body.check(problems)?;
         let offset = (page - 1).saturating_mul(per_page);
         let (rows, total) = state
-            .accounts
-            .store()
-            .bulk_page(meter.account_id, offset, per_page, newest_first)
+            .engine
+            .bulk_page(&meter, offset, per_page, newest_first)
             .await
             .map_err(|e| {
                 BulkError::internal("cannot list bulk requests", e).in_format(body.format)
@@ -544,9 +499,8 @@ pub async fn status(State(state): State<AppState>, request: Request) -> Response
         };
         body.check(problems)?;
         let rows = state
-            .accounts
-            .store()
-            .bulk_statuses(meter.account_id, &ids)
+            .engine
+            .bulk_statuses(&meter, &ids)
             .await
             .map_err(|e| {
                 BulkError::internal("cannot read bulk requests", e).in_format(body.format)
@@ -579,12 +533,11 @@ async fn download(state: AppState, request: Request, part: Part) -> Result<Respo
     let mut problems = Vec::new();
     let id = body.id(&mut problems);
     body.check(problems)?;
-    let store = state.accounts.store().clone();
-    let found = store
-        .bulk_statuses(meter.account_id, &[id])
-        .await
-        .map_err(|e| BulkError::internal("cannot read a bulk request", e).in_format(body.format))?;
-    let Some(status) = found.into_iter().next() else {
+    let found =
+        state.engine.bulk_download(&meter, id).await.map_err(|e| {
+            BulkError::internal("cannot read a bulk request", e).in_format(body.format)
+        })?;
+    let Some((status, reader)) = found else {
         return Err(BulkError::new(ErrorKind::NotFound, WRONG_ID).in_format(body.format));
     };
     // Without a format of its own, a download takes the one the request was made with.
@@ -593,7 +546,7 @@ async fn download(state: AppState, request: Request, part: Part) -> Result<Respo
         _ => status.format.parse().unwrap_or(Format::Json),
     };
     let download = Download {
-        store,
+        reader,
         id,
         part,
         writer: Writer::new(format, part),
@@ -614,7 +567,7 @@ async fn download(state: AppState, request: Request, part: Part) -> Result<Respo
 /// A download in progress: the parts are read from the store one at a time as the client
 /// takes them, so memory holds one chunk whatever the request's size.
 struct Download {
-    store: ipintel_core::store::Store,
+    reader: BulkReader,
     id: u64,
     part: Part,
     writer: Writer,
@@ -645,7 +598,7 @@ impl Download {
                 }
                 Step::Invalid => {
                     self.step = Step::Chunk(0);
-                    self.store.bulk_invalid(self.id).await.map(Some)
+                    self.reader.invalid().await.map(Some)
                 }
                 Step::Chunk(k) if k < self.chunks => {
                     self.step = Step::Chunk(k + 1);
@@ -653,7 +606,7 @@ impl Download {
                         Part::Completed => BulkPart::Completed,
                         Part::Failed => BulkPart::Failed,
                     };
-                    self.store.bulk_chunk(self.id, k, part).await
+                    self.reader.chunk(k, part).await
                 }
                 Step::Chunk(_) => {
                     self.step = Step::End;

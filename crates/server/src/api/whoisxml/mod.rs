@@ -1,10 +1,14 @@
 //! WhoisXML's bulk API (`/api/bgservice/...`, seed 001): upload up to 100,000 terms (IPs,
 //! domains, e-mail addresses), poll, download results as JSON, XML or CSV. Every call is a
 //! POST with a JSON body carrying `apiKey`. The work itself is a `bulk` job run by the
-//! runner; this module only parses, calls the store, and renders (docs/bulk.md).
+//! runner; this module only parses, calls the engine, and renders (docs/bulk.md). Its wire
+//! shapes (`model`) and streamed writers (`render`) are also what the bulk pipeline stores
+//! and what `ipintel bulk` writes.
 
 mod error;
 mod handlers;
+pub mod model;
+pub mod render;
 
 use axum::routing::post;
 use axum::Router;
