@@ -97,7 +97,7 @@ pub struct LookupPolicy {
 }
 
 /// One address as the engine judged it. `answer` borrows from the snapshot the request holds.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct Located<'s> {
     pub ip: IpAddr,
     pub answer: GeoAnswer<'s>,

@@ -38,18 +38,23 @@ fn main() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(1_000_000);
+    let cache_mb: u64 = std::env::var("IPINTEL_BENCH_CACHE_MB")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(ipintel_core::geo::DEFAULT_CACHE_BYTES >> 20);
     let opened = Instant::now();
     let geo = GeoService::open(GeoOptions {
         paths: paths.clone(),
         verify: false,
+        cache_bytes: cache_mb << 20,
     })
     .expect("open databases (run scripts/fetch-data.sh first)");
     let set = geo.snapshot();
     assert!(!set.dbs.is_empty(), "no databases in {paths:?}");
     println!(
-        "open + index build: {:.2} s; {:?}",
+        "open: {:.2} s; record cache {cache_mb} MiB; {}",
         opened.elapsed().as_secs_f64(),
-        set.stats()
+        rss()
     );
     for db in &set.dbs {
         println!("database: {} ({})", db.database_type, db.path.display());
@@ -102,9 +107,10 @@ fn main() {
     );
     let found = locate();
     println!(
-        "{found} of {} addresses found; after the cold round: {:?}",
+        "{found} of {} addresses found; after the cold round: {:?}; {}",
         ips.len(),
-        set.stats()
+        set.cache_stats(),
+        rss()
     );
     for (label, f) in [
         ("tree walks only", &walk as &dyn Fn() -> usize),
@@ -114,13 +120,28 @@ fn main() {
         let mut rounds: Vec<f64> = (0..ROUNDS).map(|_| time(f)).collect();
         rounds.sort_by(|a, b| a.partial_cmp(b).unwrap());
         println!(
-            "{label}: median {:.0} ns/lookup (min {:.0}, max {:.0}, {ROUNDS} rounds of {} random IPv4)",
+            "{label}: median {:.0} ns/lookup (min {:.0}, max {:.0}, {ROUNDS} rounds of {} random IPv4); {}",
             rounds[ROUNDS / 2],
             rounds[0],
             rounds[ROUNDS - 1],
-            ips.len()
+            ips.len(),
+            rss()
         );
     }
+    println!("cache at the end: {:?}", set.cache_stats());
+}
+
+/// Resident memory now and at its peak, from /proc.
+fn rss() -> String {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let field = |name: &str| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .map(|v| v.trim().to_owned())
+            .unwrap_or_default()
+    };
+    format!("RSS {}, peak {}", field("VmRSS:"), field("VmHWM:"))
 }
 
 const ROUNDS: usize = 21;

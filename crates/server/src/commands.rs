@@ -232,6 +232,7 @@ pub fn lookup(config: &Config, args: LookupArgs) -> anyhow::Result<i32> {
     let geo = GeoService::open(GeoOptions {
         paths,
         verify: false,
+        cache_bytes: config.geoip.cache_mb << 20,
     })?;
     let set = geo.snapshot();
     let mut out = std::io::stdout().lock();

@@ -38,6 +38,10 @@ pub const KEYS: &[(&str, &str)] = &[
         "walk every database completely before serving it (default true)",
     ),
     (
+        "geoip.cache_mb",
+        "memory for decoded records and their rendered answers, MiB; least useful evicted first (default 48)",
+    ),
+    (
         "geoip.reload_poll_secs",
         "how often to check the MMDB files for replacement; 0 disables (default 2)",
     ),
@@ -423,6 +427,8 @@ pub struct GeoipConfig {
     pub verify: bool,
     #[serde(default = "default_reload_poll_secs")]
     pub reload_poll_secs: u64,
+    #[serde(default = "default_cache_mb")]
+    pub cache_mb: u64,
 }
 
 impl Default for GeoipConfig {
@@ -431,8 +437,13 @@ impl Default for GeoipConfig {
             mmdb: Vec::new(),
             verify: true,
             reload_poll_secs: default_reload_poll_secs(),
+            cache_mb: default_cache_mb(),
         }
     }
+}
+
+fn default_cache_mb() -> u64 {
+    ipintel_core::geo::DEFAULT_CACHE_BYTES >> 20
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -774,6 +785,15 @@ impl Config {
                 })
                 .collect(),
         )
+    }
+
+    /// How to open the databases; `verify` as the caller needs (the server: `geoip.verify`).
+    pub fn geo_options(&self, verify: bool) -> ipintel_core::geo::GeoOptions {
+        ipintel_core::geo::GeoOptions {
+            paths: self.mmdb_paths(),
+            verify,
+            cache_bytes: self.geoip.cache_mb << 20,
+        }
     }
 
     /// The MMDB paths to load: as configured, else the data directory.

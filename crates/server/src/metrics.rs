@@ -43,6 +43,14 @@ pub struct Metrics {
     pub body_budget_refusals: Counter,
     /// 1 while a changed database file was rejected and older data serves.
     pub geo_stale: Gauge,
+    /// The record cache of the serving set: bytes held, entries, hits and misses since it
+    /// loaded (set when /metrics is read).
+    pub geo_cache: Family<CacheLabel, Gauge>,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct CacheLabel {
+    pub what: &'static str,
 }
 
 impl Metrics {
@@ -64,6 +72,12 @@ impl Metrics {
         let body_bytes_in_flight = Gauge::default();
         let body_budget_refusals = Counter::default();
         let geo_stale = Gauge::default();
+        let geo_cache = Family::<CacheLabel, Gauge>::default();
+        registry.register(
+            "geo_cache",
+            "record cache of the serving databases: what=bytes, capacity_bytes, entries, hits, misses (since load)",
+            geo_cache.clone(),
+        );
         registry.register(
             "handler_panics",
             "handler panics answered with 500",
@@ -128,6 +142,7 @@ impl Metrics {
             body_bytes_in_flight,
             body_budget_refusals,
             geo_stale,
+            geo_cache,
         }
     }
 
@@ -152,6 +167,21 @@ impl Metrics {
         self.bulk_terms
             .get_or_create(&OutcomeLabel { outcome })
             .inc_by(n);
+    }
+
+    /// Copy the serving set's cache counters into the gauges.
+    pub fn set_cache(&self, stats: ipintel_core::geo::CacheStats) {
+        for (what, value) in [
+            ("bytes", stats.bytes),
+            ("capacity_bytes", stats.capacity_bytes),
+            ("entries", stats.entries as u64),
+            ("hits", stats.hits),
+            ("misses", stats.misses),
+        ] {
+            self.geo_cache
+                .get_or_create(&CacheLabel { what })
+                .set(value as i64);
+        }
     }
 
     /// The text exposition format.

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use ipintel_core::accounts::{Accounts, NewKey};
-use ipintel_core::geo::{GeoOptions, GeoService, ReloadOutcome};
+use ipintel_core::geo::{GeoService, ReloadOutcome};
 use ipintel_core::store::Store;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -49,10 +49,7 @@ pub async fn start(config: Config) -> anyhow::Result<Started> {
         None
     };
     let accounts = Accounts::load(store, plans).await?;
-    let options = GeoOptions {
-        paths: config.mmdb_paths(),
-        verify: config.geoip.verify,
-    };
+    let options = config.geo_options(config.geoip.verify);
     let geo = tokio::task::spawn_blocking(move || GeoService::open(options))
         .await
         .context("opening databases")??;
@@ -63,14 +60,9 @@ pub async fn start(config: Config) -> anyhow::Result<Started> {
     for db in &set.dbs {
         tracing::info!(kind = %db.kind, database_type = %db.database_type, path = %db.path.display(), "database loaded");
     }
-    let stats = set.stats();
     tracing::info!(
-        ipv4_blocks = stats.ipv4_blocks,
-        ipv6_blocks = stats.ipv6_blocks,
-        index_mib = stats.index_bytes >> 20,
-        place_records = stats.place_records,
-        traits_records = stats.traits_records,
-        "index built"
+        cache_mib = set.cache_stats().capacity_bytes >> 20,
+        "record cache ready"
     );
     let metrics = Arc::new(Metrics::new());
     metrics.geo_generation.set(set.generation as i64);

@@ -238,14 +238,6 @@ impl GeoDb {
             .map(|record| (record, network)))
     }
 
-    pub(crate) fn reader(&self) -> &Reader<Vec<u8>> {
-        &self.reader
-    }
-
-    pub(crate) fn error(&self, e: maxminddb::MaxMindDbError) -> GeoError {
-        self.decode_error(e)
-    }
-
     fn decode_error(&self, e: maxminddb::MaxMindDbError) -> GeoError {
         GeoError::Decode {
             path: self.path.clone(),

@@ -2,16 +2,16 @@
 //!
 //! `GeoService` owns the current `GeoSet` behind an atomic pointer. A lookup takes a snapshot
 //! of the set, so a reload never disturbs a request in flight: it finishes on the old set,
-//! which is dropped (and its files unmapped) when the last such request ends.
+//! which is dropped (and its memory freed) when the last such request ends.
 //!
-//! The hot path never walks a search tree: `index` merges every database's leaves into one
-//! flat partition per family at load time, and records are decoded once, into tables indexed
-//! by dense ids.
+//! A lookup walks each database's search tree (a few hundred nanoseconds, no index to
+//! build or hold) and takes the records it lands on from `cache`: decoded once, rendered
+//! once per dialect form, kept within a byte budget with hot records kept hot.
 
 pub mod build;
+mod cache;
 pub mod country;
 mod db;
-mod index;
 pub mod local;
 pub mod record;
 pub mod reserved;
@@ -20,17 +20,18 @@ mod summary;
 use std::net::IpAddr;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
 
 use arc_swap::ArcSwap;
 use ipnet::IpNet;
+
+use cache::RecordCache;
 use serde::Deserialize;
 
+pub use cache::{CacheStats, RecordKey};
 pub use db::{DbKind, GeoDb};
-pub use record::{
-    AnonymityRecord, GeoAnswer, MemoSlot, NetworkTraits, PlaceRecord, Record, MEMO_SLOTS,
-};
+pub use record::{AnonymityRecord, GeoAnswer, MemoSlot, NetworkTraits, PlaceRecord, Record};
 pub use summary::Summary;
 
 use crate::ErrorKind;
@@ -71,65 +72,30 @@ pub struct GeoOptions {
     pub paths: Vec<PathBuf>,
     /// Walk every file completely before serving from it.
     pub verify: bool,
+    /// Byte budget of decoded records and their renderings (`geo.cache_mb`).
+    pub cache_bytes: u64,
 }
 
-/// Records decoded on first use, by dense id.
-struct Table<T> {
-    cells: Box<[OnceLock<Box<Record<T>>>]>,
+/// The default record cache budget: 48 MiB.
+pub const DEFAULT_CACHE_BYTES: u64 = 48 << 20;
+
+/// Which loaded database plays which part in an answer.
+struct Roles {
+    /// Enterprise, else City, else Country.
+    place: Option<usize>,
+    /// ISP, ASN, Connection-Type, Domain present, in that (precedence) order.
+    network: Vec<usize>,
+    /// Anonymous-Plus, else Anonymous-IP.
+    anonymity: Option<usize>,
 }
 
-impl<T> Table<T> {
-    fn new(n: usize) -> Self {
-        Table {
-            cells: (0..n).map(|_| OnceLock::new()).collect(),
-        }
-    }
-
-    #[inline]
-    fn get_or_decode(
-        &self,
-        id: u32,
-        decode: impl FnOnce() -> Result<T, GeoError>,
-    ) -> Result<&Record<T>, GeoError> {
-        let cell = &self.cells[id as usize];
-        if let Some(record) = cell.get() {
-            return Ok(record);
-        }
-        // Two threads may decode the same record at once; one result is kept. Decoding is
-        // pure, so either is right.
-        let data = decode()?;
-        Ok(cell.get_or_init(|| Box::new(Record::new(data))))
-    }
-
-    fn n_decoded(&self) -> usize {
-        self.cells.iter().filter(|c| c.get().is_some()).count()
-    }
-}
-
-/// Sizes of a set's index, for logs and benchmarks.
-#[derive(Debug, Clone, Copy)]
-pub struct IndexStats {
-    pub ipv4_blocks: usize,
-    pub ipv6_blocks: usize,
-    pub index_bytes: usize,
-    pub place_records: usize,
-    pub traits_records: usize,
-    pub anonymity_records: usize,
-    pub decoded_records: usize,
-}
-
-/// An immutable set of open databases, their merged index, and their decoded records.
+/// An immutable set of open databases and the cache of their decoded records.
 pub struct GeoSet {
     pub dbs: Vec<GeoDb>,
     pub generation: u64,
     pub loaded_at: SystemTime,
-    roles: index::Roles,
-    ids: index::Ids,
-    v4: index::FlatIndex<u32>,
-    v6: index::FlatIndex<u128>,
-    places: Table<PlaceRecord>,
-    traits: Table<NetworkTraits>,
-    anonymity: Table<AnonymityRecord>,
+    roles: Roles,
+    cache: RecordCache,
 }
 
 impl std::fmt::Debug for GeoSet {
@@ -147,9 +113,12 @@ struct TraitsOnly {
     traits: NetworkTraits,
 }
 
+/// "No record" in a traits key.
+const NO_OFFSET: u64 = u64::MAX;
+
 impl GeoSet {
-    /// Open every database the options name and build the index. Fails on the first file
-    /// that cannot be used, naming it; two databases of one kind keep the first and log it.
+    /// Open every database the options name. Fails on the first file that cannot be used,
+    /// naming it; two databases of one kind keep the first and log it.
     pub fn open(options: &GeoOptions, generation: u64) -> Result<GeoSet, GeoError> {
         let mut dbs: Vec<GeoDb> = Vec::new();
         for path in expand_paths(&options.paths)? {
@@ -165,12 +134,14 @@ impl GeoSet {
             }
             dbs.push(db);
         }
-        GeoSet::from_dbs(dbs, generation)
+        // Verification walks whole files: give its temporary memory back.
+        crate::release_free_heap();
+        Ok(GeoSet::from_dbs(dbs, generation, options.cache_bytes))
     }
 
-    fn from_dbs(dbs: Vec<GeoDb>, generation: u64) -> Result<GeoSet, GeoError> {
+    fn from_dbs(dbs: Vec<GeoDb>, generation: u64, cache_bytes: u64) -> GeoSet {
         let index_of = |kind: DbKind| dbs.iter().position(|d| d.kind == kind);
-        let roles = index::Roles {
+        let roles = Roles {
             place: index_of(DbKind::Enterprise)
                 .or_else(|| index_of(DbKind::City))
                 .or_else(|| index_of(DbKind::Country)),
@@ -185,30 +156,13 @@ impl GeoSet {
             .collect(),
             anonymity: index_of(DbKind::AnonymousPlus).or_else(|| index_of(DbKind::AnonymousIp)),
         };
-        let mut ids = index::Ids::default();
-        let place_traits = |db: &GeoDb, ip: IpAddr| -> Result<bool, GeoError> {
-            Ok(db
-                .decode_record::<TraitsOnly>(ip)?
-                .is_some_and(|t| !t.traits.is_empty()))
-        };
-        let v4 = index::build::<u32>(&dbs, &roles, &mut ids, "0.0.0.0/0", place_traits)?;
-        let v6 = index::build::<u128>(&dbs, &roles, &mut ids, "::/0", place_traits)?;
-        // The maps that numbered records are only needed while building (tens of MB).
-        ids.forget_build_maps();
-        // A build frees about as much as the index it leaves (the leaf lists it merged).
-        crate::release_free_heap();
-        Ok(GeoSet {
-            places: Table::new(ids.place_at.len()),
-            traits: Table::new(ids.traits_at.len()),
-            anonymity: Table::new(ids.anonymity_at.len()),
+        GeoSet {
+            cache: RecordCache::new(cache_bytes),
             dbs,
             generation,
             loaded_at: SystemTime::now(),
             roles,
-            ids,
-            v4,
-            v6,
-        })
+        }
     }
 
     /// The database places come from (Enterprise, else City, else Country).
@@ -217,8 +171,8 @@ impl GeoSet {
     }
 
     /// The network databases (ISP, ASN, Connection-Type, Domain present), in precedence
-    /// order: for one-off sweeps that decode what they need themselves (bulk requests)
-    /// rather than fill the shared decode tables with records nobody asks for again.
+    /// order: for one-off sweeps that decode what they need themselves (the bulk summary)
+    /// rather than fill the record cache with records nobody asks for again.
     pub fn network_dbs(&self) -> impl Iterator<Item = &GeoDb> {
         self.roles.network.iter().map(|&n| &self.dbs[n])
     }
@@ -228,22 +182,12 @@ impl GeoSet {
         self.dbs.iter().any(|d| d.kind == kind)
     }
 
-    pub fn stats(&self) -> IndexStats {
-        IndexStats {
-            ipv4_blocks: self.v4.n_blocks(),
-            ipv6_blocks: self.v6.n_blocks(),
-            index_bytes: self.v4.heap_bytes() + self.v6.heap_bytes(),
-            place_records: self.ids.place_at.len(),
-            traits_records: self.ids.traits_at.len(),
-            anonymity_records: self.ids.anonymity_at.len(),
-            decoded_records: self.places.n_decoded()
-                + self.traits.n_decoded()
-                + self.anonymity.n_decoded(),
-        }
+    /// The record cache's counters.
+    pub fn cache_stats(&self) -> CacheStats {
+        self.cache.stats()
     }
 
-    /// Look `ip` up for a front end that treats reserved space and misses as errors
-    /// (the MaxMind dialect). Others call `locate`.
+    /// Look `ip` up for a front end that treats reserved space and misses as errors.
     pub fn lookup(&self, ip: IpAddr) -> Result<GeoAnswer<'_>, GeoError> {
         if self.dbs.is_empty() {
             return Err(GeoError::NoDatabases);
@@ -258,67 +202,67 @@ impl GeoSet {
         Ok(answer)
     }
 
-    /// Everything every database says about `ip`, reserved or not, found or not.
+    /// Everything every database says about `ip`, reserved or not, found or not: one walk
+    /// of each database's search tree, records from the cache (decoded on a miss).
     ///
     /// IPv6 forms that MMDB aliasing maps into the IPv4 tree (IPv4-mapped, IPv4-compatible,
-    /// 6to4, Teredo) are answered from the IPv4 index, with the network in IPv6 terms.
+    /// 6to4, Teredo) are answered as their IPv4 address, with the network in IPv6 terms.
     pub fn locate(&self, ip: IpAddr) -> Result<GeoAnswer<'_>, GeoError> {
-        let (row, prefix_len) = match ip {
-            IpAddr::V4(v4) => self.v4.find(u32::from(v4)),
+        let (query, above) = match ip {
             IpAddr::V6(v6) => match reserved::alias_ipv4(v6) {
-                Some((v4, above)) => {
-                    let (row, len) = self.v4.find(u32::from(v4));
-                    (row, len + above)
-                }
-                None => self.v6.find(u128::from(v6)),
+                Some((v4, above)) => (IpAddr::V4(v4), above),
+                None => (ip, 0),
             },
+            v4 => (v4, 0),
         };
-        let network = IpNet::new(ip, prefix_len)
+        let mut narrowest = 0u8;
+        let mut hit = |n: usize| -> Result<Option<u64>, GeoError> {
+            let hit = self.dbs[n].hit(query)?;
+            narrowest = narrowest.max(hit.prefix_len.unwrap_or(0));
+            Ok(hit.offset.map(|o| o as u64))
+        };
+        let place_at = self.roles.place.map(&mut hit).transpose()?.flatten();
+        let mut traits_key = [NO_OFFSET; 5];
+        for (slot, &n) in self.roles.network.iter().enumerate() {
+            traits_key[slot] = hit(n)?.unwrap_or(NO_OFFSET);
+        }
+        let anonymity_at = self.roles.anonymity.map(&mut hit).transpose()?.flatten();
+        let network = IpNet::new(ip, narrowest + above)
             .expect("prefix length bounded by the family")
             .trunc();
-        let place = match row[0] {
-            index::NONE => None,
-            id => Some(self.places.get_or_decode(id, || {
-                let db = &self.dbs[self
-                    .roles
-                    .place
-                    .expect("a place id implies a place database")];
-                Ok(db
-                    .decode_record(self.ids.place_at[id as usize])?
-                    .unwrap_or_default())
+
+        let place = match (self.roles.place, place_at) {
+            (Some(n), Some(at)) => Some(self.cache.place(RecordKey::Place(at), || {
+                Ok::<_, GeoError>(self.dbs[n].decode_record(query)?.unwrap_or_default())
             })?),
+            _ => None,
         };
-        let network_traits = match row[1] {
-            index::NONE => None,
-            id => Some(self.traits.get_or_decode(id, || {
-                let at = self.ids.traits_at[id as usize];
+        traits_key[4] = place_at.unwrap_or(NO_OFFSET);
+        let network_traits = if traits_key.iter().all(|&o| o == NO_OFFSET) {
+            None
+        } else {
+            Some(self.cache.traits(RecordKey::Traits(traits_key), || {
                 let mut merged = NetworkTraits::default();
                 for &n in &self.roles.network {
-                    if let Some(t) = self.dbs[n].decode_record::<NetworkTraits>(at)? {
+                    if let Some(t) = self.dbs[n].decode_record::<NetworkTraits>(query)? {
                         merged.fill_from(&t);
                     }
                 }
-                if let Some(p) = self.roles.place {
-                    if let Some(t) = self.dbs[p].decode_record::<TraitsOnly>(at)? {
+                if let Some(p) = self.roles.place.filter(|_| place_at.is_some()) {
+                    if let Some(t) = self.dbs[p].decode_record::<TraitsOnly>(query)? {
                         merged.fill_from(&t.traits);
                     }
                 }
-                Ok(merged)
+                Ok::<_, GeoError>(merged)
             })?)
-            .filter(|r| !r.data.is_empty()),
+            .filter(|r| !r.data.is_empty())
         };
-        let anonymity = match row[2] {
-            index::NONE => None,
-            id => Some(self.anonymity.get_or_decode(id, || {
-                let db = &self.dbs[self
-                    .roles
-                    .anonymity
-                    .expect("an anonymity id implies its database")];
-                Ok(db
-                    .decode_record(self.ids.anonymity_at[id as usize])?
-                    .unwrap_or_default())
+        let anonymity = match (self.roles.anonymity, anonymity_at) {
+            (Some(n), Some(at)) => Some(self.cache.anonymity(RecordKey::Anonymity(at), || {
+                Ok::<_, GeoError>(self.dbs[n].decode_record(query)?.unwrap_or_default())
             })?)
             .filter(|r| !r.data.is_empty()),
+            _ => None,
         };
         Ok(GeoAnswer {
             ip,
@@ -326,6 +270,7 @@ impl GeoSet {
             place,
             network_traits,
             anonymity,
+            set: std::marker::PhantomData,
         })
     }
 }

@@ -6,10 +6,13 @@
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
-use std::sync::OnceLock;
+use std::borrow::Cow;
+use std::sync::{Arc, OnceLock};
 
 use ipnet::IpNet;
 use serde::Deserialize;
+
+use super::cache::{MemoBudget, RecordKey};
 
 /// Locale code -> name, e.g. `"pt-BR" -> "Estados Unidos"`. Ordered, so output is stable.
 pub type Names = BTreeMap<Box<str>, Box<str>>;
@@ -160,41 +163,73 @@ impl AnonymityRecord {
     }
 }
 
+/// Identifies one rendering of a record (a dialect and variant), so it is computed once
+/// while the record is cached. Front ends declare their slots as constants; the engine never
+/// looks inside.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MemoSlot(pub u8);
+
 /// How many render memo slots a record carries.
 pub const MEMO_SLOTS: usize = 8;
 
-/// Identifies one rendering of a record (a dialect and variant), so it is computed once.
-/// Front ends declare their slots as constants; the engine never looks inside.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct MemoSlot(pub usize);
-
-/// A decoded record plus memoised renderings of it.
+/// A decoded record, shared by every address it answers for, with its renderings.
 ///
-/// Many addresses share one record, so each front end renders a record once per slot; the
-/// hot path then only concatenates bytes.
+/// Renderings live in the record (one pointer away on the hot path) and are counted
+/// against the cache's rendering budget while they exist; past the budget a rendering is
+/// made for the request and not kept.
 #[derive(Debug)]
 pub struct Record<T> {
+    /// Where it came from.
+    pub key: RecordKey,
+    /// Estimated heap bytes of `data`, for the cache budget.
+    pub(crate) weight: u64,
     pub data: T,
     memo: [OnceLock<Box<[u8]>>; MEMO_SLOTS],
+    rendered: Arc<MemoBudget>,
 }
 
 impl<T> Record<T> {
-    pub fn new(data: T) -> Self {
+    pub(crate) fn new(key: RecordKey, data: T, weight: u64, rendered: Arc<MemoBudget>) -> Self {
         Record {
+            key,
+            weight,
             data,
             memo: Default::default(),
+            rendered,
         }
     }
 
-    /// The bytes `render` makes from this record for `slot`, rendered at most once.
-    pub fn memo(&self, slot: MemoSlot, render: impl FnOnce(&T) -> Vec<u8>) -> &[u8] {
-        self.memo[slot.0].get_or_init(|| render(&self.data).into_boxed_slice())
+    /// The bytes `render` makes from this record for `slot`: kept in the record, rendered
+    /// at most once, while the rendering budget allows; made afresh otherwise.
+    pub fn memo(&self, slot: MemoSlot, render: impl FnOnce(&T) -> Vec<u8>) -> Cow<'_, [u8]> {
+        let cell = &self.memo[slot.0 as usize];
+        if let Some(bytes) = cell.get() {
+            return Cow::Borrowed(bytes);
+        }
+        let bytes = render(&self.data);
+        if !self.rendered.reserve(bytes.len() as u64) {
+            return Cow::Owned(bytes);
+        }
+        let mut fresh = Some(bytes.into_boxed_slice());
+        let kept = cell.get_or_init(|| fresh.take().expect("set once"));
+        if let Some(lost) = fresh {
+            // Another thread rendered it first; give back what this one reserved.
+            self.rendered.release(lost.len() as u64);
+        }
+        Cow::Borrowed(kept)
     }
 }
 
-/// The merged answer for one address across every configured database. Records are
-/// borrowed from the `GeoSet` that answered, so a request holds its snapshot while it renders.
-#[derive(Debug, Clone, Copy)]
+impl<T> Drop for Record<T> {
+    fn drop(&mut self) {
+        let held: usize = self.memo.iter().filter_map(|m| m.get()).map(|b| b.len()).sum();
+        self.rendered.release(held as u64);
+    }
+}
+
+/// The merged answer for one address across every configured database. Records are shared
+/// (`Arc`) with the cache of the `GeoSet` that answered, which renders them through `memo`.
+#[derive(Clone)]
 pub struct GeoAnswer<'a> {
     /// The address asked about, canonical form.
     pub ip: IpAddr,
@@ -202,12 +237,26 @@ pub struct GeoAnswer<'a> {
     /// narrowest of the networks of all lookups, misses included.
     pub network: IpNet,
     /// From the City, Country or Enterprise database (Enterprise, then City preferred).
-    pub place: Option<&'a Record<PlaceRecord>>,
+    pub place: Option<Arc<Record<PlaceRecord>>>,
     /// Merged from the ISP, ASN, Connection-Type and Domain databases (earlier ones win),
     /// then the traits a City/Enterprise record carries.
-    pub network_traits: Option<&'a Record<NetworkTraits>>,
+    pub network_traits: Option<Arc<Record<NetworkTraits>>>,
     /// From an Anonymous-Plus or Anonymous-IP database.
-    pub anonymity: Option<&'a Record<AnonymityRecord>>,
+    pub anonymity: Option<Arc<Record<AnonymityRecord>>>,
+    /// Ties the answer to the snapshot that made it.
+    pub(crate) set: std::marker::PhantomData<&'a ()>,
+}
+
+impl std::fmt::Debug for GeoAnswer<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GeoAnswer")
+            .field("ip", &self.ip)
+            .field("network", &self.network)
+            .field("place", &self.place.as_ref().map(|r| r.key))
+            .field("network_traits", &self.network_traits.as_ref().map(|r| r.key))
+            .field("anonymity", &self.anonymity.as_ref().map(|r| r.key))
+            .finish()
+    }
 }
 
 impl GeoAnswer<'_> {

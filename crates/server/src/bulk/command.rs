@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context};
 use futures_util::StreamExt;
 use ipintel_core::bulk::classify;
-use ipintel_core::geo::{GeoOptions, GeoService};
+use ipintel_core::geo::GeoService;
 
 use super::{process_chunk, Resolver, CHUNKS_IN_FLIGHT};
 use crate::api::whoisxml::model::{push_line, Problem};
@@ -183,10 +183,7 @@ async fn local(
 ) -> anyhow::Result<i32> {
     let started = Instant::now();
     let classified = classify(terms.iter().map(String::as_str));
-    let geo = GeoService::open(GeoOptions {
-        paths: config.mmdb_paths(),
-        verify: false,
-    })?;
+    let geo = GeoService::open(config.geo_options(false))?;
     let set = geo.snapshot();
     if set.dbs.is_empty() {
         bail!("no MMDB database found; run scripts/fetch-data.sh or set geoip.mmdb");

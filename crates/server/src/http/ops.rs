@@ -143,10 +143,9 @@ async fn handle_metrics(
     if state.config.admin.token.is_some() && !admin_allowed(&state, peer, &headers) {
         return forbidden();
     }
-    state
-        .metrics
-        .geo_generation
-        .set(state.geo.snapshot().generation as i64);
+    let set = state.geo.snapshot();
+    state.metrics.geo_generation.set(set.generation as i64);
+    state.metrics.set_cache(set.cache_stats());
     state
         .metrics
         .live_keys

@@ -99,7 +99,7 @@ pub fn reserved(ip: IpAddr, label: &'static str, tier: Tier) -> RecordJson<'stat
 /// The record for a found (or unknown) address. `anonymity_loaded` says whether proxy data
 /// exists at all: without it the proxy fields are left out rather than claimed false.
 pub fn record<'a>(
-    answer: &GeoAnswer<'a>,
+    answer: &'a GeoAnswer<'_>,
     tier: Tier,
     locale: &str,
     anonymity_loaded: bool,
@@ -109,7 +109,7 @@ pub fn record<'a>(
         ..Default::default()
     };
     let locale = if tier >= Tier::Lite { locale } else { "en" };
-    if let Some(place) = answer.place.map(|p| &p.data) {
+    if let Some(place) = answer.place.as_deref().map(|p| &p.data) {
         if let Some(c) = &place.continent {
             json.continent_code = c.code.as_deref();
             json.continent_name = name(&c.names, locale);
@@ -153,7 +153,7 @@ pub fn record<'a>(
         }
     }
     if tier >= Tier::Pro {
-        if let Some(t) = answer.network_traits.map(|t| &t.data) {
+        if let Some(t) = answer.network_traits.as_deref().map(|t| &t.data) {
             json.as_number = t.autonomous_system_number;
             json.as_name = t.autonomous_system_organization.as_deref();
             json.isp = t.isp.as_deref();
@@ -162,7 +162,7 @@ pub fn record<'a>(
             json.usage_type = t.user_type.as_deref();
         }
         if anonymity_loaded {
-            let a = answer.anonymity.map(|a| &a.data);
+            let a = answer.anonymity.as_deref().map(|a| &a.data);
             let proxy_type = a.and_then(|a| {
                 if a.is_tor_exit_node {
                     Some("tor")

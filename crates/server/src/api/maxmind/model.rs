@@ -7,6 +7,8 @@
 
 use std::io::Write as _;
 
+use std::borrow::Cow;
+
 use ipintel_core::geo::record::{Continent, Country, Location, Names, Postal, Subdivision};
 use ipintel_core::geo::{AnonymityRecord, GeoAnswer, MemoSlot, NetworkTraits, PlaceRecord};
 use serde::Serialize;
@@ -36,29 +38,35 @@ const ANONYMITY_TRAITS_SLOT: MemoSlot = MemoSlot(3);
 
 /// The full response body.
 pub fn render(service: Endpoint, answer: &GeoAnswer, queries_remaining: Option<u64>) -> Vec<u8> {
-    let place: &[u8] = match answer.place {
+    let empty = Cow::Borrowed(&b""[..]);
+    let place = match answer.place.as_deref() {
         Some(place) => place.memo(slot(service), |p| member_list(&PlaceJson::new(p, service))),
-        None => b"",
+        None => empty.clone(),
     };
-    let anonymity = answer.anonymity.filter(|_| service == Endpoint::Insights);
-    let anonymizer: &[u8] = match anonymity {
+    let anonymity = answer
+        .anonymity
+        .as_deref()
+        .filter(|_| service == Endpoint::Insights);
+    let anonymizer = match anonymity {
         Some(a) => a.memo(slot(service), |a| {
             let mut v = b"\"anonymizer\":".to_vec();
             serde_json::to_writer(&mut v, &AnonymizerJson::from(a)).expect("serialisable");
             v
         }),
-        None => b"",
+        None => empty.clone(),
     };
-    let traits: &[u8] = match answer.network_traits {
+    let traits = match answer.network_traits.as_deref() {
         Some(record) => record.memo(slot(service), |t| member_list(&TraitsJson::new(t, service))),
-        None => b"",
+        None => empty.clone(),
     };
-    let anonymity_traits: &[u8] = match anonymity {
+    let anonymity_traits = match anonymity {
         Some(a) => a.memo(ANONYMITY_TRAITS_SLOT, |a| {
             member_list(&AnonymityTraitsJson::from(a))
         }),
-        None => b"",
+        None => empty,
     };
+    let (place, anonymizer, traits, anonymity_traits) =
+        (&*place, &*anonymizer, &*traits, &*anonymity_traits);
 
     // One exact allocation: fragments plus the per-request members (at most ~140 bytes).
     let mut out = Vec::with_capacity(

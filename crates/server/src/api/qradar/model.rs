@@ -198,8 +198,8 @@ pub struct GeolocationJson<'a> {
 }
 
 impl<'a> GeolocationJson<'a> {
-    pub fn new(answer: &GeoAnswer<'a>, local: Option<&'a LocalNetwork>) -> Self {
-        let place = answer.place.map(|p| &p.data);
+    pub fn new(answer: &'a GeoAnswer<'_>, local: Option<&'a LocalNetwork>) -> Self {
+        let place = answer.place.as_deref().map(|p| &p.data);
         let location = place.and_then(|p| p.location.as_ref());
         GeolocationJson {
             city: place.and_then(|p| p.city.as_ref()).map(|c| NamedJson {
@@ -266,7 +266,7 @@ impl<'a> GeolocationJson<'a> {
                         .collect()
                 })
                 .unwrap_or_default(),
-            traits: answer.network_traits.map(|t| {
+            traits: answer.network_traits.as_deref().map(|t| {
                 let t = &t.data;
                 TraitsJson {
                     autonomous_system_number: t.autonomous_system_number,

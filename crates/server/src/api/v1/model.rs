@@ -181,12 +181,12 @@ pub struct RecordJson<'a> {
 
 impl<'a> RecordJson<'a> {
     pub fn new(
-        answer: &GeoAnswer<'a>,
+        answer: &'a GeoAnswer<'_>,
         reserved: Option<&'static str>,
         local: Option<&'a LocalNetwork>,
         lang: &str,
     ) -> Self {
-        let place = answer.place.map(|p| &p.data);
+        let place = answer.place.as_deref().map(|p| &p.data);
         let country = |c: &'a ipintel_core::geo::record::Country, eu: bool| PlaceJson {
             code: None,
             iso_code: c.iso_code.as_deref(),
@@ -195,7 +195,7 @@ impl<'a> RecordJson<'a> {
             is_in_european_union: eu.then_some(c.is_in_european_union),
             kind: c.representation.as_deref(),
         };
-        let traits = answer.network_traits.map(|t| &t.data);
+        let traits = answer.network_traits.as_deref().map(|t| &t.data);
         RecordJson {
             ip: answer.ip.to_string(),
             network: answer.network.to_string(),
@@ -266,7 +266,7 @@ impl<'a> RecordJson<'a> {
             organization: traits.and_then(|t| t.organization.as_deref()),
             connection_type: traits.and_then(|t| t.connection_type.as_deref()),
             domain: traits.and_then(|t| t.domain.as_deref()),
-            anonymity: answer.anonymity.map(|a| {
+            anonymity: answer.anonymity.as_deref().map(|a| {
                 let a = &a.data;
                 AnonymityJson {
                     is_anonymous: a.is_anonymous,

@@ -1,0 +1,289 @@
+//! Decoded records and their rendered forms, within a byte budget (`geo.cache_mb`).
+//!
+//! Many addresses share one record, so a lookup decodes a record once and each dialect
+//! renders it once per form (a memo); both stay here while they are used. The cache is
+//! quick_cache's (S3-FIFO: scan resistant, so one sweep over many cold addresses does not
+//! push the hot set out), weighted by an estimate of each entry's heap bytes. A record in use
+//! by a request is an `Arc`, so eviction never pulls one from under a renderer.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use quick_cache::sync::Cache;
+use quick_cache::Weighter;
+
+use super::record::{AnonymityRecord, Names, NetworkTraits, PlaceRecord, Record};
+
+/// Which record: the databases' data-section offsets that produced it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum RecordKey {
+    /// The place database's record at this offset.
+    Place(u64),
+    /// Traits merged from the network databases' records at these offsets (in precedence
+    /// order, `u64::MAX` for none) and the place record's traits (last).
+    Traits([u64; 5]),
+    Anonymity(u64),
+}
+
+type Key = RecordKey;
+
+#[derive(Clone)]
+enum Entry {
+    Place(Arc<Record<PlaceRecord>>),
+    Traits(Arc<Record<NetworkTraits>>),
+    Anonymity(Arc<Record<AnonymityRecord>>),
+}
+
+/// The bytes renderings may hold, all records of a set together. Records count their
+/// renderings in when they make them and out when they are dropped.
+#[derive(Debug)]
+pub struct MemoBudget {
+    capacity: u64,
+    used: AtomicU64,
+}
+
+impl MemoBudget {
+    /// Count `n` bytes in, if they fit.
+    pub(crate) fn reserve(&self, n: u64) -> bool {
+        self.used
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |used| {
+                (used + n <= self.capacity).then_some(used + n)
+            })
+            .is_ok()
+    }
+
+    pub(crate) fn release(&self, n: u64) {
+        self.used.fetch_sub(n, Ordering::Relaxed);
+    }
+
+    fn used(&self) -> u64 {
+        self.used.load(Ordering::Relaxed)
+    }
+}
+
+/// What one entry costs beyond its own heap data: the cache slot, the key, the `Arc`
+/// header and allocator rounding.
+const ENTRY_OVERHEAD: u64 = 96;
+
+#[derive(Clone)]
+struct ByHeapBytes;
+
+impl Weighter<Key, Entry> for ByHeapBytes {
+    fn weight(&self, _: &Key, entry: &Entry) -> u64 {
+        ENTRY_OVERHEAD
+            + match entry {
+                Entry::Place(r) => r.weight,
+                Entry::Traits(r) => r.weight,
+                Entry::Anonymity(r) => r.weight,
+            }
+    }
+}
+
+/// Counters for logs, metrics and benchmarks.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct CacheStats {
+    pub entries: usize,
+    /// Estimated bytes held: decoded records, and renderings.
+    pub bytes: u64,
+    pub rendered_bytes: u64,
+    pub capacity_bytes: u64,
+    pub hits: u64,
+    pub misses: u64,
+}
+
+/// The cache of one database set (offsets mean nothing in another set's files).
+pub struct RecordCache {
+    cache: Cache<Key, Entry, ByHeapBytes>,
+    rendered: Arc<MemoBudget>,
+    capacity: u64,
+    hits: AtomicU64,
+    misses: AtomicU64,
+}
+
+impl RecordCache {
+    /// A cache of `capacity_bytes` in all: five eighths for decoded records, three eighths
+    /// for their renderings (a City record decodes to ~1.5 KB and renders to ~1 KB a form).
+    pub fn new(capacity_bytes: u64) -> RecordCache {
+        let for_records = capacity_bytes / 8 * 5;
+        let estimated_items = (for_records / 1536).clamp(16, 1 << 22) as usize;
+        RecordCache {
+            cache: Cache::with_weighter(estimated_items, for_records.max(1), ByHeapBytes),
+            rendered: Arc::new(MemoBudget {
+                capacity: capacity_bytes - for_records,
+                used: AtomicU64::new(0),
+            }),
+            capacity: capacity_bytes,
+            hits: AtomicU64::new(0),
+            misses: AtomicU64::new(0),
+        }
+    }
+
+    pub fn stats(&self) -> CacheStats {
+        CacheStats {
+            entries: self.cache.len(),
+            bytes: self.cache.weight() + self.rendered.used(),
+            rendered_bytes: self.rendered.used(),
+            capacity_bytes: self.capacity,
+            hits: self.hits.load(Ordering::Relaxed),
+            misses: self.misses.load(Ordering::Relaxed),
+        }
+    }
+
+    fn get_or_insert<E>(
+        &self,
+        key: Key,
+        make: impl FnOnce() -> Result<Entry, E>,
+    ) -> Result<Entry, E> {
+        if let Some(entry) = self.cache.get(&key) {
+            self.hits.fetch_add(1, Ordering::Relaxed);
+            return Ok(entry);
+        }
+        self.misses.fetch_add(1, Ordering::Relaxed);
+        // Two threads may decode the same record at once; either result is right (decoding
+        // is pure), and the cache keeps one.
+        let entry = make()?;
+        self.cache.insert(key, entry.clone());
+        Ok(entry)
+    }
+
+    pub fn place<E>(
+        &self,
+        key: RecordKey,
+        decode: impl FnOnce() -> Result<PlaceRecord, E>,
+    ) -> Result<Arc<Record<PlaceRecord>>, E> {
+        let make = || {
+            decode().map(|data| {
+                let weight = place_bytes(&data);
+                Entry::Place(Arc::new(Record::new(key, data, weight, self.rendered.clone())))
+            })
+        };
+        match self.get_or_insert(key, make)? {
+            Entry::Place(record) => Ok(record),
+            _ => unreachable!("a place key holds a place record"),
+        }
+    }
+
+    pub fn traits<E>(
+        &self,
+        key: RecordKey,
+        merge: impl FnOnce() -> Result<NetworkTraits, E>,
+    ) -> Result<Arc<Record<NetworkTraits>>, E> {
+        let make = || {
+            merge().map(|data| {
+                let weight = traits_bytes(&data);
+                Entry::Traits(Arc::new(Record::new(key, data, weight, self.rendered.clone())))
+            })
+        };
+        match self.get_or_insert(key, make)? {
+            Entry::Traits(record) => Ok(record),
+            _ => unreachable!("a traits key holds a traits record"),
+        }
+    }
+
+    pub fn anonymity<E>(
+        &self,
+        key: RecordKey,
+        decode: impl FnOnce() -> Result<AnonymityRecord, E>,
+    ) -> Result<Arc<Record<AnonymityRecord>>, E> {
+        let make = || {
+            decode().map(|data| {
+                let weight = std::mem::size_of::<AnonymityRecord>() as u64
+                    + opt_len(&data.network_last_seen)
+                    + opt_len(&data.provider_name);
+                Entry::Anonymity(Arc::new(Record::new(key, data, weight, self.rendered.clone())))
+            })
+        };
+        match self.get_or_insert(key, make)? {
+            Entry::Anonymity(record) => Ok(record),
+            _ => unreachable!("an anonymity key holds an anonymity record"),
+        }
+    }
+
+}
+
+fn opt_len(s: &Option<Box<str>>) -> u64 {
+    s.as_ref().map_or(0, |s| s.len() as u64)
+}
+
+/// Heap bytes of a locale map: each entry's two strings, their boxes and the tree's share.
+fn names_bytes(names: &Names) -> u64 {
+    names
+        .iter()
+        .map(|(k, v)| (k.len() + v.len()) as u64 + 48)
+        .sum()
+}
+
+fn traits_bytes(t: &NetworkTraits) -> u64 {
+    std::mem::size_of::<NetworkTraits>() as u64
+        + opt_len(&t.autonomous_system_organization)
+        + opt_len(&t.isp)
+        + opt_len(&t.organization)
+        + opt_len(&t.connection_type)
+        + opt_len(&t.domain)
+        + opt_len(&t.mobile_country_code)
+        + opt_len(&t.mobile_network_code)
+        + opt_len(&t.user_type)
+}
+
+fn place_bytes(p: &PlaceRecord) -> u64 {
+    let country = |c: &Option<super::record::Country>| {
+        c.as_ref().map_or(0, |c| {
+            names_bytes(&c.names) + opt_len(&c.iso_code) + opt_len(&c.representation)
+        })
+    };
+    std::mem::size_of::<PlaceRecord>() as u64
+        + p.continent
+            .as_ref()
+            .map_or(0, |c| names_bytes(&c.names) + opt_len(&c.code))
+        + country(&p.country)
+        + country(&p.registered_country)
+        + country(&p.represented_country)
+        + p.city.as_ref().map_or(0, |c| names_bytes(&c.names))
+        + p.location.as_ref().map_or(0, |l| opt_len(&l.time_zone))
+        + p.postal.as_ref().map_or(0, |c| opt_len(&c.code))
+        + p.subdivisions
+            .iter()
+            .map(|s| {
+                std::mem::size_of_val(s) as u64 + names_bytes(&s.names) + opt_len(&s.iso_code)
+            })
+            .sum::<u64>()
+        + traits_bytes(&p.traits)
+        - std::mem::size_of::<NetworkTraits>() as u64
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_budget_holds_and_hot_records_stay() {
+        let cache = RecordCache::new(64 * 1024);
+        let record = |n: u64| {
+            let mut p = PlaceRecord::default();
+            p.city = Some(super::super::record::City {
+                names: [("en".into(), format!("city number {n}").repeat(20).into())]
+                    .into_iter()
+                    .collect(),
+                ..Default::default()
+            });
+            Ok::<_, ()>(p)
+        };
+        // One hot record asked for between every cold one.
+        for n in 0..5_000u64 {
+            cache.place(RecordKey::Place(0), || record(0)).unwrap();
+            let cold = cache.place(RecordKey::Place(n + 1), || record(n + 1)).unwrap();
+            cold.memo(super::super::record::MemoSlot(1), |_| vec![b'x'; 300]);
+        }
+        let stats = cache.stats();
+        assert!(stats.bytes <= 64 * 1024, "{stats:?}");
+        assert!(stats.rendered_bytes > 0 && stats.rendered_bytes <= 24 * 1024, "{stats:?}");
+        assert!(stats.entries > 10, "{stats:?}");
+        let misses = stats.misses;
+        cache
+            .place(RecordKey::Place(0), || -> Result<PlaceRecord, ()> {
+                panic!("the hot record was evicted")
+            })
+            .unwrap();
+        assert_eq!(cache.stats().misses, misses);
+    }
+}
