@@ -19,9 +19,18 @@ use crate::state::AppState;
 type Outcome = Result<(String, serde_json::Value), String>;
 
 pub async fn run(state: AppState, cancel: CancellationToken) {
-    let owner = format!("ipintel-{}-{}", std::process::id(), now_unix());
+    let owner = lease::own_name();
     let store = state.accounts.store().clone();
-    match store.interrupt_abandoned(now_unix(), &owner, true).await {
+    // Leases of processes on this host that are gone (a crash, a kill) are taken back at
+    // once; other hosts' leases, and live processes' here, only once they expire.
+    let dead: Vec<String> = match store.lease_owners().await {
+        Ok(owners) => owners.into_iter().filter(|o| lease::is_dead(o)).collect(),
+        Err(e) => {
+            tracing::error!(error = %e, "cannot read job leases");
+            Vec::new()
+        }
+    };
+    match store.interrupt_abandoned(now_unix(), &dead).await {
         Ok(0) => {}
         Ok(n) => tracing::warn!(
             n,
@@ -81,7 +90,7 @@ pub async fn run(state: AppState, cancel: CancellationToken) {
                 if let Err(e) = store.sweep_jobs(now - config.retention_secs as i64, bulk_before).await {
                     tracing::error!(error = %e, "retention sweep failed");
                 }
-                if let Err(e) = store.interrupt_abandoned(now, &owner, false).await {
+                if let Err(e) = store.interrupt_abandoned(now, &[]).await {
                     tracing::error!(error = %e, "lease check failed");
                 }
             }
@@ -440,5 +449,64 @@ async fn execute_bulk(state: &AppState, owner: &str, job: Job) {
         }
         Ok(false) => tracing::warn!(job = job.id, "bulk request taken back before it finished"),
         Err(e) => tracing::error!(job = job.id, error = %e, "cannot finish a bulk request"),
+    }
+}
+
+/// Who holds a lease: `ipintel@HOST:PID:START`, where START is the process's start time in
+/// clock ticks since boot (so a reused pid is not mistaken for the process that died).
+mod lease {
+    fn host() -> String {
+        std::fs::read_to_string("/proc/sys/kernel/hostname")
+            .map(|h| h.trim().to_owned())
+            .unwrap_or_else(|_| "localhost".to_owned())
+    }
+
+    /// Field 22 of /proc/PID/stat: when the process started.
+    fn start_ticks(pid: u32) -> Option<u64> {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+        // The command name (field 2) may hold spaces; fields after it follow its ')'.
+        let after = stat.rsplit_once(')')?.1;
+        after.split_whitespace().nth(19)?.parse().ok()
+    }
+
+    pub fn own_name() -> String {
+        let pid = std::process::id();
+        format!("ipintel@{}:{pid}:{}", host(), start_ticks(pid).unwrap_or(0))
+    }
+
+    /// Whether `owner` names a process on this host that no longer runs. Owners of other
+    /// hosts, and names this version does not write, are never called dead.
+    pub fn is_dead(owner: &str) -> bool {
+        let Some(rest) = owner.strip_prefix("ipintel@") else {
+            return false;
+        };
+        let mut parts = rest.rsplitn(3, ':');
+        let (Some(start), Some(pid), Some(host_name)) = (parts.next(), parts.next(), parts.next())
+        else {
+            return false;
+        };
+        let (Ok(pid), Ok(start)) = (pid.parse::<u32>(), start.parse::<u64>()) else {
+            return false;
+        };
+        host_name == host() && start_ticks(pid) != Some(start)
+    }
+
+    #[cfg(test)]
+    mod tests {
+        #[test]
+        fn own_process_is_alive_and_others_are_judged_by_pid_and_start() {
+            let me = super::own_name();
+            assert!(!super::is_dead(&me), "{me}");
+            let (prefix, _) = me.rsplit_once(':').unwrap();
+            assert!(
+                super::is_dead(&format!("{prefix}:12345")),
+                "another start time"
+            );
+            assert!(!super::is_dead("ipintel@another-host:1:1"));
+            assert!(
+                !super::is_dead("ipintel-123-456"),
+                "old names wait for expiry"
+            );
+        }
     }
 }

@@ -301,7 +301,10 @@ impl Accounts {
         service: Service,
     ) -> Result<Arc<Meter>, AccessError> {
         match self.authenticate_known(credential, service) {
-            Err(AccessError::UnknownKey) if self.refresh_for_unknown_key().await => {
+            Err(AccessError::UnknownKey) => {
+                self.refresh_for_unknown_key().await;
+                // Looked up again whatever the refresh did: the periodic sync may have
+                // reloaded the keys while this call waited for its turn.
                 self.authenticate_known(credential, service)
             }
             other => other,
@@ -310,8 +313,8 @@ impl Accounts {
 
     /// Make sure the ledger has seen the store as it was when this call began: wait for the
     /// next refresh slot (at most `UNKNOWN_KEY_REFRESH`), then look, unless another caller
-    /// looked after this one arrived. Returns whether the caller should look up again.
-    async fn refresh_for_unknown_key(&self) -> bool {
+    /// looked after this one arrived.
+    async fn refresh_for_unknown_key(&self) {
         let arrived = std::time::Instant::now();
         let last_refresh = || {
             self.last_unknown_refresh
@@ -327,26 +330,18 @@ impl Accounts {
             let mut last = last_refresh();
             if last.is_some_and(|at| at >= arrived) {
                 // Someone looked at the store after we arrived: their view will do.
-                return true;
+                return;
             }
             *last = Some(std::time::Instant::now());
         }
-        let fresh = match self.store.revision().await {
-            Ok(revision) => revision == self.ledger.load().revision,
-            Err(e) => {
-                tracing::warn!(error = %e, "cannot check the store for new keys");
-                return false;
+        match self.store.revision().await {
+            Ok(revision) if revision == self.ledger.load().revision => {}
+            Ok(_) => {
+                if let Err(e) = self.reload_locked(SystemTime::now()).await {
+                    tracing::warn!(error = %e, "cannot reload keys");
+                }
             }
-        };
-        if fresh {
-            return false;
-        }
-        match self.reload_locked(SystemTime::now()).await {
-            Ok(()) => true,
-            Err(e) => {
-                tracing::warn!(error = %e, "cannot reload keys");
-                false
-            }
+            Err(e) => tracing::warn!(error = %e, "cannot check the store for new keys"),
         }
     }
 

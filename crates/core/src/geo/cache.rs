@@ -154,7 +154,12 @@ impl RecordCache {
         let make = || {
             decode().map(|data| {
                 let weight = place_bytes(&data);
-                Entry::Place(Arc::new(Record::new(key, data, weight, self.rendered.clone())))
+                Entry::Place(Arc::new(Record::new(
+                    key,
+                    data,
+                    weight,
+                    self.rendered.clone(),
+                )))
             })
         };
         match self.get_or_insert(key, make)? {
@@ -171,7 +176,12 @@ impl RecordCache {
         let make = || {
             merge().map(|data| {
                 let weight = traits_bytes(&data);
-                Entry::Traits(Arc::new(Record::new(key, data, weight, self.rendered.clone())))
+                Entry::Traits(Arc::new(Record::new(
+                    key,
+                    data,
+                    weight,
+                    self.rendered.clone(),
+                )))
             })
         };
         match self.get_or_insert(key, make)? {
@@ -190,7 +200,12 @@ impl RecordCache {
                 let weight = std::mem::size_of::<AnonymityRecord>() as u64
                     + opt_len(&data.network_last_seen)
                     + opt_len(&data.provider_name);
-                Entry::Anonymity(Arc::new(Record::new(key, data, weight, self.rendered.clone())))
+                Entry::Anonymity(Arc::new(Record::new(
+                    key,
+                    data,
+                    weight,
+                    self.rendered.clone(),
+                )))
             })
         };
         match self.get_or_insert(key, make)? {
@@ -198,7 +213,6 @@ impl RecordCache {
             _ => unreachable!("an anonymity key holds an anonymity record"),
         }
     }
-
 }
 
 fn opt_len(s: &Option<Box<str>>) -> u64 {
@@ -243,9 +257,7 @@ fn place_bytes(p: &PlaceRecord) -> u64 {
         + p.postal.as_ref().map_or(0, |c| opt_len(&c.code))
         + p.subdivisions
             .iter()
-            .map(|s| {
-                std::mem::size_of_val(s) as u64 + names_bytes(&s.names) + opt_len(&s.iso_code)
-            })
+            .map(|s| std::mem::size_of_val(s) as u64 + names_bytes(&s.names) + opt_len(&s.iso_code))
             .sum::<u64>()
         + traits_bytes(&p.traits)
         - std::mem::size_of::<NetworkTraits>() as u64
@@ -271,12 +283,17 @@ mod tests {
         // One hot record asked for between every cold one.
         for n in 0..5_000u64 {
             cache.place(RecordKey::Place(0), || record(0)).unwrap();
-            let cold = cache.place(RecordKey::Place(n + 1), || record(n + 1)).unwrap();
+            let cold = cache
+                .place(RecordKey::Place(n + 1), || record(n + 1))
+                .unwrap();
             cold.memo(super::super::record::MemoSlot(1), |_| vec![b'x'; 300]);
         }
         let stats = cache.stats();
         assert!(stats.bytes <= 64 * 1024, "{stats:?}");
-        assert!(stats.rendered_bytes > 0 && stats.rendered_bytes <= 24 * 1024, "{stats:?}");
+        assert!(
+            stats.rendered_bytes > 0 && stats.rendered_bytes <= 24 * 1024,
+            "{stats:?}"
+        );
         assert!(stats.entries > 10, "{stats:?}");
         let misses = stats.misses;
         cache

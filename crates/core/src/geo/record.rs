@@ -4,9 +4,9 @@
 //! deliberately not `Serialize`: each front end converts them into its own wire shape.
 //! Names stay full locale maps, so every dialect can pick or pass through what it needs.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::net::IpAddr;
-use std::borrow::Cow;
 use std::sync::{Arc, OnceLock};
 
 use ipnet::IpNet;
@@ -222,7 +222,12 @@ impl<T> Record<T> {
 
 impl<T> Drop for Record<T> {
     fn drop(&mut self) {
-        let held: usize = self.memo.iter().filter_map(|m| m.get()).map(|b| b.len()).sum();
+        let held: usize = self
+            .memo
+            .iter()
+            .filter_map(|m| m.get())
+            .map(|b| b.len())
+            .sum();
         self.rendered.release(held as u64);
     }
 }
@@ -253,7 +258,10 @@ impl std::fmt::Debug for GeoAnswer<'_> {
             .field("ip", &self.ip)
             .field("network", &self.network)
             .field("place", &self.place.as_ref().map(|r| r.key))
-            .field("network_traits", &self.network_traits.as_ref().map(|r| r.key))
+            .field(
+                "network_traits",
+                &self.network_traits.as_ref().map(|r| r.key),
+            )
             .field("anonymity", &self.anonymity.as_ref().map(|r| r.key))
             .finish()
     }

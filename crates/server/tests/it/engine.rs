@@ -127,6 +127,12 @@ fn merged_answers_agree_with_the_trees() {
         );
     }
     let stats = set.cache_stats();
-    assert!(stats.bytes <= 16 * 1024, "the cache keeps its budget: {stats:?}");
-    assert!(stats.hits > 0 && stats.misses > 0 && stats.entries > 0, "{stats:?}");
+    assert!(
+        stats.bytes <= 16 * 1024,
+        "the cache keeps its budget: {stats:?}"
+    );
+    assert!(
+        stats.hits > 0 && stats.misses > 0 && stats.entries > 0,
+        "{stats:?}"
+    );
 }

@@ -1,0 +1,438 @@
+//! The store contract as one battery of checks, run against every backend: each backend's
+//! test module opens a fresh store and calls [`run`]. A new backend (PostgreSQL) passes when
+//! it passes this.
+
+use std::sync::Arc;
+
+use super::*;
+
+/// Every check, in order, on one fresh store.
+pub async fn run(store: Store) {
+    accounts_keys_and_revisions(&store).await;
+    usage_adds_up(&store).await;
+    jobs_are_claimed_once_and_finished_by_their_holder(&store).await;
+    leases_are_taken_back_only_when_expired_or_dead(&store).await;
+    charges_are_stored_with_what_they_pay_for(&store).await;
+    bulk_chunks_are_recorded_once_in_order(&store).await;
+    sweeps_remove_only_what_is_old(&store).await;
+}
+
+async fn new_account(store: &Store, plan: &str, key: &[u8]) -> u64 {
+    store
+        .create_account(plan, Some(100), None, "battery", key, "ipk_battery")
+        .await
+        .expect("create account")
+}
+
+async fn accounts_keys_and_revisions(store: &Store) {
+    let before = store.revision().await.unwrap();
+    let id = new_account(store, "pro", b"hash-one").await;
+    let after = store.revision().await.unwrap();
+    assert!(after > before, "creating an account bumps the revision");
+    assert_eq!(store.count_accounts().await.unwrap(), 1);
+
+    store.add_key(id, b"hash-two", "ipk_second").await.unwrap();
+    assert!(matches!(
+        store.add_key(9999, b"hash-x", "ipk_x").await,
+        Err(StoreError::NotFound(_))
+    ));
+    let keys = store.keys().await.unwrap();
+    assert_eq!(keys.len(), 2);
+    assert!(keys
+        .iter()
+        .all(|k| k.account_id == id && k.revoked_at.is_none()));
+
+    let rev = store.revision().await.unwrap();
+    assert_eq!(
+        store
+            .revoke(RevokeTarget::KeyHash(b"hash-two"))
+            .await
+            .unwrap(),
+        1
+    );
+    assert!(
+        store.revision().await.unwrap() > rev,
+        "revoking bumps the revision"
+    );
+    assert_eq!(
+        store
+            .revoke(RevokeTarget::KeyHash(b"hash-two"))
+            .await
+            .unwrap(),
+        0,
+        "revoking twice revokes nothing"
+    );
+
+    store
+        .update_account(id, Some("lite"), Some(None), Some(Some(7)))
+        .await
+        .unwrap();
+    let row = &store.accounts().await.unwrap()[0];
+    assert_eq!(
+        (row.plan.as_str(), row.credits_granted, row.daily_quota),
+        ("lite", None, Some(7))
+    );
+    store
+        .update_account(id, Some("pro"), Some(Some(100)), Some(None))
+        .await
+        .unwrap();
+    assert!(matches!(
+        store.update_account(9999, Some("pro"), None, None).await,
+        Err(StoreError::NotFound(_))
+    ));
+}
+
+async fn usage_adds_up(store: &Store) {
+    let id = store.accounts().await.unwrap()[0].id;
+    let delta = |credits, day_queries| UsageDelta {
+        account_id: id,
+        credits,
+        day: 20_000,
+        day_queries,
+    };
+    store.add_usage(&[delta(3, 3)]).await.unwrap();
+    store.add_usage(&[delta(2, 2), delta(0, 0)]).await.unwrap();
+    store.add_usage(&[]).await.unwrap();
+    let rows = store.ledger_rows(20_000).await.unwrap();
+    let account = rows.accounts.iter().find(|a| a.id == id).unwrap();
+    assert_eq!(account.credits_used, 5);
+    assert_eq!(rows.day_usage, vec![(id, 5)]);
+    assert_eq!(store.day_usage(20_001).await.unwrap(), vec![]);
+    assert_eq!(rows.revision, store.revision().await.unwrap());
+}
+
+async fn jobs_are_claimed_once_and_finished_by_their_holder(store: &Store) {
+    let id = store.accounts().await.unwrap()[0].id;
+    let first = store
+        .insert_job(id, JobKind::Whois, "192.0.2.1")
+        .await
+        .unwrap();
+    let second = store
+        .insert_job(id, JobKind::PortScan, "192.0.2.2")
+        .await
+        .unwrap();
+    assert_eq!(first.status, JobStatus::Queued);
+    let far = now_unix() + 3600;
+
+    // Two claimers at once never get the same job.
+    let skip = ClaimSkip::default();
+    let (a, b) = tokio::join!(
+        store.claim_job("owner-a", far, &skip),
+        store.claim_job("owner-b", far, &skip)
+    );
+    let (a, b) = (a.unwrap().unwrap(), b.unwrap().unwrap());
+    assert_ne!(a.id, b.id);
+    let (mine, theirs, holder, other) = if a.id == first.id {
+        (a, b, "owner-a", "owner-b")
+    } else {
+        (b, a, "owner-b", "owner-a")
+    };
+    assert_eq!(mine.status, JobStatus::Processing);
+    assert_eq!(mine.attempts, 1);
+    assert!(store
+        .claim_job("owner-c", far, &skip)
+        .await
+        .unwrap()
+        .is_none());
+
+    // Only the holder records the outcome.
+    assert!(!store
+        .finish_job(mine.id, "someone-else", JobStatus::Completed, "no", None)
+        .await
+        .unwrap());
+    assert!(store
+        .finish_job(mine.id, holder, JobStatus::Completed, "done", Some("{}"))
+        .await
+        .unwrap());
+    let done = store.job(id, mine.id).await.unwrap().unwrap();
+    assert_eq!(
+        (done.status, done.message.as_deref(), done.result.as_deref()),
+        (JobStatus::Completed, Some("done"), Some("{}"))
+    );
+    assert!(
+        store.job(id + 1, mine.id).await.unwrap().is_none(),
+        "another account's job is not found"
+    );
+
+    // A cancel asked of a running job wins over its outcome.
+    let asked = store.cancel_job(id, theirs.id).await.unwrap().unwrap();
+    assert_eq!(asked.status, JobStatus::CancelRequested);
+    assert!(store.cancel_requested(theirs.id).await.unwrap());
+    assert!(store
+        .finish_job(theirs.id, other, JobStatus::Completed, "late", None)
+        .await
+        .unwrap());
+    assert_eq!(
+        store.job(id, theirs.id).await.unwrap().unwrap().status,
+        JobStatus::Cancelled
+    );
+    // A queued job is cancelled at once; skips are honoured.
+    let queued = store
+        .insert_job(id, JobKind::Whois, "192.0.2.3")
+        .await
+        .unwrap();
+    let skip = ClaimSkip {
+        accounts: vec![id],
+        kinds: vec![],
+    };
+    assert!(store
+        .claim_job("owner-a", far, &skip)
+        .await
+        .unwrap()
+        .is_none());
+    let skip = ClaimSkip {
+        accounts: vec![],
+        kinds: vec![JobKind::Whois],
+    };
+    assert!(store
+        .claim_job("owner-a", far, &skip)
+        .await
+        .unwrap()
+        .is_none());
+    assert_eq!(
+        store
+            .cancel_job(id, queued.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .status,
+        JobStatus::Cancelled
+    );
+    let _ = second;
+}
+
+async fn leases_are_taken_back_only_when_expired_or_dead(store: &Store) {
+    let id = store.accounts().await.unwrap()[0].id;
+    let now = now_unix();
+    let live = store
+        .insert_job(id, JobKind::Whois, "198.51.100.1")
+        .await
+        .unwrap();
+    let expired = store
+        .insert_job(id, JobKind::Whois, "198.51.100.2")
+        .await
+        .unwrap();
+    let dead = store
+        .insert_job(id, JobKind::Whois, "198.51.100.3")
+        .await
+        .unwrap();
+    let skip = ClaimSkip::default();
+    let claimed = [
+        store
+            .claim_job("live", now + 3600, &skip)
+            .await
+            .unwrap()
+            .unwrap(),
+        store
+            .claim_job("gone", now - 10, &skip)
+            .await
+            .unwrap()
+            .unwrap(),
+        store
+            .claim_job("crashed", now + 3600, &skip)
+            .await
+            .unwrap()
+            .unwrap(),
+    ];
+    assert_eq!(
+        claimed.iter().map(|j| j.id).collect::<Vec<_>>(),
+        vec![live.id, expired.id, dead.id]
+    );
+    let mut owners = store.lease_owners().await.unwrap();
+    owners.sort();
+    assert_eq!(owners, vec!["crashed", "gone", "live"]);
+
+    let n = store
+        .interrupt_abandoned(now, &["crashed".to_owned()])
+        .await
+        .unwrap();
+    assert_eq!(n, 2, "the expired lease and the dead owner's");
+    let status = |job: u64| async move { store.job(id, job).await.unwrap().unwrap().status };
+    assert_eq!(
+        status(live.id).await,
+        JobStatus::Processing,
+        "a live lease is never taken"
+    );
+    assert_eq!(status(expired.id).await, JobStatus::Interrupted);
+    assert_eq!(status(dead.id).await, JobStatus::Interrupted);
+    // Interrupted work is claimed again as RESUMING, and the live holder still finishes.
+    let resumed = store
+        .claim_job("next", now + 3600, &skip)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(resumed.status, JobStatus::Resuming);
+    assert_eq!(resumed.attempts, 2);
+    store.mark_processing(resumed.id, "next").await.unwrap();
+    assert_eq!(status(resumed.id).await, JobStatus::Processing);
+    assert!(store
+        .finish_job(live.id, "live", JobStatus::Completed, "ok", None)
+        .await
+        .unwrap());
+    for job in [expired.id, dead.id] {
+        let _ = store.cancel_job(id, job).await.unwrap();
+    }
+}
+
+async fn charges_are_stored_with_what_they_pay_for(store: &Store) {
+    let id = new_account(store, "pro", b"hash-charges").await;
+    let day = 20_100;
+    store
+        .insert_job_charged(id, JobKind::Dig, "203.0.113.1", day)
+        .await
+        .unwrap();
+    let bulk = store
+        .insert_bulk(&NewBulk {
+            account_id: id,
+            format: "json",
+            reverse_ip: false,
+            chunk_terms: 2,
+            total_terms: 4,
+            invalid_terms: 1,
+            terms: "192.0.2.1\n192.0.2.2\n192.0.2.3",
+            invalid: "{\"term\":\"x\",\"reason\":\"bad\"}\n",
+            charge: 3,
+            day,
+        })
+        .await
+        .unwrap();
+    let rows = store.ledger_rows(day).await.unwrap();
+    let account = rows.accounts.iter().find(|a| a.id == id).unwrap();
+    assert_eq!(account.credits_used, 4, "one task and three bulk terms");
+    assert!(rows.day_usage.contains(&(id, 4)));
+    let status = &store.bulk_statuses(id, &[bulk, 424242]).await.unwrap();
+    assert_eq!(status.len(), 1);
+    assert_eq!(
+        (
+            status[0].total_terms,
+            status[0].invalid_terms,
+            status[0].chunks
+        ),
+        (4, 1, 0)
+    );
+    assert_eq!(
+        store.bulk_invalid(bulk).await.unwrap(),
+        "{\"term\":\"x\",\"reason\":\"bad\"}\n"
+    );
+    // Nothing to do: finished at once, nothing left to claim for it.
+    let empty = store
+        .insert_bulk(&NewBulk {
+            account_id: id,
+            format: "csv",
+            reverse_ip: false,
+            chunk_terms: 2,
+            total_terms: 1,
+            invalid_terms: 1,
+            terms: "",
+            invalid: "",
+            charge: 0,
+            day,
+        })
+        .await
+        .unwrap();
+    assert!(store.bulk_statuses(id, &[empty]).await.unwrap()[0].ready());
+}
+
+async fn bulk_chunks_are_recorded_once_in_order(store: &Store) {
+    let id = store.accounts().await.unwrap().last().unwrap().id;
+    let (statuses, total) = store.bulk_page(id, 0, 10, true).await.unwrap();
+    assert_eq!(total, 2);
+    let bulk = statuses.iter().find(|s| !s.ready()).unwrap().id;
+    let now = now_unix();
+    // Drain whatever else is runnable, then take the bulk request.
+    let claimed = loop {
+        let job = store
+            .claim_job("worker", now + 3600, &ClaimSkip::default())
+            .await
+            .unwrap()
+            .expect("the bulk request is runnable");
+        if job.id == bulk {
+            break job;
+        }
+        store
+            .finish_job(job.id, "worker", JobStatus::Completed, "", None)
+            .await
+            .unwrap();
+    };
+    let work = store.bulk_work(claimed.id).await.unwrap().unwrap();
+    assert_eq!((work.chunk_terms, work.next_chunk, work.charged), (2, 0, 3));
+    assert!(store.renew_lease(bulk, "worker", now + 7200).await.unwrap());
+    assert!(!store
+        .renew_lease(bulk, "intruder", now + 7200)
+        .await
+        .unwrap());
+
+    let commit = |owner: &'static str, chunk: u32| async move {
+        store
+            .commit_bulk_chunk(bulk, owner, chunk, "[r]\n", "", 1, 0, now + 7200)
+            .await
+            .unwrap()
+    };
+    assert!(!commit("worker", 1).await, "not the next chunk");
+    assert!(!commit("intruder", 0).await, "not the lease holder");
+    assert!(commit("worker", 0).await);
+    assert!(!commit("worker", 0).await, "a chunk is recorded once");
+    assert!(commit("worker", 1).await);
+    assert_eq!(
+        store
+            .bulk_chunk(bulk, 0, BulkPart::Completed)
+            .await
+            .unwrap()
+            .as_deref(),
+        Some("[r]\n")
+    );
+    assert_eq!(
+        store.bulk_chunk(bulk, 5, BulkPart::Failed).await.unwrap(),
+        None
+    );
+    assert!(!store
+        .finish_bulk(bulk, "intruder", id, "no", 0)
+        .await
+        .unwrap());
+    assert!(store
+        .finish_bulk(bulk, "worker", id, "done", 1)
+        .await
+        .unwrap());
+    let status = &store.bulk_statuses(id, &[bulk]).await.unwrap()[0];
+    assert!(status.ready());
+    assert_eq!((status.processed_terms, status.chunks), (2, 2));
+    let account = store
+        .accounts()
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|a| a.id == id)
+        .unwrap();
+    assert_eq!(
+        account.credits_used, 3,
+        "the refund is given back with the finish"
+    );
+}
+
+async fn sweeps_remove_only_what_is_old(store: &Store) {
+    let finished = store.count_finished_jobs().await.unwrap();
+    assert!(finished > 0);
+    assert_eq!(
+        store.sweep_jobs(0, 0).await.unwrap(),
+        0,
+        "nothing finished before 1970"
+    );
+    let swept = store
+        .sweep_jobs(now_unix() + 10, now_unix() + 10)
+        .await
+        .unwrap();
+    assert_eq!(swept, finished);
+    assert_eq!(store.count_finished_jobs().await.unwrap(), 0);
+}
+
+#[tokio::test]
+async fn sqlite_passes_the_battery() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::new(Arc::new(
+        SqliteStore::open(&dir.path().join("battery.db"))
+            .await
+            .unwrap(),
+    ));
+    run(store.clone()).await;
+    store.close().await;
+}
