@@ -81,7 +81,8 @@ fn main() {
 
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        let run = tokio::spawn(server::run(started.state, listener, async {
+        let http = server::http_front_end(&started.state, listener).unwrap();
+        let run = tokio::spawn(server::run(started.state, vec![http], async {
             let _ = rx.await;
         }));
         let began = Instant::now();

@@ -55,6 +55,10 @@ pub const KEYS: &[(&str, &str)] = &[
         "open connections at most; more are refused (default 10000)",
     ),
     (
+        "http.max_connections_per_client",
+        "open connections one client address may hold; more are refused (default 1024)",
+    ),
+    (
         "http.request_timeout_secs",
         "longest a request may take before 503 (default 30)",
     ),
@@ -458,6 +462,8 @@ pub struct TlsConfig {
 pub struct HttpConfig {
     #[serde(default = "default_max_connections")]
     pub max_connections: usize,
+    #[serde(default = "default_max_connections_per_client")]
+    pub max_connections_per_client: usize,
     #[serde(default = "default_request_timeout")]
     pub request_timeout_secs: u64,
     #[serde(default = "default_header_timeout")]
@@ -478,6 +484,7 @@ impl Default for HttpConfig {
     fn default() -> Self {
         HttpConfig {
             max_connections: default_max_connections(),
+            max_connections_per_client: default_max_connections_per_client(),
             request_timeout_secs: default_request_timeout(),
             header_read_timeout_secs: default_header_timeout(),
             max_header_bytes: default_max_header_bytes(),
@@ -527,6 +534,9 @@ fn default_reload_poll_secs() -> u64 {
 }
 fn default_max_connections() -> usize {
     10_000
+}
+fn default_max_connections_per_client() -> usize {
+    1024
 }
 fn default_request_timeout() -> u64 {
     30
@@ -736,9 +746,12 @@ impl Config {
                 "bulk.max_terms, max_body_bytes, at_once, chunk_terms, resolve_concurrency and dns_timeout_ms must be positive".into(),
             ));
         }
-        if self.http.max_connections == 0 || self.http.request_timeout_secs == 0 {
+        if self.http.max_connections == 0
+            || self.http.max_connections_per_client == 0
+            || self.http.request_timeout_secs == 0
+        {
             return Err(ConfigError::Invalid(
-                "http.max_connections and http.request_timeout_secs must be positive".into(),
+                "http.max_connections, http.max_connections_per_client and http.request_timeout_secs must be positive".into(),
             ));
         }
         Ok(())

@@ -4,8 +4,10 @@
 //! - `main.rs` / [`cli`]: the command line; `main` owns exit codes.
 //! - [`config`]: one `Config`, file < environment < flags, unknown keys rejected.
 //! - [`server`]: start (store, databases, bootstrap key) and run (listeners, background tasks).
-//! - [`http`]: router, middleware, accept loop, error kind -> status.
-//! - [`api`]: one folder per dialect (MaxMind today); dialects never import each other.
+//! - [`listen`]: front ends as listeners: the one accept loop, connection caps, TLS, drain.
+//! - [`http`]: the HTTP front end: router, middleware, error kind -> status.
+//! - [`reload`]: replacing the databases (file watcher, SIGHUP, /admin/reload).
+//! - [`api`]: one folder per dialect; dialects never import each other.
 //! - [`bulk`]: the bulk pipeline (terms -> results) and its JSON/XML/CSV writers.
 //! - [`commands`]: the non-serving subcommands (keys, lookup, data).
 //! - [`metrics`]: Prometheus counters.
@@ -16,8 +18,10 @@ pub mod cli;
 pub mod commands;
 pub mod config;
 pub mod http;
+pub mod listen;
 pub mod metrics;
 pub mod net;
+pub mod reload;
 pub mod render;
 pub mod runner;
 pub mod server;

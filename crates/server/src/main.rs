@@ -110,7 +110,7 @@ async fn serve(config: Config) -> anyhow::Result<i32> {
             return;
         };
         while hup.recv().await.is_some() {
-            if let Err(e) = server::reload_geo(&hup_state, true).await {
+            if let Err(e) = ipintel_server::reload::reload_geo(&hup_state, true).await {
                 tracing::error!(error = %e, "reload on SIGHUP failed; previous databases keep serving");
             }
         }
@@ -124,6 +124,7 @@ async fn serve(config: Config) -> anyhow::Result<i32> {
         }
         tracing::info!("shutting down");
     };
-    server::run(state, listener, shutdown).await?;
+    let http = server::http_front_end(&state, listener)?;
+    server::run(state, vec![http], shutdown).await?;
     Ok(commands::EXIT_OK)
 }

@@ -46,6 +46,21 @@ pub struct Metrics {
     /// The record cache of the serving set: bytes held, entries, hits and misses since it
     /// loaded (set when /metrics is read).
     pub geo_cache: Family<CacheLabel, Gauge>,
+    /// Connections by front end and outcome (accepted, refused_total, refused_client).
+    pub connections: Family<ConnectionLabels, Counter>,
+    /// Open connections by front end.
+    pub open_connections: Family<FrontEndLabel, Gauge>,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct FrontEndLabel {
+    pub front_end: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ConnectionLabels {
+    pub front_end: &'static str,
+    pub outcome: &'static str,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -73,6 +88,18 @@ impl Metrics {
         let body_budget_refusals = Counter::default();
         let geo_stale = Gauge::default();
         let geo_cache = Family::<CacheLabel, Gauge>::default();
+        let connections = Family::<ConnectionLabels, Counter>::default();
+        let open_connections = Family::<FrontEndLabel, Gauge>::default();
+        registry.register(
+            "connections",
+            "connections by front end and outcome (accepted, refused_total, refused_client)",
+            connections.clone(),
+        );
+        registry.register(
+            "open_connections",
+            "open connections by front end",
+            open_connections.clone(),
+        );
         registry.register(
             "geo_cache",
             "record cache of the serving databases: what=bytes, capacity_bytes, entries, hits, misses (since load)",
@@ -143,6 +170,8 @@ impl Metrics {
             body_budget_refusals,
             geo_stale,
             geo_cache,
+            connections,
+            open_connections,
         }
     }
 
@@ -153,6 +182,12 @@ impl Metrics {
         self.latency
             .get_or_create(&DialectLabel { dialect })
             .observe(elapsed.as_secs_f64());
+    }
+
+    pub fn connection(&self, front_end: &'static str, outcome: &'static str) {
+        self.connections
+            .get_or_create(&ConnectionLabels { front_end, outcome })
+            .inc();
     }
 
     pub fn lookup(&self, outcome: &'static str) {

@@ -9,13 +9,14 @@ use std::time::Duration;
 
 use anyhow::Context;
 use ipintel_core::accounts::{Accounts, NewKey};
-use ipintel_core::geo::{GeoService, ReloadOutcome};
+use ipintel_core::geo::GeoService;
 use ipintel_core::store::Store;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::Config;
 use crate::http;
+use crate::listen::FrontEnd;
 use crate::metrics::Metrics;
 use crate::state::AppState;
 
@@ -106,47 +107,63 @@ pub fn create_data_dir(path: &std::path::Path) -> anyhow::Result<()> {
         .with_context(|| format!("creating data directory {}", path.display()))
 }
 
-/// Reopen the databases (if changed, or always with `force`), off the async threads.
-/// Returns the generation now serving.
-pub async fn reload_geo(state: &AppState, force: bool) -> anyhow::Result<u64> {
-    let geo = state.geo.clone();
-    let outcome = tokio::task::spawn_blocking(move || geo.reload(force)).await?;
-    match outcome {
-        Ok(ReloadOutcome::Reloaded { generation }) => {
-            state.metrics.reload("ok");
-            state.metrics.geo_stale.set(0);
-            state.metrics.geo_generation.set(generation as i64);
-            tracing::info!(generation, "databases reloaded");
-            Ok(generation)
-        }
-        Ok(ReloadOutcome::Unchanged) => Ok(state.geo.snapshot().generation),
-        Err(e) => {
-            state.metrics.reload("failed");
-            state.metrics.geo_stale.set(1);
-            Err(e.into())
-        }
-    }
-}
-
-/// Serve until `shutdown` resolves: HTTP(S) on `listener`, plus the database watcher and the
-/// ledger sync. On the way out, usage counted in memory is written to the store.
-pub async fn run(
-    state: AppState,
-    listener: TcpListener,
-    shutdown: impl Future<Output = ()>,
-) -> anyhow::Result<()> {
+/// The HTTP(S) front end on `listener`: the router, with TLS when configured.
+pub fn http_front_end(state: &AppState, listener: TcpListener) -> anyhow::Result<FrontEnd> {
     let tls = match &state.config.tls {
-        Some(tls) => Some(http::tls_acceptor(&tls.cert, &tls.key)?),
+        Some(tls) => Some(crate::listen::tls_acceptor(
+            &tls.cert,
+            &tls.key,
+            &[b"http/1.1"],
+        )?),
         None => None,
     };
+    Ok(FrontEnd {
+        name: "http",
+        listener,
+        tls,
+        protocol: Arc::new(http::Http::new(
+            http::router(state.clone()),
+            &state.config.http,
+        )),
+    })
+}
+
+/// Serve until `shutdown` resolves: every front end through the shared accept loop, plus
+/// the database watcher, the ledger sync and the job runner. On the way out, connections
+/// drain (at most 10 s), and usage counted in memory is written to the store.
+pub async fn run(
+    state: AppState,
+    front_ends: Vec<FrontEnd>,
+    shutdown: impl Future<Output = ()>,
+) -> anyhow::Result<()> {
     let cancel = CancellationToken::new();
     let mut tasks = tokio::task::JoinSet::new();
-    tasks.spawn(watch_databases(state.clone(), cancel.clone()));
+    tasks.spawn(crate::reload::watch_databases(
+        state.clone(),
+        cancel.clone(),
+    ));
     tasks.spawn(sync_ledger(state.clone(), cancel.clone()));
     tasks.spawn(crate::runner::run(state.clone(), cancel.clone()));
 
-    let router = http::router(state.clone());
-    http::serve(listener, router, tls, &state.config.http, shutdown).await;
+    let stop_listening = CancellationToken::new();
+    let limits = crate::listen::Limits {
+        max_connections: state.config.http.max_connections,
+        max_per_client: state.config.http.max_connections_per_client,
+    };
+    let serving = crate::listen::serve(
+        front_ends,
+        limits,
+        state.metrics.clone(),
+        stop_listening.clone(),
+    );
+    tokio::pin!(serving);
+    tokio::select! {
+        _ = shutdown => {
+            stop_listening.cancel();
+            serving.await;
+        }
+        _ = &mut serving => {}
+    }
 
     cancel.cancel();
     while tasks.join_next().await.is_some() {}
@@ -157,46 +174,6 @@ pub async fn run(
         .context("writing usage on shutdown")?;
     state.accounts.store().close().await;
     Ok(())
-}
-
-/// Reload when files are replaced (by rename or rewritten in place). A broken replacement
-/// is reported once and tried again only when the files change again; the previous set
-/// keeps serving meanwhile, and `/readyz` and `ipintel_geo_stale` say so.
-async fn watch_databases(state: AppState, cancel: CancellationToken) {
-    let secs = state.config.geoip.reload_poll_secs;
-    if secs == 0 {
-        return;
-    }
-    let mut last_error = String::new();
-    let mut tick = tokio::time::interval(Duration::from_secs(secs));
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tokio::select! {
-            _ = cancel.cancelled() => return,
-            _ = tick.tick() => {}
-        }
-        let geo = state.geo.clone();
-        let changed = tokio::task::spawn_blocking(move || geo.changed_on_disk())
-            .await
-            .unwrap_or(false);
-        if !changed {
-            // Files put back as they were end staleness without a reload.
-            if state.geo.stale().is_none() {
-                state.metrics.geo_stale.set(0);
-            }
-            continue;
-        }
-        match reload_geo(&state, false).await {
-            Ok(_) => last_error.clear(),
-            Err(e) => {
-                let message = e.to_string();
-                if message != last_error {
-                    tracing::error!(error = %message, "database replacement rejected; previous databases keep serving");
-                    last_error = message;
-                }
-            }
-        }
-    }
 }
 
 /// Write usage and pick up key changes twice a second.

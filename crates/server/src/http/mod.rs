@@ -21,7 +21,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Router;
 use futures_util::{FutureExt, StreamExt};
 
-pub use serve::{serve, tls_acceptor, TlsAcceptor};
+pub use serve::Http;
 
 use crate::state::AppState;
 
@@ -225,7 +225,7 @@ pub fn client_ip(state: &AppState, peer: SocketAddr, headers: &HeaderMap) -> IpA
 }
 
 /// IPv4 peers on a dual-stack socket arrive as `::ffff:a.b.c.d`; report them as IPv4.
-fn canonical(ip: IpAddr) -> IpAddr {
+pub fn canonical(ip: IpAddr) -> IpAddr {
     match ip {
         IpAddr::V6(v6) => v6.to_ipv4_mapped().map(IpAddr::V4).unwrap_or(ip),
         v4 => v4,

@@ -192,7 +192,7 @@ async fn handle_reload(
     if !admin_allowed(&state, peer, &headers) {
         return forbidden();
     }
-    match crate::server::reload_geo(&state, true).await {
+    match crate::reload::reload_geo(&state, true).await {
         Ok(generation) => text(
             StatusCode::OK,
             format!("reloaded: generation {generation}\n"),

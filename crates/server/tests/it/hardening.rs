@@ -621,3 +621,79 @@ async fn r9_no_database_is_unavailable_in_every_dialect() {
     assert_eq!(left.credits, Some(10), "nothing was charged");
     server.stop().await;
 }
+
+/// Front ends as listeners: the shared accept loop caps connections per client address
+/// (others still get in) and counts them by front end.
+#[tokio::test]
+async fn r9_connections_are_capped_per_client() {
+    let server = TestServer::with(Setup {
+        toml: "[http]\nmax_connections_per_client = 3\n".into(),
+        ..Default::default()
+    })
+    .await;
+    let connect = |local: &'static str| {
+        let addr = server.addr;
+        async move {
+            let socket = tokio::net::TcpSocket::new_v4().unwrap();
+            socket.bind(format!("{local}:0").parse().unwrap()).unwrap();
+            socket.connect(addr).await.unwrap()
+        }
+    };
+    let mut held = Vec::new();
+    for _ in 0..3 {
+        held.push(connect("127.0.0.1").await);
+    }
+    let open = |n: i64| {
+        let metrics = server.state.metrics.clone();
+        async move {
+            eventually(5, || async {
+                metrics
+                    .open_connections
+                    .get_or_create(&ipintel_server::metrics::FrontEndLabel { front_end: "http" })
+                    .get()
+                    == n
+            })
+            .await
+        }
+    };
+    assert!(open(3).await, "three connections open");
+    // The fourth from the same address is closed at once, unanswered.
+    let mut fourth = connect("127.0.0.1").await;
+    let _ = fourth
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await;
+    let mut buf = [0u8; 64];
+    let n = tokio::time::timeout(Duration::from_secs(5), fourth.read(&mut buf))
+        .await
+        .expect("closed, not left hanging")
+        .unwrap_or(0);
+    assert_eq!(n, 0, "refused");
+    // Another address is served.
+    let mut other = connect("127.0.0.2").await;
+    other
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    let mut answer = Vec::new();
+    other.read_to_end(&mut answer).await.unwrap();
+    assert!(
+        answer.starts_with(b"HTTP/1.1 200"),
+        "{}",
+        String::from_utf8_lossy(&answer)
+    );
+    let refused = server
+        .state
+        .metrics
+        .connections
+        .get_or_create(&ipintel_server::metrics::ConnectionLabels {
+            front_end: "http",
+            outcome: "refused_client",
+        })
+        .get();
+    assert_eq!(refused, 1);
+    // Closing gives the slots back.
+    drop(held);
+    assert!(open(0).await, "slots given back");
+    assert_eq!(server.get("/healthz").await.status, 200);
+    server.stop().await;
+}

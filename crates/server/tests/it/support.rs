@@ -108,7 +108,8 @@ impl TestServer {
         let bootstrap = started.bootstrap.expect("a fresh store creates an account");
         let state = started.state.clone();
         let (tx, rx) = oneshot::channel::<()>();
-        let task = tokio::spawn(server::run(started.state, listener, async {
+        let http = server::http_front_end(&started.state, listener).expect("HTTP front end");
+        let task = tokio::spawn(server::run(started.state, vec![http], async {
             let _ = rx.await;
         }));
         TestServer {
