@@ -24,6 +24,7 @@ pub use error::ErrorKind;
 /// Give freed heap memory back to the operating system. glibc keeps freed pages for reuse,
 /// so after a burst of large temporary allocations (an index build, a 100,000-term bulk
 /// request) the process would stay that large; callers call this after such bursts.
+#[allow(unsafe_code)]
 pub fn release_free_heap() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     // SAFETY: malloc_trim only returns unused pages of the allocator's own heap.

@@ -271,14 +271,15 @@ mod tests {
     fn the_budget_holds_and_hot_records_stay() {
         let cache = RecordCache::new(64 * 1024);
         let record = |n: u64| {
-            let mut p = PlaceRecord::default();
-            p.city = Some(super::super::record::City {
-                names: [("en".into(), format!("city number {n}").repeat(20).into())]
-                    .into_iter()
-                    .collect(),
+            Ok::<_, ()>(PlaceRecord {
+                city: Some(super::super::record::City {
+                    names: [("en".into(), format!("city number {n}").repeat(20).into())]
+                        .into_iter()
+                        .collect(),
+                    ..Default::default()
+                }),
                 ..Default::default()
-            });
-            Ok::<_, ()>(p)
+            })
         };
         // One hot record asked for between every cold one.
         for n in 0..5_000u64 {

@@ -354,6 +354,7 @@ pub trait Backend: Send + Sync + std::fmt::Debug {
         lease_until: i64,
     ) -> BoxFuture<'a, Result<bool, StoreError>>;
 
+    #[allow(clippy::too_many_arguments)]
     fn commit_bulk_chunk<'a>(
         &'a self,
         id: u64,
@@ -627,6 +628,7 @@ impl Store {
         self.backend.renew_lease(id, owner, lease_until).await
     }
 
+    #[allow(clippy::too_many_arguments)]
     pub async fn commit_bulk_chunk(
         &self,
         id: u64,

@@ -78,3 +78,196 @@ fn config_keys_are_documented_in_the_example_and_docs() {
         );
     }
 }
+
+/// The source files under `dir` (relative to the root), with their text.
+fn sources(dir: &str) -> Vec<(String, String)> {
+    let mut files = Vec::new();
+    rust_files(&root().join(dir), &mut files);
+    files
+        .into_iter()
+        .map(|f| {
+            let text = std::fs::read_to_string(&f).unwrap();
+            let rel = f.strip_prefix(root()).unwrap().display().to_string();
+            (rel, text)
+        })
+        .collect()
+}
+
+/// Lines of code (comments and doc lines left out), so rules match code, not prose.
+fn code_lines(text: &str) -> impl Iterator<Item = &str> {
+    text.lines()
+        .map(str::trim_start)
+        .filter(|l| !l.starts_with("//"))
+}
+
+fn violations(dir: &str, rule: impl Fn(&str, &str) -> bool) -> Vec<String> {
+    let mut out = Vec::new();
+    for (file, text) in sources(dir) {
+        for line in code_lines(&text) {
+            if rule(&file, line) {
+                out.push(format!("{file}: {line}"));
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn every_folder_is_in_the_codemap() {
+    let text = std::fs::read_to_string(root().join("ARCHITECTURE.md")).unwrap();
+    let named: Vec<String> = text
+        .lines()
+        .filter_map(|l| l.strip_prefix("### `"))
+        .filter_map(|rest| rest.split('`').next())
+        .map(|p| p.trim_end_matches('/').to_owned())
+        .collect();
+    let mut dirs = Vec::new();
+    fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() && !path.ends_with("target") {
+                out.push(path.clone());
+                walk(&path, out);
+            }
+        }
+    }
+    walk(&root().join("crates"), &mut dirs);
+    let mut missing = Vec::new();
+    for dir in dirs {
+        let rel = dir.strip_prefix(root()).unwrap().display().to_string();
+        // A folder is covered when the codemap names it or its parent (a dialect folder
+        // under `api/`, a backend under `store/`, a test binary under `tests/`).
+        let parent = dir
+            .parent()
+            .unwrap()
+            .strip_prefix(root())
+            .unwrap()
+            .display()
+            .to_string();
+        let is_crate_src = rel.ends_with("/src");
+        let covered = named.iter().any(|n| *n == rel || *n == parent)
+            || (is_crate_src && named.contains(&parent));
+        if !covered {
+            missing.push(rel);
+        }
+    }
+    assert!(
+        missing.is_empty(),
+        "folders the codemap does not cover: {missing:?}"
+    );
+    for top in ["bench", "scripts", "docs"] {
+        assert!(named.iter().any(|n| n == top), "the codemap names {top}/");
+    }
+}
+
+#[test]
+fn dialects_never_import_each_other() {
+    let dialects: Vec<String> = std::fs::read_dir(root().join("crates/server/src/api"))
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.path().is_dir())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(dialects.len() >= 5, "{dialects:?}");
+    let bad = violations("crates/server/src/api", |file, line| {
+        let own = file
+            .split("/api/")
+            .nth(1)
+            .and_then(|r| r.split('/').next())
+            .unwrap_or("");
+        dialects.iter().filter(|d| *d != own).any(|other| {
+            line.contains(&format!("api::{other}"))
+                || line.contains(&format!("super::super::{other}"))
+        })
+    });
+    assert!(bad.is_empty(), "a dialect imports another: {bad:#?}");
+}
+
+#[test]
+fn handlers_only_parse_call_the_engine_and_render() {
+    let forbidden = [
+        ".store()",
+        "state.accounts",
+        "state.geo",
+        ".charge(",
+        ".charge_recorded(",
+        ".refund_recorded(",
+        "meter.check(",
+        "geo.snapshot(",
+    ];
+    let bad = violations("crates/server/src/api", |_, line| {
+        forbidden.iter().any(|f| line.contains(f))
+    });
+    assert!(
+        bad.is_empty(),
+        "dialect code reaches past the engine: {bad:#?}"
+    );
+}
+
+#[test]
+fn http_never_imports_the_server_lifecycle() {
+    let bad = violations("crates/server/src/http", |_, line| {
+        ["crate::server", "crate::runner", "crate::main"]
+            .iter()
+            .any(|f| line.contains(f))
+    });
+    assert!(bad.is_empty(), "http/ reaches into the lifecycle: {bad:#?}");
+}
+
+#[test]
+fn the_bulk_pipeline_never_imports_the_cli() {
+    let text = std::fs::read_to_string(root().join("crates/server/src/bulk/mod.rs")).unwrap();
+    let bad: Vec<&str> = code_lines(&text)
+        .filter(|l| l.contains("crate::cli") || l.contains("command::") || l.contains("clap"))
+        .collect();
+    assert!(bad.is_empty(), "bulk/mod.rs imports the CLI: {bad:#?}");
+}
+
+#[test]
+fn the_engine_knows_no_http_no_wire_format_and_no_sqlx_outside_its_backend() {
+    let manifest = std::fs::read_to_string(root().join("crates/core/Cargo.toml")).unwrap();
+    for crate_name in ["axum", "hyper", "tower", "http-body", "quick-xml"] {
+        assert!(
+            !manifest
+                .lines()
+                .any(|l| l.trim_start().starts_with(crate_name)),
+            "ipintel-core depends on {crate_name}"
+        );
+    }
+    let serialize = violations("crates/core/src", |_, line| {
+        line.contains("derive(") && line.contains("Serialize") && !line.contains("Deserialize")
+            || line.contains(" Serialize,")
+            || line.contains("(Serialize")
+    });
+    assert!(
+        serialize.is_empty(),
+        "engine types are not Serialize: {serialize:#?}"
+    );
+    let sqlx = violations("crates/core/src", |file, line| {
+        !file.contains("/store/sqlite/") && line.contains("sqlx")
+    });
+    assert!(sqlx.is_empty(), "sqlx outside store/sqlite: {sqlx:#?}");
+}
+
+#[test]
+fn status_codes_come_from_one_place() {
+    let bad = violations("crates/server/src/api", |_, line| {
+        line.contains("StatusCode::")
+            && [
+                "BAD_REQUEST",
+                "NOT_FOUND",
+                "UNAUTHORIZED",
+                "PAYMENT_REQUIRED",
+                "SERVICE_UNAVAILABLE",
+                "INTERNAL_SERVER_ERROR",
+                "UNPROCESSABLE_ENTITY",
+                "FORBIDDEN",
+            ]
+            .iter()
+            .any(|s| line.contains(s))
+    });
+    assert!(
+        bad.is_empty(),
+        "an error status chosen outside http::error: {bad:#?}"
+    );
+}
