@@ -302,7 +302,9 @@ impl Accounts {
     ) -> Result<Arc<Meter>, AccessError> {
         match self.authenticate_known(credential, service) {
             Err(AccessError::UnknownKey) => {
-                self.refresh_for_unknown_key().await;
+                // Boxed: the refresh's future is large (store reads, a reload), and inline it
+                // would make every request's future that large, costing a copy per request.
+                Box::pin(self.refresh_for_unknown_key()).await;
                 // Looked up again whatever the refresh did: the periodic sync may have
                 // reloaded the keys while this call waited for its turn.
                 self.authenticate_known(credential, service)
