@@ -129,7 +129,7 @@ pub fn record<'a>(
                 json.is_eu_member = Some(c.is_in_european_union);
                 if let Some(facts) = c.iso_code.as_deref().and_then(country_facts) {
                     json.currency_code = Some(facts.currency_code);
-                    json.currency_name = Some(facts.currency_name);
+                    json.currency_name = facts.currency_name;
                     json.phone_prefix = Some(facts.phone_prefix);
                     json.languages = Some(facts.languages);
                 }
