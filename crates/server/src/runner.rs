@@ -15,8 +15,10 @@ use tokio_util::sync::CancellationToken;
 use crate::net::{dns, portscan, whois};
 use crate::state::AppState;
 
-/// A job body's outcome: the human message and the structured result.
-type Outcome = Result<(String, serde_json::Value), String>;
+/// A job body's outcome, or why it failed.
+type Outcome = Result<TaskOutcome, String>;
+
+use crate::net::TaskOutcome;
 
 pub async fn run(state: AppState, cancel: CancellationToken) {
     let owner = lease::own_name();
@@ -178,7 +180,11 @@ async fn execute(state: &AppState, owner: &str, job: Job) {
         )),
     };
     let (status, message, result) = match outcome {
-        Ok((message, result)) => (JobStatus::Completed, message, Some(result.to_string())),
+        Ok(found) => (
+            JobStatus::Completed,
+            crate::api::qradar::model::task_message(&found),
+            Some(crate::api::v1::model::task_result(&found).to_string()),
+        ),
         Err(reason) => (JobStatus::Exception, reason, None),
     };
     match store
@@ -220,47 +226,24 @@ async fn body(state: &AppState, job: &Job) -> Outcome {
             let names = dns::reverse(dns_server()?, ip)
                 .await
                 .map_err(|e| e.to_string())?;
-            let message = if names.is_empty() {
-                format!("{ip} has no PTR record")
-            } else {
-                names
-                    .iter()
-                    .map(|n| {
-                        format!(
-                            "{} ({})",
-                            n.name,
-                            match (n.checked, n.confirmed) {
-                                (true, true) => "confirmed",
-                                (true, false) => "not confirmed",
-                                (false, _) => "not checked: over the forward check limit",
-                            }
-                        )
-                    })
-                    .collect::<Vec<_>>()
-                    .join("\n")
-            };
-            let result = serde_json::json!({
-                "ip": job.target,
-                // Names past the forward check limit say `"checked": false`; checked ones omit it.
-                "names": names.iter().map(|n| if n.checked {
-                    serde_json::json!({"name": n.name, "confirmed": n.confirmed})
-                } else {
-                    serde_json::json!({"name": n.name, "confirmed": false, "checked": false})
-                }).collect::<Vec<_>>(),
-            });
-            Ok((message, result))
+            Ok(TaskOutcome::Reverse { ip, names })
         }
         JobKind::Dig => {
             let server = dns_server()?;
             let (report, exchange) = dns::dig(server, ip).await.map_err(|e| e.to_string())?;
-            let result = serde_json::json!({
-                "ip": job.target,
-                "server": server.addr.to_string(),
-                "status": dns::rcode_name(exchange.answer.metadata.response_code),
-                "answers": exchange.answer.answers.iter().map(|r| r.data.to_string()).collect::<Vec<_>>(),
-                "query_time_ms": exchange.elapsed.as_millis() as u64,
-            });
-            Ok((report, result))
+            Ok(TaskOutcome::Dig {
+                ip,
+                server: server.addr,
+                report,
+                status: dns::rcode_name(exchange.answer.metadata.response_code),
+                answers: exchange
+                    .answer
+                    .answers
+                    .iter()
+                    .map(|r| r.data.to_string())
+                    .collect(),
+                query_time_ms: exchange.elapsed.as_millis() as u64,
+            })
         }
         JobKind::Whois => {
             let limits = whois::Limits {
@@ -275,13 +258,10 @@ async fn body(state: &AppState, job: &Job) -> Outcome {
             let answer = whois::lookup(&tasks.whois_target(), &job.target, limits, &reach)
                 .await
                 .map_err(|e| e.to_string())?;
-            let result = serde_json::json!({
-                "query": job.target,
-                "servers": answer.chain.iter().map(|(s, _)| s).collect::<Vec<_>>(),
-                "answer": answer.chain.last().map(|(_, text)| text.as_str()).unwrap_or(""),
-                "truncated": answer.truncated,
-            });
-            Ok((answer.text(), result))
+            Ok(TaskOutcome::Whois {
+                query: job.target.clone(),
+                answer,
+            })
         }
         JobKind::Bulk => Err("bulk requests run in execute_bulk".to_owned()),
         JobKind::PortScan => {
@@ -292,23 +272,14 @@ async fn body(state: &AppState, job: &Job) -> Outcome {
                     "{ip} is outside the networks port scans are allowed on"
                 ));
             }
-            let results = portscan::scan(
+            let ports = portscan::scan(
                 ip,
                 &scan.ports,
                 scan.concurrency,
                 Duration::from_millis(scan.connect_timeout_ms),
             )
             .await;
-            let message = results
-                .iter()
-                .map(|(port, st)| format!("{port}/tcp {}", st.as_str()))
-                .collect::<Vec<_>>()
-                .join("\n");
-            let result = serde_json::json!({
-                "ip": job.target,
-                "ports": results.iter().map(|(port, st)| serde_json::json!({"port": port, "state": st.as_str()})).collect::<Vec<_>>(),
-            });
-            Ok((message, result))
+            Ok(TaskOutcome::PortScan { ip, ports })
         }
     }
 }

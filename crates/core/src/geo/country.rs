@@ -87,5 +87,3 @@ mod tests {
         assert_eq!(utc_offset_hours("Not/AZone", january), None);
     }
 }
-
-

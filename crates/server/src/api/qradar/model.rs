@@ -280,3 +280,33 @@ impl<'a> GeolocationJson<'a> {
         }
     }
 }
+
+/// A finished network task as QRadar's `message`: one line per name, port or answer.
+pub fn task_message(outcome: &crate::net::TaskOutcome) -> String {
+    use crate::net::TaskOutcome;
+    match outcome {
+        TaskOutcome::Reverse { ip, names } if names.is_empty() => format!("{ip} has no PTR record"),
+        TaskOutcome::Reverse { names, .. } => names
+            .iter()
+            .map(|n| {
+                format!(
+                    "{} ({})",
+                    n.name,
+                    match (n.checked, n.confirmed) {
+                        (true, true) => "confirmed",
+                        (true, false) => "not confirmed",
+                        (false, _) => "not checked: over the forward check limit",
+                    }
+                )
+            })
+            .collect::<Vec<_>>()
+            .join("\n"),
+        TaskOutcome::Dig { report, .. } => report.clone(),
+        TaskOutcome::Whois { answer, .. } => answer.text(),
+        TaskOutcome::PortScan { ports, .. } => ports
+            .iter()
+            .map(|(port, state)| format!("{port}/tcp {}", state.as_str()))
+            .collect::<Vec<_>>()
+            .join("\n"),
+    }
+}

@@ -4,7 +4,7 @@
 
 mod error;
 mod handlers;
-mod model;
+pub mod model;
 
 use axum::routing::{get, post};
 use axum::Router;

@@ -280,3 +280,44 @@ impl<'a> RecordJson<'a> {
         }
     }
 }
+
+/// A finished network task as the structured `result` of `GET /v1/jobs/{id}`.
+pub fn task_result(outcome: &crate::net::TaskOutcome) -> serde_json::Value {
+    use crate::net::TaskOutcome;
+    use serde_json::json;
+    match outcome {
+        TaskOutcome::Reverse { ip, names } => json!({
+            "ip": ip.to_string(),
+            // Names past the forward check limit say `"checked": false`; checked ones omit it.
+            "names": names.iter().map(|n| if n.checked {
+                json!({"name": n.name, "confirmed": n.confirmed})
+            } else {
+                json!({"name": n.name, "confirmed": false, "checked": false})
+            }).collect::<Vec<_>>(),
+        }),
+        TaskOutcome::Dig {
+            ip,
+            server,
+            status,
+            answers,
+            query_time_ms,
+            ..
+        } => json!({
+            "ip": ip.to_string(),
+            "server": server.to_string(),
+            "status": status,
+            "answers": answers,
+            "query_time_ms": query_time_ms,
+        }),
+        TaskOutcome::Whois { query, answer } => json!({
+            "query": query,
+            "servers": answer.chain.iter().map(|(s, _)| s).collect::<Vec<_>>(),
+            "answer": answer.chain.last().map(|(_, text)| text.as_str()).unwrap_or(""),
+            "truncated": answer.truncated,
+        }),
+        TaskOutcome::PortScan { ip, ports } => json!({
+            "ip": ip.to_string(),
+            "ports": ports.iter().map(|(port, state)| json!({"port": port, "state": state.as_str()})).collect::<Vec<_>>(),
+        }),
+    }
+}
