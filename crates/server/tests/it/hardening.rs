@@ -358,22 +358,27 @@ async fn r9_whois_referrals_go_only_where_allowed() {
         _ => Answer::NxDomain,
     })
     .await;
-    let server = TestServer::with(Setup {
-        toml: format!(
-            "[tasks]\nwhois_server = \"{iana}\"\ndns_server = \"{dns}\"\ntimeout_secs = 2\nwhois_referral_hosts = [\"whois.test.example:{}\"]\n",
-            allowed.port()
-        ),
-        ..Default::default()
-    })
-    .await;
-    let done = run_task(
-        &server,
-        &server.key,
-        "/api/services/whois_lookups?IP=81.2.69.160",
-    )
-    .await;
-    assert_eq!(done["status"], "COMPLETED", "{done}");
-    let message = done["message"].as_str().unwrap();
+    // One WHOIS task through a server whose first WHOIS server is `first`; its message.
+    let whois_through = |first: SocketAddr| async move {
+        let server = TestServer::with(Setup {
+            toml: format!(
+                "[tasks]\nwhois_server = \"{first}\"\ndns_server = \"{dns}\"\ntimeout_secs = 2\nwhois_referral_hosts = [\"whois.test.example:{}\"]\n",
+                allowed.port()
+            ),
+            ..Default::default()
+        })
+        .await;
+        let done = run_task(
+            &server,
+            &server.key,
+            "/api/services/whois_lookups?IP=81.2.69.160",
+        )
+        .await;
+        assert_eq!(done["status"], "COMPLETED", "{done}");
+        server.stop().await;
+        done["message"].as_str().unwrap().to_owned()
+    };
+    let message = whois_through(iana).await;
     assert!(
         message.contains(&format!(
             "% referral to {victim} not followed: not in tasks.whois_referral_hosts"
@@ -386,25 +391,9 @@ async fn r9_whois_referrals_go_only_where_allowed() {
         0,
         "the unlisted server was never contacted"
     );
-    server.stop().await;
 
     // The same allow-list, the first server refers by host name.
-    let server = TestServer::with(Setup {
-        toml: format!(
-            "[tasks]\nwhois_server = \"{by_name}\"\ndns_server = \"{dns}\"\ntimeout_secs = 2\nwhois_referral_hosts = [\"whois.test.example:{}\"]\n",
-            allowed.port()
-        ),
-        ..Default::default()
-    })
-    .await;
-    let done = run_task(
-        &server,
-        &server.key,
-        "/api/services/whois_lookups?IP=81.2.69.160",
-    )
-    .await;
-    assert_eq!(done["status"], "COMPLETED", "{done}");
-    let message = done["message"].as_str().unwrap();
+    let message = whois_through(by_name).await;
     assert!(
         message.contains(&format!(
             "% whois.test.example:{}\nnetname: ALLOWED",
@@ -417,7 +406,6 @@ async fn r9_whois_referrals_go_only_where_allowed() {
         questions.load(Ordering::Relaxed) >= 1,
         "resolved by the configured server"
     );
-    server.stop().await;
 }
 
 /// Defect 7: SERVFAIL and malformed answers are errors that say so, not "no PTR record";
