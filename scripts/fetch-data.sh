@@ -7,7 +7,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 DATA_DIR=${DATA_DIR:-data}
 IPINTEL=${IPINTEL:-}
-mkdir -p "$DATA_DIR"
+# Created owner-only, as the server creates it: the store will live here too.
+[ -d "$DATA_DIR" ] || mkdir -p -m 700 "$DATA_DIR"
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 
