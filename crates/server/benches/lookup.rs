@@ -1,5 +1,6 @@
 //! In-process lookup benchmark: look a random public IPv4 address up in every database in
-//! `IPINTEL_BENCH_MMDB` (default `data/`) and render the MaxMind City body, as a request does.
+//! `IPINTEL_BENCH_MMDB` (default: the data directory, as `scripts/data-dir.sh` prints it) and
+//! render the MaxMind City body, as a request does.
 //!
 //! Run with `cargo bench -p ipintel --bench lookup` after `scripts/fetch-data.sh`.
 //! Reports the median of 21 rounds (each over the whole address list) per phase, plus the
@@ -30,10 +31,15 @@ fn addresses(n: usize, seed: u64) -> Vec<IpAddr> {
 }
 
 fn main() {
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let env: std::collections::BTreeMap<String, String> = std::env::vars().collect();
     let paths: Vec<PathBuf> = std::env::var("IPINTEL_BENCH_MMDB")
         .map(|v| v.split(',').map(PathBuf::from).collect())
-        .unwrap_or_else(|_| vec![root.join("data")]);
+        .unwrap_or_else(|_| {
+            vec![env
+                .get("IPINTEL_DATA_DIR")
+                .map(PathBuf::from)
+                .unwrap_or_else(|| ipintel_server::config::default_data_dir(&env).0)]
+        });
     let n: usize = std::env::var("IPINTEL_BENCH_N")
         .ok()
         .and_then(|v| v.parse().ok())
@@ -112,18 +118,30 @@ fn main() {
         set.cache_stats(),
         rss()
     );
+    // IPINTEL_BENCH_PHASE=walk|engine|render|none runs one phase (or none: setup and the
+    // cold pass only), so instruction counts (callgrind) can be taken per phase by difference.
+    let only = std::env::var("IPINTEL_BENCH_PHASE").ok();
     for (label, f) in [
         ("tree walks only", &walk as &dyn Fn() -> usize),
         ("engine lookup", &locate),
         ("lookup + render City body", &render),
     ] {
-        let mut rounds: Vec<f64> = (0..ROUNDS).map(|_| time(f)).collect();
-        rounds.sort_by(|a, b| a.partial_cmp(b).unwrap());
+        if only.as_deref().is_some_and(|p| {
+            !label.starts_with(
+                &p.replace("render", "lookup + render")
+                    .replace("walk", "tree walks"),
+            )
+        }) {
+            continue;
+        }
+        let mut times: Vec<f64> = (0..rounds()).map(|_| time(f)).collect();
+        times.sort_by(|a, b| a.partial_cmp(b).unwrap());
         println!(
-            "{label}: median {:.0} ns/lookup (min {:.0}, max {:.0}, {ROUNDS} rounds of {} random IPv4); {}",
-            rounds[ROUNDS / 2],
-            rounds[0],
-            rounds[ROUNDS - 1],
+            "{label}: median {:.0} ns/lookup (min {:.0}, max {:.0}, {} rounds of {} random IPv4); {}",
+            times[times.len() / 2],
+            times[0],
+            times[times.len() - 1],
+            times.len(),
             ips.len(),
             rss()
         );
@@ -144,4 +162,11 @@ fn rss() -> String {
     format!("RSS {}, peak {}", field("VmRSS:"), field("VmHWM:"))
 }
 
-const ROUNDS: usize = 21;
+/// Rounds per phase: `IPINTEL_BENCH_ROUNDS` (default 21; 1 under callgrind).
+fn rounds() -> usize {
+    std::env::var("IPINTEL_BENCH_ROUNDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .filter(|&n| n > 0)
+        .unwrap_or(21)
+}

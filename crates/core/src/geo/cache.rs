@@ -61,8 +61,7 @@ impl MemoBudget {
     }
 }
 
-/// What one entry costs beyond its own heap data: the cache slot, the key, the `Arc`
-/// header and allocator rounding.
+/// What one entry costs in the cache's own table: key, value and the slot's bookkeeping.
 const ENTRY_OVERHEAD: u64 = 96;
 
 #[derive(Clone)]
@@ -226,9 +225,7 @@ impl RecordCache {
     ) -> Result<Arc<Record<AnonymityRecord>>, E> {
         let make = || {
             decode().map(|data| {
-                let weight = std::mem::size_of::<AnonymityRecord>() as u64
-                    + opt_len(&data.network_last_seen)
-                    + opt_len(&data.provider_name);
+                let weight = anonymity_bytes(&data);
                 Entry::Anonymity(Arc::new(Record::new(
                     key,
                     data,
@@ -244,21 +241,38 @@ impl RecordCache {
     }
 }
 
+/// What the allocator really hands out for a request of `len` bytes (glibc: the request
+/// plus an 8-byte header, in 16-byte steps, 32 at least). Counting only `len` put the real
+/// heap at about twice the budget.
+fn heap(len: usize) -> u64 {
+    if len == 0 {
+        0
+    } else {
+        ((len + 8 + 15) & !15).max(32) as u64
+    }
+}
+
 fn opt_len(s: &Option<Box<str>>) -> u64 {
-    s.as_ref().map_or(0, |s| s.len() as u64)
+    s.as_ref().map_or(0, |s| heap(s.len()))
 }
 
-/// Heap bytes of a locale map: each entry's two strings, their boxes and the tree's share.
+/// Heap bytes of a locale map: its text and its offsets.
 fn names_bytes(names: &Names) -> u64 {
-    names
-        .iter()
-        .map(|(k, v)| (k.len() + v.len()) as u64 + 48)
-        .sum()
+    names.heap_parts().into_iter().map(heap).sum()
 }
 
-fn traits_bytes(t: &NetworkTraits) -> u64 {
-    std::mem::size_of::<NetworkTraits>() as u64
-        + opt_len(&t.autonomous_system_organization)
+/// Heap bytes of a rendering kept in a record.
+pub(crate) fn rendering_bytes(len: usize) -> u64 {
+    heap(len)
+}
+
+/// The cached record itself: the `Arc` allocation holding it (memo slots included).
+fn record_bytes<T>() -> u64 {
+    heap(std::mem::size_of::<Record<T>>() + 16)
+}
+
+fn traits_heap(t: &NetworkTraits) -> u64 {
+    opt_len(&t.autonomous_system_organization)
         + opt_len(&t.isp)
         + opt_len(&t.organization)
         + opt_len(&t.connection_type)
@@ -268,13 +282,21 @@ fn traits_bytes(t: &NetworkTraits) -> u64 {
         + opt_len(&t.user_type)
 }
 
+fn traits_bytes(t: &NetworkTraits) -> u64 {
+    record_bytes::<NetworkTraits>() + traits_heap(t)
+}
+
+fn anonymity_bytes(a: &AnonymityRecord) -> u64 {
+    record_bytes::<AnonymityRecord>() + opt_len(&a.network_last_seen) + opt_len(&a.provider_name)
+}
+
 fn place_bytes(p: &PlaceRecord) -> u64 {
     let country = |c: &Option<super::record::Country>| {
         c.as_ref().map_or(0, |c| {
             names_bytes(&c.names) + opt_len(&c.iso_code) + opt_len(&c.representation)
         })
     };
-    std::mem::size_of::<PlaceRecord>() as u64
+    record_bytes::<PlaceRecord>()
         + p.continent
             .as_ref()
             .map_or(0, |c| names_bytes(&c.names) + opt_len(&c.code))
@@ -284,12 +306,12 @@ fn place_bytes(p: &PlaceRecord) -> u64 {
         + p.city.as_ref().map_or(0, |c| names_bytes(&c.names))
         + p.location.as_ref().map_or(0, |l| opt_len(&l.time_zone))
         + p.postal.as_ref().map_or(0, |c| opt_len(&c.code))
+        + heap(p.subdivisions.capacity() * std::mem::size_of::<super::record::Subdivision>())
         + p.subdivisions
             .iter()
-            .map(|s| std::mem::size_of_val(s) as u64 + names_bytes(&s.names) + opt_len(&s.iso_code))
+            .map(|s| names_bytes(&s.names) + opt_len(&s.iso_code))
             .sum::<u64>()
-        + traits_bytes(&p.traits)
-        - std::mem::size_of::<NetworkTraits>() as u64
+        + traits_heap(&p.traits)
 }
 
 #[cfg(test)]
@@ -302,7 +324,7 @@ mod tests {
         let record = |n: u64| {
             Ok::<_, ()>(PlaceRecord {
                 city: Some(super::super::record::City {
-                    names: [("en".into(), format!("city number {n}").repeat(20).into())]
+                    names: [("en", format!("city number {n}").repeat(20))]
                         .into_iter()
                         .collect(),
                     ..Default::default()

@@ -74,7 +74,7 @@ pub struct RecordJson<'a> {
 }
 
 fn name<'a>(names: &'a Names, locale: &str) -> Option<&'a str> {
-    names.get(locale).or_else(|| names.get("en")).map(|n| &**n)
+    names.get(locale).or_else(|| names.get("en"))
 }
 
 /// A reserved address: not an error in DB-IP's API, but a record in the "ZZ" country.

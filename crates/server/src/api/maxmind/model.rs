@@ -141,8 +141,13 @@ fn member_list<T: Serialize>(value: &T) -> Vec<u8> {
     v
 }
 
-fn no_names(n: &Names) -> bool {
+fn no_names(n: &&Names) -> bool {
     n.is_empty()
+}
+
+/// `names` as the JSON object MaxMind sends: locale -> name.
+fn names_map<S: serde::Serializer>(names: &&Names, s: S) -> Result<S::Ok, S::Error> {
+    s.collect_map(names.iter())
 }
 fn is_false(b: &bool) -> bool {
     !*b
@@ -160,7 +165,7 @@ struct NamedJson<'a> {
     is_in_european_union: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     iso_code: Option<&'a str>,
-    #[serde(skip_serializing_if = "no_names")]
+    #[serde(skip_serializing_if = "no_names", serialize_with = "names_map")]
     names: &'a Names,
     #[serde(rename = "type", skip_serializing_if = "Option::is_none")]
     kind: Option<&'a str>,

@@ -84,7 +84,7 @@ pub const SCHEMA: Schema = Schema(&[
 ]);
 
 fn english(names: &Names) -> Option<&str> {
-    names.get("en").map(|n| &**n)
+    names.get("en")
 }
 
 #[derive(Serialize)]

@@ -86,7 +86,7 @@ pub const SCHEMA: Schema = Schema(&[
 ]);
 
 fn name<'a>(names: &'a Names, lang: &str) -> Option<&'a str> {
-    names.get(lang).or_else(|| names.get("en")).map(|n| &**n)
+    names.get(lang).or_else(|| names.get("en"))
 }
 
 #[derive(Serialize)]
