@@ -32,8 +32,9 @@ open(sys.argv[1], "w").write("\n".join(out) + "\n")
 PY
 
 mkdir -p "$work/data"
-ln -s "$PWD/data/GeoLite2-City.mmdb" "$PWD/data/GeoLite2-ASN.mmdb" "$work/data/"
-creds=$("$BIN" --data-dir "$work/data" keys create --plan pro --json)
+DB_DIR=${DB_DIR:-$(scripts/data-dir.sh)}
+ln -s "$DB_DIR/GeoLite2-City.mmdb" "$DB_DIR/GeoLite2-ASN.mmdb" "$work/data/"
+creds=$("$BIN" --data-dir "$work/data" --create keys create --plan pro --json)
 account=$(echo "$creds" | python3 -c 'import json,sys; print(json.load(sys.stdin)["account_id"])')
 key=$(echo "$creds" | python3 -c 'import json,sys; print(json.load(sys.stdin)["key"])')
 auth="Basic $(printf '%s:%s' "$account" "$key" | base64 -w0)"

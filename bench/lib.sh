@@ -1,5 +1,5 @@
 # Shared set-up for bench/*.sh (sourced): a release build, a throwaway data directory using
-# the databases fetched into data/, a pro key, and `ipintel serve` pinned to core 0 on
+# the databases fetched by scripts/fetch-data.sh, a pro key, and `ipintel serve` pinned to core 0 on
 # 127.0.0.1:$PORT. Everything started is stopped on exit.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -12,8 +12,9 @@ trap cleanup EXIT
 cargo build --release -q -p ipintel
 BIN=target/release/ipintel
 mkdir -p "$work/data"
-ln -s "$PWD/data/GeoLite2-City.mmdb" "$PWD/data/GeoLite2-ASN.mmdb" "$work/data/"
-creds=$("$BIN" --data-dir "$work/data" keys create --plan pro --json)
+DB_DIR=${DB_DIR:-$(scripts/data-dir.sh)}
+ln -s "$DB_DIR/GeoLite2-City.mmdb" "$DB_DIR/GeoLite2-ASN.mmdb" "$work/data/"
+creds=$("$BIN" --data-dir "$work/data" --create keys create --plan pro --json)
 account=$(echo "$creds" | python3 -c 'import json,sys; print(json.load(sys.stdin)["account_id"])')
 key=$(echo "$creds" | python3 -c 'import json,sys; print(json.load(sys.stdin)["key"])')
 

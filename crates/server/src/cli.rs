@@ -17,9 +17,14 @@ pub struct Cli {
     /// TOML configuration file (see ipintel.example.toml).
     #[arg(long, global = true, env = "IPINTEL_CONFIG", value_name = "FILE")]
     pub config: Option<PathBuf>,
-    /// Directory for the store and, by default, the databases.
+    /// Directory for the store and, by default, the databases (default: see data_dir below;
+    /// `ipintel check-config` prints the one in effect).
     #[arg(long, global = true, value_name = "DIR")]
     pub data_dir: Option<PathBuf>,
+    /// Let a command other than `serve` create a new store where none exists (without it,
+    /// such a command refuses, so a mistyped data directory never splits your keys in two).
+    #[arg(long, global = true)]
+    pub create: bool,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -38,15 +43,27 @@ pub enum Command {
     /// Build and inspect MMDB databases.
     #[command(subcommand)]
     Data(DataCommand),
-    /// Load the configuration, print it, and exit (0 when valid, 2 when not).
+    /// Load the configuration, print it as TOML with where each value came from, and exit
+    /// (0 when valid, 2 when not).
     CheckConfig,
+    /// Print a shell completion script: `ipintel completions bash > /etc/bash_completion.d/ipintel`.
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the manual page (roff): `ipintel man | man -l -`.
+    Man,
 }
 
 #[derive(Debug, Args)]
 pub struct ServeArgs {
-    /// Address to listen on, e.g. 127.0.0.1:8080 or [::1]:8443.
-    #[arg(long, value_name = "ADDR")]
+    /// Where to listen: PORT (127.0.0.1), HOST:PORT, [IPV6]:PORT or :PORT (every interface).
+    #[arg(long, value_name = "ADDR", value_parser = crate::config::parse_listen)]
     pub listen: Option<SocketAddr>,
+    /// Write the server's process id here once it listens (removed on exit), for
+    /// `kill -HUP $(cat FILE)`.
+    #[arg(long, value_name = "FILE")]
+    pub pid_file: Option<PathBuf>,
     /// MMDB file or directory (repeatable); replaces geoip.mmdb.
     #[arg(long, value_name = "PATH")]
     pub mmdb: Vec<PathBuf>,
@@ -75,37 +92,49 @@ pub enum KeysCommand {
         #[arg(long, default_value = "")]
         label: String,
         /// Print {"account_id": N, "key": "..."}.
-        #[arg(long)]
+        #[arg(long, conflicts_with = "shell")]
         json: bool,
+        /// Print ACCOUNT_ID=N and KEY=... lines for `eval "$(ipintel keys create --shell)"`.
+        #[arg(long)]
+        shell: bool,
     },
     /// Add a key to an existing account.
     Add {
+        /// The account's id (`keys list`).
         #[arg(long)]
         account: u64,
+        /// Print {"account_id": N, "key": "..."}.
         #[arg(long)]
         json: bool,
     },
-    /// List accounts and their keys (keys shown by prefix only).
+    /// List accounts and their keys: prefix, plan, credits, created, revoked.
     List {
+        /// Print a JSON array of accounts, each with its keys.
         #[arg(long)]
         json: bool,
     },
-    /// Show one account.
+    /// Show one account: plan, credits, today's use, keys.
     Show {
+        /// The account's id.
         account: u64,
+        /// Print one JSON object.
         #[arg(long)]
         json: bool,
     },
     /// Revoke a key (whole, or the prefix `keys list` shows), or every key of an account.
     Revoke {
+        /// The key, or its prefix as `keys list` shows it.
         #[arg(required_unless_present = "account", conflicts_with = "account")]
         key: Option<String>,
+        /// Revoke every key of this account.
         #[arg(long)]
         account: Option<u64>,
     },
     /// Change an account's plan, credits or daily quota.
     Update {
+        /// The account's id.
         account: u64,
+        /// New plan name.
         #[arg(long)]
         plan: Option<String>,
         /// A number, or "unlimited".
@@ -138,9 +167,10 @@ pub struct BulkArgs {
     #[arg(long, value_name = "FILE")]
     pub out: PathBuf,
     /// csv, json or xml; default: from --out's extension, else csv.
-    #[arg(long)]
+    #[arg(long, value_name = "FORMAT")]
     pub format: Option<String>,
-    /// Invalid and failed terms with reasons; default: <out>.failed.<format>.
+    /// Invalid and failed terms with reasons; default: --out with .failed before its
+    /// extension (results.csv -> results.failed.csv).
     #[arg(long, value_name = "FILE")]
     pub failed: Option<PathBuf>,
     /// Add reverse DNS names (`domains`) to each result.
@@ -173,13 +203,16 @@ pub enum DataCommand {
         /// database_type to write, e.g. GeoIP2-City, GeoLite2-ASN, GeoIP2-ISP.
         #[arg(long = "type", value_name = "DATABASE_TYPE")]
         database_type: String,
+        /// Output file (written atomically).
         #[arg(long, value_name = "FILE")]
         out: PathBuf,
+        /// The records, as [{"net/len": {record}}, ...].
         #[arg(value_name = "SOURCE.json")]
         source: PathBuf,
     },
     /// Print what ipintel sees in MMDB files (kind, type, build time).
     Info {
+        /// MMDB files.
         #[arg(required = true)]
         files: Vec<PathBuf>,
     },

@@ -14,17 +14,47 @@ use crate::cli::{DataCommand, KeysCommand, LookupArgs};
 use crate::config::Config;
 
 pub const EXIT_OK: i32 = 0;
+
+/// Unix seconds as RFC 3339 in UTC, e.g. `2026-12-01T21:53:23Z`.
+pub fn rfc3339(unix_seconds: i64) -> String {
+    jiff::Timestamp::from_second(unix_seconds)
+        .map(|t| t.to_string())
+        .unwrap_or_else(|_| unix_seconds.to_string())
+}
 pub const EXIT_NOT_FOUND: i32 = 1;
 
-async fn open_store(config: &Config) -> anyhow::Result<Store> {
-    crate::server::create_data_dir(&config.data_dir)?;
-    Store::open_sqlite(&config.store_path())
+/// The store the server uses. A command other than `serve` does not create one unless asked:
+/// a store created by mistake (a wrong directory) would hold keys the server never sees.
+async fn open_store(config: &Config, create: bool) -> anyhow::Result<Store> {
+    let path = config.store_path();
+    if !path.exists() && !create {
+        bail!(
+            "no store at {} (data directory from {}).\n\
+             Start `ipintel serve` once to create it, point at the server's with --data-dir or IPINTEL_DATA_DIR,\n\
+             or pass --create to start a new one there.",
+            path.display(),
+            config
+                .sources
+                .get("data_dir")
+                .map_or("the default", String::as_str)
+        );
+    }
+    crate::server::prepare_data_dir(config)?;
+    Store::open_sqlite(&path)
         .await
         .with_context(|| format!("opening store {}", config.store_path().display()))
 }
 
-fn print_key(new: &accounts::NewKey, json: bool, out: &mut impl Write) -> anyhow::Result<()> {
-    if json {
+fn print_key(
+    new: &accounts::NewKey,
+    json: bool,
+    shell: bool,
+    out: &mut impl Write,
+) -> anyhow::Result<()> {
+    if shell {
+        // Keys are [A-Za-z0-9_]: nothing to quote.
+        writeln!(out, "ACCOUNT_ID={}\nKEY={}", new.account_id, new.key)?;
+    } else if json {
         writeln!(
             out,
             "{}",
@@ -50,8 +80,8 @@ fn parse_limit(value: &str, unlimited_word: &str) -> anyhow::Result<Option<u64>>
         .with_context(|| format!("expected a number or {unlimited_word:?}, got {value:?}"))
 }
 
-pub async fn keys(config: &Config, command: KeysCommand) -> anyhow::Result<i32> {
-    let store = open_store(config).await?;
+pub async fn keys(config: &Config, command: KeysCommand, create: bool) -> anyhow::Result<i32> {
+    let store = open_store(config, create).await?;
     let plans: Plans = config.plans()?;
     let mut out = std::io::stdout().lock();
     match command {
@@ -61,14 +91,15 @@ pub async fn keys(config: &Config, command: KeysCommand) -> anyhow::Result<i32> 
             daily_quota,
             label,
             json,
+            shell,
         } => {
             let new = accounts::create_account(&store, &plans, &plan, credits, daily_quota, &label)
                 .await?;
-            print_key(&new, json, &mut out)?;
+            print_key(&new, json, shell, &mut out)?;
         }
         KeysCommand::Add { account, json } => {
             let new = accounts::add_key(&store, account).await?;
-            print_key(&new, json, &mut out)?;
+            print_key(&new, json, false, &mut out)?;
         }
         KeysCommand::List { json } => {
             let rows = store.accounts().await?;
@@ -80,10 +111,11 @@ pub async fn keys(config: &Config, command: KeysCommand) -> anyhow::Result<i32> 
                         let ks: Vec<_> = keys
                             .iter()
                             .filter(|k| k.account_id == a.id)
-                            .map(|k| serde_json::json!({"prefix": k.key_prefix, "created_at": k.created_at, "revoked_at": k.revoked_at}))
+                            .map(|k| serde_json::json!({"prefix": k.key_prefix, "created_at": rfc3339(k.created_at), "revoked_at": k.revoked_at.map(rfc3339)}))
                             .collect();
                         serde_json::json!({
                             "account_id": a.id, "plan": a.plan, "label": a.label,
+                            "created_at": rfc3339(a.created_at),
                             "credits_granted": a.credits_granted, "credits_used": a.credits_used,
                             "daily_quota": a.daily_quota, "keys": ks,
                         })
@@ -93,27 +125,40 @@ pub async fn keys(config: &Config, command: KeysCommand) -> anyhow::Result<i32> 
             } else {
                 writeln!(
                     out,
-                    "{:<8} {:<8} {:<14} {:<12} {:<6} label",
-                    "account", "plan", "credits", "daily_quota", "keys"
+                    "{:<8} {:<8} {:<16} {:<12} {:<21} label",
+                    "account", "plan", "credits left", "daily_quota", "created"
                 )?;
                 for a in &rows {
-                    let live = keys
-                        .iter()
-                        .filter(|k| k.account_id == a.id && k.revoked_at.is_none())
-                        .count();
                     let credits = a
                         .credits_granted
-                        .map(|g| format!("{}/{}", g.saturating_sub(a.credits_used), g))
+                        .map(|g| format!("{} of {}", g.saturating_sub(a.credits_used), g))
                         .unwrap_or_else(|| "unlimited".into());
                     let quota = a
                         .daily_quota
                         .map(|q| q.to_string())
-                        .unwrap_or_else(|| "plan".into());
+                        .unwrap_or_else(|| "plan's".into());
                     writeln!(
                         out,
-                        "{:<8} {:<8} {:<14} {:<12} {:<6} {}",
-                        a.id, a.plan, credits, quota, live, a.label
+                        "{:<8} {:<8} {:<16} {:<12} {:<21} {}",
+                        a.id,
+                        a.plan,
+                        credits,
+                        quota,
+                        rfc3339(a.created_at),
+                        a.label
                     )?;
+                    for k in keys.iter().filter(|k| k.account_id == a.id) {
+                        let state = match k.revoked_at {
+                            Some(t) => format!("revoked {}", rfc3339(t)),
+                            None => "live".into(),
+                        };
+                        writeln!(
+                            out,
+                            "  key {:<16} created {}  {state}",
+                            k.key_prefix,
+                            rfc3339(k.created_at)
+                        )?;
+                    }
                 }
             }
         }
@@ -374,7 +419,7 @@ pub fn data(command: DataCommand) -> anyhow::Result<i32> {
                     file.display(),
                     db.kind,
                     db.database_type,
-                    db.build_epoch
+                    rfc3339(db.build_epoch as i64)
                 )?;
             }
         }

@@ -11,18 +11,18 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use ipintel_core::accounts::{Plan, Plans, Service};
-use serde::{Deserialize, Deserializer};
+use serde::{Deserialize, Deserializer, Serialize};
 
 /// Every key, its type and what it does: `--help` prints this table, and a test checks it
 /// against `Config` and the example file.
 pub const KEYS: &[(&str, &str)] = &[
     (
         "listen",
-        "address:port the HTTP(S) server binds (default 127.0.0.1:8080)",
+        "where the HTTP(S) server listens: PORT (on 127.0.0.1), HOST:PORT, [IPV6]:PORT or :PORT (every interface) (default 127.0.0.1:8080)",
     ),
     (
         "data_dir",
-        "directory for the SQLite store and, by default, the MMDB files (default ./data)",
+        "directory for the SQLite store and, by default, the MMDB files (default $XDG_DATA_HOME/ipintel, else ~/.local/share/ipintel, else /var/lib/ipintel; relative paths in the file are relative to the file)",
     ),
     ("log_format", "text or json (default text)"),
     (
@@ -190,12 +190,13 @@ pub const KEYS: &[(&str, &str)] = &[
     ),
 ];
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
-    #[serde(default = "default_listen")]
+    #[serde(default = "default_listen", deserialize_with = "listen_addr")]
     pub listen: SocketAddr,
-    #[serde(default = "default_data_dir")]
+    /// Empty until `load` applies the data directory rule; absolute after.
+    #[serde(default)]
     pub data_dir: PathBuf,
     #[serde(default)]
     pub log_format: LogFormat,
@@ -219,10 +220,13 @@ pub struct Config {
     pub tasks: TasksConfig,
     #[serde(default)]
     pub bulk: BulkConfig,
+    /// Where each value set by the operator came from, by dotted key.
+    #[serde(skip)]
+    pub sources: BTreeMap<String, String>,
 }
 
 /// Bulk requests (`/api/bgservice/...`, `ipintel bulk`). DNS goes to `tasks.dns_server`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct BulkConfig {
     #[serde(default = "default_bulk_max_terms")]
@@ -263,7 +267,7 @@ fn default_bulk_dns_timeout() -> u64 {
     2000
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct TasksConfig {
     #[serde(default = "default_workers")]
@@ -320,7 +324,7 @@ impl Default for TasksConfig {
     }
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct PortScanConfig {
     #[serde(default)]
@@ -405,7 +409,7 @@ fn default_connect_timeout() -> u64 {
     1500
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct LocalNetworkConfig {
     pub cidr: ipnet::IpNet,
@@ -414,7 +418,7 @@ pub struct LocalNetworkConfig {
     pub domain_id: u32,
 }
 
-#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, Deserialize, Serialize, PartialEq, Eq)]
 #[serde(rename_all = "lowercase")]
 pub enum LogFormat {
     #[default]
@@ -422,7 +426,7 @@ pub enum LogFormat {
     Json,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct GeoipConfig {
     #[serde(default, deserialize_with = "string_or_list")]
@@ -450,14 +454,14 @@ fn default_cache_mb() -> u64 {
     ipintel_core::geo::DEFAULT_CACHE_BYTES >> 20
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct TlsConfig {
     pub cert: PathBuf,
     pub key: PathBuf,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct HttpConfig {
     #[serde(default = "default_max_connections")]
@@ -496,15 +500,16 @@ impl Default for HttpConfig {
     }
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct AdminConfig {
+    #[serde(serialize_with = "redacted")]
     pub token: Option<String>,
     #[serde(default)]
     pub trust_loopback: bool,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct PlanConfig {
     #[serde(deserialize_with = "string_or_list")]
@@ -520,8 +525,78 @@ pub struct PlanConfig {
 fn default_listen() -> SocketAddr {
     SocketAddr::from(([127, 0, 0, 1], 8080))
 }
-fn default_data_dir() -> PathBuf {
-    PathBuf::from("data")
+/// The data directory when none is configured: `$XDG_DATA_HOME/ipintel`, else
+/// `$HOME/.local/share/ipintel`, else `/var/lib/ipintel` (a service without a home). The
+/// second half says which rule applied, for `check-config` and `serve`'s first line.
+pub fn default_data_dir(env: &BTreeMap<String, String>) -> (PathBuf, &'static str) {
+    let absolute = |name: &str| env.get(name).map(PathBuf::from).filter(|p| p.is_absolute());
+    if let Some(xdg) = absolute("XDG_DATA_HOME") {
+        (xdg.join("ipintel"), "default: $XDG_DATA_HOME/ipintel")
+    } else if let Some(home) = absolute("HOME") {
+        (
+            home.join(".local/share/ipintel"),
+            "default: ~/.local/share/ipintel",
+        )
+    } else {
+        (PathBuf::from("/var/lib/ipintel"), "default: no $HOME")
+    }
+}
+
+/// `listen` as people write it: `8080` (loopback), `:8080` (every interface),
+/// `host:port` (a name is resolved once, at start), `1.2.3.4:80`, `[::1]:8443`.
+pub fn parse_listen(text: &str) -> Result<SocketAddr, String> {
+    let text = text.trim();
+    let bad = || {
+        format!("{text:?} is not a listen address; expected PORT, HOST:PORT, [IPV6]:PORT or :PORT")
+    };
+    if let Ok(port) = text.parse::<u16>() {
+        return Ok(SocketAddr::from(([127, 0, 0, 1], port)));
+    }
+    if let Some(port) = text.strip_prefix(':') {
+        let port: u16 = port.parse().map_err(|_| bad())?;
+        return Ok(SocketAddr::from(([0, 0, 0, 0], port)));
+    }
+    if let Ok(addr) = text.parse::<SocketAddr>() {
+        return Ok(addr);
+    }
+    let (host, port) = text.rsplit_once(':').ok_or_else(bad)?;
+    let port: u16 = port.parse().map_err(|_| bad())?;
+    if host.is_empty() || host.contains(['[', ']', '/', ' ']) {
+        return Err(bad());
+    }
+    use std::net::ToSocketAddrs;
+    let addrs: Vec<SocketAddr> = (host, port)
+        .to_socket_addrs()
+        .map_err(|e| format!("listen address {text:?}: cannot resolve {host:?}: {e}"))?
+        .collect();
+    // IPv4 first: `localhost` should mean 127.0.0.1, which every client tries.
+    addrs
+        .iter()
+        .find(|a| a.is_ipv4())
+        .or(addrs.first())
+        .copied()
+        .ok_or_else(|| format!("listen address {text:?}: {host:?} has no address"))
+}
+
+fn listen_addr<'de, D: Deserializer<'de>>(de: D) -> Result<SocketAddr, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Raw {
+        Port(u16),
+        Text(String),
+    }
+    match Raw::deserialize(de)? {
+        Raw::Port(port) => Ok(SocketAddr::from(([127, 0, 0, 1], port))),
+        Raw::Text(text) => parse_listen(&text).map_err(serde::de::Error::custom),
+    }
+}
+
+/// `check-config` shows that a token is set, never the token.
+fn redacted<S: serde::Serializer>(token: &Option<String>, s: S) -> Result<S::Ok, S::Error> {
+    match token {
+        Some(_) => s.serialize_str("<set>"),
+        None => s.serialize_none(),
+    }
 }
 fn default_bootstrap_plan() -> String {
     "pro".to_owned()
@@ -594,6 +669,7 @@ where
 /// Flags that override the file and the environment.
 #[derive(Debug, Default, Clone)]
 pub struct Overrides {
+    /// Already parsed by `parse_listen` (clap's value parser).
     pub listen: Option<SocketAddr>,
     pub data_dir: Option<PathBuf>,
     pub mmdb: Vec<PathBuf>,
@@ -611,6 +687,9 @@ pub enum ConfigError {
     Env { name: String, reason: String },
     #[error("configuration: {0}")]
     Invalid(String),
+    /// One key's value is wrong: the key, what is wrong, and what would be right.
+    #[error("configuration: {key} {problem}")]
+    Key { key: &'static str, problem: String },
 }
 
 impl Config {
@@ -634,6 +713,15 @@ impl Config {
             }
             None => toml::Table::new(),
         };
+        let mut sources = BTreeMap::new();
+        if let Some(path) = file {
+            record_sources(
+                &table,
+                "",
+                &format!("file {}", path.display()),
+                &mut sources,
+            );
+        }
         // Report file errors (unknown keys above all) against the file before env muddles it.
         if let Some(path) = file {
             toml::Value::Table(table.clone())
@@ -658,6 +746,7 @@ impl Config {
                 });
             }
             set_path(&mut table, &path, env_value(value));
+            sources.insert(path.join("."), format!("env {name}"));
             toml::Value::Table(table.clone())
                 .try_into::<Config>()
                 .map_err(|e| ConfigError::Env {
@@ -668,21 +757,74 @@ impl Config {
         let mut config: Config = toml::Value::Table(table)
             .try_into()
             .map_err(|e: toml::de::Error| ConfigError::Invalid(e.to_string()))?;
+        // Paths written in the file are relative to the file; the rest to the working directory.
+        let file_dir = file.and_then(|f| f.parent()).map(|d| {
+            if d.as_os_str().is_empty() {
+                Path::new(".")
+            } else {
+                d
+            }
+        });
+        let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("/"));
+        let from_file = |key: &str| {
+            sources
+                .get(key)
+                .is_some_and(|s: &String| s.starts_with("file "))
+        };
+        let base_for = |key: &str| -> PathBuf {
+            match file_dir {
+                Some(dir) if from_file(key) => absolute(dir, &cwd),
+                _ => cwd.clone(),
+            }
+        };
+        let data_base = base_for("data_dir");
+        let mmdb_base = base_for("geoip.mmdb");
+        let cert_base = base_for("tls.cert");
+        let key_base = base_for("tls.key");
         if let Some(listen) = overrides.listen {
             config.listen = listen;
+            sources.insert("listen".into(), "flag --listen".into());
         }
         if let Some(dir) = &overrides.data_dir {
             config.data_dir = dir.clone();
+            sources.insert("data_dir".into(), "flag --data-dir".into());
         }
+        if config.data_dir.as_os_str().is_empty() {
+            let (dir, rule) = default_data_dir(env);
+            config.data_dir = dir;
+            sources.insert("data_dir".into(), rule.into());
+        }
+        config.data_dir = absolute(
+            &config.data_dir,
+            if overrides.data_dir.is_some() {
+                &cwd
+            } else {
+                &data_base
+            },
+        );
         if !overrides.mmdb.is_empty() {
-            config.geoip.mmdb = overrides.mmdb.clone();
+            config.geoip.mmdb = overrides.mmdb.iter().map(|p| absolute(p, &cwd)).collect();
+            sources.insert("geoip.mmdb".into(), "flag --mmdb".into());
+        } else {
+            config.geoip.mmdb = config
+                .geoip
+                .mmdb
+                .iter()
+                .map(|p| absolute(p, &mmdb_base))
+                .collect();
+        }
+        if let Some(tls) = &mut config.tls {
+            tls.cert = absolute(&tls.cert, &cert_base);
+            tls.key = absolute(&tls.key, &key_base);
         }
         match (&overrides.tls_cert, &overrides.tls_key) {
             (Some(cert), Some(key)) => {
                 config.tls = Some(TlsConfig {
-                    cert: cert.clone(),
-                    key: key.clone(),
-                })
+                    cert: absolute(cert, &cwd),
+                    key: absolute(key, &cwd),
+                });
+                sources.insert("tls.cert".into(), "flag --tls-cert".into());
+                sources.insert("tls.key".into(), "flag --tls-key".into());
             }
             (None, None) => {}
             _ => {
@@ -691,8 +833,18 @@ impl Config {
                 ))
             }
         }
+        config.sources = sources;
         config.validate()?;
         Ok(config)
+    }
+
+    /// The effective configuration as TOML, every value with where it came from (a file, an
+    /// environment variable, a flag, or the default); the admin token is never printed.
+    pub fn to_annotated_toml(&self) -> String {
+        let table = toml::Table::try_from(self).expect("the configuration serializes");
+        let mut out = String::new();
+        write_table(&mut out, &table, "", &self.sources);
+        out
     }
 
     fn validate(&self) -> Result<(), ConfigError> {
@@ -704,14 +856,46 @@ impl Config {
                 plans.names().join(", ")
             )));
         }
-        if self.tasks.workers == 0
-            || self.tasks.timeout_secs == 0
-            || self.tasks.whois_max_bytes == 0
-        {
-            return Err(ConfigError::Invalid(
-                "tasks.workers, tasks.timeout_secs and tasks.whois_max_bytes must be positive"
-                    .into(),
-            ));
+        let bulk = &self.bulk;
+        let http = &self.http;
+        let positive: [(&'static str, u64); 16] = [
+            ("tasks.workers", self.tasks.workers as u64),
+            ("tasks.per_account", self.tasks.per_account as u64),
+            ("tasks.timeout_secs", self.tasks.timeout_secs),
+            ("tasks.whois_max_bytes", self.tasks.whois_max_bytes as u64),
+            (
+                "tasks.port_scan.concurrency",
+                self.tasks.port_scan.concurrency as u64,
+            ),
+            (
+                "tasks.port_scan.at_once",
+                self.tasks.port_scan.at_once as u64,
+            ),
+            ("bulk.max_terms", bulk.max_terms as u64),
+            ("bulk.max_body_bytes", bulk.max_body_bytes as u64),
+            ("bulk.at_once", bulk.at_once as u64),
+            ("bulk.chunk_terms", bulk.chunk_terms as u64),
+            ("bulk.resolve_concurrency", bulk.resolve_concurrency as u64),
+            ("bulk.dns_timeout_ms", bulk.dns_timeout_ms),
+            ("http.max_connections", http.max_connections as u64),
+            (
+                "http.max_connections_per_client",
+                http.max_connections_per_client as u64,
+            ),
+            ("http.request_timeout_secs", http.request_timeout_secs),
+            ("http.max_body_bytes", http.max_body_bytes as u64),
+        ];
+        if let Some((key, _)) = positive.iter().find(|(_, v)| *v == 0) {
+            return Err(ConfigError::Key {
+                key,
+                problem: format!(
+                    "is 0{}; it must be at least 1",
+                    self.sources
+                        .get(*key)
+                        .map(|s| format!(" (from {s})"))
+                        .unwrap_or_default()
+                ),
+            });
         }
         if crate::net::whois::Target::parse(&self.tasks.whois_server).is_none() {
             return Err(ConfigError::Invalid(format!(
@@ -732,26 +916,6 @@ impl Config {
         if self.tasks.port_scan.enabled && self.tasks.port_scan.allowed_networks.is_empty() {
             return Err(ConfigError::Invalid(
                 "tasks.port_scan.enabled needs tasks.port_scan.allowed_networks: scans are limited to them".into(),
-            ));
-        }
-        let bulk = &self.bulk;
-        if bulk.max_terms == 0
-            || bulk.max_body_bytes == 0
-            || bulk.at_once == 0
-            || bulk.chunk_terms == 0
-            || bulk.resolve_concurrency == 0
-            || bulk.dns_timeout_ms == 0
-        {
-            return Err(ConfigError::Invalid(
-                "bulk.max_terms, max_body_bytes, at_once, chunk_terms, resolve_concurrency and dns_timeout_ms must be positive".into(),
-            ));
-        }
-        if self.http.max_connections == 0
-            || self.http.max_connections_per_client == 0
-            || self.http.request_timeout_secs == 0
-        {
-            return Err(ConfigError::Invalid(
-                "http.max_connections, http.max_connections_per_client and http.request_timeout_secs must be positive".into(),
             ));
         }
         Ok(())
@@ -823,6 +987,76 @@ impl Config {
     }
 }
 
+fn absolute(path: &Path, base: &Path) -> PathBuf {
+    if path.is_absolute() {
+        path.to_owned()
+    } else {
+        base.join(path)
+    }
+}
+
+/// Every leaf key of `table` (arrays count as leaves) comes from `source`.
+fn record_sources(
+    table: &toml::Table,
+    prefix: &str,
+    source: &str,
+    out: &mut BTreeMap<String, String>,
+) {
+    for (key, value) in table {
+        let path = if prefix.is_empty() {
+            key.clone()
+        } else {
+            format!("{prefix}.{key}")
+        };
+        match value {
+            toml::Value::Table(t) => record_sources(t, &path, source, out),
+            _ => {
+                out.insert(path, source.to_owned());
+            }
+        }
+    }
+}
+
+/// TOML text for `table` under `[prefix]`: its plain keys with their sources as comments,
+/// then its sub-tables.
+fn write_table(
+    out: &mut String,
+    table: &toml::Table,
+    prefix: &str,
+    sources: &BTreeMap<String, String>,
+) {
+    use std::fmt::Write;
+    let path = |key: &str| {
+        if prefix.is_empty() {
+            key.to_owned()
+        } else {
+            format!("{prefix}.{key}")
+        }
+    };
+    let plain: Vec<_> = table.iter().filter(|(_, v)| !v.is_table()).collect();
+    if !prefix.is_empty() && (!plain.is_empty() || table.is_empty()) {
+        let _ = writeln!(out, "\n[{prefix}]");
+    }
+    for (key, value) in plain {
+        let source = sources.get(&path(key)).map_or("default", String::as_str);
+        let key_text = toml::Value::String(key.clone()).to_string();
+        let key_text = if key
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+        {
+            key.clone()
+        } else {
+            key_text
+        };
+        let _ = writeln!(out, "{key_text} = {value}  # {source}");
+    }
+    for (key, value) in table {
+        if let toml::Value::Table(t) = value {
+            write_table(out, t, &path(key), sources);
+        }
+    }
+}
+
 fn env_value(raw: &str) -> toml::Value {
     let doc = format!("v = {raw}");
     match doc.parse::<toml::Table>() {
@@ -881,16 +1115,184 @@ mod tests {
         assert_eq!(cfg.listen.port(), 1);
         assert_eq!(cfg.data_dir, PathBuf::from("/b"));
         assert!(!cfg.geoip.verify);
-        assert_eq!(
-            cfg.geoip.mmdb,
-            vec![PathBuf::from("x.mmdb"), PathBuf::from("y.mmdb")]
-        );
+        // Relative paths from the environment are relative to the working directory.
+        let cwd = std::env::current_dir().unwrap();
+        assert_eq!(cfg.geoip.mmdb, vec![cwd.join("x.mmdb"), cwd.join("y.mmdb")]);
+        assert_eq!(cfg.sources["data_dir"], "env IPINTEL_DATA_DIR");
+        assert!(cfg.sources["listen"].starts_with("file "));
         let cli = Overrides {
             data_dir: Some("/c".into()),
             ..Default::default()
         };
         let cfg = Config::load(Some(&file), &env(&[("IPINTEL_DATA_DIR", "/b")]), &cli).unwrap();
         assert_eq!(cfg.data_dir, PathBuf::from("/c"));
+    }
+
+    #[test]
+    fn the_data_directory_rule() {
+        let none = Overrides::default();
+        let cfg = Config::load(None, &env(&[("HOME", "/home/ann")]), &none).unwrap();
+        assert_eq!(
+            cfg.data_dir,
+            PathBuf::from("/home/ann/.local/share/ipintel")
+        );
+        assert_eq!(
+            cfg.store_path(),
+            PathBuf::from("/home/ann/.local/share/ipintel/ipintel.db")
+        );
+        let cfg = Config::load(
+            None,
+            &env(&[("HOME", "/home/ann"), ("XDG_DATA_HOME", "/xdg")]),
+            &none,
+        )
+        .unwrap();
+        assert_eq!(cfg.data_dir, PathBuf::from("/xdg/ipintel"));
+        // A relative XDG_DATA_HOME is ignored, as the XDG spec says.
+        let cfg = Config::load(
+            None,
+            &env(&[("HOME", "/home/ann"), ("XDG_DATA_HOME", "rel")]),
+            &none,
+        )
+        .unwrap();
+        assert_eq!(
+            cfg.data_dir,
+            PathBuf::from("/home/ann/.local/share/ipintel")
+        );
+        let cfg = Config::load(None, &env(&[]), &none).unwrap();
+        assert_eq!(cfg.data_dir, PathBuf::from("/var/lib/ipintel"));
+        // Relative paths in a file are relative to the file.
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("c.toml");
+        std::fs::write(
+            &file,
+            "data_dir = \"state\"\n[geoip]\nmmdb = [\"db/City.mmdb\"]\n",
+        )
+        .unwrap();
+        let cfg = Config::load(Some(&file), &env(&[("HOME", "/home/ann")]), &none).unwrap();
+        assert_eq!(cfg.data_dir, dir.path().join("state"));
+        assert_eq!(cfg.geoip.mmdb, vec![dir.path().join("db/City.mmdb")]);
+        // The flag beats the environment, which beats the file.
+        let cfg = Config::load(
+            Some(&file),
+            &env(&[("IPINTEL_DATA_DIR", "/env")]),
+            &Overrides {
+                data_dir: Some("/flag".into()),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        assert_eq!(cfg.data_dir, PathBuf::from("/flag"));
+        assert_eq!(cfg.sources["data_dir"], "flag --data-dir");
+    }
+
+    #[test]
+    fn listen_takes_ports_names_and_addresses() {
+        assert_eq!(
+            parse_listen("8080").unwrap(),
+            "127.0.0.1:8080".parse().unwrap()
+        );
+        assert_eq!(
+            parse_listen(":8080").unwrap(),
+            "0.0.0.0:8080".parse().unwrap()
+        );
+        assert_eq!(
+            parse_listen("[::1]:8443").unwrap(),
+            "[::1]:8443".parse().unwrap()
+        );
+        assert_eq!(
+            parse_listen("10.1.2.3:80").unwrap(),
+            "10.1.2.3:80".parse().unwrap()
+        );
+        // `localhost` comes from /etc/hosts: no DNS query leaves the machine.
+        assert_eq!(
+            parse_listen("localhost:8080").unwrap(),
+            "127.0.0.1:8080".parse().unwrap()
+        );
+        for bad in [
+            "",
+            "http://x:80",
+            "x:",
+            "x:99999",
+            "[::1]",
+            "a b:80",
+            "70000",
+        ] {
+            let err = parse_listen(bad).unwrap_err();
+            assert!(
+                err.contains("PORT") || err.contains("resolve"),
+                "{bad:?}: {err}"
+            );
+        }
+        let cfg = Config::load(
+            None,
+            &env(&[("IPINTEL_LISTEN", "9000")]),
+            &Overrides::default(),
+        )
+        .unwrap();
+        assert_eq!(cfg.listen, "127.0.0.1:9000".parse().unwrap());
+    }
+
+    #[test]
+    fn zero_limits_name_their_key_and_source() {
+        let err = Config::load(
+            None,
+            &env(&[("IPINTEL_TASKS__WORKERS", "0")]),
+            &Overrides::default(),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("tasks.workers is 0 (from env IPINTEL_TASKS__WORKERS)"),
+            "{err}"
+        );
+        let err = Config::load(
+            None,
+            &env(&[("IPINTEL_BULK__CHUNK_TERMS", "0")]),
+            &Overrides::default(),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("bulk.chunk_terms is 0"), "{err}");
+    }
+
+    #[test]
+    fn check_config_prints_toml_with_sources_and_hides_the_token() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("c.toml");
+        std::fs::write(
+            &file,
+            "[admin]\ntoken = \"s3cret\"\n[plans.team]\nservices = [\"city\"]\n",
+        )
+        .unwrap();
+        let cfg = Config::load(
+            Some(&file),
+            &env(&[("IPINTEL_TASKS__WORKERS", "3"), ("HOME", "/h")]),
+            &Overrides::default(),
+        )
+        .unwrap();
+        let text = cfg.to_annotated_toml();
+        assert!(!text.contains("s3cret"), "{text}");
+        assert!(text.contains("token = \"<set>\"  # file "), "{text}");
+        assert!(
+            text.contains("workers = 3  # env IPINTEL_TASKS__WORKERS"),
+            "{text}"
+        );
+        assert!(
+            text.contains("max_connections = 10000  # default"),
+            "{text}"
+        );
+        assert!(text.contains("[plans.team]"), "{text}");
+        // What it prints is a configuration that loads to the same values.
+        let stripped: String = text
+            .lines()
+            .map(|l| l.split("  # ").next().unwrap())
+            .filter(|l| !l.contains("<set>"))
+            .collect::<Vec<_>>()
+            .join("\n");
+        std::fs::write(&file, stripped).unwrap();
+        let again = Config::load(Some(&file), &env(&[]), &Overrides::default()).unwrap();
+        assert_eq!(again.tasks.workers, 3);
+        assert_eq!(again.data_dir, PathBuf::from("/h/.local/share/ipintel"));
     }
 
     #[test]

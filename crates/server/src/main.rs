@@ -4,12 +4,15 @@
 use std::collections::BTreeMap;
 use std::process::ExitCode;
 
+use anyhow::Context;
 use clap::Parser;
 use ipintel_server::cli::{Cli, Command};
 use ipintel_server::config::{Config, LogFormat, Overrides};
 use ipintel_server::{commands, server};
 
 fn main() -> ExitCode {
+    // Rust ignores SIGPIPE and turns it into EPIPE errors; those end the program quietly
+    // below, as `ipintel check-config | head` should.
     let cli = Cli::parse();
     match run(cli) {
         Ok(code) => ExitCode::from(code as u8),
@@ -32,6 +35,24 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
         data_dir: cli.data_dir.clone(),
         ..Default::default()
     };
+    match &cli.command {
+        // Neither reads the configuration: they describe the command line itself.
+        Command::Completions { shell } => {
+            let mut command = <Cli as clap::CommandFactory>::command();
+            // Into a buffer first: clap_complete panics when its writer fails (a closed pipe).
+            let mut script = Vec::new();
+            clap_complete::generate(*shell, &mut command, "ipintel", &mut script);
+            std::io::Write::write_all(&mut std::io::stdout().lock(), &script)?;
+            return Ok(commands::EXIT_OK);
+        }
+        Command::Man => {
+            let mut page = Vec::new();
+            clap_mangen::Man::new(<Cli as clap::CommandFactory>::command()).render(&mut page)?;
+            std::io::Write::write_all(&mut std::io::stdout().lock(), &page)?;
+            return Ok(commands::EXIT_OK);
+        }
+        _ => {}
+    }
     if let Command::Serve(args) = &cli.command {
         overrides.listen = args.listen;
         overrides.mmdb = args.mmdb.clone();
@@ -41,17 +62,27 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
     let config = Config::load(cli.config.as_deref(), &env, &overrides)?;
     init_logging(config.log_format, &env);
     match cli.command {
-        Command::Serve(_) => runtime()?.block_on(serve(config)),
-        Command::Keys(command) => runtime()?.block_on(commands::keys(&config, command)),
+        Command::Serve(args) => runtime()?.block_on(serve(config, args.pid_file)),
+        Command::Keys(command) => runtime()?.block_on(commands::keys(&config, command, cli.create)),
         Command::Lookup(args) => commands::lookup(&config, args),
         Command::Bulk(args) => {
             runtime()?.block_on(ipintel_server::bulk::command::run(&config, args))
         }
         Command::Data(command) => commands::data(command),
         Command::CheckConfig => {
-            println!("{config:#?}");
+            use std::io::Write;
+            let mut out = std::io::stdout().lock();
+            writeln!(
+                out,
+                "# ipintel {} effective configuration",
+                env!("CARGO_PKG_VERSION")
+            )?;
+            writeln!(out, "# store: {}", config.store_path().display())?;
+            out.write_all(config.to_annotated_toml().as_bytes())?;
+            out.flush()?;
             Ok(commands::EXIT_OK)
         }
+        Command::Completions { .. } | Command::Man => unreachable!("answered above"),
     }
 }
 
@@ -65,8 +96,12 @@ fn init_logging(format: LogFormat, env: &BTreeMap<String, String>) {
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::try_new(env.get("IPINTEL_LOG").map(String::as_str).unwrap_or("info"))
         .unwrap_or_else(|_| EnvFilter::new("info"));
+    // Colour only for a person at a terminal: a file or journald gets plain text.
+    let ansi =
+        std::io::IsTerminal::is_terminal(&std::io::stderr()) && !env.contains_key("NO_COLOR");
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(ansi)
         .with_writer(std::io::stderr);
     match format {
         LogFormat::Json => builder.json().init(),
@@ -74,32 +109,67 @@ fn init_logging(format: LogFormat, env: &BTreeMap<String, String>) {
     }
 }
 
-async fn serve(config: Config) -> anyhow::Result<i32> {
+async fn serve(config: Config, pid_file: Option<std::path::PathBuf>) -> anyhow::Result<i32> {
+    // Everything that can be wrong is found before anything is announced: the address, the
+    // TLS files, the data directory and store, the databases.
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
-        .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", config.listen))?;
+        .map_err(|e| {
+            let hint = match e.kind() {
+                std::io::ErrorKind::AddrInUse => "; another process listens there (pick another with --listen)",
+                std::io::ErrorKind::PermissionDenied => "; ports below 1024 need privileges (use a higher port, or CAP_NET_BIND_SERVICE)",
+                std::io::ErrorKind::AddrNotAvailable => "; no interface of this host has that address",
+                _ => "",
+            };
+            anyhow::anyhow!("cannot listen on {} (listen, from {}): {e}{hint}", config.listen, config.sources.get("listen").map_or("the default", String::as_str))
+        })?;
     let local = listener.local_addr()?;
     let scheme = if config.tls.is_some() {
         "https"
     } else {
         "http"
     };
+    if let Some(tls) = &config.tls {
+        ipintel_server::listen::tls_acceptor(&tls.cert, &tls.key, &[b"http/1.1"])
+            .context("tls.cert / tls.key")?;
+    }
+    tracing::info!(data_dir = %config.data_dir.display(), from = %config.sources.get("data_dir").map_or("default", String::as_str), "data directory");
     let started = server::start(config).await?;
     let state = started.state.clone();
+    let http = server::http_front_end(&state, listener)?;
+    let _pid_file = match pid_file {
+        Some(path) => Some(PidFile::write(path)?),
+        None => None,
+    };
     tracing::info!(address = %local, scheme, "listening");
+    // Printed on stdout for the person who started the server. Written whole, and a closed
+    // stdout (a supervisor that stopped reading) is ignored: a server must not die of it.
+    let mut banner = format!(
+        "ipintel: data directory {} ({})\n",
+        state.config.data_dir.display(),
+        state
+            .config
+            .sources
+            .get("data_dir")
+            .map_or("default", String::as_str)
+    );
     if let Some(new) = &started.bootstrap {
-        // Printed once, on stdout, so a new user can try the server straight away.
-        println!(
-            "ipintel: created account {} with key {}",
-            new.account_id, new.key
-        );
-        println!("ipintel: this key is shown only now. Try:");
-        println!(
-            "  curl -u {}:{} {scheme}://{local}/geoip/v2.1/city/81.2.69.160",
-            new.account_id, new.key
-        );
+        // The key is shown once, so a new user can try the server straight away.
+        banner.push_str(&format!(
+            "ipintel: created account {} with key {}\n\
+             ipintel: this key is shown only now. Try:\n\
+             \x20 curl -u {}:{} {scheme}://{local}/geoip/v2.1/city/81.2.69.160\n",
+            new.account_id, new.key, new.account_id, new.key
+        ));
     } else {
-        println!("ipintel: listening on {scheme}://{local} (keys: ipintel keys list)");
+        banner.push_str(&format!(
+            "ipintel: listening on {scheme}://{local} (keys: ipintel keys list)\n"
+        ));
+    }
+    {
+        use std::io::Write;
+        let mut out = std::io::stdout().lock();
+        let _ = out.write_all(banner.as_bytes()).and_then(|()| out.flush());
     }
 
     // SIGHUP reloads the databases, as with geoipupdate cron jobs.
@@ -124,7 +194,23 @@ async fn serve(config: Config) -> anyhow::Result<i32> {
         }
         tracing::info!("shutting down");
     };
-    let http = server::http_front_end(&state, listener)?;
     server::run(state, vec![http], shutdown).await?;
     Ok(commands::EXIT_OK)
+}
+
+/// `--pid-file`: written once the server listens, removed when it exits.
+struct PidFile(std::path::PathBuf);
+
+impl PidFile {
+    fn write(path: std::path::PathBuf) -> anyhow::Result<PidFile> {
+        std::fs::write(&path, format!("{}\n", std::process::id()))
+            .with_context(|| format!("writing --pid-file {}", path.display()))?;
+        Ok(PidFile(path))
+    }
+}
+
+impl Drop for PidFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
 }

@@ -29,7 +29,7 @@ pub struct Started {
 /// Open the store and databases. Creates the data directory and, when the store has no
 /// account at all, one account on `bootstrap_plan` whose key the caller shows once.
 pub async fn start(config: Config) -> anyhow::Result<Started> {
-    create_data_dir(&config.data_dir)?;
+    prepare_data_dir(&config)?;
     let store = Store::open_sqlite(&config.store_path())
         .await
         .with_context(|| format!("opening store {}", config.store_path().display()))?;
@@ -51,9 +51,15 @@ pub async fn start(config: Config) -> anyhow::Result<Started> {
     };
     let accounts = Accounts::load(store, plans).await?;
     let options = config.geo_options(config.geoip.verify);
+    tracing::info!(paths = ?options.paths, verify = options.verify, "opening databases");
+    let opening = std::time::Instant::now();
     let geo = tokio::task::spawn_blocking(move || GeoService::open(options))
         .await
         .context("opening databases")??;
+    tracing::info!(
+        seconds = format!("{:.2}", opening.elapsed().as_secs_f64()),
+        "databases open"
+    );
     let set = geo.snapshot();
     if set.dbs.is_empty() {
         tracing::warn!(paths = ?geo.paths(), "no MMDB database found; lookups answer 503 until one appears (run scripts/fetch-data.sh)");
@@ -105,6 +111,61 @@ pub fn create_data_dir(path: &std::path::Path) -> anyhow::Result<()> {
         .mode(0o700)
         .create(path)
         .with_context(|| format!("creating data directory {}", path.display()))
+}
+
+/// Make sure the data directory exists and the store can be written there, or say in plain
+/// words why not (SQLite's own message is "(code: 14) unable to open database file").
+pub fn prepare_data_dir(config: &Config) -> anyhow::Result<()> {
+    let dir = &config.data_dir;
+    create_data_dir(dir)
+        .map_err(|e| explain_io(e.root_cause(), dir, "create the data directory"))?;
+    let probe = dir.join(format!(".ipintel-write-check-{}", std::process::id()));
+    match std::fs::File::create(&probe) {
+        Ok(_) => {
+            let _ = std::fs::remove_file(&probe);
+        }
+        Err(e) => return Err(explain_io(&e, dir, "write in the data directory")),
+    }
+    let store = config.store_path();
+    if store.exists() {
+        std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(&store)
+            .map_err(|e| explain_io(&e, &store, "open the store for writing"))?;
+    }
+    Ok(())
+}
+
+/// An I/O failure on `path` as an operator reads it: what failed, why in words, the fix.
+fn explain_io(
+    e: &(dyn std::error::Error + 'static),
+    path: &std::path::Path,
+    what: &str,
+) -> anyhow::Error {
+    use std::io::ErrorKind;
+    let kind = e.downcast_ref::<std::io::Error>().map(|e| e.kind());
+    let why = match kind {
+        Some(ErrorKind::PermissionDenied) => format!(
+            "permission denied (running as uid {}); give this user access to it, or choose another directory with --data-dir or IPINTEL_DATA_DIR",
+            current_uid()
+        ),
+        Some(ErrorKind::ReadOnlyFilesystem) => {
+            "the file system is read-only; choose a writable directory with --data-dir or IPINTEL_DATA_DIR".into()
+        }
+        Some(ErrorKind::StorageFull) => "the disk is full; free space there".into(),
+        Some(ErrorKind::NotADirectory) | Some(ErrorKind::AlreadyExists) => {
+            "a file is in the way of the directory".into()
+        }
+        _ => e.to_string(),
+    };
+    anyhow::anyhow!("cannot {what} {}: {why}", path.display())
+}
+
+fn current_uid() -> u32 {
+    std::fs::metadata("/proc/self")
+        .map(|m| std::os::unix::fs::MetadataExt::uid(&m))
+        .unwrap_or(u32::MAX)
 }
 
 /// The HTTP(S) front end on `listener`: the router, with TLS when configured.

@@ -32,13 +32,16 @@ fn read_terms(path: &Path) -> anyhow::Result<Vec<String>> {
 /// The format asked for, else the one `--out`'s extension names, else CSV.
 fn format_of(args: &BulkArgs) -> anyhow::Result<Format> {
     if let Some(f) = &args.format {
-        return f.parse().map_err(|e: String| anyhow::anyhow!(e));
+        return f
+            .parse()
+            .map_err(|_| anyhow::anyhow!("--format {f:?}: expected csv, json or xml"));
     }
     let ext = args.out.extension().and_then(|e| e.to_str()).unwrap_or("");
     Ok(ext.parse().unwrap_or(Format::Csv))
 }
 
-/// Where invalid and failed terms go: `--failed`, else `<out>.failed.<ext>`.
+/// Where invalid and failed terms go: `--failed`, else `--out` with `.failed` before its
+/// extension (`results.csv` -> `results.failed.csv`).
 fn failed_path(args: &BulkArgs, format: Format) -> PathBuf {
     args.failed.clone().unwrap_or_else(|| {
         let stem = args
@@ -115,10 +118,12 @@ fn print_summary(s: &Summary, out: &Path, failed_file: Option<&Path>) {
         .duplicates
         .map(|d| format!(", {d} duplicates dropped"))
         .unwrap_or_default();
+    // The rate is over the whole run, start to finish, opening the databases included.
+    let secs = s.elapsed.as_secs_f64();
     eprintln!(
-        "ipintel bulk: {} terms in {:.1}s: {} processed, {} failed, {} invalid{dups}",
+        "ipintel bulk: {} terms in {secs:.1} s ({:.0} terms/s): {} processed, {} failed, {} invalid{dups}",
         s.total,
-        s.elapsed.as_secs_f64(),
+        s.total as f64 / secs.max(1e-3),
         s.processed,
         s.failed,
         s.invalid
@@ -183,7 +188,17 @@ async fn local(
 ) -> anyhow::Result<i32> {
     let started = Instant::now();
     let classified = classify(terms.iter().map(String::as_str));
+    let loud = std::io::stderr().is_terminal();
+    if loud {
+        eprint!(
+            "ipintel bulk: opening databases in {:?}... ",
+            config.mmdb_paths()
+        );
+    }
     let geo = GeoService::open(config.geo_options(false))?;
+    if loud {
+        eprintln!("{:.1} s", started.elapsed().as_secs_f64());
+    }
     let set = geo.snapshot();
     if set.dbs.is_empty() {
         bail!("no MMDB database found; run scripts/fetch-data.sh or set geoip.mmdb");

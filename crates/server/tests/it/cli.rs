@@ -177,6 +177,7 @@ fn data_dir_with_url_characters() {
     let out = ipintel(&[
         "--data-dir",
         data,
+        "--create",
         "keys",
         "create",
         "--plan",
@@ -194,5 +195,201 @@ fn data_dir_with_url_characters() {
     assert!(
         std::path::Path::new(data).join("ipintel.db").exists(),
         "the store is where it was asked to be"
+    );
+}
+
+/// A command other than `serve` never creates a second store by accident: it says where it
+/// looked and how to fix it, and creates one only with `--create`.
+#[test]
+fn keys_commands_refuse_to_create_a_store_unless_asked() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("typo");
+    let out = ipintel(&["--data-dir", data.to_str().unwrap(), "keys", "list"]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(&data.join("ipintel.db").display().to_string())
+            && err.contains("--create")
+            && err.contains("flag --data-dir"),
+        "{err}"
+    );
+    assert!(!data.exists(), "nothing was created");
+    // Without --data-dir the default rule applies, and is named.
+    let out = ipintel(&["keys", "list"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        err.contains("ipintel-tests-have-no-default-data-dir/ipintel"),
+        "{err}"
+    );
+    assert!(err.contains("XDG_DATA_HOME"), "{err}");
+
+    let out = ipintel(&[
+        "--data-dir",
+        data.to_str().unwrap(),
+        "--create",
+        "keys",
+        "create",
+        "--shell",
+        "--label",
+        "x",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stdout).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 2, "{text}");
+    assert_eq!(lines[0], "ACCOUNT_ID=1");
+    let key = lines[1].strip_prefix("KEY=ipk_").expect("KEY=ipk_...");
+    assert!(key.chars().all(|c| c.is_ascii_alphanumeric()), "{key}");
+
+    // keys list: the account, then each key's prefix with RFC 3339 dates.
+    let out = ipintel(&[
+        "--data-dir",
+        data.to_str().unwrap(),
+        "keys",
+        "revoke",
+        lines[1].strip_prefix("KEY=").unwrap(),
+    ]);
+    assert!(out.status.success());
+    let out = ipintel(&["--data-dir", data.to_str().unwrap(), "keys", "list"]);
+    let text = String::from_utf8(out.stdout).unwrap();
+    let key_line = text
+        .lines()
+        .find(|l| l.trim_start().starts_with("key ipk_"))
+        .expect(&text);
+    assert!(
+        key_line.contains("created 20")
+            && key_line.contains("revoked 20")
+            && key_line.contains('T'),
+        "{text}"
+    );
+    assert!(text.lines().nth(1).unwrap().contains("free"), "{text}");
+}
+
+/// The store's directory cannot be written: the message says so in words, with the fix.
+#[test]
+fn an_unwritable_data_directory_is_named_with_the_reason() {
+    if std::fs::metadata("/proc/self")
+        .map(|m| std::os::unix::fs::MetadataExt::uid(&m))
+        .ok()
+        == Some(0)
+    {
+        // root writes everywhere; a read-only bind mount is what root would hit, and this
+        // checks the same message through the permission path below when not root.
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("a-file");
+        std::fs::write(&file, b"").unwrap();
+        let data = file.join("data");
+        let out = ipintel(&[
+            "--data-dir",
+            data.to_str().unwrap(),
+            "--create",
+            "keys",
+            "list",
+        ]);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2));
+        assert!(
+            err.contains("cannot create the data directory")
+                && err.contains("a file is in the way"),
+            "{err}"
+        );
+        return;
+    }
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("ro");
+    std::fs::create_dir(&data).unwrap();
+    std::fs::set_permissions(&data, std::fs::Permissions::from_mode(0o500)).unwrap();
+    let out = ipintel(&[
+        "--data-dir",
+        data.to_str().unwrap(),
+        "--create",
+        "keys",
+        "list",
+    ]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        err.contains("permission denied") && err.contains("IPINTEL_DATA_DIR"),
+        "{err}"
+    );
+}
+
+/// check-config prints TOML with sources and ends quietly when its reader goes away;
+/// completions and the man page come from the same command definition.
+#[test]
+fn check_config_completions_and_man_behave_like_unix_tools() {
+    use std::io::Read;
+    let out = ipintel(&["check-config"]);
+    assert!(out.status.success());
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        text.contains("listen = \"127.0.0.1:8080\"  # default"),
+        "{text}"
+    );
+    assert!(
+        text.contains("[tasks]") && text.contains("workers = 16  # default"),
+        "{text}"
+    );
+    // A reader that closes after one line, as `| head -1` does.
+    for args in [&["check-config"][..], &["completions", "bash"], &["man"]] {
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_ipintel"))
+            .args(args)
+            .env("XDG_DATA_HOME", crate::support::no_default_data_dir())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut first = [0u8; 16];
+        child
+            .stdout
+            .as_mut()
+            .unwrap()
+            .read_exact(&mut first)
+            .unwrap();
+        drop(child.stdout.take());
+        let status = child.wait().unwrap();
+        let mut err = String::new();
+        child
+            .stderr
+            .take()
+            .unwrap()
+            .read_to_string(&mut err)
+            .unwrap();
+        assert!(!err.contains("panicked"), "{args:?}: {err}");
+        assert!(status.code() == Some(0), "{args:?}: {status:?} {err}");
+    }
+    for shell in ["bash", "zsh", "fish"] {
+        let out = ipintel(&["completions", shell]);
+        let text = String::from_utf8(out.stdout).unwrap();
+        assert!(
+            text.contains("check-config") && text.contains("data-dir"),
+            "{shell}"
+        );
+    }
+    let out = ipintel(&["man"]);
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        text.contains(".TH ipintel 1") && text.contains("check\\-config"),
+        "{text}"
+    );
+    // Bare ports and names are listen addresses; nonsense is named.
+    let out = ipintel(&["serve", "--listen", "no:such:thing"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(err.contains("not a listen address"), "{err}");
+    // MMDB build times are RFC 3339.
+    let dir = tempfile::tempdir().unwrap();
+    let db = crate::support::build_fixture(dir.path(), "GeoLite2-ASN");
+    let out = ipintel(&["data", "info", db.to_str().unwrap()]);
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        text.contains(", built 20") && text.trim_end().ends_with('Z'),
+        "{text}"
     );
 }

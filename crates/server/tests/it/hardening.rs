@@ -509,6 +509,7 @@ async fn r9_store_files_are_private() {
     let out = crate::support::ipintel_async(&[
         "--data-dir",
         nested.to_str().unwrap(),
+        "--create",
         "keys",
         "create",
         "--json",

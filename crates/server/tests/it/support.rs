@@ -275,11 +275,19 @@ pub fn parse_response(buf: &[u8]) -> Response {
     }
 }
 
+/// Where a test's command would find the default data directory: a path that never exists,
+/// so a test that forgets `--data-dir` fails instead of touching the user's real one.
+pub fn no_default_data_dir() -> PathBuf {
+    std::env::temp_dir().join("ipintel-tests-have-no-default-data-dir")
+}
+
 /// Run the real `ipintel` binary.
 pub fn ipintel(args: &[&str]) -> std::process::Output {
     std::process::Command::new(env!("CARGO_BIN_EXE_ipintel"))
         .args(args)
         .env_remove("IPINTEL_CONFIG")
+        .env_remove("IPINTEL_DATA_DIR")
+        .env("XDG_DATA_HOME", no_default_data_dir())
         .output()
         .expect("run ipintel")
 }
@@ -291,6 +299,8 @@ pub async fn ipintel_async(args: &[&str]) -> std::process::Output {
     tokio::process::Command::new(env!("CARGO_BIN_EXE_ipintel"))
         .args(args)
         .env_remove("IPINTEL_CONFIG")
+        .env_remove("IPINTEL_DATA_DIR")
+        .env("XDG_DATA_HOME", no_default_data_dir())
         .output()
         .await
         .expect("run ipintel")
