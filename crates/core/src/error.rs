@@ -24,8 +24,13 @@ pub enum ErrorKind {
     InsufficientFunds,
     /// The account's daily quota is used up.
     QuotaExceeded,
-    /// A configured resource (database, store) cannot serve right now.
+    /// A configured resource (database, store) cannot serve right now, or the server as a
+    /// whole is too busy (body memory budget, a request past its time).
     Unavailable,
+    /// The request is larger than a documented limit allows.
+    TooLarge,
+    /// This client holds more than its share (of body memory, connections); it may retry.
+    TooManyRequests,
     /// A bug or an I/O failure on our side.
     Internal,
 }

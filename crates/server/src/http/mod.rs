@@ -20,6 +20,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::Router;
 use futures_util::{FutureExt, StreamExt};
+use ipintel_core::ErrorKind;
 
 pub use serve::Http;
 
@@ -77,11 +78,11 @@ fn dialect_of(path: &str) -> &'static str {
 async fn observe(State(state): State<AppState>, request: Request, next: Next) -> Response {
     let started = Instant::now();
     let dialect = dialect_of(request.uri().path());
-    if let Some(status) = body_too_large(&request, state.config.http.max_body_bytes, dialect) {
+    if let Some(response) = body_too_large(&request, state.config.http.max_body_bytes, dialect) {
         state
             .metrics
-            .observe_request(dialect, status.as_u16(), started.elapsed());
-        return status.into_response();
+            .observe_request(dialect, response.status().as_u16(), started.elapsed());
+        return response;
     }
     let (request, reservation) = count_body(&state, request);
     let limit = Duration::from_secs(state.config.http.request_timeout_secs);
@@ -98,16 +99,15 @@ async fn observe(State(state): State<AppState>, request: Request, next: Next) ->
                 .unwrap_or_default();
             tracing::error!(dialect, panic = %what, "handler panicked; answered 500");
             state.metrics.panics.inc();
-            (
-                StatusCode::INTERNAL_SERVER_ERROR,
-                [("content-type", "text/plain; charset=utf-8")],
-                "internal error\n",
-            )
-                .into_response()
+            refused(dialect, ErrorKind::Internal, "internal error".into())
         }
         Err(_) => {
             tracing::warn!(dialect, "request timed out");
-            StatusCode::SERVICE_UNAVAILABLE.into_response()
+            refused(
+                dialect,
+                ErrorKind::Unavailable,
+                format!("the request took longer than {} s", limit.as_secs()),
+            )
         }
     };
     // Whatever the handler made of a body cut off by the budget, the client is told why.
@@ -115,7 +115,7 @@ async fn observe(State(state): State<AppState>, request: Request, next: Next) ->
         Some(refusal) => {
             state.metrics.body_budget_refusals.inc();
             tracing::warn!(dialect, %refusal, "request body refused");
-            budget_refused(refusal)
+            budget_refused(dialect, refusal)
         }
         None => response,
     };
@@ -155,28 +155,42 @@ fn count_body(state: &AppState, request: Request) -> (Request, Option<Arc<budget
 
 /// The answer to a request whose body the budget refused: 503 when the server as a whole
 /// holds too much, 429 when this client does; both say when to try again.
-fn budget_refused(refusal: budget::Refusal) -> Response {
-    let status = match refusal {
-        budget::Refusal::Total => StatusCode::SERVICE_UNAVAILABLE,
-        budget::Refusal::Client => StatusCode::TOO_MANY_REQUESTS,
+fn budget_refused(dialect: &str, refusal: budget::Refusal) -> Response {
+    let kind = match refusal {
+        budget::Refusal::Total => ErrorKind::Unavailable,
+        budget::Refusal::Client => ErrorKind::TooManyRequests,
     };
-    (
-        status,
-        [
-            ("content-type", "text/plain; charset=utf-8"),
-            ("retry-after", "1"),
-            ("connection", "close"),
-        ],
-        format!("request body refused: {refusal}\n"),
-    )
-        .into_response()
+    let mut response = refused(dialect, kind, format!("request body refused: {refusal}"));
+    let headers = response.headers_mut();
+    headers.insert("retry-after", axum::http::HeaderValue::from_static("1"));
+    headers.insert("connection", axum::http::HeaderValue::from_static("close"));
+    response
+}
+
+/// A request the HTTP layer answers itself (a body too large, the body budget, a timeout, a
+/// panic), in the error format of the dialect its path belongs to.
+fn refused(dialect: &str, kind: ErrorKind, message: String) -> Response {
+    use crate::api;
+    match dialect {
+        "maxmind" => api::maxmind::refusal(kind, message),
+        "dbip" => api::dbip::refusal(kind, message),
+        "qradar" => api::qradar::refusal(kind, message),
+        "v1" => api::v1::refusal(kind, message),
+        "bulk" => api::whoisxml::refusal(kind, message),
+        _ => (
+            error::status(kind),
+            [("content-type", "text/plain; charset=utf-8")],
+            format!("{message}\n"),
+        )
+            .into_response(),
+    }
 }
 
 /// A declared body over the limit is refused before any handler runs: 403 for MaxMind's
 /// API (its documented status, without a body), 413 elsewhere. A body without a length
 /// (chunked) is capped by `DefaultBodyLimit` where a handler reads it. The bulk API has its
 /// own limit (`bulk.max_body_bytes`) and error body, so its handlers check.
-fn body_too_large(request: &Request, max: usize, dialect: &str) -> Option<StatusCode> {
+fn body_too_large(request: &Request, max: usize, dialect: &str) -> Option<Response> {
     if dialect == "bulk" {
         return None;
     }
@@ -187,10 +201,16 @@ fn body_too_large(request: &Request, max: usize, dialect: &str) -> Option<Status
         .ok()?
         .parse::<u64>()
         .ok()?;
-    (declared > max as u64).then_some(if dialect == "maxmind" {
-        StatusCode::FORBIDDEN
-    } else {
-        StatusCode::PAYLOAD_TOO_LARGE
+    (declared > max as u64).then(|| {
+        if dialect == "maxmind" {
+            StatusCode::FORBIDDEN.into_response()
+        } else {
+            refused(
+                dialect,
+                ErrorKind::TooLarge,
+                format!("the request body is {declared} bytes; at most {max} are accepted (http.max_body_bytes)"),
+            )
+        }
     })
 }
 

@@ -12,11 +12,47 @@ use crate::state::AppState;
 
 pub fn routes() -> Router<AppState> {
     Router::new()
+        .route("/", get(handle_index))
         .route("/openapi.json", get(handle_openapi))
         .route("/healthz", get(handle_healthz))
         .route("/readyz", get(handle_readyz))
         .route("/metrics", get(handle_metrics))
         .route("/admin/reload", post(handle_reload))
+}
+
+/// `GET /`: what this server is and where to go next, for a person who opens it in a browser
+/// or curls it before reading anything.
+async fn handle_index(State(state): State<AppState>) -> Response {
+    let set = state.geo.snapshot();
+    let mut text = format!(
+        "ipintel {version}: self-hosted IP intelligence\n\n",
+        version = env!("CARGO_PKG_VERSION")
+    );
+    text.push_str("Databases:\n");
+    if set.dbs.is_empty() {
+        text.push_str("  none loaded yet (lookups answer 503; run scripts/fetch-data.sh)\n");
+    }
+    for db in &set.dbs {
+        text.push_str(&format!("  {} ({})\n", db.database_type, db.kind));
+    }
+    text.push_str(
+        "\nAPIs (every one needs a key: `ipintel keys create`):\n\
+         \x20 GET  /geoip/v2.1/{country,city,insights}/{ip}   MaxMind GeoIP2 web services (HTTP Basic ACCOUNT_ID:KEY)\n\
+         \x20 GET  /v2/{key}/{ip[,ip...]}                      DB-IP API v2\n\
+         \x20 GET  /api/services/geolocations?filter=...      QRadar geolocations (header SEC: KEY)\n\
+         \x20 POST /api/services/{whois,dns,dig,port_scan}...  QRadar network tasks\n\
+         \x20 GET  /v1/ip/{ip}, POST /v1/batch                 ipintel's own API (JSON, XML, CSV)\n\
+         \x20 POST /api/bgservice/request                      bulk requests, WhoisXML style\n\
+         \nEvery operation, typed: /openapi.json\n\
+         Health: /healthz (process), /readyz (databases and store); metrics: /metrics\n\
+         Documentation: docs/ in the source tree (README.md first)\n",
+    );
+    (
+        StatusCode::OK,
+        [("content-type", "text/plain; charset=utf-8")],
+        text,
+    )
+        .into_response()
 }
 
 async fn handle_openapi() -> Response {
@@ -47,6 +83,14 @@ pub fn operations() -> Vec<super::openapi::Operation> {
             }
         };
     vec![
+        op(
+            "GET",
+            "/",
+            "What this server serves, with links",
+            "",
+            vec![(200, "a short plain-text index")],
+            "text/plain",
+        ),
         op(
             "GET",
             "/openapi.json",

@@ -4,6 +4,9 @@
 //! - `maxmind`: the GeoIP2 web-service dialect, success and every error path.
 //! - `dbip`: the DB-IP v2 dialect: tiers, batches, localisation, quota.
 //! - `qradar`: QRadar geolocations: filters, fields, local networks, paging, errors.
+//! - `newcomer`: regressions for issue 10 (`r10_*`): the index page, refusals in each
+//!   dialect's error format, DB-IP's status for unlimited keys.
+//! - `readme`: README's "First steps" block, run as written against the real binary.
 //! - `tasks`: QRadar WHOIS and port-scan tasks on the durable job engine.
 //! - `openapi`: the published document validates and matches the router.
 //! - `accounts`: keys created and revoked by the CLI while serving; exact metering.
@@ -25,9 +28,11 @@ mod dbip;
 mod engine;
 mod hardening;
 mod maxmind;
+mod newcomer;
 mod openapi;
 mod python_sdk;
 mod qradar;
+mod readme;
 mod reload;
 mod support;
 mod tasks;

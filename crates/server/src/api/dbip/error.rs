@@ -89,3 +89,14 @@ impl IntoResponse for DbipError {
             .into_response()
     }
 }
+
+/// A request refused by the HTTP layer (body too large, body budget, timeout, panic).
+pub fn refusal(kind: ErrorKind, message: String) -> Response {
+    let code = match kind {
+        ErrorKind::TooLarge => "REQUEST_TOO_LARGE",
+        ErrorKind::TooManyRequests => "TOO_MANY_REQUESTS",
+        ErrorKind::Unavailable => "UNAVAILABLE",
+        _ => "INTERNAL_ERROR",
+    };
+    DbipError::new(kind, code, message).into_response()
+}

@@ -11,6 +11,10 @@ use ipintel_core::geo::DbKind;
 use ipintel_core::ErrorKind;
 
 use super::error::DbipError;
+
+/// What `queriesPerDay` and `queriesLeft` say for a key without a limit: the largest
+/// 32-bit count, so clients that compare them with a number keep going.
+pub const UNLIMITED_QUERIES: u64 = u32::MAX as u64;
 use super::model;
 use crate::state::AppState;
 
@@ -86,11 +90,21 @@ async fn answer(
         let remaining = state.engine.remaining(&meter);
         let mut info = serde_json::Map::new();
         info.insert("apiKey".into(), key.into());
-        if let Some(quota) = meter.daily_quota() {
-            info.insert("queriesPerDay".into(), quota.into());
-        }
-        if let Some(left) = remaining.queries() {
-            info.insert("queriesLeft".into(), left.into());
+        // DB-IP clients read both numbers to decide whether to go on; an unlimited key says
+        // so in `unlimited` and gives the largest count (docs/decisions.md), never null
+        // (`null < 1` is true in JavaScript).
+        let quota = meter.daily_quota();
+        let left = remaining.queries();
+        info.insert(
+            "queriesPerDay".into(),
+            quota.unwrap_or(UNLIMITED_QUERIES).into(),
+        );
+        info.insert(
+            "queriesLeft".into(),
+            left.unwrap_or(UNLIMITED_QUERIES).into(),
+        );
+        if quota.is_none() && left.is_none() {
+            info.insert("unlimited".into(), true.into());
         }
         info.insert("status".into(), "active".into());
         return Ok(json(
@@ -103,6 +117,16 @@ async fn answer(
         .decode_utf8()
         .map_err(|_| DbipError::invalid_address(addresses))?;
     let items: Vec<&str> = text.split(',').collect();
+    if let Some(position) = items.iter().position(|i| i.trim().is_empty()) {
+        return Err(DbipError::new(
+            ErrorKind::InvalidInput,
+            "INVALID_ADDRESS",
+            format!(
+                "empty address at position {} of the list (addresses are separated by single commas)",
+                position + 1
+            ),
+        ));
+    }
     if items.len() > plan.batch_limit as usize {
         return Err(DbipError::new(
             ErrorKind::InvalidInput,

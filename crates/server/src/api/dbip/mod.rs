@@ -7,6 +7,7 @@
 //! as `{"error", "errorCode"}`.
 
 mod error;
+pub use error::refusal;
 mod handlers;
 mod model;
 
@@ -74,7 +75,7 @@ pub fn operations() -> Vec<crate::http::openapi::Operation> {
             security: "",
             params: vec![key],
             responses: vec![
-                (200, "apiKey, queriesPerDay, queriesLeft, status"),
+                (200, "apiKey, queriesPerDay, queriesLeft (4294967295 and unlimited: true for a key without limits), status"),
                 (401, "INVALID_KEY"),
             ],
             schema: None,

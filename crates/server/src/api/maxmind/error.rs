@@ -117,3 +117,15 @@ impl IntoResponse for MaxMindError {
         }
     }
 }
+
+/// A request refused by the HTTP layer (body budget, timeout, panic). An over-long body is
+/// answered before this, with MaxMind's documented bare 403.
+pub fn refusal(kind: ErrorKind, message: String) -> Response {
+    let code = match kind {
+        ErrorKind::TooLarge => "REQUEST_TOO_LARGE",
+        ErrorKind::TooManyRequests => "TOO_MANY_REQUESTS",
+        ErrorKind::Unavailable => "SERVICE_UNAVAILABLE",
+        _ => "INTERNAL_ERROR",
+    };
+    MaxMindError::new(kind, code, message).into_response()
+}

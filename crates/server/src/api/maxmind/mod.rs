@@ -5,6 +5,7 @@
 //! empty keys, and MaxMind's error codes in `{"code", "error"}` bodies.
 
 mod error;
+pub use error::refusal;
 mod handlers;
 mod model;
 

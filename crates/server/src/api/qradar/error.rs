@@ -131,3 +131,23 @@ impl IntoResponse for QradarError {
             .into_response()
     }
 }
+
+/// A request refused by the HTTP layer (body too large, body budget, timeout, panic).
+pub fn refusal(kind: ErrorKind, message: String) -> Response {
+    let (code, description) = match kind {
+        ErrorKind::TooLarge => (
+            INVALID_PARAMETER,
+            "The request body is larger than the server accepts.",
+        ),
+        ErrorKind::TooManyRequests => (
+            INTERNAL,
+            "This client holds too much of the server's request memory; retry later.",
+        ),
+        ErrorKind::Unavailable => (
+            INTERNAL,
+            "The server is too busy or the request took too long; retry later.",
+        ),
+        _ => (INTERNAL, "Internal error."),
+    };
+    QradarError::new(kind, code, message, description).into_response()
+}

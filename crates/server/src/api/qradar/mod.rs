@@ -4,6 +4,7 @@
 //! port-scan tasks (`tasks.rs`). QRadar's error body throughout.
 
 mod error;
+pub use error::refusal;
 pub mod filter;
 mod handlers;
 pub(crate) mod model;

@@ -68,3 +68,14 @@ impl IntoResponse for V1Error {
             .into_response()
     }
 }
+
+/// A request refused by the HTTP layer (body too large, body budget, timeout, panic).
+pub fn refusal(kind: ErrorKind, message: String) -> Response {
+    let code = match kind {
+        ErrorKind::TooLarge => "body_too_large",
+        ErrorKind::TooManyRequests => "too_many_requests",
+        ErrorKind::Unavailable => "unavailable",
+        _ => "internal",
+    };
+    V1Error::new(kind, code, message).into_response()
+}

@@ -282,9 +282,21 @@ pub async fn handle_batch(
     State(state): State<AppState>,
     params: Result<Query<Params>, QueryRejection>,
     headers: HeaderMap,
-    body: Bytes,
+    body: Result<Bytes, axum::extract::rejection::BytesRejection>,
 ) -> Response {
     let result = async {
+        // A chunked body past `http.max_body_bytes` is cut off here (a declared length over
+        // it never reaches the handler).
+        let body = body.map_err(|e| {
+            V1Error::new(
+                ipintel_core::ErrorKind::TooLarge,
+                "body_too_large",
+                format!(
+                    "the request body is larger than the {} bytes accepted (http.max_body_bytes): {e}",
+                    state.config.http.max_body_bytes
+                ),
+            )
+        })?;
         let meter = authenticate(&state, &headers).await?;
         let request = options(params, &headers)?;
         let batch: BatchBody = serde_json::from_slice(&body).map_err(|e| {

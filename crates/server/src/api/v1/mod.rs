@@ -3,6 +3,7 @@
 //! `format=json|xml|csv`. Key in `Authorization: Bearer <key>` or `X-API-Key`.
 
 mod error;
+pub use error::refusal;
 mod handlers;
 pub mod model;
 

@@ -92,3 +92,8 @@ impl IntoResponse for BulkError {
         }
     }
 }
+
+/// A request refused by the HTTP layer (body budget, timeout, panic).
+pub fn refusal(kind: ErrorKind, message: String) -> Response {
+    BulkError::new(kind, message).into_response()
+}

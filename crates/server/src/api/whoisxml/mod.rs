@@ -6,6 +6,7 @@
 //! and what `ipintel bulk` writes.
 
 mod error;
+pub use error::refusal;
 mod handlers;
 pub mod model;
 pub mod render;
