@@ -14,7 +14,7 @@ pub fn columns(schema: &Schema, selection: Option<&[Field]>) -> Vec<String> {
 }
 
 fn collect(schema: &Schema, selection: Option<&[Field]>, prefix: &str, out: &mut Vec<String>) {
-    for (name, below) in schema.0 {
+    for (name, below) in schema.fields {
         let chosen = match selection {
             None => Some(None),
             Some(fields) => fields
@@ -28,7 +28,7 @@ fn collect(schema: &Schema, selection: Option<&[Field]>, prefix: &str, out: &mut
         } else {
             format!("{prefix}.{name}")
         };
-        if below.0.is_empty() {
+        if below.fields.is_empty() {
             out.push(path);
         } else {
             collect(below, sub, &path, out);

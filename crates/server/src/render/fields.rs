@@ -13,15 +13,58 @@ pub struct Field {
     pub sub: Option<Vec<Field>>,
 }
 
-/// What an endpoint can return: each field with the fields below it (empty for leaves).
+/// What an endpoint can return: each field's JSON type, with the fields below it for objects.
+/// The same table validates `fields` selections and types the OpenAPI document.
 #[derive(Debug, Clone, Copy)]
-pub struct Schema(pub &'static [(&'static str, Schema)]);
+pub struct Schema {
+    pub kind: Kind,
+    pub fields: &'static [(&'static str, Schema)],
+}
+
+/// A field's JSON type.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Object,
+    /// An array of objects with `fields`.
+    List,
+    Str,
+    Int,
+    Num,
+    Bool,
+    /// An array of numbers (GeoJSON coordinates).
+    Nums,
+    /// An array of strings.
+    Strs,
+}
 
 impl Schema {
-    pub const LEAF: Schema = Schema(&[]);
+    pub const STR: Schema = Schema::leaf(Kind::Str);
+    pub const INT: Schema = Schema::leaf(Kind::Int);
+    pub const NUM: Schema = Schema::leaf(Kind::Num);
+    pub const BOOL: Schema = Schema::leaf(Kind::Bool);
+    pub const NUMS: Schema = Schema::leaf(Kind::Nums);
+    pub const STRS: Schema = Schema::leaf(Kind::Strs);
+
+    const fn leaf(kind: Kind) -> Schema {
+        Schema { kind, fields: &[] }
+    }
+
+    pub const fn obj(fields: &'static [(&'static str, Schema)]) -> Schema {
+        Schema {
+            kind: Kind::Object,
+            fields,
+        }
+    }
+
+    pub const fn list(fields: &'static [(&'static str, Schema)]) -> Schema {
+        Schema {
+            kind: Kind::List,
+            fields,
+        }
+    }
 
     fn get(&self, name: &str) -> Option<&Schema> {
-        self.0.iter().find(|(n, _)| *n == name).map(|(_, s)| s)
+        self.fields.iter().find(|(n, _)| *n == name).map(|(_, s)| s)
     }
 }
 
@@ -114,7 +157,7 @@ pub fn validate(fields: &[Field], schema: &Schema) -> Result<(), FieldsError> {
             return Err(error(0, format!("unknown field {:?}", field.name)));
         };
         if let Some(sub) = &field.sub {
-            if below.0.is_empty() {
+            if below.fields.is_empty() {
                 return Err(error(0, format!("{:?} has no sub-fields", field.name)));
             }
             validate(sub, below)?;
@@ -143,15 +186,15 @@ pub fn apply(value: &mut Value, fields: &[Field]) {
 mod tests {
     use super::*;
 
-    const SCHEMA: Schema = Schema(&[
-        ("id", Schema::LEAF),
+    const SCHEMA: Schema = Schema::obj(&[
+        ("id", Schema::INT),
         (
             "city",
-            Schema(&[("name", Schema::LEAF), ("geo_id", Schema::LEAF)]),
+            Schema::obj(&[("name", Schema::STR), ("geo_id", Schema::INT)]),
         ),
         (
             "subdivisions",
-            Schema(&[("iso_code", Schema::LEAF), ("name", Schema::LEAF)]),
+            Schema::obj(&[("iso_code", Schema::STR), ("name", Schema::STR)]),
         ),
     ]);
 
@@ -213,7 +256,7 @@ mod fuzz {
         #[test]
         fn arbitrary_text_never_panics(text in "\\PC{0,80}") {
             if let Ok(selection) = parse(&text) {
-                let _ = validate(&selection, &Schema::LEAF);
+                let _ = validate(&selection, &Schema::STR);
             }
         }
 

@@ -23,15 +23,36 @@ pub fn routes() -> Router<AppState> {
         .route("/v2/{*rest}", get(handlers::handle_request))
 }
 
+/// `GET /v2/{key}`'s answer.
+const KEY_INFO: crate::render::fields::Schema = {
+    use crate::render::fields::Schema;
+    Schema::obj(&[
+        ("apiKey", Schema::STR),
+        ("queriesPerDay", Schema::INT),
+        ("queriesLeft", Schema::INT),
+        ("unlimited", Schema::BOOL),
+        ("status", Schema::STR),
+    ])
+};
+
 /// The documented operations (OpenAPI).
 pub fn operations() -> Vec<crate::http::openapi::Operation> {
-    use crate::http::openapi::{In, Operation, Param};
+    use crate::http::openapi::{ErrorBody, In, Operation, Param, ParamType};
     let key = Param {
         name: "key",
         location: In::Path,
         required: true,
         description: "API key",
         example: "KEY",
+        kind: ParamType::Text,
+    };
+    let error = ErrorBody {
+        content_type: "application/json",
+        schema: || {
+            serde_json::json!({"type": "object", "required": ["error", "errorCode"],
+                "properties": {"error": {"type": "string"}, "errorCode": {"type": "string"}}})
+        },
+        also: &[],
     };
     vec![
         Operation {
@@ -39,7 +60,7 @@ pub fn operations() -> Vec<crate::http::openapi::Operation> {
             path: "/v2/{key}/{addresses}",
             tag: "dbip",
             summary: "DB-IP v2 lookup: one address, or a comma-separated batch",
-            security: "",
+            security: &[],
             params: vec![
                 key,
                 Param {
@@ -48,6 +69,7 @@ pub fn operations() -> Vec<crate::http::openapi::Operation> {
                     required: true,
                     description: "address, `self`, or addresses joined by commas",
                     example: "81.2.69.160,2001:218::1",
+                    kind: ParamType::Text,
                 },
                 Param {
                     name: "Accept-Language",
@@ -55,6 +77,7 @@ pub fn operations() -> Vec<crate::http::openapi::Operation> {
                     required: false,
                     description: "names' language (lite and pro tiers)",
                     example: "fr-FR,fr;q=0.9",
+                    kind: ParamType::AnyText,
                 },
             ],
             responses: vec![
@@ -62,9 +85,13 @@ pub fn operations() -> Vec<crate::http::openapi::Operation> {
                 (400, "INVALID_ADDRESS, TOO_MANY_ADDRESSES, INVALID_REQUEST"),
                 (401, "INVALID_KEY"),
                 (402, "OVER_QUERY_LIMIT"),
+                (413, "REQUEST_TOO_LARGE"),
+                (503, "UNAVAILABLE"),
             ],
             schema: None,
             content_type: "application/json",
+            also: &[],
+            error,
             body: None,
         },
         Operation {
@@ -72,14 +99,16 @@ pub fn operations() -> Vec<crate::http::openapi::Operation> {
             path: "/v2/{key}",
             tag: "dbip",
             summary: "DB-IP v2 key information",
-            security: "",
+            security: &[],
             params: vec![key],
             responses: vec![
                 (200, "apiKey, queriesPerDay, queriesLeft (4294967295 and unlimited: true for a key without limits), status"),
                 (401, "INVALID_KEY"),
             ],
-            schema: None,
+            schema: Some((KEY_INFO, false)),
             content_type: "application/json",
+            also: &[],
+            error,
             body: None,
         },
     ]

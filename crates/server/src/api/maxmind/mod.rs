@@ -67,7 +67,7 @@ pub fn render_body(
 
 /// The documented operations (OpenAPI).
 pub fn operations() -> Vec<crate::http::openapi::Operation> {
-    use crate::http::openapi::{In, Operation, Param};
+    use crate::http::openapi::{ErrorBody, In, Operation, Param, ParamType};
     ["country", "city", "insights"]
         .into_iter()
         .map(|service| Operation {
@@ -83,13 +83,14 @@ pub fn operations() -> Vec<crate::http::openapi::Operation> {
                 "city" => "MaxMind GeoIP2 City web service",
                 _ => "MaxMind GeoIP2 Insights web service",
             },
-            security: "maxmindBasic",
+            security: &["basic"],
             params: vec![Param {
                 name: "ip",
                 location: In::Path,
                 required: true,
                 description: "IPv4 or IPv6 address, or `me`",
                 example: "81.2.69.160",
+                kind: ParamType::IpOrMe,
             }],
             responses: vec![
                 (
@@ -108,11 +109,29 @@ pub fn operations() -> Vec<crate::http::openapi::Operation> {
                     402,
                     "PERMISSION_REQUIRED, INSUFFICIENT_FUNDS, OUT_OF_QUERIES",
                 ),
+                (
+                    403,
+                    "a request body over http.max_body_bytes (no body, as MaxMind)",
+                ),
                 (404, "IP_ADDRESS_NOT_FOUND"),
                 (415, "unacceptable Accept"),
+                (503, "no database loaded, or the server is busy"),
             ],
             schema: None,
-            content_type: "application/json",
+            content_type: match service {
+                "country" => "application/vnd.maxmind.com-country+json",
+                "city" => "application/vnd.maxmind.com-city+json",
+                _ => "application/vnd.maxmind.com-insights+json",
+            },
+            also: &[],
+            error: ErrorBody {
+                content_type: "application/vnd.maxmind.com-error+json",
+                schema: || {
+                    serde_json::json!({"type": "object", "required": ["code", "error"],
+                        "properties": {"code": {"type": "string"}, "error": {"type": "string"}}})
+                },
+                also: &[],
+            },
             body: None,
         })
         .collect()

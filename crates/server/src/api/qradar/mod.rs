@@ -33,13 +33,14 @@ pub fn routes() -> Router<AppState> {
 
 /// The documented operations (OpenAPI).
 pub fn operations() -> Vec<crate::http::openapi::Operation> {
-    use crate::http::openapi::{In, Operation, Param};
+    use crate::http::openapi::{ErrorBody, In, Operation, Param, ParamType};
     let ip = Param {
         name: "IP",
         location: In::Query,
         required: true,
         description: "the address to investigate",
         example: "127.0.0.1",
+        kind: ParamType::Ip,
     };
     let id = Param {
         name: "id",
@@ -47,17 +48,36 @@ pub fn operations() -> Vec<crate::http::openapi::Operation> {
         required: true,
         description: "task id",
         example: "1",
+        kind: ParamType::Id,
+    };
+    let error = ErrorBody {
+        content_type: "application/json",
+        schema: || {
+            serde_json::json!({"type": "object",
+            "required": ["http_response", "code", "message", "description", "details"],
+            "properties": {
+                "http_response": {"type": "object", "required": ["code", "message"],
+                    "properties": {"code": {"type": "integer"}, "message": {"type": "string"}}},
+                "code": {"type": "integer"},
+                "message": {"type": "string"},
+                "description": {"type": "string"},
+                "details": {"type": "object"},
+            }})
+        },
+        also: &[],
     };
     let task = |method, path, summary, params, responses| Operation {
         method,
         path,
         tag: "qradar",
         summary,
-        security: "qradarSec",
+        security: &["qradarSec", "basic"],
         params,
         responses,
         schema: Some((tasks::SCHEMA, false)),
         content_type: "application/json",
+        also: &[],
+        error,
         body: None,
     };
     let mut ops = vec![
@@ -76,6 +96,13 @@ pub fn operations() -> Vec<crate::http::openapi::Operation> {
             vec![(200, "the task"), (404, "code 1002")],
         ),
         task(
+            "DELETE",
+            "/api/services/dns_lookups/{id}",
+            "Cancel a DNS lookup (ipintel extension)",
+            vec![id],
+            vec![(200, "the task"), (404, "code 1002")],
+        ),
+        task(
             "POST",
             "/api/services/dig_lookups",
             "Start a dig of the reverse question",
@@ -86,6 +113,13 @@ pub fn operations() -> Vec<crate::http::openapi::Operation> {
             "GET",
             "/api/services/dig_lookups/{id}",
             "A dig lookup's state and report",
+            vec![id],
+            vec![(200, "the task"), (404, "code 1002")],
+        ),
+        task(
+            "DELETE",
+            "/api/services/dig_lookups/{id}",
+            "Cancel a dig lookup (ipintel extension)",
             vec![id],
             vec![(200, "the task"), (404, "code 1002")],
         ),
@@ -128,13 +162,20 @@ pub fn operations() -> Vec<crate::http::openapi::Operation> {
             vec![id],
             vec![(200, "the task"), (404, "code 1002")],
         ),
+        task(
+            "DELETE",
+            "/api/services/port_scans/{id}",
+            "Cancel a port scan (ipintel extension)",
+            vec![id],
+            vec![(200, "the task"), (404, "code 1002")],
+        ),
     ];
     ops.push(Operation {
         method: "GET",
         path: "/api/services/geolocations",
         tag: "qradar",
         summary: "QRadar geolocations: ip_address = \"...\" or ip_address IN (...)",
-        security: "qradarSec",
+        security: &["qradarSec", "basic"],
         params: vec![
             Param {
                 name: "filter",
@@ -142,6 +183,7 @@ pub fn operations() -> Vec<crate::http::openapi::Operation> {
                 required: true,
                 description: "QRadar filter naming ip_address",
                 example: "ip_address = \"81.2.69.160\"",
+                kind: ParamType::Text,
             },
             Param {
                 name: "fields",
@@ -149,6 +191,7 @@ pub fn operations() -> Vec<crate::http::openapi::Operation> {
                 required: false,
                 description: "fields to return, sub-fields in parentheses",
                 example: "ip_address,city(name)",
+                kind: ParamType::Text,
             },
             Param {
                 name: "Range",
@@ -156,6 +199,7 @@ pub fn operations() -> Vec<crate::http::openapi::Operation> {
                 required: false,
                 description: "items=first-last",
                 example: "items=0-49",
+                kind: ParamType::Text,
             },
         ],
         responses: vec![
@@ -164,9 +208,12 @@ pub fn operations() -> Vec<crate::http::openapi::Operation> {
             (404, "code 1002"),
             (422, "codes 1005, 1010"),
             (500, "code 1020"),
+            (503, "no database loaded, or the server is busy"),
         ],
         schema: Some((model::SCHEMA, true)),
         content_type: "application/json",
+        also: &[],
+        error,
         body: None,
     });
     ops

@@ -8,77 +8,77 @@ use serde::Serialize;
 
 use crate::render::fields::Schema;
 
-const NAMED: Schema = Schema(&[
-    ("confidence", Schema::LEAF),
-    ("geo_id", Schema::LEAF),
-    ("iso_code", Schema::LEAF),
-    ("name", Schema::LEAF),
+const NAMED: Schema = Schema::obj(&[
+    ("confidence", Schema::INT),
+    ("geo_id", Schema::INT),
+    ("iso_code", Schema::STR),
+    ("name", Schema::STR),
 ]);
 
 /// Every field a location can carry, for validating `fields`.
-pub const SCHEMA: Schema = Schema(&[
+pub const SCHEMA: Schema = Schema::obj(&[
     (
         "city",
-        Schema(&[
-            ("confidence", Schema::LEAF),
-            ("geo_id", Schema::LEAF),
-            ("name", Schema::LEAF),
+        Schema::obj(&[
+            ("confidence", Schema::INT),
+            ("geo_id", Schema::INT),
+            ("name", Schema::STR),
         ]),
     ),
     (
         "continent",
-        Schema(&[
-            ("code", Schema::LEAF),
-            ("geo_id", Schema::LEAF),
-            ("name", Schema::LEAF),
+        Schema::obj(&[
+            ("code", Schema::STR),
+            ("geo_id", Schema::INT),
+            ("name", Schema::STR),
         ]),
     ),
-    ("domain_id", Schema::LEAF),
+    ("domain_id", Schema::INT),
     (
         "geo_json",
-        Schema(&[("coordinates", Schema::LEAF), ("type", Schema::LEAF)]),
+        Schema::obj(&[("coordinates", Schema::NUMS), ("type", Schema::STR)]),
     ),
-    ("ip_address", Schema::LEAF),
-    ("is_local", Schema::LEAF),
+    ("ip_address", Schema::STR),
+    ("is_local", Schema::BOOL),
     (
         "location",
-        Schema(&[
-            ("accuracy_radius", Schema::LEAF),
-            ("average_income", Schema::LEAF),
-            ("latitude", Schema::LEAF),
-            ("longitude", Schema::LEAF),
-            ("metro_code", Schema::LEAF),
-            ("population_density", Schema::LEAF),
-            ("timezone", Schema::LEAF),
+        Schema::obj(&[
+            ("accuracy_radius", Schema::INT),
+            ("average_income", Schema::INT),
+            ("latitude", Schema::NUM),
+            ("longitude", Schema::NUM),
+            ("metro_code", Schema::INT),
+            ("population_density", Schema::INT),
+            ("timezone", Schema::STR),
         ]),
     ),
-    ("network", Schema::LEAF),
+    ("network", Schema::STR),
     ("physical_country", NAMED),
     (
         "postal",
-        Schema(&[("confidence", Schema::LEAF), ("postal_code", Schema::LEAF)]),
+        Schema::obj(&[("confidence", Schema::INT), ("postal_code", Schema::STR)]),
     ),
     ("registered_country", NAMED),
     (
         "represented_country",
-        Schema(&[
-            ("confidence", Schema::LEAF),
-            ("geo_id", Schema::LEAF),
-            ("iso_code", Schema::LEAF),
-            ("name", Schema::LEAF),
-            ("type", Schema::LEAF),
+        Schema::obj(&[
+            ("confidence", Schema::INT),
+            ("geo_id", Schema::INT),
+            ("iso_code", Schema::STR),
+            ("name", Schema::STR),
+            ("type", Schema::STR),
         ]),
     ),
-    ("subdivisions", NAMED),
+    ("subdivisions", Schema::list(NAMED.fields)),
     (
         "traits",
-        Schema(&[
-            ("autonomous_system_number", Schema::LEAF),
-            ("autonomous_system_organization", Schema::LEAF),
-            ("domain", Schema::LEAF),
-            ("internet_service_provider", Schema::LEAF),
-            ("organization", Schema::LEAF),
-            ("user_type", Schema::LEAF),
+        Schema::obj(&[
+            ("autonomous_system_number", Schema::INT),
+            ("autonomous_system_organization", Schema::STR),
+            ("domain", Schema::STR),
+            ("internet_service_provider", Schema::STR),
+            ("organization", Schema::STR),
+            ("user_type", Schema::STR),
         ]),
     ),
 ]);

@@ -19,11 +19,11 @@ use super::error::{self, QradarError};
 use crate::render::fields::{self, Field, Schema};
 use crate::state::AppState;
 
-pub const SCHEMA: Schema = Schema(&[
-    ("id", Schema::LEAF),
-    ("ip", Schema::LEAF),
-    ("message", Schema::LEAF),
-    ("status", Schema::LEAF),
+pub const SCHEMA: Schema = Schema::obj(&[
+    ("id", Schema::INT),
+    ("ip", Schema::STR),
+    ("message", Schema::STR),
+    ("status", Schema::STR),
 ]);
 
 #[derive(Debug, Deserialize)]

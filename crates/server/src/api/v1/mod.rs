@@ -19,9 +19,24 @@ pub fn routes() -> Router<AppState> {
         .route("/v1/jobs/{id}", get(handlers::handle_job))
 }
 
+/// `POST /v1/batch`'s answer: one record per address, in request order.
+const BATCH: crate::render::fields::Schema = crate::render::fields::Schema::obj(&[(
+    "results",
+    crate::render::fields::Schema::list(model::SCHEMA.fields),
+)]);
+
 /// The documented operations (OpenAPI).
 pub fn operations() -> Vec<crate::http::openapi::Operation> {
-    use crate::http::openapi::{In, Operation, Param};
+    use crate::http::openapi::{ErrorBody, In, Operation, Param, ParamType, RequestBody};
+    let error = ErrorBody {
+        content_type: "application/json",
+        schema: || {
+            serde_json::json!({"type": "object", "required": ["error"], "properties": {
+                "error": {"type": "object", "required": ["code", "message"], "properties": {
+                    "code": {"type": "string"}, "message": {"type": "string"}}}}})
+        },
+        also: &[],
+    };
     let common = || {
         vec![
             Param {
@@ -30,6 +45,7 @@ pub fn operations() -> Vec<crate::http::openapi::Operation> {
                 required: false,
                 description: "fields to return, sub-fields in parentheses",
                 example: "ip,city(name)",
+                kind: ParamType::Text,
             },
             Param {
                 name: "lang",
@@ -37,6 +53,7 @@ pub fn operations() -> Vec<crate::http::openapi::Operation> {
                 required: false,
                 description: "names' language: de en es fr ja pt-BR ru zh-CN",
                 example: "en",
+                kind: ParamType::Text,
             },
             Param {
                 name: "format",
@@ -44,6 +61,7 @@ pub fn operations() -> Vec<crate::http::openapi::Operation> {
                 required: false,
                 description: "json (default), xml or csv",
                 example: "json",
+                kind: ParamType::OneOf(&["json", "xml", "csv"]),
             },
         ]
     };
@@ -67,6 +85,7 @@ pub fn operations() -> Vec<crate::http::openapi::Operation> {
         required: true,
         description: "IPv4 or IPv6 address",
         example: "81.2.69.160",
+        kind: ParamType::Ip,
     }];
     params.extend(common());
     vec![
@@ -75,23 +94,27 @@ pub fn operations() -> Vec<crate::http::openapi::Operation> {
             path: "/v1/jobs/{id}",
             tag: "v1",
             summary: "A network task with its structured result",
-            security: "bearer",
+            security: &["bearer", "apiKeyHeader"],
             params: vec![Param {
                 name: "id",
                 location: In::Path,
                 required: true,
                 description: "task id, as QRadar's task endpoints return it",
                 example: "1",
+                kind: ParamType::Id,
             }],
             responses: vec![
                 (
                     200,
                     "id, kind, ip, status, message, result, attempts, created_at, finished_at",
                 ),
+                (401, "unauthorized"),
                 (404, "not_found"),
             ],
             schema: None,
             content_type: "application/json",
+            also: &[],
+            error,
             body: None,
         },
         Operation {
@@ -99,11 +122,13 @@ pub fn operations() -> Vec<crate::http::openapi::Operation> {
             path: "/v1/ip/{ip}",
             tag: "v1",
             summary: "Everything ipintel knows about one address",
-            security: "bearer",
+            security: &["bearer", "apiKeyHeader"],
             params,
             responses: one,
             schema: Some((model::SCHEMA, false)),
             content_type: "application/json",
+            also: &["application/xml", "text/csv"],
+            error,
             body: None,
         },
         Operation {
@@ -111,12 +136,24 @@ pub fn operations() -> Vec<crate::http::openapi::Operation> {
             path: "/v1/batch",
             tag: "v1",
             summary: "Everything ipintel knows about several addresses",
-            security: "bearer",
+            security: &["bearer", "apiKeyHeader"],
             params: common(),
             responses: many,
-            schema: None,
+            schema: Some((BATCH, false)),
             content_type: "application/json",
-            body: Some("{\"ips\": [\"<address>\", ...]}"),
+            also: &["application/xml", "text/csv"],
+            error,
+            body: Some(RequestBody {
+                description:
+                    "{\"ips\": [\"<address>\", ...]}: 1 to the plan's batch_limit addresses",
+                schema: || {
+                    serde_json::json!({"type": "object", "required": ["ips"], "additionalProperties": false,
+                        "properties": {"ips": {"type": "array", "minItems": 1, "maxItems": 256,
+                            "items": {"anyOf": [
+                                {"type": "string", "format": "ipv4"},
+                                {"type": "string", "format": "ipv6"}]}}}})
+                },
+            }),
         },
     ]
 }

@@ -7,80 +7,80 @@ use serde::Serialize;
 
 use crate::render::fields::Schema;
 
-const PLACE: Schema = Schema(&[
-    ("iso_code", Schema::LEAF),
-    ("name", Schema::LEAF),
-    ("geoname_id", Schema::LEAF),
+const PLACE: Schema = Schema::obj(&[
+    ("iso_code", Schema::STR),
+    ("name", Schema::STR),
+    ("geoname_id", Schema::INT),
 ]);
 
 /// Every field of the record, in output order: validates `fields` and orders CSV columns.
-pub const SCHEMA: Schema = Schema(&[
-    ("ip", Schema::LEAF),
-    ("network", Schema::LEAF),
-    ("found", Schema::LEAF),
-    ("reserved", Schema::LEAF),
+pub const SCHEMA: Schema = Schema::obj(&[
+    ("ip", Schema::STR),
+    ("network", Schema::STR),
+    ("found", Schema::BOOL),
+    ("reserved", Schema::STR),
     (
         "local_network",
-        Schema(&[("name", Schema::LEAF), ("domain_id", Schema::LEAF)]),
+        Schema::obj(&[("name", Schema::STR), ("domain_id", Schema::INT)]),
     ),
     (
         "continent",
-        Schema(&[
-            ("code", Schema::LEAF),
-            ("name", Schema::LEAF),
-            ("geoname_id", Schema::LEAF),
+        Schema::obj(&[
+            ("code", Schema::STR),
+            ("name", Schema::STR),
+            ("geoname_id", Schema::INT),
         ]),
     ),
     (
         "country",
-        Schema(&[
-            ("iso_code", Schema::LEAF),
-            ("name", Schema::LEAF),
-            ("geoname_id", Schema::LEAF),
-            ("is_in_european_union", Schema::LEAF),
+        Schema::obj(&[
+            ("iso_code", Schema::STR),
+            ("name", Schema::STR),
+            ("geoname_id", Schema::INT),
+            ("is_in_european_union", Schema::BOOL),
         ]),
     ),
     ("registered_country", PLACE),
     (
         "represented_country",
-        Schema(&[
-            ("iso_code", Schema::LEAF),
-            ("name", Schema::LEAF),
-            ("type", Schema::LEAF),
+        Schema::obj(&[
+            ("iso_code", Schema::STR),
+            ("name", Schema::STR),
+            ("type", Schema::STR),
         ]),
     ),
-    ("subdivisions", PLACE),
+    ("subdivisions", Schema::list(PLACE.fields)),
     (
         "city",
-        Schema(&[("name", Schema::LEAF), ("geoname_id", Schema::LEAF)]),
+        Schema::obj(&[("name", Schema::STR), ("geoname_id", Schema::INT)]),
     ),
-    ("postal_code", Schema::LEAF),
+    ("postal_code", Schema::STR),
     (
         "location",
-        Schema(&[
-            ("latitude", Schema::LEAF),
-            ("longitude", Schema::LEAF),
-            ("accuracy_radius", Schema::LEAF),
-            ("time_zone", Schema::LEAF),
+        Schema::obj(&[
+            ("latitude", Schema::NUM),
+            ("longitude", Schema::NUM),
+            ("accuracy_radius", Schema::INT),
+            ("time_zone", Schema::STR),
         ]),
     ),
     (
         "asn",
-        Schema(&[("number", Schema::LEAF), ("organization", Schema::LEAF)]),
+        Schema::obj(&[("number", Schema::INT), ("organization", Schema::STR)]),
     ),
-    ("isp", Schema::LEAF),
-    ("organization", Schema::LEAF),
-    ("connection_type", Schema::LEAF),
-    ("domain", Schema::LEAF),
+    ("isp", Schema::STR),
+    ("organization", Schema::STR),
+    ("connection_type", Schema::STR),
+    ("domain", Schema::STR),
     (
         "anonymity",
-        Schema(&[
-            ("is_anonymous", Schema::LEAF),
-            ("is_anonymous_vpn", Schema::LEAF),
-            ("is_hosting_provider", Schema::LEAF),
-            ("is_public_proxy", Schema::LEAF),
-            ("is_residential_proxy", Schema::LEAF),
-            ("is_tor_exit_node", Schema::LEAF),
+        Schema::obj(&[
+            ("is_anonymous", Schema::BOOL),
+            ("is_anonymous_vpn", Schema::BOOL),
+            ("is_hosting_provider", Schema::BOOL),
+            ("is_public_proxy", Schema::BOOL),
+            ("is_residential_proxy", Schema::BOOL),
+            ("is_tor_exit_node", Schema::BOOL),
         ]),
     ),
 ]);

@@ -203,7 +203,7 @@ impl Parsed<'_> {
     ) -> u64 {
         match self.fields.get(name) {
             None | Some(Value::Null) => default,
-            Some(v) => match v.as_u64().filter(|n| range.contains(n)) {
+            Some(v) => match whole_number(v).filter(|n| range.contains(n)) {
                 Some(n) => n,
                 None => {
                     problems.push(format!(
@@ -222,8 +222,8 @@ impl Parsed<'_> {
         match self.fields.get(name) {
             None | Some(Value::Null) => default,
             Some(Value::Bool(b)) => *b,
-            Some(v) if v.as_u64() == Some(1) => true,
-            Some(v) if v.as_u64() == Some(0) => false,
+            Some(v) if whole_number(v) == Some(1) => true,
+            Some(v) if whole_number(v) == Some(0) => false,
             Some(_) => {
                 problems.push(format!("The {name} field must be true, false, 1 or 0."));
                 default
@@ -238,7 +238,7 @@ impl Parsed<'_> {
                 problems.push("The id field is required.".into());
                 0
             }
-            Some(v) => v.as_u64().filter(|n| *n > 0).unwrap_or_else(|| {
+            Some(v) => whole_number(v).filter(|n| *n > 0).unwrap_or_else(|| {
                 problems.push("The id field must be a positive integer.".into());
                 0
             }),
@@ -486,7 +486,7 @@ pub async fn status(State(state): State<AppState>, request: Request) -> Response
                 Vec::new()
             }
             Some(Value::Array(items)) => {
-                let ids: Vec<u64> = items.iter().filter_map(Value::as_u64).collect();
+                let ids: Vec<u64> = items.iter().filter_map(whole_number).collect();
                 if ids.len() != items.len() {
                     problems.push("The ids field must contain only non-negative integers.".into());
                 }
@@ -636,4 +636,15 @@ impl Download {
             }
         }
     }
+}
+
+/// A non-negative whole number as JSON has it: `5` or `5.0` (JSON Schema calls both
+/// integers, and so do the generators clients use); `5.5`, `-1` and `1e300` are not.
+fn whole_number(v: &Value) -> Option<u64> {
+    if let Some(n) = v.as_u64() {
+        return Some(n);
+    }
+    let f = v.as_f64()?;
+    // Below 2^53 every whole f64 is exact.
+    (f >= 0.0 && f.fract() == 0.0 && f < 9_007_199_254_740_992.0).then_some(f as u64)
 }

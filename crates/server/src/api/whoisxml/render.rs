@@ -68,35 +68,41 @@ pub enum Part {
     Failed,
 }
 
-const LEAF: Schema = Schema(&[]);
-
 /// CSV columns of a result.
-pub static RESULT_SCHEMA: Schema = Schema(&[
-    ("term", LEAF),
-    ("ip", LEAF),
+pub static RESULT_SCHEMA: Schema = Schema::obj(&[
+    ("term", Schema::STR),
+    ("ip", Schema::STR),
     (
         "location",
-        Schema(&[
-            ("country", LEAF),
-            ("region", LEAF),
-            ("city", LEAF),
-            ("lat", LEAF),
-            ("lng", LEAF),
-            ("postalCode", LEAF),
-            ("timezone", LEAF),
-            ("geonameId", LEAF),
+        Schema::obj(&[
+            ("country", Schema::STR),
+            ("region", Schema::STR),
+            ("city", Schema::STR),
+            ("lat", Schema::NUM),
+            ("lng", Schema::NUM),
+            ("postalCode", Schema::STR),
+            ("timezone", Schema::STR),
+            ("geonameId", Schema::INT),
         ]),
     ),
     (
         "as",
-        Schema(&[("asn", LEAF), ("name", LEAF), ("route", LEAF)]),
+        Schema::obj(&[
+            ("asn", Schema::INT),
+            ("name", Schema::STR),
+            ("route", Schema::STR),
+        ]),
     ),
-    ("isp", LEAF),
-    ("domains", LEAF),
+    ("isp", Schema::STR),
+    ("domains", Schema::STRS),
 ]);
 
 /// CSV columns of a failed or invalid term.
-pub static PROBLEM_SCHEMA: Schema = Schema(&[("term", LEAF), ("type", LEAF), ("reason", LEAF)]);
+pub static PROBLEM_SCHEMA: Schema = Schema::obj(&[
+    ("term", Schema::STR),
+    ("type", Schema::STR),
+    ("reason", Schema::STR),
+]);
 
 /// Writes one download in parts.
 pub struct Writer {
