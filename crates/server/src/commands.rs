@@ -274,6 +274,16 @@ pub fn lookup(config: &Config, args: LookupArgs) -> anyhow::Result<i32> {
     } else {
         args.mmdb
     };
+    if let Some(missing) = paths.iter().find(|p| !p.exists()) {
+        bail!(
+            "no databases at {} (data directory from {}); run scripts/fetch-data.sh, or pass --mmdb FILE",
+            missing.display(),
+            config
+                .sources
+                .get("data_dir")
+                .map_or("the default", String::as_str)
+        );
+    }
     let geo = GeoService::open(GeoOptions {
         paths,
         verify: false,

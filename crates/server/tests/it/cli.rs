@@ -393,3 +393,87 @@ fn check_config_completions_and_man_behave_like_unix_tools() {
         "{text}"
     );
 }
+
+/// `serve` finds what is wrong before it announces anything, and its logs are plain text
+/// when stderr is not a terminal.
+#[test]
+fn serve_checks_everything_before_announcing_and_logs_plain_text() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let missing = dir.path().join("no-such-cert.pem");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_ipintel"))
+        .args([
+            "--data-dir",
+            data.to_str().unwrap(),
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+        ])
+        .arg("--tls-cert")
+        .arg(&missing)
+        .arg("--tls-key")
+        .arg(&missing)
+        .env("XDG_DATA_HOME", crate::support::no_default_data_dir())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("no-such-cert.pem"), "{stderr}");
+    assert!(stdout.is_empty(), "nothing is announced: {stdout}");
+    assert!(!stderr.contains("listening"), "{stderr}");
+    assert!(
+        !stderr.contains('\x1b'),
+        "no colour codes in a file: {stderr:?}"
+    );
+    assert!(
+        !data.join("ipintel.db").exists(),
+        "no store for a server that never ran"
+    );
+
+    // A busy port is named with the fix.
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port().to_string();
+    let out = ipintel(&[
+        "--data-dir",
+        data.to_str().unwrap(),
+        "serve",
+        "--listen",
+        &port,
+    ]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr.contains("another process listens there"), "{stderr}");
+
+    // `lookup` without databases names where it looked.
+    let out = ipintel(&[
+        "--data-dir",
+        data.to_str().unwrap(),
+        "lookup",
+        "81.2.69.160",
+    ]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr.contains(data.to_str().unwrap()) && stderr.contains("fetch-data.sh"),
+        "{stderr}"
+    );
+
+    // `bulk --format yaml` says what it takes.
+    let terms = dir.path().join("terms.txt");
+    std::fs::write(&terms, "81.2.69.160\n").unwrap();
+    let out = ipintel(&[
+        "bulk",
+        terms.to_str().unwrap(),
+        "--out",
+        dir.path().join("r.x").to_str().unwrap(),
+        "--format",
+        "yaml",
+    ]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr.contains("--format \"yaml\": expected csv, json or xml"),
+        "{stderr}"
+    );
+}

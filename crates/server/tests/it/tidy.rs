@@ -155,7 +155,7 @@ fn every_folder_is_in_the_codemap() {
         missing.is_empty(),
         "folders the codemap does not cover: {missing:?}"
     );
-    for top in ["bench", "scripts", "docs"] {
+    for top in ["bench", "scripts", "docs", "contrib"] {
         assert!(named.iter().any(|n| n == top), "the codemap names {top}/");
     }
 }
