@@ -8,6 +8,7 @@
 //! - [`accounts`]: keys, plans, metering (one model for every dialect).
 //! - [`jobs`]: the durable job model and its state machine.
 //! - [`bulk`]: bulk request terms: classification and deduplication.
+//! - [`registry`]: RPSL registry objects (the RIPE Database, IRR data): the parser so far.
 //! - [`store`]: durable state in SQLite.
 //! - [`ErrorKind`]: what every engine error reduces to, for front ends to map.
 
@@ -17,6 +18,7 @@ pub mod engine;
 mod error;
 pub mod geo;
 pub mod jobs;
+pub mod registry;
 pub mod store;
 
 pub use error::ErrorKind;

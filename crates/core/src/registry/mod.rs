@@ -1,0 +1,8 @@
+//! The RPSL registry (issue 11): objects of the RIPE Database and IRR databases, read from
+//! the registries' dump files and the operator's own RPSL. This module knows no HTTP and no
+//! whois wire format; the REST and whois front ends render what it answers.
+//!
+//! Built so far: [`rpsl`], the parser of the text format. Templates, indexes, sources,
+//! import and history follow (see the issue 11 note).
+
+pub mod rpsl;

@@ -1,0 +1,407 @@
+//! RPSL text as registries publish it (RFC 2622 section 2, and what IRRd and RIPE's
+//! dumps actually contain): objects are paragraphs separated by empty lines; lines starting
+//! with `%` or `#` are comments; an attribute is `name: value`, continued on lines that
+//! start with a space, a tab or `+`; `#` starts an end-of-line comment inside a value.
+//!
+//! Every object keeps its original text (for `unformatted` answers) and its attributes in
+//! order, each with its value normalised (continuations joined by one space, runs of
+//! whitespace collapsed) and its comments kept apart. Names of attributes and classes are
+//! lower-cased. Nothing here knows which classes exist: that is the templates' business.
+
+use std::borrow::Cow;
+use std::ops::Range;
+
+/// Longest attribute name accepted (RIPE's longest is 15 characters).
+pub const MAX_NAME_LEN: usize = 64;
+
+/// One attribute of an object.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Attribute {
+    /// Lower case, e.g. `mnt-by`.
+    pub name: Box<str>,
+    /// The value without comments, continuation lines joined by one space, whitespace runs
+    /// collapsed, trimmed. May be empty (`remarks:` alone).
+    pub value: Box<str>,
+    /// End-of-line comments, in order, joined by one space (`# Filtered`), without the `#`.
+    pub comment: Option<Box<str>>,
+}
+
+/// One object: its attributes in order and the text it was read from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RpslObject {
+    pub attributes: Vec<Attribute>,
+    /// The paragraph as it was in the input, comment lines included, lines ending in `\n`.
+    pub text: Box<str>,
+    /// 1-based line number of the object's first line in its input.
+    pub line: usize,
+}
+
+impl RpslObject {
+    /// The class: the first attribute's name (`inetnum`, `aut-num`, ...).
+    pub fn class(&self) -> &str {
+        &self.attributes[0].name
+    }
+
+    /// The first attribute's value (the primary key of most classes).
+    pub fn first_value(&self) -> &str {
+        &self.attributes[0].value
+    }
+
+    /// Values of every attribute called `name` (lower case), in order.
+    pub fn values<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
+        self.attributes
+            .iter()
+            .filter(move |a| &*a.name == name)
+            .map(|a| &*a.value)
+    }
+
+    /// The first value of `name`, if any.
+    pub fn value(&self, name: &str) -> Option<&str> {
+        self.attributes
+            .iter()
+            .find(|a| &*a.name == name)
+            .map(|a| &*a.value)
+    }
+}
+
+/// An object that could not be read, with where and why; parsing goes on after it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("line {line}: {reason}")]
+pub struct ParseError {
+    /// 1-based line number in the input where the problem is.
+    pub line: usize,
+    pub reason: String,
+}
+
+/// Text of a dump: UTF-8 when it is valid UTF-8, else ISO-8859-1 (RIPE's classic dumps),
+/// where every byte is the character of the same number.
+pub fn decode(bytes: &[u8]) -> Cow<'_, str> {
+    match std::str::from_utf8(bytes) {
+        Ok(text) => Cow::Borrowed(text),
+        Err(_) => Cow::Owned(bytes.iter().map(|&b| b as char).collect()),
+    }
+}
+
+/// Every object in `text`, in order; a malformed paragraph is an `Err` and the next one is
+/// read as usual (non-strict, as IRRd imports).
+pub fn parse(text: &str) -> Parser<'_> {
+    Parser {
+        text,
+        pos: 0,
+        line: 1,
+    }
+}
+
+/// Iterator over the objects of a text (see [`parse`]).
+pub struct Parser<'a> {
+    text: &'a str,
+    pos: usize,
+    /// Line number at `pos`.
+    line: usize,
+}
+
+impl<'a> Parser<'a> {
+    /// The next line (without its `\n` or `\r\n`) and the byte range it spans with its end.
+    fn next_line(&mut self) -> Option<(&'a str, Range<usize>)> {
+        if self.pos >= self.text.len() {
+            return None;
+        }
+        let rest = &self.text[self.pos..];
+        let (line, len) = match rest.find('\n') {
+            Some(i) => (&rest[..i], i + 1),
+            None => (rest, rest.len()),
+        };
+        let span = self.pos..self.pos + len;
+        self.pos += len;
+        self.line += 1;
+        Some((line.strip_suffix('\r').unwrap_or(line), span))
+    }
+}
+
+impl Iterator for Parser<'_> {
+    type Item = Result<RpslObject, ParseError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        // Skip empty lines and comments between objects.
+        let (first, first_span, first_line) = loop {
+            let line_no = self.line;
+            let (line, span) = self.next_line()?;
+            if line.is_empty() || is_comment(line) {
+                continue;
+            }
+            break (line, span, line_no);
+        };
+        let start = first_span.start;
+        let mut end = first_span.end;
+        let mut lines = vec![(first, first_line)];
+        loop {
+            let line_no = self.line;
+            let Some((line, span)) = self.next_line() else {
+                break;
+            };
+            if line.is_empty() {
+                // The blank line ends the object; it is not part of its text.
+                break;
+            }
+            end = span.end;
+            lines.push((line, line_no));
+        }
+        let mut text = self.text[start..end].to_owned();
+        if !text.ends_with('\n') {
+            text.push('\n');
+        }
+        Some(read_object(&lines).map(|attributes| RpslObject {
+            attributes,
+            text: text.into_boxed_str(),
+            line: first_line,
+        }))
+    }
+}
+
+fn is_comment(line: &str) -> bool {
+    line.starts_with('%') || line.starts_with('#')
+}
+
+/// Attributes from an object's lines (comment lines dropped, continuations joined).
+fn read_object(lines: &[(&str, usize)]) -> Result<Vec<Attribute>, ParseError> {
+    let mut attributes: Vec<Attribute> = Vec::new();
+    // The attribute being read: its value and comment parts so far.
+    let mut open: Option<(Box<str>, String, String)> = None;
+    let close = |open: &mut Option<(Box<str>, String, String)>, out: &mut Vec<Attribute>| {
+        if let Some((name, value, comment)) = open.take() {
+            out.push(Attribute {
+                name,
+                value: collapse(&value).into_boxed_str(),
+                comment: (!comment.is_empty()).then(|| comment.into_boxed_str()),
+            });
+        }
+    };
+    for &(line, line_no) in lines {
+        if is_comment(line) {
+            continue;
+        }
+        let continuation = match line.as_bytes()[0] {
+            b' ' | b'\t' => Some(&line[1..]),
+            b'+' => Some(&line[1..]),
+            _ => None,
+        };
+        match continuation {
+            Some(rest) => {
+                let Some((_, value, comment)) = open.as_mut() else {
+                    return Err(ParseError {
+                        line: line_no,
+                        reason: "a continuation line before any attribute".into(),
+                    });
+                };
+                push_part(rest, value, comment);
+            }
+            None => {
+                close(&mut open, &mut attributes);
+                let Some((name, rest)) = line.split_once(':') else {
+                    return Err(ParseError {
+                        line: line_no,
+                        reason: format!("expected \"name: value\", got {:?}", shorten(line)),
+                    });
+                };
+                let name = name.trim_end();
+                if !valid_name(name) {
+                    return Err(ParseError {
+                        line: line_no,
+                        reason: format!("{:?} is not an attribute name", shorten(name)),
+                    });
+                }
+                let mut value = String::new();
+                let mut comment = String::new();
+                push_part(rest, &mut value, &mut comment);
+                open = Some((name.to_ascii_lowercase().into_boxed_str(), value, comment));
+            }
+        }
+    }
+    close(&mut open, &mut attributes);
+    if attributes.is_empty() {
+        return Err(ParseError {
+            line: lines.first().map_or(0, |l| l.1),
+            reason: "an object without attributes".into(),
+        });
+    }
+    Ok(attributes)
+}
+
+/// Add one line's part of a value: the text before `#` to `value`, the rest to `comment`.
+fn push_part(part: &str, value: &mut String, comment: &mut String) {
+    let (text, note) = match part.split_once('#') {
+        Some((text, note)) => (text, Some(note)),
+        None => (part, None),
+    };
+    if !value.is_empty() {
+        value.push(' ');
+    }
+    value.push_str(text);
+    if let Some(note) = note.map(str::trim).filter(|n| !n.is_empty()) {
+        if !comment.is_empty() {
+            comment.push(' ');
+        }
+        comment.push_str(note);
+    }
+}
+
+/// Runs of whitespace become one space; the ends are trimmed.
+fn collapse(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    for word in value.split_whitespace() {
+        if !out.is_empty() {
+            out.push(' ');
+        }
+        out.push_str(word);
+    }
+    out
+}
+
+/// RPSL names: a letter, then letters, digits, `-` and `_`; case-insensitive.
+fn valid_name(name: &str) -> bool {
+    name.len() <= MAX_NAME_LEN
+        && name.starts_with(|c: char| c.is_ascii_alphabetic())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+}
+
+fn shorten(text: &str) -> String {
+    let mut out: String = text.chars().take(60).collect();
+    if out.len() < text.len() {
+        out.push('…');
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn objects(text: &str) -> Vec<Result<RpslObject, ParseError>> {
+        parse(text).collect()
+    }
+
+    #[test]
+    fn paragraphs_comments_continuations_and_end_of_line_comments() {
+        let text = "% RIPE dump header\n# terms and conditions\n\n\
+            inetnum:        192.0.2.10 - 192.0.2.37\n\
+            NetName:        EXAMPLE-NET   # a comment\n\
+            descr:          first line\n\
+            \x20               second   line\n\
+            +               third line\n\
+            \tfourth # more\n\
+            % a comment inside the object\n\
+            remarks:\n\
+            source:         TEST # Filtered\n\
+            \n\n\
+            person: Ann Example\nnic-hdl: AE1-TEST\n";
+        let all = objects(text);
+        assert_eq!(all.len(), 2, "{all:?}");
+        let first = all[0].as_ref().unwrap();
+        assert_eq!(first.class(), "inetnum");
+        assert_eq!(first.first_value(), "192.0.2.10 - 192.0.2.37");
+        assert_eq!(first.line, 4);
+        assert_eq!(first.value("netname"), Some("EXAMPLE-NET"));
+        assert_eq!(
+            first.attributes[1].comment.as_deref(),
+            Some("a comment"),
+            "comments are kept apart"
+        );
+        assert_eq!(
+            first.value("descr"),
+            Some("first line second line third line fourth")
+        );
+        assert_eq!(first.attributes[2].comment.as_deref(), Some("more"));
+        assert_eq!(first.value("remarks"), Some(""));
+        assert_eq!(first.value("source"), Some("TEST"));
+        assert_eq!(first.attributes[4].comment.as_deref(), Some("Filtered"));
+        assert!(first.text.starts_with("inetnum:") && first.text.ends_with("# Filtered\n"));
+        assert!(
+            first.text.contains("% a comment inside"),
+            "the original text is whole"
+        );
+        let second = all[1].as_ref().unwrap();
+        assert_eq!((second.class(), second.line), ("person", 15));
+        assert_eq!(second.value("nic-hdl"), Some("AE1-TEST"));
+    }
+
+    #[test]
+    fn crlf_latin1_and_a_missing_final_newline() {
+        let bytes = b"person: Jos\xe9 Garc\xeda\r\nnic-hdl: JG1-TEST\r\n\r\nrole: R";
+        let text = decode(bytes);
+        assert!(
+            matches!(text, Cow::Owned(_)),
+            "not UTF-8: read as ISO-8859-1"
+        );
+        let all: Vec<_> = parse(&text).map(Result::unwrap).collect();
+        assert_eq!(all[0].first_value(), "José García");
+        assert_eq!(all[0].value("nic-hdl"), Some("JG1-TEST"));
+        assert_eq!(all[1].first_value(), "R");
+        assert!(all[1].text.ends_with('\n'));
+        assert!(matches!(decode("Zoë".as_bytes()), Cow::Borrowed("Zoë")));
+    }
+
+    #[test]
+    fn malformed_objects_are_reported_and_the_next_one_is_read() {
+        let text = "no colon here\nsource: TEST\n\n\
+            \x20continuation first\n\n\
+            9bad: name\n\n\
+            : empty name\n\n\
+            aut-num: AS64496\nas-name: EXAMPLE\n";
+        let all = objects(text);
+        assert_eq!(all.len(), 5);
+        for (i, line) in [(0, 1), (1, 4), (2, 6), (3, 8)] {
+            let err = all[i].as_ref().unwrap_err();
+            assert_eq!(err.line, line, "{err}");
+        }
+        assert!(all[1].as_ref().unwrap_err().reason.contains("continuation"));
+        let good = all[4].as_ref().unwrap();
+        assert_eq!((good.class(), good.first_value()), ("aut-num", "AS64496"));
+        // Only comments, or nothing: no objects at all.
+        assert!(objects("% only\n# comments\n\n\n").is_empty());
+        assert!(objects("").is_empty());
+    }
+
+    #[test]
+    fn a_whitespace_only_line_continues_the_object() {
+        // IRRd: only an empty line ends a paragraph; "  " is an (empty) continuation.
+        let all = objects("remarks: a\n   \nremarks: b\n");
+        let obj = all[0].as_ref().unwrap();
+        assert_eq!(obj.values("remarks").collect::<Vec<_>>(), ["a", "b"]);
+    }
+
+    #[test]
+    fn a_huge_object_parses_in_one_piece() {
+        let mut text = String::from("as-set: AS-HUGE\n");
+        for n in 0..50_000 {
+            text.push_str(&format!("members: AS{}\n", 64_512 + n % 1000));
+        }
+        let all = objects(&text);
+        assert_eq!(all.len(), 1);
+        assert_eq!(all[0].as_ref().unwrap().values("members").count(), 50_000);
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(2000))]
+        /// No input panics, every object has a class, and the objects' texts are pieces of
+        /// the input in order.
+        #[test]
+        fn any_text_parses_without_panicking(text in "(?s)[a-z: \t+#%\n\r\u{e9}\u{1F600}-]{0,400}") {
+            let mut from = 0;
+            for obj in parse(&text).flatten() {
+                proptest::prop_assert!(!obj.class().is_empty());
+                let body = obj.text.trim_end_matches('\n');
+                let at = text[from..].find(body.lines().next().unwrap_or(""));
+                proptest::prop_assert!(at.is_some());
+                from += at.unwrap();
+            }
+        }
+
+        #[test]
+        fn any_bytes_decode_and_parse(bytes in proptest::collection::vec(proptest::num::u8::ANY, 0..400)) {
+            let text = decode(&bytes);
+            let _ = parse(&text).count();
+        }
+    }
+}
