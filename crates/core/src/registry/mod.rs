@@ -2,7 +2,9 @@
 //! the registries' dump files and the operator's own RPSL. This module knows no HTTP and no
 //! whois wire format; the REST and whois front ends render what it answers.
 //!
-//! Built so far: [`rpsl`], the parser of the text format. Templates, indexes, sources,
-//! import and history follow (see the issue 11 note).
+//! Built so far: [`rpsl`], the parser of the text format, and [`template`], the classes and
+//! their attributes (validation, keys). Indexes, sources, import and history follow (see
+//! the issue 11 note).
 
 pub mod rpsl;
+pub mod template;
