@@ -2,9 +2,11 @@
 //! the registries' dump files and the operator's own RPSL. This module knows no HTTP and no
 //! whois wire format; the REST and whois front ends render what it answers.
 //!
-//! Built so far: [`rpsl`], the parser of the text format, and [`template`], the classes and
-//! their attributes (validation, keys). Indexes, sources, import and history follow (see
-//! the issue 11 note).
+//! Built so far: [`rpsl`], the parser of the text format; [`template`], the classes and
+//! their attributes (validation, keys); [`ranges`], the address-range index behind exact,
+//! less- and more-specific queries. The object store, lookup and inverse indexes, sources,
+//! import and history follow (see the issue 11 note).
 
+pub mod ranges;
 pub mod rpsl;
 pub mod template;
