@@ -4,9 +4,10 @@
 //!
 //! Built so far: [`rpsl`], the parser of the text format; [`template`], the classes and
 //! their attributes (validation, keys); [`ranges`], the address-range index behind exact,
-//! less- and more-specific queries. The object store, lookup and inverse indexes, sources,
+//! less- and more-specific queries; [`key`], search keys classified and address forms read. The object store, lookup and inverse indexes, sources,
 //! import and history follow (see the issue 11 note).
 
+pub mod key;
 pub mod ranges;
 pub mod rpsl;
 pub mod template;
