@@ -7,6 +7,7 @@
 //! less- and more-specific queries; [`key`], search keys classified and address forms read. The object store, lookup and inverse indexes, sources,
 //! import and history follow (see the issue 11 note).
 
+pub mod index;
 pub mod key;
 pub mod ranges;
 pub mod rpsl;

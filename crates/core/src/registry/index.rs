@@ -1,0 +1,463 @@
+//! One generation of the registry in memory: every object, and the indexes the queries use
+//! (primary key per source and class, lookup keys with name words, inverse attributes,
+//! address ranges per family, AS numbers and AS blocks). Built whole from the objects, then
+//! read-only: an import builds the next generation beside it and swaps it in.
+
+use std::collections::HashMap;
+
+use super::key::{parse_asn, parse_range, Family};
+use super::ranges::{RangeIndex, Span};
+use super::rpsl::RpslObject;
+use super::template::{template, Template};
+
+/// An object's place in its generation.
+pub type ObjectId = u32;
+
+/// An object with where it belongs.
+#[derive(Debug, Clone)]
+pub struct Stored {
+    /// Upper case, e.g. `TEST`.
+    pub source: Box<str>,
+    pub template: &'static Template,
+    /// The primary key as written (`192.0.2.0/24AS64496`).
+    pub key: Box<str>,
+    pub object: RpslObject,
+}
+
+/// Which range index: address objects (inetnum, inet6num) or routes (route, route6).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum RangeKind {
+    Network,
+    Route,
+}
+
+/// Why an object was not indexed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Skipped {
+    pub line: usize,
+    pub reason: String,
+}
+
+#[derive(Debug, Default)]
+pub struct Registry {
+    objects: Vec<Stored>,
+    /// (source, class, lower-case key) -> object.
+    primary: HashMap<(Box<str>, &'static str, Box<str>), ObjectId>,
+    /// Lower-case value of a lookup attribute -> objects (handles, set names, e-mail).
+    lookup: HashMap<Box<str>, Vec<ObjectId>>,
+    /// Lower-case word of a person, role or organisation name -> objects.
+    words: HashMap<Box<str>, Vec<ObjectId>>,
+    /// (attribute, lower-case value) -> objects, for every inverse attribute.
+    inverse: HashMap<(&'static str, Box<str>), Vec<ObjectId>>,
+    ranges: HashMap<(Family, RangeKind), RangeIndex>,
+    /// Origin of each route, by object.
+    origins: HashMap<ObjectId, u32>,
+    /// aut-num by number.
+    aut_nums: HashMap<u32, Vec<ObjectId>>,
+    as_blocks: RangeIndex,
+}
+
+impl Registry {
+    /// Index `objects` (source, object). An object of an unknown class, without a primary
+    /// key, or with an address that does not parse is skipped with the reason; a later
+    /// object with the same source, class and key replaces an earlier one, as a newer dump
+    /// line would.
+    pub fn build(
+        objects: impl IntoIterator<Item = (String, RpslObject)>,
+    ) -> (Registry, Vec<Skipped>) {
+        let mut registry = Registry::default();
+        let mut skipped = Vec::new();
+        let mut ranges: HashMap<(Family, RangeKind), Vec<(Span, ObjectId)>> = HashMap::new();
+        let mut as_blocks = Vec::new();
+        let mut stored: Vec<Option<Stored>> = Vec::new();
+        let mut primary: HashMap<(Box<str>, &'static str, Box<str>), usize> = HashMap::new();
+        for (source, object) in objects {
+            let skip = |reason: String| Skipped {
+                line: object.line,
+                reason,
+            };
+            let Some(template) = template(object.class()) else {
+                skipped.push(skip(format!("unknown object class {:?}", object.class())));
+                continue;
+            };
+            let Some(key) = template.key_of(&object) else {
+                skipped.push(skip(format!("{} without its primary key", template.class)));
+                continue;
+            };
+            let source = source.to_ascii_uppercase().into_boxed_str();
+            let slot = (
+                source.clone(),
+                template.class,
+                key.to_lowercase().into_boxed_str(),
+            );
+            let entry = Stored {
+                source,
+                template,
+                key: key.into_boxed_str(),
+                object,
+            };
+            match primary.get(&slot) {
+                Some(&at) => stored[at] = Some(entry),
+                None => {
+                    primary.insert(slot, stored.len());
+                    stored.push(Some(entry));
+                }
+            }
+        }
+        for entry in stored.into_iter().flatten() {
+            let id = registry.objects.len() as ObjectId;
+            let object = &entry.object;
+            let class = entry.template.class;
+            // Address ranges, AS numbers.
+            let range = match class {
+                "inetnum" | "inet6num" => Some(RangeKind::Network),
+                "route" | "route6" => Some(RangeKind::Route),
+                _ => None,
+            };
+            if let Some(kind) = range {
+                let origin = match kind {
+                    RangeKind::Route => match object.value("origin").and_then(parse_asn) {
+                        Some(origin) => Some(origin),
+                        None => {
+                            skipped.push(Skipped {
+                                line: object.line,
+                                reason: format!("{class} without a valid origin"),
+                            });
+                            continue;
+                        }
+                    },
+                    RangeKind::Network => None,
+                };
+                match parse_range(object.first_value()) {
+                    Ok((family, span)) => {
+                        ranges.entry((family, kind)).or_default().push((span, id))
+                    }
+                    Err(e) => {
+                        skipped.push(Skipped {
+                            line: object.line,
+                            reason: e.to_string(),
+                        });
+                        continue;
+                    }
+                }
+                if let Some(origin) = origin {
+                    registry.origins.insert(id, origin);
+                }
+            }
+            match class {
+                "aut-num" => match parse_asn(object.first_value()) {
+                    Some(asn) => registry.aut_nums.entry(asn).or_default().push(id),
+                    None => {
+                        skipped.push(Skipped {
+                            line: object.line,
+                            reason: format!("{:?} is not an AS number", object.first_value()),
+                        });
+                        continue;
+                    }
+                },
+                "as-block" => {
+                    let value = object.first_value();
+                    let bounds = value
+                        .split_once('-')
+                        .and_then(|(a, b)| Some((parse_asn(a.trim())?, parse_asn(b.trim())?)))
+                        .and_then(|(a, b)| Span::new(a as u128, b as u128));
+                    match bounds {
+                        Some(span) => as_blocks.push((span, id)),
+                        None => {
+                            skipped.push(Skipped {
+                                line: object.line,
+                                reason: format!("{value:?} is not an AS range"),
+                            });
+                            continue;
+                        }
+                    }
+                }
+                _ => {}
+            }
+            registry.primary.insert(
+                (
+                    entry.source.clone(),
+                    class,
+                    entry.key.to_lowercase().into_boxed_str(),
+                ),
+                id,
+            );
+            for attribute in &object.attributes {
+                let Some(spec) = entry.template.attribute(&attribute.name) else {
+                    continue;
+                };
+                let value = attribute.value.to_lowercase();
+                if value.is_empty() {
+                    continue;
+                }
+                if spec.lookup {
+                    let words = matches!(
+                        (class, spec.name),
+                        ("person", "person") | ("role", "role") | ("organisation", "org-name")
+                    );
+                    if words {
+                        for word in value.split_whitespace() {
+                            push_unique(registry.words.entry(word.into()).or_default(), id);
+                        }
+                    } else {
+                        push_unique(registry.lookup.entry(value.clone().into()).or_default(), id);
+                    }
+                }
+                if spec.inverse {
+                    // Lists (`mnt-by: A, B`) are indexed item by item.
+                    for item in value.split(',').map(str::trim).filter(|v| !v.is_empty()) {
+                        push_unique(
+                            registry
+                                .inverse
+                                .entry((spec.name, item.into()))
+                                .or_default(),
+                            id,
+                        );
+                    }
+                }
+            }
+            registry.objects.push(entry);
+        }
+        registry.ranges = ranges
+            .into_iter()
+            .map(|(k, items)| (k, RangeIndex::build(items)))
+            .collect();
+        registry.as_blocks = RangeIndex::build(as_blocks);
+        (registry, skipped)
+    }
+
+    pub fn len(&self) -> usize {
+        self.objects.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.objects.is_empty()
+    }
+
+    pub fn object(&self, id: ObjectId) -> &Stored {
+        &self.objects[id as usize]
+    }
+
+    /// The object of `source`, `class` (long or short name) and primary key, any case.
+    pub fn get(&self, source: &str, class: &str, key: &str) -> Option<ObjectId> {
+        let template = template(class)?;
+        self.primary
+            .get(&(
+                source.to_ascii_uppercase().into_boxed_str(),
+                template.class,
+                key.to_lowercase().into_boxed_str(),
+            ))
+            .copied()
+    }
+
+    /// The range index of a family and kind (empty when no such object exists).
+    pub fn ranges(&self, family: Family, kind: RangeKind) -> Option<&RangeIndex> {
+        self.ranges.get(&(family, kind))
+    }
+
+    /// The origin of a route object.
+    pub fn origin(&self, id: ObjectId) -> Option<u32> {
+        self.origins.get(&id).copied()
+    }
+
+    /// Objects whose inverse attribute `attribute` names `value` (`-i mnt-by EX-MNT`).
+    pub fn inverse(&self, attribute: &str, value: &str) -> &[ObjectId] {
+        let Some(name) = super::template::all()
+            .iter()
+            .flat_map(|t| t.attributes.iter())
+            .find(|a| a.name == attribute && a.inverse)
+            .map(|a| a.name)
+        else {
+            return &[];
+        };
+        self.inverse
+            .get(&(name, value.to_lowercase().into_boxed_str()))
+            .map_or(&[], Vec::as_slice)
+    }
+
+    /// Objects a text key finds: lookup keys equal to it, and persons, roles and
+    /// organisations whose name has every word of it.
+    pub fn text(&self, key: &str) -> Vec<ObjectId> {
+        let key = key.to_lowercase();
+        let mut out: Vec<ObjectId> = self.lookup.get(key.as_str()).cloned().unwrap_or_default();
+        let mut words = key.split_whitespace();
+        if let Some(first) = words.next() {
+            let mut named: Vec<ObjectId> = self.words.get(first).cloned().unwrap_or_default();
+            for word in words {
+                let with = self.words.get(word).map_or(&[][..], Vec::as_slice);
+                named.retain(|id| with.contains(id));
+            }
+            for id in named {
+                push_unique(&mut out, id);
+            }
+        }
+        out.sort_unstable();
+        out
+    }
+
+    /// The aut-num objects of an AS number.
+    pub fn aut_num(&self, asn: u32) -> &[ObjectId] {
+        self.aut_nums.get(&asn).map_or(&[], Vec::as_slice)
+    }
+
+    /// The smallest as-block holding an AS number.
+    pub fn as_block(&self, asn: u32) -> Option<ObjectId> {
+        let span = Span::new(asn as u128, asn as u128)?;
+        self.as_blocks
+            .most_specific(span)
+            .and_then(|(_, ids)| ids.first().copied())
+    }
+}
+
+fn push_unique(list: &mut Vec<ObjectId>, id: ObjectId) {
+    if list.last() != Some(&id) && !list.contains(&id) {
+        list.push(id);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::registry::rpsl::parse;
+
+    const SAMPLE: &str = "\
+inetnum: 192.0.2.0 - 192.0.2.255
+netname: EXAMPLE-NET
+country: NL
+admin-c: AE1-TEST
+tech-c: AE1-TEST
+status: ASSIGNED PA
+mnt-by: EX-MNT, OTHER-MNT
+source: TEST
+
+inetnum: 192.0.2.10 - 192.0.2.37
+netname: ODD-NET
+admin-c: AE1-TEST
+source: TEST
+
+inet6num: 2001:db8::/32
+netname: EXAMPLE-V6
+source: TEST
+
+route: 192.0.2.0/24
+origin: AS64496
+mnt-by: EX-MNT
+source: TEST
+
+route: 192.0.2.0/24
+origin: AS64497
+source: TEST
+
+person: Ann  Example
+nic-hdl: AE1-TEST
+e-mail: ann@example.org
+source: TEST
+
+organisation: ORG-EX1-TEST
+org-name: Example Networks B.V.
+source: TEST
+
+aut-num: AS64496
+as-name: EXAMPLE
+source: TEST
+
+as-block: AS64496 - AS64511
+source: TEST
+
+inetnum: 192.0.2.0/33
+source: TEST
+
+weather: sunny
+source: TEST
+
+route: 198.51.100.0/24
+origin: not-an-as
+source: TEST
+";
+
+    fn registry() -> (Registry, Vec<Skipped>) {
+        Registry::build(parse(SAMPLE).map(|o| ("test".to_owned(), o.unwrap())))
+    }
+
+    #[test]
+    fn objects_are_found_by_every_index() {
+        let (r, skipped) = registry();
+        assert_eq!(r.len(), 9, "{skipped:?}");
+        let reasons: Vec<&str> = skipped.iter().map(|s| s.reason.as_str()).collect();
+        assert_eq!(skipped.len(), 3, "{reasons:?}");
+        assert!(
+            reasons.iter().any(|r| r.contains("prefix length")),
+            "{reasons:?}"
+        );
+        assert!(reasons.iter().any(|r| r.contains("weather")), "{reasons:?}");
+        assert!(reasons.iter().any(|r| r.contains("origin")), "{reasons:?}");
+
+        let odd = r.get("TEST", "inetnum", "192.0.2.10 - 192.0.2.37").unwrap();
+        assert_eq!(r.object(odd).object.value("netname"), Some("ODD-NET"));
+        assert_eq!(
+            r.get("test", "IN", "192.0.2.10 - 192.0.2.37"),
+            Some(odd),
+            "any case, short class"
+        );
+        assert!(r
+            .get("OTHER", "inetnum", "192.0.2.10 - 192.0.2.37")
+            .is_none());
+        let route = r.get("TEST", "route", "192.0.2.0/24AS64497").unwrap();
+        assert_eq!(r.origin(route), Some(64497));
+
+        let v4 = r.ranges(Family::V4, RangeKind::Network).unwrap();
+        let q = parse_range("192.0.2.20").unwrap().1;
+        let (span, ids) = v4.most_specific(q).unwrap();
+        assert_eq!(
+            (span, ids),
+            (
+                parse_range("192.0.2.10 - 192.0.2.37").unwrap().1,
+                &[odd][..]
+            )
+        );
+        let routes = r.ranges(Family::V4, RangeKind::Route).unwrap();
+        assert_eq!(
+            routes.exact(parse_range("192.0.2.0/24").unwrap().1).len(),
+            2
+        );
+        assert!(r.ranges(Family::V6, RangeKind::Route).is_none());
+
+        // Inverse keys, list values item by item.
+        assert_eq!(r.inverse("admin-c", "ae1-test").len(), 2);
+        assert_eq!(r.inverse("mnt-by", "OTHER-MNT").len(), 1);
+        assert_eq!(r.inverse("mnt-by", "EX-MNT").len(), 2);
+        assert!(
+            r.inverse("netname", "EXAMPLE-NET").is_empty(),
+            "not an inverse attribute"
+        );
+
+        // Lookup keys and name words.
+        let ann = r.get("TEST", "person", "AE1-TEST").unwrap();
+        assert_eq!(r.text("AE1-TEST"), [ann]);
+        assert_eq!(r.text("ann@example.org"), [ann]);
+        assert_eq!(r.text("example ann"), [ann], "every word, any order");
+        assert!(r.text("ann examples").is_empty());
+        let org = r.get("TEST", "organisation", "ORG-EX1-TEST").unwrap();
+        assert_eq!(r.text("networks example"), [org]);
+        assert!(r.text("example").contains(&ann) && r.text("example").contains(&org));
+        assert_eq!(r.text("odd-net"), [odd], "netname is a lookup key");
+
+        assert_eq!(r.aut_num(64496).len(), 1);
+        let block = r.as_block(64500).unwrap();
+        assert_eq!(r.object(block).template.class, "as-block");
+        assert!(r.as_block(64512).is_none());
+    }
+
+    #[test]
+    fn a_later_object_with_the_same_key_replaces_the_earlier() {
+        let text = "person: Old Name\nnic-hdl: X1-TEST\nsource: TEST\n\nperson: New Name\nnic-hdl: x1-test\nsource: TEST\n";
+        let (r, _) = Registry::build(parse(text).map(|o| ("TEST".to_owned(), o.unwrap())));
+        assert_eq!(r.len(), 1);
+        let id = r.get("TEST", "person", "X1-TEST").unwrap();
+        assert_eq!(r.object(id).object.first_value(), "New Name");
+        assert!(
+            r.text("old").is_empty(),
+            "the replaced object's words are gone"
+        );
+    }
+}
