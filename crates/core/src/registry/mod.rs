@@ -4,8 +4,10 @@
 //!
 //! Built so far: [`rpsl`], the parser of the text format; [`template`], the classes and
 //! their attributes (validation, keys); [`ranges`], the address-range index behind exact,
-//! less- and more-specific queries; [`key`], search keys classified and address forms read. The object store, lookup and inverse indexes, sources,
-//! import and history follow (see the issue 11 note).
+//! less- and more-specific queries; [`key`], search keys classified and address forms read;
+//! [`index`], one generation in memory with its primary, lookup, name-word, inverse, range
+//! and AS indexes. Storage through the store interface, sources, import with history, and
+//! the front ends follow (see the issue 11 note).
 
 pub mod index;
 pub mod key;
