@@ -182,8 +182,8 @@ impl Registry {
                 ),
                 id,
             );
-            for attribute in &object.attributes {
-                let Some(spec) = entry.template.attribute(&attribute.name) else {
+            for attribute in object.attributes() {
+                let Some(spec) = entry.template.attribute(attribute.name) else {
                     continue;
                 };
                 let value = attribute.value.to_lowercase();

@@ -90,8 +90,8 @@ impl Template {
     /// Everything wrong with `object` against this template.
     pub fn check(&self, object: &RpslObject) -> Vec<Problem> {
         let mut problems = Vec::new();
-        for attribute in &object.attributes {
-            if self.attribute(&attribute.name).is_none() && attribute.name.as_ref() != "changed" {
+        for attribute in object.attributes() {
+            if self.attribute(attribute.name).is_none() && attribute.name != "changed" {
                 problems.push(Problem::UnknownAttribute(attribute.name.to_string()));
             }
         }

@@ -1,0 +1,253 @@
+//! Registry benchmark: generate a deterministic RPSL dump with RIPE-like proportions
+//! (../shared/spec/benchmarks.md: 60 % inetnum with non-aligned ranges, 12 % inet6num,
+//! 10 % route, 2 % route6, 1 % aut-num, 4 % mntner, 8 % person/role, 2 % organisation,
+//! 1 % as-set/route-set nested), then time parsing it and building one in-memory
+//! generation (every index), and a million most-specific lookups, with RSS.
+//!
+//! Run: `cargo bench -p ipintel --bench registry` (`IPINTEL_BENCH_OBJECTS`, default
+//! 1,000,000; `IPINTEL_BENCH_DUMP=FILE` also writes the dump there for other tools).
+
+use std::fmt::Write;
+use std::time::Instant;
+
+use ipintel_core::registry::index::{RangeKind, Registry};
+use ipintel_core::registry::key::Family;
+use ipintel_core::registry::ranges::Span;
+use ipintel_core::registry::rpsl;
+
+/// xorshift64*: the same dump every run.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+}
+
+fn ipv4(n: u32) -> std::net::Ipv4Addr {
+    std::net::Ipv4Addr::from(n)
+}
+
+/// The dump text: a `#` header, then objects separated by blank lines.
+fn generate(objects: usize, seed: u64) -> String {
+    let mut rng = Rng(seed);
+    let mut out = String::with_capacity(objects * 260);
+    out.push_str("# Generated registry for ipintel's benchmark (made-up data)\n");
+    let people = (objects * 8 / 100).max(1);
+    let maintainers = (objects * 4 / 100).max(1);
+    let orgs = (objects * 2 / 100).max(1);
+    let person = |n: u64| format!("P{n}-TEST");
+    let mntner = |n: u64| format!("MNT-{n}");
+    // inetnum: /16 allocations, each split into non-aligned assignments below it.
+    let mut made = 0usize;
+    let mut block: u32 = 0x0a00_0000;
+    let inetnums = objects * 60 / 100;
+    while made < inetnums {
+        let (start, end) = (block, block + 0xffff);
+        let _ = write!(
+            out,
+            "\ninetnum: {} - {}\nnetname: ALLOC-{made}\ncountry: NL\norg: ORG-{}-TEST\nadmin-c: {}\ntech-c: {}\nstatus: ALLOCATED PA\nmnt-by: {}\nsource: TEST\n",
+            ipv4(start),
+            ipv4(end),
+            rng.below(orgs as u64),
+            person(rng.below(people as u64)),
+            person(rng.below(people as u64)),
+            mntner(rng.below(maintainers as u64)),
+        );
+        made += 1;
+        let mut at = start;
+        while made < inetnums && at < end {
+            let len = 1 + rng.below(700) as u32;
+            let last = (at + len).min(end);
+            let _ = write!(
+                out,
+                "\ninetnum: {} - {}\nnetname: NET-{made}\ndescr: customer {made}\ncountry: NL\nadmin-c: {}\ntech-c: {}\nstatus: ASSIGNED PA\nmnt-by: {}\nsource: TEST\n",
+                ipv4(at),
+                ipv4(last),
+                person(rng.below(people as u64)),
+                person(rng.below(people as u64)),
+                mntner(rng.below(maintainers as u64)),
+            );
+            made += 1;
+            at = last + 1 + rng.below(64) as u32;
+        }
+        block += 0x1_0000;
+    }
+    for n in 0..objects * 12 / 100 {
+        let _ = write!(
+            out,
+            "\ninet6num: 2001:db8:{:x}:{:x}::/64\nnetname: V6-{n}\ncountry: NL\nadmin-c: {}\ntech-c: {}\nstatus: ASSIGNED\nmnt-by: {}\nsource: TEST\n",
+            n >> 16,
+            n & 0xffff,
+            person(rng.below(people as u64)),
+            person(rng.below(people as u64)),
+            mntner(rng.below(maintainers as u64)),
+        );
+    }
+    for n in 0..objects * 10 / 100 {
+        let prefix = 0x0a00_0000u32 + ((n as u32) << 8);
+        let _ = write!(
+            out,
+            "\nroute: {}/24\norigin: AS{}\nmnt-by: {}\nsource: TEST\n",
+            ipv4(prefix),
+            4_200_000_000u64 + rng.below(10_000),
+            mntner(rng.below(maintainers as u64)),
+        );
+    }
+    for n in 0..objects * 2 / 100 {
+        let _ = write!(
+            out,
+            "\nroute6: 2001:db8:{:x}::/48\norigin: AS{}\nmnt-by: {}\nsource: TEST\n",
+            n,
+            4_200_000_000u64 + rng.below(10_000),
+            mntner(rng.below(maintainers as u64)),
+        );
+    }
+    for n in 0..objects / 100 {
+        let _ = write!(
+            out,
+            "\naut-num: AS{}\nas-name: AS-NAME-{n}\nadmin-c: {}\ntech-c: {}\nmnt-by: {}\nsource: TEST\n",
+            4_200_000_000u64 + n as u64,
+            person(rng.below(people as u64)),
+            person(rng.below(people as u64)),
+            mntner(rng.below(maintainers as u64)),
+        );
+    }
+    for n in 0..maintainers {
+        let _ = write!(
+            out,
+            "\nmntner: {}\nadmin-c: {}\nupd-to: noc@example.net\nauth: MD5-PW $1$saltsalt$abcdefghijklmnopqrstuv\nmnt-by: {}\nsource: TEST\n",
+            mntner(n as u64),
+            person(rng.below(people as u64)),
+            mntner(n as u64),
+        );
+    }
+    for n in 0..people {
+        let kind = if n % 4 == 0 { "role" } else { "person" };
+        let _ = write!(
+            out,
+            "\n{kind}: Name{} Surname{}\naddress: Street {n}\nphone: +31 20 000 {n}\ne-mail: p{n}@example.net\nnic-hdl: {}\nmnt-by: {}\nsource: TEST\n",
+            rng.below(5000),
+            rng.below(20000),
+            person(n as u64),
+            mntner(rng.below(maintainers as u64)),
+        );
+    }
+    for n in 0..orgs {
+        let _ = write!(
+            out,
+            "\norganisation: ORG-{n}-TEST\norg-name: Example Org {n}\norg-type: OTHER\naddress: Street {n}\ne-mail: org{n}@example.net\nmnt-ref: {}\nmnt-by: {}\nsource: TEST\n",
+            mntner(rng.below(maintainers as u64)),
+            mntner(rng.below(maintainers as u64)),
+        );
+    }
+    // Sets nested four levels: each set names the three below it and some AS numbers.
+    let sets = objects / 100;
+    for n in 0..sets {
+        let mut members: Vec<String> = (1..=3)
+            .map(|k| n * 3 + k)
+            .filter(|&c| c < sets)
+            .map(|c| format!("AS-SET{c}"))
+            .collect();
+        members.push(format!("AS{}", 4_200_000_000u64 + rng.below(10_000)));
+        let _ = write!(
+            out,
+            "\nas-set: AS-SET{n}\nmembers: {}\ntech-c: {}\nadmin-c: {}\nmnt-by: {}\nsource: TEST\n",
+            members.join(", "),
+            person(rng.below(people as u64)),
+            person(rng.below(people as u64)),
+            mntner(rng.below(maintainers as u64)),
+        );
+    }
+    out
+}
+
+fn main() {
+    let objects: usize = std::env::var("IPINTEL_BENCH_OBJECTS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1_000_000);
+    let started = Instant::now();
+    let text = generate(objects, 0x5eed_2026);
+    println!(
+        "generated {} objects target, {:.1} MB in {:.2} s; {}",
+        objects,
+        text.len() as f64 / 1e6,
+        started.elapsed().as_secs_f64(),
+        rss()
+    );
+    if let Ok(path) = std::env::var("IPINTEL_BENCH_DUMP") {
+        std::fs::write(&path, &text).expect("write the dump");
+        println!("dump written to {path}");
+    }
+    let started = Instant::now();
+    let parsed: Vec<_> = rpsl::parse(&text)
+        .collect::<Result<_, _>>()
+        .expect("the dump parses");
+    let parse_secs = started.elapsed().as_secs_f64();
+    println!(
+        "parsed {} objects in {parse_secs:.2} s ({:.0} objects/s); {}",
+        parsed.len(),
+        parsed.len() as f64 / parse_secs,
+        rss()
+    );
+    let n = parsed.len();
+    let started = Instant::now();
+    let (registry, skipped) = Registry::build(parsed.into_iter().map(|o| ("TEST".to_owned(), o)));
+    let build_secs = started.elapsed().as_secs_f64();
+    println!(
+        "indexed {} objects ({} skipped) in {build_secs:.2} s; parse + index {:.0} objects/s; {}",
+        registry.len(),
+        skipped.len(),
+        n as f64 / (parse_secs + build_secs),
+        rss()
+    );
+    drop(text);
+    println!("after dropping the dump text: {}", rss());
+
+    // Most-specific lookups of random addresses in the generated space.
+    let index = registry
+        .ranges(Family::V4, RangeKind::Network)
+        .expect("inetnums");
+    let mut rng = Rng(7);
+    // Addresses in 10.0.0.0/12, where the generated allocations are (and some beyond).
+    let queries: Vec<Span> = (0..1_000_000)
+        .map(|_| {
+            let a = 0x0a00_0000u128 + rng.below(1 << 20) as u128;
+            Span::new(a, a).unwrap()
+        })
+        .collect();
+    let started = Instant::now();
+    let mut found = 0usize;
+    for &q in &queries {
+        found += index.most_specific(q).is_some() as usize;
+    }
+    let secs = started.elapsed().as_secs_f64();
+    println!(
+        "most-specific: {:.0} ns/lookup over {} random addresses ({} found); {}",
+        secs * 1e9 / queries.len() as f64,
+        queries.len(),
+        found,
+        rss()
+    );
+}
+
+/// Resident memory now and at its peak, from /proc.
+fn rss() -> String {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let field = |name: &str| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .map(|v| v.trim().to_owned())
+            .unwrap_or_default()
+    };
+    format!("RSS {}, peak {}", field("VmRSS:"), field("VmHWM:"))
+}
