@@ -4,6 +4,7 @@
 //! read-only: an import builds the next generation beside it and swaps it in.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use super::key::{parse_asn, parse_range, Family};
 use super::ranges::{RangeIndex, Span};
@@ -16,8 +17,8 @@ pub type ObjectId = u32;
 /// An object with where it belongs.
 #[derive(Debug, Clone)]
 pub struct Stored {
-    /// Upper case, e.g. `TEST`.
-    pub source: Box<str>,
+    /// Upper case, e.g. `TEST`; shared by every object of the source.
+    pub source: Arc<str>,
     pub template: &'static Template,
     /// The primary key as written (`192.0.2.0/24AS64496`).
     pub key: Box<str>,
@@ -41,8 +42,10 @@ pub struct Skipped {
 #[derive(Debug, Default)]
 pub struct Registry {
     objects: Vec<Stored>,
-    /// (source, class, lower-case key) -> object.
-    primary: HashMap<(Box<str>, &'static str, Box<str>), ObjectId>,
+    /// Every source, upper case; the primary index refers to them by position.
+    sources: Vec<Arc<str>>,
+    /// (source position, class, lower-case key) -> object.
+    primary: HashMap<(u32, &'static str, Box<str>), ObjectId>,
     /// Lower-case value of a lookup attribute -> objects (handles, set names, e-mail).
     lookup: HashMap<Box<str>, Vec<ObjectId>>,
     /// Lower-case word of a person, role or organisation name -> objects.
@@ -70,7 +73,7 @@ impl Registry {
         let mut ranges: HashMap<(Family, RangeKind), Vec<(Span, ObjectId)>> = HashMap::new();
         let mut as_blocks = Vec::new();
         let mut stored: Vec<Option<Stored>> = Vec::new();
-        let mut primary: HashMap<(Box<str>, &'static str, Box<str>), usize> = HashMap::new();
+        let mut primary: HashMap<(u32, &'static str, Box<str>), usize> = HashMap::new();
         for (source, object) in objects {
             let skip = |reason: String| Skipped {
                 line: object.line,
@@ -84,9 +87,10 @@ impl Registry {
                 skipped.push(skip(format!("{} without its primary key", template.class)));
                 continue;
             };
-            let source = source.to_ascii_uppercase().into_boxed_str();
+            let source_id = registry.source_id(&source);
+            let source = registry.sources[source_id as usize].clone();
             let slot = (
-                source.clone(),
+                source_id,
                 template.class,
                 key.to_lowercase().into_boxed_str(),
             );
@@ -174,12 +178,13 @@ impl Registry {
                 }
                 _ => {}
             }
+            let source_id = registry
+                .sources
+                .iter()
+                .position(|s| Arc::ptr_eq(s, &entry.source))
+                .expect("interned above") as u32;
             registry.primary.insert(
-                (
-                    entry.source.clone(),
-                    class,
-                    entry.key.to_lowercase().into_boxed_str(),
-                ),
+                (source_id, class, entry.key.to_lowercase().into_boxed_str()),
                 id,
             );
             for attribute in object.attributes() {
@@ -230,6 +235,23 @@ impl Registry {
         self.objects.len()
     }
 
+    /// The position of a source (upper-cased), added when new. A registry holds a handful.
+    fn source_id(&mut self, name: &str) -> u32 {
+        let name = name.to_ascii_uppercase();
+        match self.sources.iter().position(|s| **s == *name) {
+            Some(at) => at as u32,
+            None => {
+                self.sources.push(name.into());
+                (self.sources.len() - 1) as u32
+            }
+        }
+    }
+
+    /// The sources, upper case, in the order first seen.
+    pub fn sources(&self) -> &[Arc<str>] {
+        &self.sources
+    }
+
     pub fn is_empty(&self) -> bool {
         self.objects.is_empty()
     }
@@ -241,12 +263,12 @@ impl Registry {
     /// The object of `source`, `class` (long or short name) and primary key, any case.
     pub fn get(&self, source: &str, class: &str, key: &str) -> Option<ObjectId> {
         let template = template(class)?;
+        let source = self
+            .sources
+            .iter()
+            .position(|s| s.eq_ignore_ascii_case(source))? as u32;
         self.primary
-            .get(&(
-                source.to_ascii_uppercase().into_boxed_str(),
-                template.class,
-                key.to_lowercase().into_boxed_str(),
-            ))
+            .get(&(source, template.class, key.to_lowercase().into_boxed_str()))
             .copied()
     }
 
