@@ -6,6 +6,10 @@
 //! Reports the median of 21 rounds (each over the whole address list) per phase, plus the
 //! cold first round (empty caches) for the record.
 
+#[path = "support/mod.rs"]
+mod support;
+use support::rss;
+
 use std::net::{IpAddr, Ipv4Addr};
 use std::path::PathBuf;
 use std::time::Instant;
@@ -147,19 +151,6 @@ fn main() {
         );
     }
     println!("cache at the end: {:?}", set.cache_stats());
-}
-
-/// Resident memory now and at its peak, from /proc.
-fn rss() -> String {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    let field = |name: &str| {
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix(name))
-            .map(|v| v.trim().to_owned())
-            .unwrap_or_default()
-    };
-    format!("RSS {}, peak {}", field("VmRSS:"), field("VmHWM:"))
 }
 
 /// Rounds per phase: `IPINTEL_BENCH_ROUNDS` (default 21; 1 under callgrind).

@@ -7,6 +7,10 @@
 //! Run: `cargo bench -p ipintel --bench registry` (`IPINTEL_BENCH_OBJECTS`, default
 //! 1,000,000; `IPINTEL_BENCH_DUMP=FILE` also writes the dump there for other tools).
 
+#[path = "support/mod.rs"]
+mod support;
+use support::rss;
+
 use std::fmt::Write;
 use std::time::Instant;
 
@@ -240,17 +244,4 @@ fn main() {
         found,
         rss()
     );
-}
-
-/// Resident memory now and at its peak, from /proc.
-fn rss() -> String {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    let field = |name: &str| {
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix(name))
-            .map(|v| v.trim().to_owned())
-            .unwrap_or_default()
-    };
-    format!("RSS {}, peak {}", field("VmRSS:"), field("VmHWM:"))
 }
