@@ -202,16 +202,16 @@ impl Registry {
                     );
                     if words {
                         for word in value.split_whitespace() {
-                            push_unique(registry.words.entry(word.into()).or_default(), id);
+                            push_id(registry.words.entry(word.into()).or_default(), id);
                         }
                     } else {
-                        push_unique(registry.lookup.entry(value.clone().into()).or_default(), id);
+                        push_id(registry.lookup.entry(value.clone().into()).or_default(), id);
                     }
                 }
                 if spec.inverse {
                     // Lists (`mnt-by: A, B`) are indexed item by item.
                     for item in value.split(',').map(str::trim).filter(|v| !v.is_empty()) {
-                        push_unique(
+                        push_id(
                             registry
                                 .inverse
                                 .entry((spec.name, item.into()))
@@ -306,14 +306,14 @@ impl Registry {
         if let Some(first) = words.next() {
             let mut named: Vec<ObjectId> = self.words.get(first).cloned().unwrap_or_default();
             for word in words {
+                // Posting lists are in id order: membership is a binary search.
                 let with = self.words.get(word).map_or(&[][..], Vec::as_slice);
-                named.retain(|id| with.contains(id));
+                named.retain(|id| with.binary_search(id).is_ok());
             }
-            for id in named {
-                push_unique(&mut out, id);
-            }
+            out.extend(named);
         }
         out.sort_unstable();
+        out.dedup();
         out
     }
 
@@ -331,8 +331,15 @@ impl Registry {
     }
 }
 
-fn push_unique(list: &mut Vec<ObjectId>, id: ObjectId) {
-    if list.last() != Some(&id) && !list.contains(&id) {
+/// Add `id` to a posting list. Objects are indexed in id order, so a list only ever sees
+/// the current object again at its end: checking the last entry keeps lists sorted and
+/// without repeats, with no scan (a popular word or e-mail address has a long list).
+fn push_id(list: &mut Vec<ObjectId>, id: ObjectId) {
+    if list.last() != Some(&id) {
+        debug_assert!(
+            list.last().is_none_or(|&last| last < id),
+            "ids arrive in order"
+        );
         list.push(id);
     }
 }
