@@ -6,7 +6,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use super::key::{parse_asn, parse_range, Family};
+use super::key::{format_span, parse_asn, parse_range, Family};
 use super::ranges::{RangeIndex, Span};
 use super::rpsl::RpslObject;
 use super::template::{template, Template};
@@ -60,11 +60,118 @@ pub struct Registry {
     as_blocks: RangeIndex,
 }
 
+/// What a registry needs to know of an object to index it, read once at import and again
+/// when a generation is built: one function decides whether an object can be held.
+#[derive(Debug, Clone)]
+pub struct Admitted {
+    pub template: &'static Template,
+    /// The primary key as written (`192.0.2.0/24AS64496`).
+    pub key: String,
+    /// The key as the store and the primary index hold it: lower case, address ranges in
+    /// one form (`192.0.2.0/24` and `192.0.2.0 - 192.0.2.255` are the same inetnum).
+    pub canonical: String,
+    pub range: Option<(Family, Span, RangeKind)>,
+    /// A route's origin, an aut-num's number.
+    pub asn: Option<u32>,
+    pub as_block: Option<Span>,
+}
+
+/// Whether `object` can be indexed, and its keys. Refused (with the reason): an unknown
+/// class, no primary key, an address, origin, AS number or AS range that does not parse.
+/// Other template problems do not refuse an object (non-strict, as IRRd imports).
+pub fn admit(object: &RpslObject) -> Result<Admitted, String> {
+    let template =
+        template(object.class()).ok_or_else(|| format!("unknown object class {:?}", object.class()))?;
+    let key = template
+        .key_of(object)
+        .ok_or_else(|| format!("{} without its primary key", template.class))?;
+    let class = template.class;
+    let mut admitted = Admitted {
+        template,
+        canonical: key.to_lowercase(),
+        key,
+        range: None,
+        asn: None,
+        as_block: None,
+    };
+    match class {
+        "inetnum" | "inet6num" | "route" | "route6" => {
+            let (family, span) = parse_range(object.first_value()).map_err(|e| e.to_string())?;
+            let kind = if class.starts_with("route") {
+                let origin = object
+                    .value("origin")
+                    .and_then(parse_asn)
+                    .ok_or_else(|| format!("{class} without a valid origin"))?;
+                admitted.asn = Some(origin);
+                RangeKind::Route
+            } else {
+                RangeKind::Network
+            };
+            let want = if matches!(class, "inet6num" | "route6") { Family::V6 } else { Family::V4 };
+            if family != want {
+                return Err(format!(
+                    "{class} {:?} is not an IP{} range",
+                    object.first_value(),
+                    if want == Family::V4 { "v4" } else { "v6" }
+                ));
+            }
+            admitted.canonical = match admitted.asn {
+                Some(origin) => format!("{}as{origin}", format_span(family, span).to_lowercase()),
+                None => format_span(family, span).to_lowercase(),
+            };
+            admitted.range = Some((family, span, kind));
+        }
+        "aut-num" => {
+            let asn = parse_asn(object.first_value())
+                .ok_or_else(|| format!("{:?} is not an AS number", object.first_value()))?;
+            admitted.canonical = format!("as{asn}");
+            admitted.asn = Some(asn);
+        }
+        "as-block" => {
+            let value = object.first_value();
+            let span = value
+                .split_once('-')
+                .and_then(|(a, b)| Some((parse_asn(a.trim())?, parse_asn(b.trim())?)))
+                .and_then(|(a, b)| Span::new(a as u128, b as u128))
+                .ok_or_else(|| format!("{value:?} is not an AS range"))?;
+            admitted.canonical = format!("as{} - as{}", span.start, span.end);
+            admitted.as_block = Some(span);
+        }
+        _ => {}
+    }
+    Ok(admitted)
+}
+
+/// The canonical primary key of a key someone typed for `class` (see
+/// [`Admitted::canonical`]), or `None` when it cannot be one.
+pub fn canonical_key(class: &Template, key: &str) -> Option<String> {
+    let key = key.trim();
+    match class.class {
+        "inetnum" | "inet6num" => {
+            let (family, span) = parse_range(key).ok()?;
+            let want = if class.class == "inet6num" { Family::V6 } else { Family::V4 };
+            (family == want).then(|| format_span(family, span).to_lowercase())
+        }
+        "route" | "route6" => {
+            let at = key.to_ascii_lowercase().rfind("as")?;
+            let (prefix, origin) = key.split_at(at);
+            let (family, span) = parse_range(prefix.trim()).ok()?;
+            let origin = parse_asn(origin)?;
+            Some(format!("{}as{origin}", format_span(family, span).to_lowercase()))
+        }
+        "aut-num" => parse_asn(key).map(|asn| format!("as{asn}")),
+        "as-block" => {
+            let (a, b) = key.split_once('-')?;
+            Some(format!("as{} - as{}", parse_asn(a.trim())?, parse_asn(b.trim())?))
+        }
+        _ => Some(key.to_lowercase()),
+    }
+}
+
 impl Registry {
-    /// Index `objects` (source, object). An object of an unknown class, without a primary
-    /// key, or with an address that does not parse is skipped with the reason; a later
-    /// object with the same source, class and key replaces an earlier one, as a newer dump
-    /// line would.
+    /// Index `objects` (source, object). An object [`admit`] refuses is skipped with the
+    /// reason; a later object with the same source, class and key replaces an earlier one,
+    /// as a newer dump line would.
     pub fn build(
         objects: impl IntoIterator<Item = (String, RpslObject)>,
     ) -> (Registry, Vec<Skipped>) {
@@ -72,123 +179,56 @@ impl Registry {
         let mut skipped = Vec::new();
         let mut ranges: HashMap<(Family, RangeKind), Vec<(Span, ObjectId)>> = HashMap::new();
         let mut as_blocks = Vec::new();
-        let mut stored: Vec<Option<Stored>> = Vec::new();
+        let mut admitted: Vec<Option<(u32, Admitted, RpslObject)>> = Vec::new();
         let mut primary: HashMap<(u32, &'static str, Box<str>), usize> = HashMap::new();
         for (source, object) in objects {
-            let skip = |reason: String| Skipped {
-                line: object.line,
-                reason,
-            };
-            let Some(template) = template(object.class()) else {
-                skipped.push(skip(format!("unknown object class {:?}", object.class())));
-                continue;
-            };
-            let Some(key) = template.key_of(&object) else {
-                skipped.push(skip(format!("{} without its primary key", template.class)));
-                continue;
+            let facts = match admit(&object) {
+                Ok(facts) => facts,
+                Err(reason) => {
+                    skipped.push(Skipped {
+                        line: object.line,
+                        reason,
+                    });
+                    continue;
+                }
             };
             let source_id = registry.source_id(&source);
-            let source = registry.sources[source_id as usize].clone();
             let slot = (
                 source_id,
-                template.class,
-                key.to_lowercase().into_boxed_str(),
+                facts.template.class,
+                facts.canonical.clone().into_boxed_str(),
             );
-            let entry = Stored {
-                source,
-                template,
-                key: key.into_boxed_str(),
-                object,
-            };
             match primary.get(&slot) {
-                Some(&at) => stored[at] = Some(entry),
+                Some(&at) => admitted[at] = Some((source_id, facts, object)),
                 None => {
-                    primary.insert(slot, stored.len());
-                    stored.push(Some(entry));
+                    primary.insert(slot, admitted.len());
+                    admitted.push(Some((source_id, facts, object)));
                 }
             }
         }
-        for entry in stored.into_iter().flatten() {
+        drop(primary);
+        for (source_id, facts, object) in admitted.into_iter().flatten() {
             let id = registry.objects.len() as ObjectId;
-            let object = &entry.object;
-            let class = entry.template.class;
-            // Address ranges, AS numbers.
-            let range = match class {
-                "inetnum" | "inet6num" => Some(RangeKind::Network),
-                "route" | "route6" => Some(RangeKind::Route),
-                _ => None,
-            };
-            if let Some(kind) = range {
-                let origin = match kind {
-                    RangeKind::Route => match object.value("origin").and_then(parse_asn) {
-                        Some(origin) => Some(origin),
-                        None => {
-                            skipped.push(Skipped {
-                                line: object.line,
-                                reason: format!("{class} without a valid origin"),
-                            });
-                            continue;
-                        }
-                    },
-                    RangeKind::Network => None,
-                };
-                match parse_range(object.first_value()) {
-                    Ok((family, span)) => {
-                        ranges.entry((family, kind)).or_default().push((span, id))
-                    }
-                    Err(e) => {
-                        skipped.push(Skipped {
-                            line: object.line,
-                            reason: e.to_string(),
-                        });
-                        continue;
-                    }
-                }
-                if let Some(origin) = origin {
-                    registry.origins.insert(id, origin);
+            let class = facts.template.class;
+            if let Some((family, span, kind)) = facts.range {
+                ranges.entry((family, kind)).or_default().push((span, id));
+                if kind == RangeKind::Route {
+                    registry.origins.insert(id, facts.asn.expect("admitted routes have one"));
                 }
             }
-            match class {
-                "aut-num" => match parse_asn(object.first_value()) {
-                    Some(asn) => registry.aut_nums.entry(asn).or_default().push(id),
-                    None => {
-                        skipped.push(Skipped {
-                            line: object.line,
-                            reason: format!("{:?} is not an AS number", object.first_value()),
-                        });
-                        continue;
-                    }
-                },
-                "as-block" => {
-                    let value = object.first_value();
-                    let bounds = value
-                        .split_once('-')
-                        .and_then(|(a, b)| Some((parse_asn(a.trim())?, parse_asn(b.trim())?)))
-                        .and_then(|(a, b)| Span::new(a as u128, b as u128));
-                    match bounds {
-                        Some(span) => as_blocks.push((span, id)),
-                        None => {
-                            skipped.push(Skipped {
-                                line: object.line,
-                                reason: format!("{value:?} is not an AS range"),
-                            });
-                            continue;
-                        }
-                    }
-                }
-                _ => {}
+            if class == "aut-num" {
+                let asn = facts.asn.expect("admitted aut-nums have one");
+                registry.aut_nums.entry(asn).or_default().push(id);
             }
-            let source_id = registry
-                .sources
-                .iter()
-                .position(|s| Arc::ptr_eq(s, &entry.source))
-                .expect("interned above") as u32;
+            if let Some(span) = facts.as_block {
+                as_blocks.push((span, id));
+            }
             registry.primary.insert(
-                (source_id, class, entry.key.to_lowercase().into_boxed_str()),
+                (source_id, class, facts.canonical.into_boxed_str()),
                 id,
             );
             for attribute in object.attributes() {
-                let Some(spec) = entry.template.attribute(attribute.name) else {
+                let Some(spec) = facts.template.attribute(attribute.name) else {
                     continue;
                 };
                 let value = attribute.value.to_lowercase();
@@ -221,7 +261,12 @@ impl Registry {
                     }
                 }
             }
-            registry.objects.push(entry);
+            registry.objects.push(Stored {
+                source: registry.sources[source_id as usize].clone(),
+                template: facts.template,
+                key: facts.key.into_boxed_str(),
+                object,
+            });
         }
         registry.ranges = ranges
             .into_iter()
@@ -267,8 +312,9 @@ impl Registry {
             .sources
             .iter()
             .position(|s| s.eq_ignore_ascii_case(source))? as u32;
+        let key = canonical_key(template, key)?;
         self.primary
-            .get(&(source, template.class, key.to_lowercase().into_boxed_str()))
+            .get(&(source, template.class, key.into_boxed_str()))
             .copied()
     }
 
@@ -431,6 +477,9 @@ source: TEST
         assert!(r
             .get("OTHER", "inetnum", "192.0.2.10 - 192.0.2.37")
             .is_none());
+        let net = r.get("TEST", "inetnum", "192.0.2.0 - 192.0.2.255").unwrap();
+        assert_eq!(r.get("TEST", "inetnum", "192.0.2.0/24"), Some(net), "CIDR or range");
+        assert_eq!(r.get("TEST", "aut-num", "as64496"), r.get("TEST", "aut-num", "AS64496"));
         let route = r.get("TEST", "route", "192.0.2.0/24AS64497").unwrap();
         assert_eq!(r.origin(route), Some(64497));
 

@@ -9,6 +9,7 @@
 //! and AS indexes. Storage through the store interface, sources, import with history, and
 //! the front ends follow (see the issue 11 note).
 
+pub mod import;
 pub mod index;
 pub mod key;
 pub mod ranges;

@@ -15,6 +15,102 @@ pub async fn run(store: Store) {
     charges_are_stored_with_what_they_pay_for(&store).await;
     bulk_chunks_are_recorded_once_in_order(&store).await;
     sweeps_remove_only_what_is_old(&store).await;
+    registry_imports_keep_history(&store).await;
+}
+
+fn object(class: &str, key: &str, text: &str) -> NewObject {
+    NewObject {
+        class: class.into(),
+        key: key.into(),
+        text: text.into(),
+    }
+}
+
+async fn registry_imports_keep_history(store: &Store) {
+    let g0 = store.registry_generation().await.unwrap();
+    let first = RegistryChanges {
+        source: "TEST".into(),
+        serial: Some(7),
+        at: 1_000,
+        generation: g0,
+        added: (0..2500)
+            .map(|i| object("mntner", &format!("m{i}-mnt"), &format!("mntner: M{i}-MNT\n")))
+            .collect(),
+        ..Default::default()
+    };
+    let g1 = store.registry_apply(&first).await.unwrap();
+    assert_eq!(g1, g0 + 1);
+    assert_eq!(store.registry_generation().await.unwrap(), g1);
+    let sources = store.registry_sources().await.unwrap();
+    assert_eq!(sources.len(), 1);
+    assert_eq!(
+        (sources[0].name.as_str(), sources[0].serial, sources[0].objects),
+        ("TEST", Some(7), 2500)
+    );
+    // An import computed against an old generation is refused, and changes nothing.
+    let stale = RegistryChanges {
+        generation: g0,
+        added: vec![object("mntner", "late-mnt", "mntner: LATE-MNT\n")],
+        ..first.clone()
+    };
+    assert!(matches!(
+        store.registry_apply(&stale).await,
+        Err(StoreError::Conflict(_))
+    ));
+    assert_eq!(store.registry_objects("TEST").await.unwrap().len(), 2500);
+
+    // Change one, delete one; then re-create the deleted one.
+    let second = RegistryChanges {
+        source: "TEST".into(),
+        serial: Some(8),
+        at: 2_000,
+        generation: g1,
+        changed: vec![object("mntner", "m1-mnt", "mntner: M1-MNT\nremarks: two\n")],
+        deleted: vec![("mntner".into(), "m2-mnt".into())],
+        ..Default::default()
+    };
+    let g2 = store.registry_apply(&second).await.unwrap();
+    let rows = store.registry_objects("TEST").await.unwrap();
+    assert_eq!(rows.len(), 2499);
+    let m1 = rows.iter().find(|r| r.key == "m1-mnt").unwrap();
+    assert_eq!((m1.revision, m1.updated_at), (2, 2_000));
+    assert!(m1.text.contains("two"));
+    let History::Versions(v) = store.registry_history("TEST", "mntner", "m1-mnt").await.unwrap()
+    else {
+        panic!("m1 has versions")
+    };
+    assert_eq!(
+        v.iter().map(|v| (v.revision, v.at)).collect::<Vec<_>>(),
+        [(1, 1_000), (2, 2_000)]
+    );
+    assert_eq!(v[0].text, "mntner: M1-MNT\n");
+    assert_eq!(
+        store.registry_history("TEST", "mntner", "m2-mnt").await.unwrap(),
+        History::Deleted
+    );
+    assert_eq!(
+        store.registry_history("TEST", "mntner", "nothing").await.unwrap(),
+        History::Never
+    );
+    let third = RegistryChanges {
+        source: "TEST".into(),
+        serial: None,
+        at: 3_000,
+        generation: g2,
+        added: vec![object("mntner", "m2-mnt", "mntner: M2-MNT\nremarks: again\n")],
+        ..Default::default()
+    };
+    store.registry_apply(&third).await.unwrap();
+    let History::Versions(v) = store.registry_history("TEST", "mntner", "m2-mnt").await.unwrap()
+    else {
+        panic!("m2 exists again")
+    };
+    assert_eq!(
+        v.iter().map(|v| (v.revision, v.at)).collect::<Vec<_>>(),
+        [(1, 3_000)],
+        "a re-created object starts counting again"
+    );
+    assert!(store.registry_objects("OTHER").await.unwrap().is_empty());
 }
 
 async fn new_account(store: &Store, plan: &str, key: &[u8]) -> u64 {

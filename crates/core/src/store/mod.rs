@@ -38,6 +38,9 @@ pub enum StoreError {
     Invalid(String),
     #[error("{0}")]
     Io(String),
+    /// Someone else changed what this write was computed from (a concurrent import).
+    #[error("{0}")]
+    Conflict(String),
 }
 
 impl StoreError {
@@ -47,6 +50,7 @@ impl StoreError {
             StoreError::Unavailable(_) => ErrorKind::Unavailable,
             StoreError::NotFound(_) => ErrorKind::NotFound,
             StoreError::Invalid(_) => ErrorKind::InvalidInput,
+            StoreError::Conflict(_) => ErrorKind::Unavailable,
         }
     }
 }
@@ -162,6 +166,75 @@ pub enum RevokeTarget<'a> {
     KeyHash(&'a [u8]),
     KeyPrefix(&'a str),
     Account(u64),
+}
+
+/// One object as the registry store keeps it: its source, class and primary key (lower
+/// case, as the registry indexes it), the text as imported, and its current revision.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RegistryRow {
+    pub class: String,
+    pub key: String,
+    pub text: String,
+    /// 1 when created; +1 on every change; starts again at 1 after a deletion.
+    pub revision: u32,
+    /// Unix seconds of the import that made this revision.
+    pub updated_at: i64,
+}
+
+/// A registry source and its last import.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SourceRow {
+    /// Upper case (`RIPE`, `TEST`).
+    pub name: String,
+    /// The dump's serial (`RIPE.CURRENTSERIAL`), when the import was given one.
+    pub serial: Option<i64>,
+    pub imported_at: i64,
+    pub objects: u64,
+}
+
+/// An object an import adds or changes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewObject {
+    pub class: String,
+    pub key: String,
+    pub text: String,
+}
+
+/// What one import of one source changes, worked out by the engine against the rows it
+/// read at `generation`. Applied whole or not at all.
+#[derive(Debug, Clone, Default)]
+pub struct RegistryChanges {
+    pub source: String,
+    pub serial: Option<i64>,
+    /// Unix seconds: the date of every version this import makes.
+    pub at: i64,
+    /// The registry generation the changes were computed against: the import fails
+    /// (`StoreError::Conflict`) if another import committed since.
+    pub generation: i64,
+    pub added: Vec<NewObject>,
+    pub changed: Vec<NewObject>,
+    /// (class, key) of objects the new dump no longer has.
+    pub deleted: Vec<(String, String)>,
+}
+
+/// One entry of an object's history.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VersionRow {
+    pub revision: u32,
+    pub at: i64,
+    /// The object's text at this revision.
+    pub text: String,
+}
+
+/// An object's history since it was last created.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum History {
+    /// No object of that key ever existed.
+    Never,
+    /// It existed and is deleted now (RIPE answers an empty list).
+    Deleted,
+    /// Every revision since the last creation, oldest first; the last is current.
+    Versions(Vec<VersionRow>),
 }
 
 pub fn now_unix() -> i64 {
@@ -388,6 +461,35 @@ pub trait Backend: Send + Sync + std::fmt::Debug {
 
     /// A request's invalid terms (JSON lines).
     fn bulk_invalid<'a>(&'a self, id: u64) -> BoxFuture<'a, Result<String, StoreError>>;
+
+    /// The registry's generation: bumped by every committed import, so a running server
+    /// knows when to load the registry again.
+    fn registry_generation<'a>(&'a self) -> BoxFuture<'a, Result<i64, StoreError>>;
+
+    /// Every registry source with its last import, by name.
+    fn registry_sources<'a>(&'a self) -> BoxFuture<'a, Result<Vec<SourceRow>, StoreError>>;
+
+    /// Every current object of `source` (upper case).
+    fn registry_objects<'a>(
+        &'a self,
+        source: &'a str,
+    ) -> BoxFuture<'a, Result<Vec<RegistryRow>, StoreError>>;
+
+    /// Apply one import in one transaction: add, change (keeping the old text as a
+    /// version) and delete objects, record the source's serial and time, bump the
+    /// generation. Returns the new generation.
+    fn registry_apply<'a>(
+        &'a self,
+        changes: &'a RegistryChanges,
+    ) -> BoxFuture<'a, Result<i64, StoreError>>;
+
+    /// The history of one object (`key` lower case).
+    fn registry_history<'a>(
+        &'a self,
+        source: &'a str,
+        class: &'a str,
+        key: &'a str,
+    ) -> BoxFuture<'a, Result<History, StoreError>>;
 }
 
 /// Handle to the store; cheap to clone.

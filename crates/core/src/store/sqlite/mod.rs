@@ -15,6 +15,8 @@ use sqlx::{Row, SqlitePool};
 use super::*;
 use crate::jobs::{Job, JobKind, JobStatus};
 
+mod registry;
+
 impl From<sqlx::Error> for StoreError {
     fn from(e: sqlx::Error) -> Self {
         match e {
@@ -100,6 +102,36 @@ CREATE TABLE bulk_chunks (
     PRIMARY KEY (job_id, chunk)
 );
 CREATE INDEX jobs_account_kind ON jobs(account_id, kind, id);
+"#,
+    r#"
+CREATE TABLE registry_sources (
+    name        TEXT    PRIMARY KEY,    -- upper case
+    serial      INTEGER,                -- the dump's CURRENTSERIAL, when given
+    imported_at INTEGER NOT NULL,
+    objects     INTEGER NOT NULL
+);
+CREATE TABLE registry_objects (
+    source     TEXT    NOT NULL,
+    class      TEXT    NOT NULL,
+    key        TEXT    NOT NULL,        -- primary key, lower case
+    text       TEXT    NOT NULL,        -- the object as imported
+    revision   INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL
+);
+CREATE UNIQUE INDEX registry_objects_key ON registry_objects(source, class, key);
+-- Superseded revisions (op 'ADD/UPD', with their text) and deletions (op 'DEL'), in order.
+CREATE TABLE registry_history (
+    id       INTEGER PRIMARY KEY AUTOINCREMENT,
+    source   TEXT    NOT NULL,
+    class    TEXT    NOT NULL,
+    key      TEXT    NOT NULL,
+    revision INTEGER NOT NULL,
+    op       TEXT    NOT NULL,
+    at       INTEGER NOT NULL,
+    text     TEXT
+);
+CREATE INDEX registry_history_object ON registry_history(source, class, key, id);
+INSERT INTO meta(name, value) VALUES ('registry', 0);
 "#,
 ];
 
@@ -1254,5 +1286,36 @@ impl Backend for SqliteStore {
 
     fn bulk_invalid<'a>(&'a self, id: u64) -> BoxFuture<'a, Result<String, StoreError>> {
         Box::pin(SqliteStore::bulk_invalid(self, id))
+    }
+
+    fn registry_generation<'a>(&'a self) -> BoxFuture<'a, Result<i64, StoreError>> {
+        Box::pin(SqliteStore::registry_generation(self))
+    }
+
+    fn registry_sources<'a>(&'a self) -> BoxFuture<'a, Result<Vec<SourceRow>, StoreError>> {
+        Box::pin(SqliteStore::registry_sources(self))
+    }
+
+    fn registry_objects<'a>(
+        &'a self,
+        source: &'a str,
+    ) -> BoxFuture<'a, Result<Vec<RegistryRow>, StoreError>> {
+        Box::pin(SqliteStore::registry_objects(self, source))
+    }
+
+    fn registry_apply<'a>(
+        &'a self,
+        changes: &'a RegistryChanges,
+    ) -> BoxFuture<'a, Result<i64, StoreError>> {
+        Box::pin(SqliteStore::registry_apply(self, changes))
+    }
+
+    fn registry_history<'a>(
+        &'a self,
+        source: &'a str,
+        class: &'a str,
+        key: &'a str,
+    ) -> BoxFuture<'a, Result<History, StoreError>> {
+        Box::pin(SqliteStore::registry_history(self, source, class, key))
     }
 }
