@@ -43,6 +43,9 @@ pub enum Command {
     /// Build and inspect MMDB databases.
     #[command(subcommand)]
     Data(DataCommand),
+    /// Load and inspect the RPSL registry (RIPE Database REST API, whois).
+    #[command(subcommand)]
+    Registry(RegistryCommand),
     /// Load the configuration, print it as TOML with where each value came from, and exit
     /// (0 when valid, 2 when not).
     CheckConfig,
@@ -185,6 +188,35 @@ pub struct BulkArgs {
     /// PEM CA certificate(s) to trust for an https:// --server, besides the system's.
     #[arg(long, value_name = "FILE", requires = "server")]
     pub ca_cert: Option<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RegistryCommand {
+    /// Import dump files into a source: RIPE's split files (`ripe.db.inetnum.gz` ...), a
+    /// whole dump, or plain RPSL; gzip is recognised by content. The files replace the
+    /// source's objects: changed objects get a new version, missing ones are deleted. A
+    /// running server picks the import up without a restart.
+    Import {
+        /// The source the objects belong to (`RIPE`, `TEST`, your own); objects whose
+        /// `source:` differs are skipped.
+        #[arg(long, value_name = "NAME")]
+        source: String,
+        /// The dump's serial (shown in /metadata/sources); a file named `*CURRENTSERIAL`
+        /// among FILES gives it too.
+        #[arg(long, value_name = "N")]
+        serial: Option<i64>,
+        /// Print the summary as JSON.
+        #[arg(long)]
+        json: bool,
+        /// Dump files, read in order (a later object replaces an earlier one).
+        #[arg(required = true, value_name = "FILE")]
+        files: Vec<PathBuf>,
+    },
+    /// List the sources with their serial, import time and object count.
+    Sources {
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]

@@ -69,6 +69,9 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
             runtime()?.block_on(ipintel_server::bulk::command::run(&config, args))
         }
         Command::Data(command) => commands::data(command),
+        Command::Registry(command) => {
+            runtime()?.block_on(commands::registry(&config, command, cli.create))
+        }
         Command::CheckConfig => {
             use std::io::Write;
             let mut out = std::io::stdout().lock();

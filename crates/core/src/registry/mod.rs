@@ -12,6 +12,9 @@
 pub mod import;
 pub mod index;
 pub mod key;
+pub mod query;
 pub mod ranges;
 pub mod rpsl;
+pub mod service;
 pub mod template;
+pub mod view;

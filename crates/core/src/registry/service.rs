@@ -1,0 +1,176 @@
+//! The registry a server answers from: one generation in memory, loaded from the store at
+//! start and again when an import (here or by the CLI in another process) bumps the
+//! store's registry generation. Readers hold an `Arc` of one generation for the length of
+//! a request, so an answer never mixes two.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use arc_swap::ArcSwap;
+
+use super::import::{read_dump, Importer, ReadError, Summary};
+use super::index::Registry;
+use super::rpsl::parse;
+use crate::store::{now_unix, SourceRow, Store, StoreError};
+
+/// One loaded generation.
+#[derive(Debug, Default)]
+pub struct Generation {
+    pub registry: Registry,
+    pub sources: Vec<SourceRow>,
+    /// The store's registry generation this was loaded at.
+    pub generation: i64,
+    /// Unix seconds when it was loaded.
+    pub loaded_at: i64,
+}
+
+#[derive(Debug)]
+pub struct RegistryService {
+    store: Store,
+    current: ArcSwap<Generation>,
+    loading: tokio::sync::Mutex<()>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ImportError {
+    #[error(transparent)]
+    Read(#[from] ReadError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("{0}")]
+    Invalid(String),
+}
+
+impl RegistryService {
+    /// Load the registry the store holds (empty when nothing was imported).
+    pub async fn open(store: Store) -> Result<RegistryService, StoreError> {
+        let service = RegistryService {
+            store,
+            current: ArcSwap::from_pointee(Generation::default()),
+            loading: tokio::sync::Mutex::new(()),
+        };
+        service.reload().await?;
+        Ok(service)
+    }
+
+    /// The generation requests read.
+    pub fn current(&self) -> Arc<Generation> {
+        self.current.load_full()
+    }
+
+    /// Load again if an import committed since the last load; returns whether it did.
+    pub async fn refresh(&self) -> Result<bool, StoreError> {
+        let generation = self.store.registry_generation().await?;
+        if generation == self.current.load().generation {
+            return Ok(false);
+        }
+        self.reload().await?;
+        Ok(true)
+    }
+
+    /// Read every source from the store and build a new generation beside the one that
+    /// serves; swap it in when complete.
+    pub async fn reload(&self) -> Result<(), StoreError> {
+        let _one_at_a_time = self.loading.lock().await;
+        let generation = self.store.registry_generation().await?;
+        if generation != 0 && generation == self.current.load().generation {
+            return Ok(());
+        }
+        let sources = self.store.registry_sources().await?;
+        let mut texts = Vec::with_capacity(sources.len());
+        for source in &sources {
+            texts.push((source.name.clone(), self.store.registry_objects(&source.name).await?));
+        }
+        // Parsing and indexing a million objects takes seconds: off the async workers.
+        let registry = tokio::task::spawn_blocking(move || {
+            let objects = texts.into_iter().flat_map(|(source, rows)| {
+                rows.into_iter().filter_map(move |row| {
+                    let object = parse(&row.text).next()?.ok()?;
+                    Some((source.clone(), object))
+                })
+            });
+            Registry::build(objects).0
+        })
+        .await
+        .map_err(|e| StoreError::Db(format!("registry load failed: {e}")))?;
+        tracing::info!(objects = registry.len(), generation, "registry loaded");
+        self.current.store(Arc::new(Generation {
+            registry,
+            sources,
+            generation,
+            loaded_at: now_unix(),
+        }));
+        Ok(())
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+}
+
+/// How far an import is, for a progress display.
+pub trait Progress: Send {
+    /// Bytes of the files read from disk so far, of `total`.
+    fn bytes(&mut self, _read: u64, _total: u64) {}
+    /// Objects parsed so far.
+    fn objects(&mut self, _parsed: u64) {}
+    /// A phase begins (`reading`, `comparing`, `writing`).
+    fn phase(&mut self, _name: &str) {}
+}
+
+impl Progress for () {}
+
+/// Import `files` into `source` in `store`: read and parse every file first (a file that
+/// cannot be read stops the import before anything is written), compare with what the
+/// store holds, and apply the differences in one transaction. A file whose name ends in
+/// `CURRENTSERIAL` gives the serial instead of objects.
+pub async fn import(
+    store: &Store,
+    source: &str,
+    files: &[std::path::PathBuf],
+    mut serial: Option<i64>,
+    progress: &mut dyn Progress,
+) -> Result<Summary, ImportError> {
+    if source.is_empty()
+        || source.len() > 64
+        || !source.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+    {
+        return Err(ImportError::Invalid(format!(
+            "source {source:?}: a name of letters, digits, - and _ (at most 64)"
+        )));
+    }
+    let total: u64 = files
+        .iter()
+        .map(|f| std::fs::metadata(f).map(|m| m.len()).unwrap_or(0))
+        .sum();
+    let mut importer = Importer::new(source);
+    let mut read = 0u64;
+    progress.phase("reading");
+    for file in files {
+        let name = file.display().to_string();
+        if name.ends_with("CURRENTSERIAL") {
+            let text = std::fs::read_to_string(file).map_err(|e| ReadError {
+                file: name.clone(),
+                reason: e.to_string(),
+            })?;
+            serial = Some(text.trim().parse().map_err(|_| ReadError {
+                file: name.clone(),
+                reason: format!("{:?} is not a serial number", text.trim()),
+            })?);
+            continue;
+        }
+        let text = read_dump(Path::new(file), &mut |n| {
+            read += n;
+            progress.bytes(read, total);
+        })?;
+        importer.add_text(&name, &text);
+        progress.objects(importer.len() as u64);
+    }
+    progress.phase("comparing");
+    let generation = store.registry_generation().await?;
+    let current = store.registry_objects(importer.source()).await?;
+    let (changes, summary) = importer.plan(current, generation, serial, now_unix());
+    progress.phase("writing");
+    store.registry_apply(&changes).await?;
+    Ok(summary)
+}
