@@ -31,6 +31,8 @@ pub enum ErrorKind {
     TooLarge,
     /// This client holds more than its share (of body memory, connections); it may retry.
     TooManyRequests,
+    /// The answer cannot be given in any format the client accepts.
+    UnsupportedFormat,
     /// A bug or an I/O failure on our side.
     Internal,
 }

@@ -120,6 +120,30 @@ pub const KEYS: &[(&str, &str)] = &[
     ),
     ("tasks.workers", "network tasks run at once (default 16)"),
     (
+        "registry.base_url",
+        "public base URL of the RIPE REST API, for links (default http://<listen>)",
+    ),
+    (
+        "registry.prefix",
+        "path the RIPE REST API is also served under (default /whois)",
+    ),
+    (
+        "registry.default_sources",
+        "sources a search without source= reads (default: every source)",
+    ),
+    (
+        "registry.terms_url",
+        "terms-and-conditions link of every document (default <base_url>/)",
+    ),
+    (
+        "registry.max_results",
+        "most objects one search answers, referenced ones included (default 10000)",
+    ),
+    (
+        "registry.refresh_ms",
+        "how often a running server looks for a finished import (default 1000)",
+    ),
+    (
         "tasks.timeout_secs",
         "longest one task may run before EXCEPTION (default 20)",
     ),
@@ -218,6 +242,8 @@ pub struct Config {
     pub local_networks: Vec<LocalNetworkConfig>,
     #[serde(default)]
     pub tasks: TasksConfig,
+    #[serde(default)]
+    pub registry: RegistryConfig,
     #[serde(default)]
     pub bulk: BulkConfig,
     /// Where each value set by the operator came from, by dotted key.
@@ -496,6 +522,66 @@ impl Default for HttpConfig {
             body_budget_bytes: default_body_budget(),
             body_budget_per_client_bytes: default_body_budget_per_client(),
             trusted_proxies: Vec::new(),
+        }
+    }
+}
+
+/// The RPSL registry and its RIPE Database REST API (docs/registry.md).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RegistryConfig {
+    /// Public base URL of the REST API, for `link` and `locator` URLs (never the request's
+    /// Host header); absent: `http://<listen>`.
+    #[serde(default)]
+    pub base_url: Option<String>,
+    /// Where the REST API is served besides the root paths (RIPE's own `/whois`).
+    #[serde(default = "default_registry_prefix")]
+    pub prefix: String,
+    /// Sources a search without `source` reads; empty: every source.
+    #[serde(default, deserialize_with = "string_or_list")]
+    pub default_sources: Vec<String>,
+    /// The terms-and-conditions URL every document links; absent: `<base_url>/`.
+    #[serde(default)]
+    pub terms_url: Option<String>,
+    /// Most objects one search answers (including referenced objects).
+    #[serde(default = "default_registry_max_results")]
+    pub max_results: usize,
+    /// How often a running server checks the store for a finished import.
+    #[serde(default = "default_registry_refresh_ms")]
+    pub refresh_ms: u64,
+}
+
+impl Default for RegistryConfig {
+    fn default() -> Self {
+        RegistryConfig {
+            base_url: None,
+            prefix: default_registry_prefix(),
+            default_sources: Vec::new(),
+            terms_url: None,
+            max_results: default_registry_max_results(),
+            refresh_ms: default_registry_refresh_ms(),
+        }
+    }
+}
+
+fn default_registry_prefix() -> String {
+    "/whois".into()
+}
+
+fn default_registry_max_results() -> usize {
+    10_000
+}
+
+fn default_registry_refresh_ms() -> u64 {
+    1_000
+}
+
+impl Config {
+    /// The registry's public base URL, without a trailing slash.
+    pub fn registry_base_url(&self) -> String {
+        match &self.registry.base_url {
+            Some(url) => url.trim_end_matches('/').to_string(),
+            None => format!("http://{}", self.listen),
         }
     }
 }
@@ -858,7 +944,9 @@ impl Config {
         }
         let bulk = &self.bulk;
         let http = &self.http;
-        let positive: [(&'static str, u64); 16] = [
+        let positive: [(&'static str, u64); 18] = [
+            ("registry.max_results", self.registry.max_results as u64),
+            ("registry.refresh_ms", self.registry.refresh_ms),
             ("tasks.workers", self.tasks.workers as u64),
             ("tasks.per_account", self.tasks.per_account as u64),
             ("tasks.timeout_secs", self.tasks.timeout_secs),
@@ -912,6 +1000,21 @@ impl Config {
             return Err(ConfigError::Invalid(format!(
                 "tasks.whois_referral_hosts: {bad:?} is not host[:port]"
             )));
+        }
+        let prefix = &self.registry.prefix;
+        if !prefix.is_empty()
+            && (!prefix.starts_with('/') || prefix.ends_with('/') || prefix.contains(['{', '}', '*']))
+        {
+            return Err(ConfigError::Invalid(format!(
+                "registry.prefix {prefix:?} must be empty or a path like /whois"
+            )));
+        }
+        if let Some(url) = &self.registry.base_url {
+            if !(url.starts_with("http://") || url.starts_with("https://")) {
+                return Err(ConfigError::Invalid(format!(
+                    "registry.base_url {url:?} must start with http:// or https://"
+                )));
+            }
         }
         if self.tasks.port_scan.enabled && self.tasks.port_scan.allowed_networks.is_empty() {
             return Err(ConfigError::Invalid(

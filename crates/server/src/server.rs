@@ -49,6 +49,11 @@ pub async fn start(config: Config) -> anyhow::Result<Started> {
     } else {
         None
     };
+    let registry = Arc::new(
+        ipintel_core::registry::service::RegistryService::open(store.clone())
+            .await
+            .context("loading the registry")?,
+    );
     let accounts = Accounts::load(store, plans).await?;
     let options = config.geo_options(config.geoip.verify);
     tracing::info!(paths = ?options.paths, verify = options.verify, "opening databases");
@@ -95,6 +100,7 @@ pub async fn start(config: Config) -> anyhow::Result<Started> {
             accounts,
             local_networks,
             jobs_wakeup: Arc::new(tokio::sync::Notify::new()),
+            registry,
             config: Arc::new(config),
             metrics,
         },
@@ -204,6 +210,7 @@ pub async fn run(
         cancel.clone(),
     ));
     tasks.spawn(sync_ledger(state.clone(), cancel.clone()));
+    tasks.spawn(refresh_registry(state.clone(), cancel.clone()));
     tasks.spawn(crate::runner::run(state.clone(), cancel.clone()));
     tasks.spawn(trim_heap(cancel.clone()));
 
@@ -256,6 +263,22 @@ async fn trim_heap(cancel: CancellationToken) {
 }
 
 /// Write usage and pick up key changes twice a second.
+/// Load the registry again when an import (by the CLI, maybe in another process) commits.
+async fn refresh_registry(state: AppState, cancel: CancellationToken) {
+    let mut tick =
+        tokio::time::interval(Duration::from_millis(state.config.registry.refresh_ms));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = cancel.cancelled() => return,
+            _ = tick.tick() => {}
+        }
+        if let Err(e) = state.registry.refresh().await {
+            tracing::warn!(error = %e, "cannot check the store for a registry import");
+        }
+    }
+}
+
 async fn sync_ledger(state: AppState, cancel: CancellationToken) {
     let mut tick = tokio::time::interval(Duration::from_millis(500));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);

@@ -20,6 +20,8 @@ pub struct AppState {
     pub local_networks: Arc<LocalNetworks>,
     /// Wakes the job runner when a job is accepted.
     pub jobs_wakeup: Arc<tokio::sync::Notify>,
+    /// The RPSL registry in memory (empty until something is imported).
+    pub registry: Arc<ipintel_core::registry::service::RegistryService>,
     /// The memory request bodies in flight may hold.
     pub body_budget: Arc<crate::http::budget::BodyBudget>,
 }

@@ -4,5 +4,6 @@
 pub mod dbip;
 pub mod maxmind;
 pub mod qradar;
+pub mod ripe;
 pub mod v1;
 pub mod whoisxml;

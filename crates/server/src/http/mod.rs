@@ -34,6 +34,7 @@ pub fn router(state: AppState) -> Router {
         .merge(crate::api::qradar::routes())
         .merge(crate::api::v1::routes())
         .merge(crate::api::whoisxml::routes())
+        .merge(crate::api::ripe::routes(&state.config.registry.prefix))
         .merge(ops::routes())
         .fallback(not_found)
         .layer(axum::extract::DefaultBodyLimit::max(
@@ -64,6 +65,13 @@ fn dialect_of(path: &str) -> &'static str {
         "v1"
     } else if path.starts_with("/api/bgservice/") {
         "bulk"
+    } else if path.starts_with("/search")
+        || path.starts_with("/metadata/")
+        || path.starts_with("/abuse-contact/")
+        || path.starts_with("/geolocation")
+        || path.starts_with("/whois/")
+    {
+        "ripe"
     } else if path.starts_with("/admin/") {
         "admin"
     } else if matches!(path, "/healthz" | "/readyz" | "/metrics") {
@@ -177,6 +185,7 @@ fn refused(dialect: &str, kind: ErrorKind, message: String) -> Response {
         "qradar" => api::qradar::refusal(kind, message),
         "v1" => api::v1::refusal(kind, message),
         "bulk" => api::whoisxml::refusal(kind, message),
+        "ripe" => api::ripe::refusal(kind, message),
         _ => (
             error::status(kind),
             [("content-type", "text/plain; charset=utf-8")],

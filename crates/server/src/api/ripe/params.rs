@@ -1,0 +1,250 @@
+//! The request side of the RIPE REST API: query parameters (repeatable, percent-decoded,
+//! UTF-8 checked), the response format (Accept header or `.json`/`.xml`/`.txt` suffix), and
+//! search flags in long or short form (../shared/spec/registry.md section 5).
+
+use ipintel_core::registry::query::Hierarchy;
+
+/// Longest `query-string` accepted, in bytes (RIPE's ERROR:107 "input line too long").
+pub const MAX_QUERY_BYTES: usize = 1024;
+/// Most whitespace-separated words in a `query-string` (ERROR:118).
+pub const MAX_QUERY_WORDS: usize = 64;
+/// Most parameters in one request.
+pub const MAX_PARAMS: usize = 256;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Xml,
+    Json,
+    Text,
+}
+
+impl Format {
+    pub fn content_type(self) -> &'static str {
+        match self {
+            Format::Xml => "application/xml;charset=UTF-8",
+            Format::Json => "application/json;charset=UTF-8",
+            Format::Text => "text/plain;charset=UTF-8",
+        }
+    }
+}
+
+/// The format of a path's suffix, and the path without it. `Err` for a suffix that names a
+/// format this API does not have (`.html`).
+pub fn split_suffix(path: &str) -> Result<(&str, Option<Format>), String> {
+    for (suffix, format) in [(".json", Format::Json), (".xml", Format::Xml), (".txt", Format::Text)] {
+        if let Some(rest) = path.strip_suffix(suffix) {
+            return Ok((rest, Some(format)));
+        }
+    }
+    for suffix in [".html", ".htm", ".csv", ".yaml", ".yml", ".pdf"] {
+        if path.ends_with(suffix) {
+            return Err(suffix.to_string());
+        }
+    }
+    Ok((path, None))
+}
+
+/// The first media type of `Accept` this API can answer in; XML when there is no header or
+/// it accepts anything. `None`: nothing acceptable (415).
+pub fn negotiate(accept: Option<&str>) -> Option<Format> {
+    let Some(accept) = accept.filter(|a| !a.trim().is_empty()) else {
+        return Some(Format::Xml);
+    };
+    let mut any = false;
+    for item in accept.split(',') {
+        let media = item.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+        let Some((kind, sub)) = media.split_once('/') else { continue };
+        if sub == "json" || sub.ends_with("+json") {
+            return Some(Format::Json);
+        }
+        if sub == "xml" || sub.ends_with("+xml") {
+            return Some(Format::Xml);
+        }
+        if kind == "text" && sub == "plain" {
+            return Some(Format::Text);
+        }
+        if sub == "*" && (kind == "*" || kind == "application") {
+            any = true;
+        }
+    }
+    any.then_some(Format::Xml)
+}
+
+/// The query parameters, in order, decoded (`+` is a space). `Err` names what is wrong.
+pub fn parse_query(raw: Option<&str>) -> Result<Vec<(String, String)>, String> {
+    let Some(raw) = raw else { return Ok(Vec::new()) };
+    let mut out = Vec::new();
+    for pair in raw.split('&').filter(|p| !p.is_empty()) {
+        if out.len() == MAX_PARAMS {
+            return Err(format!("more than {MAX_PARAMS} query parameters"));
+        }
+        let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
+        out.push((decode(name)?, decode(value)?));
+    }
+    Ok(out)
+}
+
+fn decode(part: &str) -> Result<String, String> {
+    let spaced = part.replace('+', " ");
+    percent_encoding::percent_decode_str(&spaced)
+        .decode_utf8()
+        .map(|s| s.into_owned())
+        .map_err(|_| "a query parameter is not valid UTF-8".to_string())
+}
+
+/// Every value of parameter `name`.
+pub fn all<'a>(params: &'a [(String, String)], name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
+    params.iter().filter(move |(n, _)| n == name).map(|(_, v)| v.as_str())
+}
+
+/// Whether a boolean parameter is on: present without a value, or with `true`/`yes`/`1`.
+pub fn flag(params: &[(String, String)], name: &str) -> bool {
+    all(params, name).any(|v| matches!(v.to_ascii_lowercase().as_str(), "" | "true" | "yes" | "1" | "on"))
+}
+
+/// A search flag: its long name and whether REST allows it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Flag {
+    pub long: &'static str,
+    pub short: Option<char>,
+    pub allowed: bool,
+}
+
+/// RIPE's query flags (long name, short letter, allowed in REST searches).
+const FLAGS: &[(&str, Option<char>, bool)] = &[
+    ("no-referenced", Some('r'), true),
+    ("no-filtering", Some('B'), true),
+    ("no-grouping", Some('G'), true),
+    ("exact", Some('x'), true),
+    ("one-less", Some('l'), true),
+    ("all-less", Some('L'), true),
+    ("one-more", Some('m'), true),
+    ("all-more", Some('M'), true),
+    ("reverse-domain", Some('d'), true),
+    ("irt", Some('c'), true),
+    ("no-personal", None, true),
+    ("show-personal", None, true),
+    ("resource", None, true),
+    ("valid-syntax", None, true),
+    ("no-valid-syntax", None, true),
+    ("no-tag-info", None, true),
+    ("show-tag-info", None, true),
+    ("abuse-contact", Some('b'), false),
+    ("brief", Some('F'), false),
+    ("primary-keys", Some('K'), false),
+    ("persistent-connection", Some('k'), false),
+    ("template", Some('t'), false),
+    ("verbose", Some('v'), false),
+    ("client", Some('V'), false),
+    ("query-type", Some('q'), false),
+    ("sources", Some('s'), false),
+    ("all-sources", Some('a'), false),
+    ("select-types", Some('T'), false),
+    ("inverse", Some('i'), false),
+    ("list-sources", None, false),
+    ("list-versions", None, false),
+    ("show-version", None, false),
+    ("diff-versions", None, false),
+    ("version", None, false),
+    ("charset", Some('Z'), false),
+];
+
+fn by_short(c: char) -> Option<Flag> {
+    FLAGS.iter().find(|f| f.1 == Some(c)).map(|&(long, short, allowed)| Flag { long, short, allowed })
+}
+
+/// The flags one `flags` value names: a long name, or a run of short letters.
+pub fn read_flags(value: &str) -> Result<Vec<Flag>, FlagError> {
+    let value = value.trim().trim_start_matches('-');
+    if let Some(&(long, short, allowed)) = FLAGS.iter().find(|f| f.0.eq_ignore_ascii_case(value)) {
+        return Ok(vec![Flag { long, short, allowed }]);
+    }
+    if value.is_empty() {
+        return Err(FlagError::Invalid { flag: String::new(), value: value.into() });
+    }
+    value
+        .chars()
+        .map(|c| by_short(c).ok_or_else(|| FlagError::Invalid { flag: c.to_string(), value: value.into() }))
+        .collect()
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FlagError {
+    /// `Invalid search flag 'z' (in parameter 'z')`
+    Invalid { flag: String, value: String },
+}
+
+/// The hierarchy flag among `flags`, or `Err` when there are two (ERROR:901).
+pub fn hierarchy(flags: &[Flag]) -> Result<Option<Hierarchy>, ()> {
+    let mut found = None;
+    for f in flags {
+        let h = match f.long {
+            "exact" => Hierarchy::Exact,
+            "one-less" => Hierarchy::OneLess,
+            "all-less" => Hierarchy::AllLess,
+            "one-more" => Hierarchy::OneMore,
+            "all-more" => Hierarchy::AllMore,
+            _ => continue,
+        };
+        if found.is_some_and(|f| f != h) {
+            return Err(());
+        }
+        found = Some(h);
+    }
+    Ok(found)
+}
+
+/// Whether a query string carries flags (`10.0.0.0 -10.1.1.1`, `-r AS1`): a word that
+/// starts with `-` and is more than the dash of a range.
+pub fn has_flags(query: &str) -> bool {
+    query.split_whitespace().any(|w| w.starts_with('-') && w.len() > 1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn formats_flags_and_parameters() {
+        assert_eq!(negotiate(None), Some(Format::Xml));
+        assert_eq!(negotiate(Some("application/json")), Some(Format::Json));
+        assert_eq!(negotiate(Some("text/html, text/plain;q=0.5")), Some(Format::Text));
+        assert_eq!(negotiate(Some("text/html,application/xhtml+xml,*/*;q=0.8")), Some(Format::Xml));
+        assert_eq!(negotiate(Some("image/png")), None);
+        assert_eq!(split_suffix("AS1.json"), Ok(("AS1", Some(Format::Json))));
+        assert_eq!(split_suffix("rtr1.example.net"), Ok(("rtr1.example.net", None)));
+        assert!(split_suffix("AS1.html").is_err());
+
+        let flags = read_flags("rBG").unwrap();
+        assert_eq!(flags.iter().map(|f| f.long).collect::<Vec<_>>(), ["no-referenced", "no-filtering", "no-grouping"]);
+        assert_eq!(read_flags("k").unwrap()[0].long, "persistent-connection");
+        assert!(!read_flags("k").unwrap()[0].allowed);
+        assert_eq!(read_flags("all-more").unwrap()[0].short, Some('M'));
+        assert_eq!(read_flags("rz"), Err(FlagError::Invalid { flag: "z".into(), value: "rz".into() }));
+        assert!(hierarchy(&read_flags("xL").unwrap()).is_err());
+        assert!(has_flags("10.0.0.0 -10.1.1.1"));
+        assert!(!has_flags("10.0.0.0 - 10.1.1.1"));
+
+        let p = parse_query(Some("query-string=a+b%20c&flags=r&flags=B&x")).unwrap();
+        assert_eq!(all(&p, "query-string").collect::<Vec<_>>(), ["a b c"]);
+        assert_eq!(all(&p, "flags").count(), 2);
+        assert!(flag(&p, "x"));
+        assert!(parse_query(Some("query-string=%ff%fe")).is_err());
+        let many = vec!["a=1"; MAX_PARAMS + 1].join("&");
+        assert!(parse_query(Some(&many)).is_err());
+    }
+
+    proptest! {
+        #[test]
+        fn no_input_panics(raw in ".{0,200}", accept in ".{0,60}", flags in ".{0,20}") {
+            let _ = parse_query(Some(&raw));
+            let _ = negotiate(Some(&accept));
+            let _ = split_suffix(&raw);
+            if let Ok(f) = read_flags(&flags) {
+                let _ = hierarchy(&f);
+            }
+            let _ = has_flags(&raw);
+        }
+    }
+}
