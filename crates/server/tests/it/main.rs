@@ -18,6 +18,7 @@
 //! - `v1`: ipintel's own API in JSON, XML and CSV.
 //! - `bulk`: the WhoisXML-style bulk API and `ipintel bulk`, with a loopback DNS zone.
 //! - `zone`: a DNS server on 127.0.0.1 answering from a function.
+//! - `ripe`: the RPSL registry and the RIPE Database REST API, imported by the CLI.
 //! - `hardening`: regressions for the defects issue 9 found (`r9_*`): hostile input,
 //!   unfinished uploads, files changed in place, admin access, referrals, DNS failures.
 
@@ -34,6 +35,7 @@ mod python_sdk;
 mod qradar;
 mod readme;
 mod reload;
+mod ripe;
 mod support;
 mod tasks;
 mod tidy;

@@ -29,7 +29,8 @@ pub fn routes(prefix: &str) -> Router<AppState> {
 fn mounted(prefix: &str) -> Router<AppState> {
     let p = |path: &str| format!("{prefix}{path}");
     let mut router = Router::new();
-    for suffix in ["", ".json", ".xml", ".txt"] {
+    // The formats, and suffixes that name formats this API lacks (answered 400).
+    for suffix in ["", ".json", ".xml", ".txt", ".html", ".htm", ".csv", ".yaml", ".yml", ".pdf"] {
         router = router
             .route(&p(&format!("/search{suffix}")), get(handlers::search))
             .route(&p(&format!("/metadata/sources{suffix}")), get(handlers::sources))
