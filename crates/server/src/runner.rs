@@ -246,6 +246,13 @@ async fn body(state: &AppState, job: &Job) -> Outcome {
             })
         }
         JobKind::Whois => {
+            // The registry answers for the ranges it holds; upstream whois for the rest.
+            if let Some(answer) = registry_whois(state, ip) {
+                return Ok(TaskOutcome::Whois {
+                    query: job.target.clone(),
+                    answer,
+                });
+            }
             let limits = whois::Limits {
                 timeout: Duration::from_secs(tasks.timeout_secs),
                 max_bytes: tasks.whois_max_bytes,
@@ -282,6 +289,31 @@ async fn body(state: &AppState, job: &Job) -> Outcome {
             Ok(TaskOutcome::PortScan { ip, ports })
         }
     }
+}
+
+/// A WHOIS answer from the loaded registry, as whois servers write one: the covering range
+/// with its abuse contact line, then its persons, roles and organisation, filtered as
+/// public whois output is. `None` when the registry holds no range for `ip`.
+fn registry_whois(state: &AppState, ip: std::net::IpAddr) -> Option<whois::Answer> {
+    use ipintel_core::registry::{query::Query, view};
+    let generation = state.registry.current();
+    let registry = &generation.registry;
+    let covering = registry.covering(ip)?;
+    let mut text = format!("% Information related to '{}'\n\n", covering.range);
+    match &covering.abuse {
+        Some((_, email)) => text.push_str(&format!("% Abuse contact for '{}' is '{email}'\n\n", covering.range)),
+        None => text.push_str(&format!("% No abuse contact registered for {}\n\n", covering.range)),
+    }
+    let ids = std::iter::once(covering.id).chain(registry.related(covering.id, &Query::default()));
+    for id in ids {
+        view::rpsl_text(&view::view(registry.object(id), false, false), &mut text);
+        text.push('\n');
+    }
+    Some(whois::Answer {
+        chain: vec![(format!("ipintel registry ({})", covering.source), text)],
+        truncated: false,
+        not_followed: None,
+    })
 }
 
 /// How long a bulk request's lease lasts; every recorded chunk renews it.

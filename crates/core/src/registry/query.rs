@@ -551,3 +551,59 @@ pub struct Geolocation {
     pub location: Option<(String, ObjectId)>,
     pub languages: Vec<(String, ObjectId)>,
 }
+
+/// What the registry says of one address, for APIs that are not the registry's own
+/// (ipintel's `/v1/ip`, QRadar's WHOIS task): the most specific inetnum or inet6num that
+/// holds it (never the whole-space placeholder), its organisation and abuse contact.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Covering {
+    pub id: ObjectId,
+    pub source: String,
+    /// `192.0.2.0 - 192.0.2.255`, `2001:db8::/32`.
+    pub range: String,
+    pub netname: Option<String>,
+    pub country: Option<String>,
+    /// (organisation id, org-name).
+    pub org: Option<(String, Option<String>)>,
+    /// (role handle, abuse-mailbox).
+    pub abuse: Option<(String, String)>,
+}
+
+impl Registry {
+    /// The registry's range for an address, if it holds one.
+    pub fn covering(&self, ip: std::net::IpAddr) -> Option<Covering> {
+        let (family, at) = match ip {
+            std::net::IpAddr::V4(v4) => (Family::V4, u32::from(v4) as u128),
+            std::net::IpAddr::V6(v6) => (Family::V6, u128::from(v6)),
+        };
+        let id = self.resource(&SearchKey::Range { family, span: Span::new(at, at)?, origin: None })?;
+        if self.is_whole_space(id) {
+            return None;
+        }
+        let stored = self.object(id);
+        let value = |name: &str| stored.object.value(name).map(str::to_string);
+        let org = value("org").map(|org_id| {
+            let name = self
+                .get(&stored.source, "organisation", &org_id)
+                .and_then(|o| self.object(o).object.value("org-name").map(str::to_string));
+            (org_id, name)
+        });
+        let abuse = self.abuse_contact(id).role.map(|role| {
+            let role = self.object(role);
+            (role.key.to_string(), role.object.value("abuse-mailbox").unwrap_or("").to_string())
+        });
+        let range = match super::key::parse_range(stored.object.first_value()) {
+            Ok((family, span)) => super::key::format_span(family, span),
+            Err(_) => stored.key.to_string(),
+        };
+        Some(Covering {
+            id,
+            source: stored.source.to_string(),
+            range,
+            netname: value("netname"),
+            country: value("country"),
+            org,
+            abuse,
+        })
+    }
+}

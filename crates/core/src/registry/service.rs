@@ -106,6 +106,16 @@ impl RegistryService {
     pub fn store(&self) -> &Store {
         &self.store
     }
+
+    /// An object's history (`/versions`): kept in the store, not in memory.
+    pub async fn history(
+        &self,
+        source: &str,
+        class: &str,
+        canonical_key: &str,
+    ) -> Result<crate::store::History, StoreError> {
+        self.store.registry_history(source, class, canonical_key).await
+    }
 }
 
 /// How far an import is, for a progress display.

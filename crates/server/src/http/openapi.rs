@@ -31,6 +31,8 @@ pub enum ParamType {
     Id,
     /// One of these words.
     OneOf(&'static [&'static str]),
+    /// A name matching a regular expression, none of the listed words.
+    Pattern(&'static str, &'static [&'static str]),
 }
 
 impl ParamType {
@@ -44,6 +46,9 @@ impl ParamType {
             }
             ParamType::Id => json!({"type": "integer", "minimum": 1, "maximum": i64::MAX}),
             ParamType::OneOf(words) => json!({"type": "string", "enum": words}),
+            ParamType::Pattern(pattern, not) => {
+                json!({"type": "string", "pattern": pattern, "not": {"enum": not}})
+            }
         }
     }
 }
@@ -211,7 +216,7 @@ pub fn document(operations: &[Operation]) -> Value {
         "info": {
             "title": "ipintel",
             "version": env!("CARGO_PKG_VERSION"),
-            "description": "Self-hosted IP intelligence: MaxMind GeoIP2, DB-IP v2, QRadar geolocations and ipintel's own API over your own MMDB databases. Where an operation lists several security schemes, any one of them admits the caller.",
+            "description": "Self-hosted IP intelligence: MaxMind GeoIP2, DB-IP v2, QRadar geolocations and ipintel's own API over your own MMDB databases, and the RIPE Database REST API over your own RPSL registry. Where an operation lists several security schemes, any one of them admits the caller.",
         },
         "paths": paths,
         "components": {"securitySchemes": {
@@ -232,6 +237,7 @@ pub fn operations() -> Vec<Operation> {
     all.extend(crate::api::qradar::operations());
     all.extend(crate::api::v1::operations());
     all.extend(crate::api::whoisxml::operations());
+    all.extend(crate::api::ripe::operations());
     all.extend(super::ops::operations());
     all
 }

@@ -24,8 +24,12 @@ async fn import(server: &TestServer, files: &[PathBuf]) -> std::process::Output 
 
 /// A server with generation 1 imported and loaded.
 async fn server() -> TestServer {
+    server_with("").await
+}
+
+async fn server_with(extra: &str) -> TestServer {
     let server = TestServer::with(Setup {
-        toml: "[registry]\nbase_url = \"https://reg.example\"\nterms_url = \"https://reg.example/terms\"\nrefresh_ms = 50\n".into(),
+        toml: format!("{extra}\n[registry]\nbase_url = \"https://reg.example\"\nterms_url = \"https://reg.example/terms\"\nrefresh_ms = 50\n"),
         ..Default::default()
     })
     .await;
@@ -637,4 +641,40 @@ async fn ripe_import_while_serving_shows_old_or_new_never_a_mixture() {
 #[allow(deprecated)]
 fn unescaped(a: &quick_xml::events::attributes::Attribute<'_>) -> String {
     a.unescape_value().unwrap().into_owned()
+}
+
+#[tokio::test]
+async fn registry_ranges_answer_in_v1_and_in_qradar_whois_tasks() {
+    let upstream = crate::tasks::whois_server("netname: FROM-UPSTREAM\n".into(), std::time::Duration::ZERO, false).await;
+    let s = server_with(&format!("[tasks]\nwhois_server = \"{upstream}\"\ntimeout_secs = 2\n")).await;
+    let bearer = format!("Bearer {}", s.key);
+    let r = request(s.addr, "GET", "/v1/ip/192.0.2.20", &[("Authorization", &bearer)]).await;
+    assert_eq!(r.status, 200, "{}", text(&r));
+    assert_eq!(
+        r.json()["registry"],
+        json!({"source": "TEST", "range": "192.0.2.10 - 192.0.2.37", "netname": "ODD-NET", "country": "NL",
+               "abuse_contact": "EXAB1-TEST", "abuse_email": "abuse@example.net"})
+    );
+    let r = request(s.addr, "GET", "/v1/ip/2001:db8:1::1?fields=registry(org_id,org_name)", &[("Authorization", &bearer)]).await;
+    assert_eq!(r.json()["registry"], json!({}), "the /48 has no org of its own: {}", text(&r));
+    let r = request(s.addr, "GET", "/v1/ip/192.0.2.200?fields=registry(range)", &[("Authorization", &bearer)]).await;
+    assert_eq!(r.json()["registry"]["range"], "192.0.2.128 - 192.0.2.200");
+    let r = request(s.addr, "GET", "/v1/ip/10.9.9.9", &[("Authorization", &bearer)]).await;
+    assert!(r.json().get("registry").is_none(), "the whole-space placeholder is no answer");
+
+    // QRadar WHOIS: the registry for its ranges, upstream whois for the rest.
+    for (ip, want, not) in [("192.0.2.20", "ODD-NET", "FROM-UPSTREAM"), ("10.9.9.9", "FROM-UPSTREAM", "ODD-NET")] {
+        let r = request(s.addr, "POST", &format!("/api/services/whois_lookups?IP={ip}"), &[("SEC", &s.key), ("Content-Length", "0")]).await;
+        assert_eq!(r.status, 201, "{}", text(&r));
+        let location = r.header("location").unwrap().to_owned();
+        let done = crate::tasks::wait_final(&s, &s.key, &location).await;
+        assert_eq!(done["status"], "COMPLETED", "{done}");
+        let message = done["message"].as_str().unwrap();
+        assert!(message.contains(want) && !message.contains(not), "{ip}: {message}");
+        if ip == "192.0.2.20" {
+            assert!(message.contains("% Abuse contact for '192.0.2.10 - 192.0.2.37' is 'abuse@example.net'"), "{message}");
+            assert!(message.contains("person:         Bob  Builder"), "related objects follow: {message}");
+            assert!(!message.contains("noc@example.net"), "filtered as public whois is: {message}");
+        }
+    }
 }

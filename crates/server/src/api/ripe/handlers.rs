@@ -393,8 +393,7 @@ pub async fn lookup(
             let canonical = canonical_key(template, key).ok_or_else(|| r.error(ErrorKind::NotFound, no_entries(&[source.clone()])))?;
             let history = state
                 .registry
-                .store()
-                .registry_history(&source, template.class, &canonical)
+                .history(&source, template.class, &canonical)
                 .await
                 .map_err(|e| {
                     tracing::error!(error = %e, "registry history read failed");
@@ -507,7 +506,8 @@ pub async fn object_template(
     let (class, suffix) = suffix_of(&class).map_err(|_| path_format(&state, &uri, &headers).expect_err("unsupported"))?;
     let r = Request::new(&state, &uri, &headers, suffix)?;
     let Some(t) = template(class) else {
-        return Ok((axum::http::StatusCode::NOT_FOUND, [("content-type", r.format.content_type())], "").into_response());
+        let status = crate::http::error::status(ErrorKind::NotFound);
+        return Ok((status, [("content-type", r.format.content_type())], "").into_response());
     };
     if r.format == Format::Text {
         let mut text = String::new();
@@ -585,7 +585,8 @@ pub async fn abuse_contact(
 ) -> Result<Response, RipeError> {
     let (resource, suffix) = suffix_of(&resource).map_err(|_| path_format(&state, &uri, &headers).expect_err("unsupported"))?;
     let r = Request::new(&state, &uri, &headers, suffix)?;
-    let message = |status: axum::http::StatusCode, text: String| -> Response {
+    let message = |kind: ErrorKind, text: String| -> Response {
+        let status = crate::http::error::status(kind);
         let body = match r.format {
             Format::Json => Node::obj(vec![("message", Node::str(text))]).json(),
             Format::Xml => {
@@ -600,12 +601,12 @@ pub async fn abuse_contact(
     };
     let key = match classify(resource) {
         Ok(key @ (SearchKey::AsNumber(_) | SearchKey::Range { origin: None, .. })) => key,
-        _ => return Ok(message(axum::http::StatusCode::BAD_REQUEST, format!("Invalid argument: {resource}"))),
+        _ => return Ok(message(ErrorKind::InvalidInput, format!("Invalid argument: {resource}"))),
     };
     let registry = r.registry();
     let found = registry.resource(&key).filter(|&id| !registry.is_whole_space(id));
     let Some(id) = found else {
-        return Ok(message(axum::http::StatusCode::NOT_FOUND, format!("No abuse contact found for {resource}")));
+        return Ok(message(ErrorKind::NotFound, format!("No abuse contact found for {resource}")));
     };
     let options = Options::default();
     let contact = r.renderer(&options).abuse_contact(id);

@@ -193,6 +193,7 @@ fn lookup_all(
     ips: &[IpAddr],
     request: &Request,
 ) -> Result<Vec<Value>, V1Error> {
+    let registry = state.registry.current();
     state
         .engine
         .lookup(meter, ips, POLICY, |answers| {
@@ -203,6 +204,11 @@ fn lookup_all(
                     let record =
                         RecordJson::new(&entry.answer, entry.reserved, entry.local, request.lang);
                     let mut value = serde_json::to_value(record).expect("serialisable");
+                    if let (Some(covering), Some(object)) =
+                        (registry.registry.covering(entry.ip), value.as_object_mut())
+                    {
+                        object.insert("registry".into(), super::model::registry_json(&covering));
+                    }
                     if let Some(selection) = &request.selection {
                         fields::apply(&mut value, selection);
                     }

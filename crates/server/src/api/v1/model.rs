@@ -73,6 +73,19 @@ pub const SCHEMA: Schema = Schema::obj(&[
     ("connection_type", Schema::STR),
     ("domain", Schema::STR),
     (
+        "registry",
+        Schema::obj(&[
+            ("source", Schema::STR),
+            ("range", Schema::STR),
+            ("netname", Schema::STR),
+            ("country", Schema::STR),
+            ("org_id", Schema::STR),
+            ("org_name", Schema::STR),
+            ("abuse_contact", Schema::STR),
+            ("abuse_email", Schema::STR),
+        ]),
+    ),
+    (
         "anonymity",
         Schema::obj(&[
             ("is_anonymous", Schema::BOOL),
@@ -320,4 +333,24 @@ pub fn task_result(outcome: &crate::net::TaskOutcome) -> serde_json::Value {
             "ports": ports.iter().map(|(port, state)| json!({"port": port, "state": state.as_str()})).collect::<Vec<_>>(),
         }),
     }
+}
+
+/// The `registry` member: the covering range of the RPSL registry, when one is loaded and
+/// holds the address.
+pub fn registry_json(c: &ipintel_core::registry::query::Covering) -> serde_json::Value {
+    let mut m = serde_json::Map::new();
+    m.insert("source".into(), c.source.clone().into());
+    m.insert("range".into(), c.range.clone().into());
+    let mut put = |k: &str, v: &Option<String>| {
+        if let Some(v) = v {
+            m.insert(k.into(), v.clone().into());
+        }
+    };
+    put("netname", &c.netname);
+    put("country", &c.country);
+    put("org_id", &c.org.as_ref().map(|o| o.0.clone()));
+    put("org_name", &c.org.as_ref().and_then(|o| o.1.clone()));
+    put("abuse_contact", &c.abuse.as_ref().map(|a| a.0.clone()));
+    put("abuse_email", &c.abuse.as_ref().map(|a| a.1.clone()));
+    serde_json::Value::Object(m)
 }
