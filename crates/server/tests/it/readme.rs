@@ -111,3 +111,59 @@ fn readme_first_steps_run_as_written() {
         "one store, in the default data directory"
     );
 }
+
+#[test]
+fn registry_walkthrough_runs_as_written() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let doc = std::fs::read_to_string(root.join("docs/registry.md")).unwrap();
+    let block = shell_block(&doc, "## Walkthrough");
+    let home = tempfile::tempdir().unwrap();
+    let data = home.path().join(".local/share/ipintel");
+    std::fs::create_dir_all(&data).unwrap();
+    build_fixtures(&data, STANDARD_SET);
+    // The block runs from the repository root: give it the examples it names.
+    let work = home.path().join("work");
+    std::fs::create_dir_all(work.join("examples/registry")).unwrap();
+    std::fs::copy(
+        root.join("examples/registry/example.db"),
+        work.join("examples/registry/example.db"),
+    )
+    .unwrap();
+    let port = {
+        let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        probe.local_addr().unwrap().port()
+    };
+    let script = block.replace("127.0.0.1:8080", &format!("127.0.0.1:{port}"));
+    let bin_dir = Path::new(env!("CARGO_BIN_EXE_ipintel")).parent().unwrap();
+    let out = std::process::Command::new("bash")
+        .args(["-euo", "pipefail", "-c", &script])
+        .current_dir(&work)
+        .env_clear()
+        .env("PATH", format!("{}:{}", bin_dir.display(), std::env::var("PATH").unwrap_or_default()))
+        .env("HOME", home.path())
+        .env("IPINTEL_LISTEN", format!("127.0.0.1:{port}"))
+        .env("IPINTEL_LOG", "warn")
+        .output()
+        .expect("bash runs");
+    if let Ok(pid) = std::fs::read_to_string(work.join("ipintel.pid")) {
+        let _ = std::process::Command::new("kill").arg(pid.trim()).status();
+    }
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "walkthrough failed\nstdout:\n{stdout}\nstderr:\n{stderr}");
+    for expected in [
+        "EXAMPLE: read 39 objects",
+        "<whois-resources xmlns:xlink=\"http://www.w3.org/1999/xlink\">",
+        "\"value\":\"ODD-NET\"",
+        "auth:           MD5-PW $1$SaltSalt$YhgRYajLPrYevs14poKBQ0 # ops key",
+        "inetnum:        192.0.2.10 - 192.0.2.37",
+        "\"email\":\"abuse@example.org\"",
+        "\"location\":[{\"value\":\"51.92 4.48\"",
+        "\"versions\":{\"type\":\"aut-num\",\"key\":\"AS64497\"",
+        "\"id\":\"example\"",
+        "route:          [mandatory]  [single]     [primary/lookup key]",
+        "\n404\n",
+    ] {
+        assert!(stdout.contains(expected), "missing {expected:?} in\n{stdout}");
+    }
+}
