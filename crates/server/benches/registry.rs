@@ -3,9 +3,10 @@
 //! 10 % route, 2 % route6, 1 % aut-num, 4 % mntner, 8 % person/role, 2 % organisation,
 //! 1 % as-set/route-set nested), then time parsing it and building one in-memory
 //! generation (every index), and a million most-specific lookups, with RSS.
-//!
-//! Run: `cargo bench -p ipintel --bench registry` (`IPINTEL_BENCH_OBJECTS`, default
-//! 1,000,000; `IPINTEL_BENCH_DUMP=FILE` also writes the dump there for other tools).
+//! Run: `cargo bench -p ipintel --bench registry`
+//! (`IPINTEL_BENCH_OBJECTS`, default 1,000,000; `IPINTEL_BENCH_DUMP=FILE` also writes the
+//! dump there for other tools, and with `IPINTEL_BENCH_PHASE=dump` only that:
+//! `bench/registry.sh` imports it with the CLI and serves it).
 
 #[path = "support/mod.rs"]
 mod support;
@@ -170,6 +171,26 @@ fn generate(objects: usize, seed: u64) -> String {
             mntner(rng.below(maintainers as u64)),
         );
     }
+    // Route sets nested three levels, with prefixes and the as-sets above.
+    let route_sets = objects / 200;
+    for n in 0..route_sets {
+        let mut members: Vec<String> = (1..=2)
+            .map(|k| n * 2 + k)
+            .filter(|&c| c < route_sets)
+            .map(|c| format!("RS-SET{c}"))
+            .collect();
+        members.push(format!("{}/24", ipv4(0x0a00_0000u32 + ((rng.below(1 << 12) as u32) << 8))));
+        members.push(format!("AS-SET{}", rng.below(sets.max(1) as u64)));
+        let _ = write!(
+            out,
+            "\nroute-set: RS-SET{n}\nmembers: {}\nmp-members: 2001:db8:{:x}::/48\ntech-c: {}\nadmin-c: {}\nmnt-by: {}\nsource: TEST\n",
+            members.join(", "),
+            rng.below(1 << 16),
+            person(rng.below(people as u64)),
+            person(rng.below(people as u64)),
+            mntner(rng.below(maintainers as u64)),
+        );
+    }
     out
 }
 
@@ -190,6 +211,9 @@ fn main() {
     if let Ok(path) = std::env::var("IPINTEL_BENCH_DUMP") {
         std::fs::write(&path, &text).expect("write the dump");
         println!("dump written to {path}");
+        if std::env::var("IPINTEL_BENCH_PHASE").as_deref() == Ok("dump") {
+            return;
+        }
     }
     let started = Instant::now();
     let parsed: Vec<_> = rpsl::parse(&text)

@@ -500,6 +500,7 @@ pub async fn registry(
                         "repeated": summary.repeated, "skipped": left(&summary.skipped),
                         "warnings": summary.warnings, "warning_examples": left(&summary.warning_examples),
                         "seconds": seconds,
+                        "phases": summary.phases.iter().map(|(p, s)| (p.to_string(), serde_json::json!(s))).collect::<serde_json::Map<_, _>>(),
                     })
                 );
             } else {
@@ -514,6 +515,9 @@ pub async fn registry(
                     summary.deleted,
                     summary.skipped.len(),
                 );
+                let phases: Vec<String> =
+                    summary.phases.iter().map(|(p, s)| format!("{p} {s:.1} s")).collect();
+                println!("  {}", phases.join(", "));
                 if summary.repeated > 0 {
                     println!("{} objects appeared more than once; the last one was kept", summary.repeated);
                 }

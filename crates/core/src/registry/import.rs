@@ -9,7 +9,7 @@ use std::path::Path;
 
 use super::index::admit;
 use super::rpsl::{decode, parse};
-use crate::store::{NewObject, RegistryChanges, RegistryRow};
+use crate::store::{text_digest, NewObject, RegistryChanges, StoredDigest};
 
 /// Largest dump file accepted, decompressed (RIPE's whole `ripe.db` is about 6 GB
 /// decompressed; its split files are well under this).
@@ -103,7 +103,7 @@ pub struct Left {
 }
 
 /// What one import did.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct Summary {
     /// Objects read from the files (before skipping).
     pub read: u64,
@@ -118,6 +118,8 @@ pub struct Summary {
     /// an unknown one), counted; the first few are listed.
     pub warnings: u64,
     pub warning_examples: Vec<Left>,
+    /// Seconds spent reading and parsing, comparing with the store, writing.
+    pub phases: Vec<(&'static str, f64)>,
 }
 
 /// Warnings listed by name in a summary; the rest are counted.
@@ -200,10 +202,12 @@ impl Importer {
                     });
                 }
             }
+            let text: String = object.text.into();
             let new = NewObject {
                 class: facts.template.class.to_string(),
                 key: facts.canonical.clone(),
-                text: object.text.into(),
+                digest: text_digest(&text),
+                text,
             };
             match self.by_key.get(&(facts.template.class, facts.canonical.clone())) {
                 Some(&at) => {
@@ -232,7 +236,7 @@ impl Importer {
     /// the files no longer hold is deleted. `at` dates the versions it makes.
     pub fn plan(
         mut self,
-        current: Vec<RegistryRow>,
+        current: Vec<StoredDigest>,
         generation: i64,
         serial: Option<i64>,
         at: i64,
@@ -244,14 +248,22 @@ impl Importer {
             generation,
             ..Default::default()
         };
-        let mut stored: HashMap<(String, String), String> = current
+        let mut stored: HashMap<(String, String), i64> = current
             .into_iter()
-            .map(|row| ((row.class, row.key), row.text))
+            .map(|row| ((row.class, row.key), row.digest))
             .collect();
         for object in self.objects {
-            match stored.remove(&(object.class.clone(), object.key.clone())) {
+            // Moved out and back: no key copies for a million lookups.
+            let slot = (object.class, object.key);
+            let found = stored.remove(&slot);
+            let object = NewObject {
+                class: slot.0,
+                key: slot.1,
+                ..object
+            };
+            match found {
                 None => changes.added.push(object),
-                Some(text) if text == object.text => self.summary.unchanged += 1,
+                Some(digest) if digest == object.digest => self.summary.unchanged += 1,
                 Some(_) => changes.changed.push(object),
             }
         }
@@ -320,22 +332,18 @@ source: TEST
     #[test]
     fn a_second_generation_is_diffed_against_the_first() {
         let (first, _) = importer().plan(vec![], 0, None, 100);
-        let rows: Vec<RegistryRow> = first
+        let rows: Vec<StoredDigest> = first
             .added
             .iter()
-            .map(|o| RegistryRow {
+            .map(|o| StoredDigest {
                 class: o.class.clone(),
                 key: o.key.clone(),
-                text: o.text.clone(),
-                revision: 1,
-                updated_at: 100,
+                digest: text_digest(&o.text),
             })
-            .chain([RegistryRow {
+            .chain([StoredDigest {
                 class: "person".into(),
                 key: "gone1-test".into(),
-                text: "person: Gone\nnic-hdl: GONE1-TEST\nsource: TEST\n".into(),
-                revision: 3,
-                updated_at: 50,
+                digest: text_digest("person: Gone\nnic-hdl: GONE1-TEST\nsource: TEST\n"),
             }])
             .collect();
         let mut next = Importer::new("TEST");

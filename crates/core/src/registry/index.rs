@@ -44,8 +44,9 @@ pub struct Registry {
     objects: Vec<Stored>,
     /// Every source, upper case; the primary index refers to them by position.
     sources: Vec<Arc<str>>,
-    /// (source position, class, lower-case key) -> object.
-    primary: HashMap<(u32, &'static str, Box<str>), ObjectId>,
+    /// (source position, class) -> canonical key -> object: looked up by `&str`, with no
+    /// allocation on the request path.
+    primary: HashMap<(u32, &'static str), HashMap<Box<str>, ObjectId>>,
     /// Lower-case value of a lookup attribute -> objects (handles, set names, e-mail).
     lookup: HashMap<Box<str>, Vec<ObjectId>>,
     /// Lower-case word of a person, role or organisation name -> objects.
@@ -144,28 +145,34 @@ pub fn admit(object: &RpslObject) -> Result<Admitted, String> {
 
 /// The canonical primary key of a key someone typed for `class` (see
 /// [`Admitted::canonical`]), or `None` when it cannot be one.
-pub fn canonical_key(class: &Template, key: &str) -> Option<String> {
+pub fn canonical_key<'k>(class: &Template, key: &'k str) -> Option<std::borrow::Cow<'k, str>> {
+    use std::borrow::Cow;
     let key = key.trim();
-    match class.class {
+    Some(Cow::Owned(match class.class {
         "inetnum" | "inet6num" => {
             let (family, span) = parse_range(key).ok()?;
             let want = if class.class == "inet6num" { Family::V6 } else { Family::V4 };
-            (family == want).then(|| format_span(family, span).to_lowercase())
+            if family != want {
+                return None;
+            }
+            format_span(family, span).to_lowercase()
         }
         "route" | "route6" => {
             let at = key.to_ascii_lowercase().rfind("as")?;
             let (prefix, origin) = key.split_at(at);
             let (family, span) = parse_range(prefix.trim()).ok()?;
             let origin = parse_asn(origin)?;
-            Some(format!("{}as{origin}", format_span(family, span).to_lowercase()))
+            format!("{}as{origin}", format_span(family, span).to_lowercase())
         }
-        "aut-num" => parse_asn(key).map(|asn| format!("as{asn}")),
+        "aut-num" => format!("as{}", parse_asn(key)?),
         "as-block" => {
             let (a, b) = key.split_once('-')?;
-            Some(format!("as{} - as{}", parse_asn(a.trim())?, parse_asn(b.trim())?))
+            format!("as{} - as{}", parse_asn(a.trim())?, parse_asn(b.trim())?)
         }
-        _ => Some(key.to_lowercase()),
-    }
+        // Handles and names: most are typed as stored; lower-case only when needed.
+        _ if !key.chars().any(char::is_uppercase) => return Some(Cow::Borrowed(key)),
+        _ => key.to_lowercase(),
+    }))
 }
 
 impl Registry {
@@ -223,10 +230,11 @@ impl Registry {
             if let Some(span) = facts.as_block {
                 as_blocks.push((span, id));
             }
-            registry.primary.insert(
-                (source_id, class, facts.canonical.into_boxed_str()),
-                id,
-            );
+            registry
+                .primary
+                .entry((source_id, class))
+                .or_default()
+                .insert(facts.canonical.into_boxed_str(), id);
             for attribute in object.attributes() {
                 let Some(spec) = facts.template.attribute(attribute.name) else {
                     continue;
@@ -313,9 +321,7 @@ impl Registry {
             .iter()
             .position(|s| s.eq_ignore_ascii_case(source))? as u32;
         let key = canonical_key(template, key)?;
-        self.primary
-            .get(&(source, template.class, key.into_boxed_str()))
-            .copied()
+        self.primary.get(&(source, template.class))?.get(&*key).copied()
     }
 
     /// The range index of a family and kind (empty when no such object exists).

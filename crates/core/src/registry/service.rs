@@ -79,14 +79,18 @@ impl RegistryService {
         let sources = self.store.registry_sources().await?;
         let mut texts = Vec::with_capacity(sources.len());
         for source in &sources {
-            texts.push((source.name.clone(), self.store.registry_objects(&source.name).await?));
+            texts.push((source.name.clone(), self.store.registry_texts(&source.name).await?));
         }
         // Parsing and indexing a million objects takes seconds: off the async workers.
         let registry = tokio::task::spawn_blocking(move || {
-            let objects = texts.into_iter().flat_map(|(source, rows)| {
-                rows.into_iter().filter_map(move |row| {
-                    let object = parse(&row.text).next()?.ok()?;
-                    Some((source.clone(), object))
+            let objects = texts.into_iter().flat_map(|(source, chunks)| {
+                chunks.into_iter().flat_map(move |chunk| {
+                    let source = source.clone();
+                    // Stored objects parsed before; a chunk is dropped once read.
+                    parse(&chunk)
+                        .filter_map(Result::ok)
+                        .map(move |object| (source.clone(), object))
+                        .collect::<Vec<_>>()
                 })
             });
             Registry::build(objects).0
@@ -155,6 +159,12 @@ pub async fn import(
         .sum();
     let mut importer = Importer::new(source);
     let mut read = 0u64;
+    let mut clock = std::time::Instant::now();
+    let mut lap = move || {
+        let seconds = clock.elapsed().as_secs_f64();
+        clock = std::time::Instant::now();
+        seconds
+    };
     progress.phase("reading");
     for file in files {
         let name = file.display().to_string();
@@ -176,11 +186,14 @@ pub async fn import(
         importer.add_text(&name, &text);
         progress.objects(importer.len() as u64);
     }
+    let reading = lap();
     progress.phase("comparing");
     let generation = store.registry_generation().await?;
-    let current = store.registry_objects(importer.source()).await?;
-    let (changes, summary) = importer.plan(current, generation, serial, now_unix());
+    let current = store.registry_digests(importer.source()).await?;
+    let (changes, mut summary) = importer.plan(current, generation, serial, now_unix());
+    let comparing = lap();
     progress.phase("writing");
     store.registry_apply(&changes).await?;
+    summary.phases = vec![("reading", reading), ("comparing", comparing), ("writing", lap())];
     Ok(summary)
 }

@@ -110,8 +110,9 @@ impl Template {
 
 /// The template of `class` (long or short name, any case).
 pub fn template(class: &str) -> Option<&'static Template> {
-    let class = class.to_ascii_lowercase();
-    all().iter().find(|t| t.class == class || t.short == class)
+    all()
+        .iter()
+        .find(|t| t.class.eq_ignore_ascii_case(class) || t.short.eq_ignore_ascii_case(class))
 }
 
 /// Every template, in the order RIPE lists them.

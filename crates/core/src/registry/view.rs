@@ -36,9 +36,14 @@ fn masked_scheme(value: &str) -> Option<&str> {
 }
 
 /// The view of `stored`: `unfiltered` keeps notification attributes, `unlocked` shows
-/// password hashes.
+/// password hashes; `with_raw` fills `raw` from the object's text (else `raw` is the value).
 pub fn view<'a>(stored: &'a Stored, unfiltered: bool, unlocked: bool) -> View<'a> {
-    let raws = raw_values(&stored.object.text);
+    view_with(stored, unfiltered, unlocked, true)
+}
+
+/// [`view`], reading the raw values only when asked (text output, `unformatted`).
+pub fn view_with<'a>(stored: &'a Stored, unfiltered: bool, unlocked: bool, with_raw: bool) -> View<'a> {
+    let raws = if with_raw { raw_values(&stored.object.text) } else { Vec::new() };
     let mut filtered = false;
     let mut attributes = Vec::with_capacity(stored.object.attributes().len());
     for (i, attribute) in stored.object.attributes().enumerate() {

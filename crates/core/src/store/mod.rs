@@ -168,17 +168,19 @@ pub enum RevokeTarget<'a> {
     Account(u64),
 }
 
-/// One object as the registry store keeps it: its source, class and primary key (lower
-/// case, as the registry indexes it), the text as imported, and its current revision.
+/// What an import compares an object by: its class and canonical key, and a digest of its
+/// text (the first 8 bytes of its SHA-256), so a diff never reads the texts back.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RegistryRow {
+pub struct StoredDigest {
     pub class: String,
     pub key: String,
-    pub text: String,
-    /// 1 when created; +1 on every change; starts again at 1 after a deletion.
-    pub revision: u32,
-    /// Unix seconds of the import that made this revision.
-    pub updated_at: i64,
+    pub digest: i64,
+}
+
+/// The digest an object's text is stored and compared with.
+pub fn text_digest(text: &str) -> i64 {
+    let d = ring::digest::digest(&ring::digest::SHA256, text.as_bytes());
+    i64::from_be_bytes(d.as_ref()[..8].try_into().expect("SHA-256 has 32 bytes"))
 }
 
 /// A registry source and its last import.
@@ -198,6 +200,8 @@ pub struct NewObject {
     pub class: String,
     pub key: String,
     pub text: String,
+    /// `text_digest(text)`.
+    pub digest: i64,
 }
 
 /// What one import of one source changes, worked out by the engine against the rows it
@@ -469,11 +473,19 @@ pub trait Backend: Send + Sync + std::fmt::Debug {
     /// Every registry source with its last import, by name.
     fn registry_sources<'a>(&'a self) -> BoxFuture<'a, Result<Vec<SourceRow>, StoreError>>;
 
-    /// Every current object of `source` (upper case).
-    fn registry_objects<'a>(
+    /// The class, key and digest of every current object of `source` (upper case).
+    fn registry_digests<'a>(
         &'a self,
         source: &'a str,
-    ) -> BoxFuture<'a, Result<Vec<RegistryRow>, StoreError>>;
+    ) -> BoxFuture<'a, Result<Vec<StoredDigest>, StoreError>>;
+
+    /// The texts of every current object of `source`, in chunks: each chunk is object texts
+    /// separated by empty lines, as a dump holds them (a million rows come back as a few
+    /// hundred values, not a million).
+    fn registry_texts<'a>(
+        &'a self,
+        source: &'a str,
+    ) -> BoxFuture<'a, Result<Vec<String>, StoreError>>;
 
     /// Apply one import in one transaction: add, change (keeping the old text as a
     /// version) and delete objects, record the source's serial and time, bump the

@@ -344,6 +344,9 @@ async fn ripe_errors_have_the_documented_status_and_message_in_the_asked_format(
         ("/test/mntner/NOPE-MNT", 404, "ERROR:101"),
         ("/test/person/AE1-TEST/versions", 404, "ERROR:116"),
         ("/geolocation?ipkey=", 400, "ipkey is required"),
+        ("/test/mntner/%FF%FE", 400, "Invalid path"),
+        ("/abuse-contact/%FF", 400, "Invalid path"),
+        ("/search?query-string=AS1&flags=brief", 400, "Disallowed search flag 'brief'"),
     ];
     for (path, status, message) in cases {
         let (got, doc) = json_of(&s, path).await;

@@ -115,6 +115,7 @@ CREATE TABLE registry_objects (
     class      TEXT    NOT NULL,
     key        TEXT    NOT NULL,        -- primary key, lower case
     text       TEXT    NOT NULL,        -- the object as imported
+    digest     INTEGER NOT NULL,        -- first 8 bytes of the text's SHA-256
     revision   INTEGER NOT NULL,
     updated_at INTEGER NOT NULL
 );
@@ -1296,11 +1297,18 @@ impl Backend for SqliteStore {
         Box::pin(SqliteStore::registry_sources(self))
     }
 
-    fn registry_objects<'a>(
+    fn registry_digests<'a>(
         &'a self,
         source: &'a str,
-    ) -> BoxFuture<'a, Result<Vec<RegistryRow>, StoreError>> {
-        Box::pin(SqliteStore::registry_objects(self, source))
+    ) -> BoxFuture<'a, Result<Vec<StoredDigest>, StoreError>> {
+        Box::pin(SqliteStore::registry_digests(self, source))
+    }
+
+    fn registry_texts<'a>(
+        &'a self,
+        source: &'a str,
+    ) -> BoxFuture<'a, Result<Vec<String>, StoreError>> {
+        Box::pin(SqliteStore::registry_texts(self, source))
     }
 
     fn registry_apply<'a>(

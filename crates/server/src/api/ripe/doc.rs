@@ -9,27 +9,28 @@ use quick_xml::events::{BytesDecl, BytesEnd, BytesStart, BytesText, Event};
 
 /// A node of a document.
 #[derive(Debug, Clone)]
-pub enum Node {
-    Obj(Vec<(&'static str, Node)>),
-    List(Vec<Node>),
-    Str(Cow<'static, str>),
+pub enum Node<'a> {
+    Obj(Vec<(&'static str, Node<'a>)>),
+    List(Vec<Node<'a>>),
+    /// Borrowed from the registry generation the request holds, where it can be.
+    Str(Cow<'a, str>),
     Int(i64),
     Bool(bool),
     /// `{"type":"locator","href":…}`.
     Locator(String),
 }
 
-impl Node {
-    pub fn obj(members: Vec<(&'static str, Node)>) -> Node {
+impl<'a> Node<'a> {
+    pub fn obj(members: Vec<(&'static str, Node<'a>)>) -> Node<'a> {
         Node::Obj(members)
     }
 
-    pub fn str(s: impl Into<Cow<'static, str>>) -> Node {
+    pub fn str(s: impl Into<Cow<'a, str>>) -> Node<'a> {
         Node::Str(s.into())
     }
 
     /// `{"<name>": [items]}`: RIPE's wrapper around lists.
-    pub fn wrap(name: &'static str, items: Vec<Node>) -> Node {
+    pub fn wrap(name: &'static str, items: Vec<Node<'a>>) -> Node<'a> {
         Node::Obj(vec![(name, Node::List(items))])
     }
 

@@ -25,7 +25,7 @@ impl Message {
         Message { severity: "Error", text: text.into(), args }
     }
 
-    pub fn node(&self) -> Node {
+    pub fn node(&self) -> Node<'static> {
         let mut members = vec![("severity", Node::str(self.severity)), ("text", Node::str(self.text.clone()))];
         if !self.args.is_empty() {
             members.push((

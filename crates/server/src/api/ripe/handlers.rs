@@ -3,6 +3,7 @@
 
 use std::sync::Arc;
 
+use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, Uri};
 use axum::response::{IntoResponse, Response};
@@ -135,17 +136,15 @@ impl Request {
     }
 }
 
-fn version_node() -> Node {
+/// The server build: version, when this server started, commit.
+fn version_node() -> Node<'static> {
+    static STARTED: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    let started = STARTED.get_or_init(|| crate::commands::rfc3339(ipintel_core::store::now_unix()));
     Node::obj(vec![
         ("version", Node::str(env!("CARGO_PKG_VERSION"))),
-        ("timestamp", Node::str(crate::commands::rfc3339(started_at()))),
+        ("timestamp", Node::str(started.as_str())),
         ("commit-id", Node::str(option_env!("IPINTEL_COMMIT").unwrap_or("unknown"))),
     ])
-}
-
-fn started_at() -> i64 {
-    static AT: std::sync::OnceLock<i64> = std::sync::OnceLock::new();
-    *AT.get_or_init(ipintel_core::store::now_unix)
 }
 
 fn strip_prefix<'a>(path: &'a str, prefix: &str) -> &'a str {
@@ -169,6 +168,27 @@ fn basic_password(headers: &HeaderMap) -> Option<String> {
     let decoded = base64::engine::general_purpose::STANDARD.decode(encoded.trim()).ok()?;
     let text = String::from_utf8(decoded).ok()?;
     text.split_once(':').map(|(_, pw)| pw.to_string())
+}
+
+/// A path that does not decode (`%FF`: not UTF-8) is a 400 in the asked format, not
+/// axum's plain-text rejection.
+fn path_or_400<T>(
+    state: &AppState,
+    uri: &Uri,
+    headers: &HeaderMap,
+    path: Result<Path<T>, PathRejection>,
+) -> Result<Path<T>, RipeError> {
+    path.map_err(|e| {
+        let format = params::split_suffix(uri.path()).ok().and_then(|(_, f)| f);
+        match Request::new(state, &Uri::from_static("/"), headers, format) {
+            Ok(r) => {
+                let mut err = r.invalid(format!("Invalid path: {}", e.body_text()));
+                err.link = format!("{}{}", r.base, strip_prefix(uri.path(), &state.config.registry.prefix));
+                err
+            }
+            Err(e) => e,
+        }
+    })
 }
 
 fn suffix_of(path: &str) -> Result<(&str, Option<Format>), String> {
@@ -344,10 +364,11 @@ enum Wanted {
 /// `GET /{source}/{type}/{key}`, `.../versions`, `.../versions/{n}`.
 pub async fn lookup(
     State(state): State<AppState>,
-    Path((source, class, key)): Path<(String, String, String)>,
+    path: Result<Path<(String, String, String)>, PathRejection>,
     uri: Uri,
     headers: HeaderMap,
 ) -> Result<Response, RipeError> {
+    let Path((source, class, key)) = path_or_400(&state, &uri, &headers, path)?;
     let (key, suffix) = match suffix_of(&key) {
         Ok(split) => split,
         Err(_) => return Err(path_format(&state, &uri, &headers).expect_err("an unsupported suffix")),
@@ -499,10 +520,11 @@ pub async fn sources(State(state): State<AppState>, uri: Uri, headers: HeaderMap
 /// `GET /metadata/templates/{type}`.
 pub async fn object_template(
     State(state): State<AppState>,
-    Path(class): Path<String>,
+    path: Result<Path<String>, PathRejection>,
     uri: Uri,
     headers: HeaderMap,
 ) -> Result<Response, RipeError> {
+    let Path(class) = path_or_400(&state, &uri, &headers, path)?;
     let (class, suffix) = suffix_of(&class).map_err(|_| path_format(&state, &uri, &headers).expect_err("unsupported"))?;
     let r = Request::new(&state, &uri, &headers, suffix)?;
     let Some(t) = template(class) else {
@@ -579,10 +601,11 @@ pub async fn object_template(
 /// `GET /abuse-contact/{resource}`.
 pub async fn abuse_contact(
     State(state): State<AppState>,
-    Path(resource): Path<String>,
+    path: Result<Path<String>, PathRejection>,
     uri: Uri,
     headers: HeaderMap,
 ) -> Result<Response, RipeError> {
+    let Path(resource) = path_or_400(&state, &uri, &headers, path)?;
     let (resource, suffix) = suffix_of(&resource).map_err(|_| path_format(&state, &uri, &headers).expect_err("unsupported"))?;
     let r = Request::new(&state, &uri, &headers, suffix)?;
     let message = |kind: ErrorKind, text: String| -> Response {

@@ -123,6 +123,8 @@ const FLAGS: &[(&str, Option<char>, bool)] = &[
     ("reverse-domain", Some('d'), true),
     ("irt", Some('c'), true),
     ("no-personal", None, true),
+    // Irt objects are only added on request (`irt`); accepted as the explicit default.
+    ("no-irt", None, true),
     ("show-personal", None, true),
     ("resource", None, true),
     ("valid-syntax", None, true),

@@ -6,7 +6,7 @@ use std::borrow::Cow;
 
 use ipintel_core::registry::index::{ObjectId, Registry, Stored};
 use ipintel_core::registry::query::STOP_MAINTAINERS;
-use ipintel_core::registry::view::{rpsl_text, view, View};
+use ipintel_core::registry::view::{rpsl_text, view_with, View};
 
 use super::doc::Node;
 
@@ -28,6 +28,7 @@ pub struct Options {
 }
 
 pub struct Renderer<'a> {
+    // Documents borrow from the registry generation the request holds.
     pub registry: &'a Registry,
     pub base: &'a str,
     pub options: &'a Options,
@@ -47,17 +48,17 @@ fn encode_key(key: &str) -> String {
 }
 
 impl Renderer<'_> {
-    pub fn view<'s>(&self, id: Option<ObjectId>, stored: &'s Stored) -> View<'s> {
+    pub fn view<'s>(&self, id: Option<ObjectId>, stored: &'s Stored, with_raw: bool) -> View<'s> {
         let unlocked = id.is_some_and(|id| {
             ipintel_core::registry::view::unlocked(self.registry, id, &self.options.passwords)
         });
-        view(stored, self.options.unfiltered, unlocked)
+        view_with(stored, self.options.unfiltered, unlocked, with_raw)
     }
 
     /// One WhoisObject. `id` is `None` for an old version (not in the registry); `version`
     /// is set for `/versions/{n}`.
-    pub fn object(&self, id: Option<ObjectId>, stored: &Stored, version: Option<u32>) -> Node {
-        let shown = self.view(id, stored);
+    pub fn object<'s>(&self, id: Option<ObjectId>, stored: &'s Stored, version: Option<u32>) -> Node<'s> {
+        let shown = self.view(id, stored, self.options.unformatted);
         let class = stored.template.class;
         let source = &*stored.source;
         let mut members = vec![
@@ -65,35 +66,34 @@ impl Renderer<'_> {
             ("link", Node::Locator(object_url(self.base, source, class, &stored.key))),
             ("source", Node::obj(vec![("id", Node::str(source.to_ascii_lowercase()))])),
         ];
-        let primary: Vec<Node> = stored
+        let primary: Vec<Node<'s>> = stored
             .template
             .primary_key()
             .filter_map(|a| {
                 let value = stored.object.value(a.name)?;
-                Some(Node::obj(vec![("name", Node::str(a.name)), ("value", Node::str(value.to_string()))]))
+                Some(Node::obj(vec![("name", Node::str(a.name)), ("value", Node::str(value))]))
             })
             .collect();
         members.push(("primary-key", Node::wrap("attribute", primary)));
         let managed_object = self.options.managed && is_managed(stored);
         let mut attributes = Vec::new();
-        for a in &shown.attributes {
+        for a in shown.attributes {
             if self.options.unformatted {
-                let mut m = vec![("name", Node::str(a.name.to_string())), ("value", Node::str(a.raw.to_string()))];
+                let mut m = vec![("name", Node::str(a.name)), ("value", Node::str(a.raw))];
                 if self.options.managed {
                     m.push(("managed", Node::Bool(managed_object && managed_attribute(stored, a.name))));
                 }
                 attributes.push(Node::obj(m));
                 continue;
             }
-            let values: Vec<Cow<'_, str>> = if LISTS.contains(&a.name) {
-                a.value
+            let values: Vec<Cow<'s, str>> = match a.value {
+                Cow::Borrowed(value) if LISTS.contains(&a.name) => value
                     .split(',')
                     .map(str::trim)
                     .filter(|v| !v.is_empty())
-                    .map(|v| Cow::Owned(v.to_string()))
-                    .collect()
-            } else {
-                vec![a.value.clone()]
+                    .map(Cow::Borrowed)
+                    .collect(),
+                value => vec![value],
             };
             for value in values {
                 let mut m = Vec::with_capacity(5);
@@ -101,10 +101,10 @@ impl Renderer<'_> {
                 if let Some((class, key)) = &referenced {
                     m.push(("link", Node::Locator(object_url(self.base, source, class, key))));
                 }
-                m.push(("name", Node::str(a.name.to_string())));
-                m.push(("value", Node::str(value.to_string())));
+                m.push(("name", Node::str(a.name)));
+                m.push(("value", Node::Str(value)));
                 if let Some(comment) = &a.comment {
-                    m.push(("comment", Node::str(comment.to_string())));
+                    m.push(("comment", Node::Str(comment.clone())));
                 }
                 if let Some((class, _)) = referenced {
                     m.push(("referenced-type", Node::str(class)));
@@ -142,7 +142,7 @@ impl Renderer<'_> {
     }
 
     /// `{key, email, suspect, org-id}` of an object's abuse contact (empty when none).
-    pub fn abuse_contact(&self, id: ObjectId) -> Node {
+    pub fn abuse_contact(&self, id: ObjectId) -> Node<'static> {
         let contact = self.registry.abuse_contact(id);
         let (key, email) = contact.role.map_or((String::new(), String::new()), |role| {
             let role = self.registry.object(role);
@@ -190,7 +190,7 @@ impl Renderer<'_> {
 
     /// The RPSL text of an object as shown, then a blank line.
     pub fn text(&self, id: Option<ObjectId>, stored: &Stored, out: &mut String) {
-        let shown = self.view(id, stored);
+        let shown = self.view(id, stored, true);
         rpsl_text(&shown, out);
         out.push('\n');
     }
