@@ -93,7 +93,10 @@ impl RegistryService {
                         .collect::<Vec<_>>()
                 })
             });
-            Registry::build(objects).0
+            let registry = Registry::build(objects).0;
+            // The build's temporaries (chunks, parse buffers, staging maps) go back now.
+            crate::release_free_heap();
+            registry
         })
         .await
         .map_err(|e| StoreError::Db(format!("registry load failed: {e}")))?;
