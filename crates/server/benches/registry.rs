@@ -179,7 +179,10 @@ fn generate(objects: usize, seed: u64) -> String {
             .filter(|&c| c < route_sets)
             .map(|c| format!("RS-SET{c}"))
             .collect();
-        members.push(format!("{}/24", ipv4(0x0a00_0000u32 + ((rng.below(1 << 12) as u32) << 8))));
+        members.push(format!(
+            "{}/24",
+            ipv4(0x0a00_0000u32 + ((rng.below(1 << 12) as u32) << 8))
+        ));
         members.push(format!("AS-SET{}", rng.below(sets.max(1) as u64)));
         let _ = write!(
             out,

@@ -515,17 +515,26 @@ pub async fn registry(
                     summary.deleted,
                     summary.skipped.len(),
                 );
-                let phases: Vec<String> =
-                    summary.phases.iter().map(|(p, s)| format!("{p} {s:.1} s")).collect();
+                let phases: Vec<String> = summary
+                    .phases
+                    .iter()
+                    .map(|(p, s)| format!("{p} {s:.1} s"))
+                    .collect();
                 println!("  {}", phases.join(", "));
                 if summary.repeated > 0 {
-                    println!("{} objects appeared more than once; the last one was kept", summary.repeated);
+                    println!(
+                        "{} objects appeared more than once; the last one was kept",
+                        summary.repeated
+                    );
                 }
                 for left in summary.skipped.iter().take(20) {
                     println!("skipped {}:{}: {}", left.file, left.line, left.reason);
                 }
                 if summary.skipped.len() > 20 {
-                    println!("... and {} more skipped (--json lists all)", summary.skipped.len() - 20);
+                    println!(
+                        "... and {} more skipped (--json lists all)",
+                        summary.skipped.len() - 20
+                    );
                 }
                 if summary.warnings > 0 {
                     println!(
@@ -550,12 +559,22 @@ pub async fn registry(
                     .collect();
                 println!("{}", serde_json::Value::Array(rows));
             } else if sources.is_empty() {
-                println!("no sources: import one with `ipintel registry import --source NAME FILE...`");
+                println!(
+                    "no sources: import one with `ipintel registry import --source NAME FILE...`"
+                );
             } else {
-                println!("{:<20} {:>10} {:>12}  imported", "source", "serial", "objects");
+                println!(
+                    "{:<20} {:>10} {:>12}  imported",
+                    "source", "serial", "objects"
+                );
                 for s in sources {
                     let serial = s.serial.map_or("-".to_string(), |n| n.to_string());
-                    println!("{:<20} {serial:>10} {:>12}  {}", s.name, s.objects, rfc3339(s.imported_at));
+                    println!(
+                        "{:<20} {serial:>10} {:>12}  {}",
+                        s.name,
+                        s.objects,
+                        rfc3339(s.imported_at)
+                    );
                 }
             }
             Ok(0)

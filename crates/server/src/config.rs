@@ -1003,7 +1003,9 @@ impl Config {
         }
         let prefix = &self.registry.prefix;
         if !prefix.is_empty()
-            && (!prefix.starts_with('/') || prefix.ends_with('/') || prefix.contains(['{', '}', '*']))
+            && (!prefix.starts_with('/')
+                || prefix.ends_with('/')
+                || prefix.contains(['{', '}', '*']))
         {
             return Err(ConfigError::Invalid(format!(
                 "registry.prefix {prefix:?} must be empty or a path like /whois"

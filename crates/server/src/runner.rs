@@ -301,8 +301,14 @@ fn registry_whois(state: &AppState, ip: std::net::IpAddr) -> Option<whois::Answe
     let covering = registry.covering(ip)?;
     let mut text = format!("% Information related to '{}'\n\n", covering.range);
     match &covering.abuse {
-        Some((_, email)) => text.push_str(&format!("% Abuse contact for '{}' is '{email}'\n\n", covering.range)),
-        None => text.push_str(&format!("% No abuse contact registered for {}\n\n", covering.range)),
+        Some((_, email)) => text.push_str(&format!(
+            "% Abuse contact for '{}' is '{email}'\n\n",
+            covering.range
+        )),
+        None => text.push_str(&format!(
+            "% No abuse contact registered for {}\n\n",
+            covering.range
+        )),
     }
     let ids = std::iter::once(covering.id).chain(registry.related(covering.id, &Query::default()));
     for id in ids {

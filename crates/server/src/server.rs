@@ -265,8 +265,7 @@ async fn trim_heap(cancel: CancellationToken) {
 /// Write usage and pick up key changes twice a second.
 /// Load the registry again when an import (by the CLI, maybe in another process) commits.
 async fn refresh_registry(state: AppState, cancel: CancellationToken) {
-    let mut tick =
-        tokio::time::interval(Duration::from_millis(state.config.registry.refresh_ms));
+    let mut tick = tokio::time::interval(Duration::from_millis(state.config.registry.refresh_ms));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {

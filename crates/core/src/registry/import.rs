@@ -40,7 +40,10 @@ pub fn read_dump(path: &Path, progress: &mut dyn FnMut(u64)) -> Result<String, R
     let mut magic = [0u8; 2];
     let mut head = 0;
     while head < 2 {
-        match counted.read(&mut magic[head..]).map_err(|e| fail(e.to_string()))? {
+        match counted
+            .read(&mut magic[head..])
+            .map_err(|e| fail(e.to_string()))?
+        {
             0 => break,
             n => head += n,
         }
@@ -209,7 +212,10 @@ impl Importer {
                 digest: text_digest(&text),
                 text,
             };
-            match self.by_key.get(&(facts.template.class, facts.canonical.clone())) {
+            match self
+                .by_key
+                .get(&(facts.template.class, facts.canonical.clone()))
+            {
                 Some(&at) => {
                     self.summary.repeated += 1;
                     self.objects[at] = new;
@@ -326,7 +332,10 @@ source: TEST
         let keys: Vec<&str> = changes.added.iter().map(|o| o.key.as_str()).collect();
         assert_eq!(keys, ["ex-mnt", "192.0.2.0 - 192.0.2.255"]);
         assert!(changes.added[1].text.starts_with("inetnum: 192.0.2.0/24\n"));
-        assert!(summary.warnings >= 1, "the mntner lacks mandatory attributes");
+        assert!(
+            summary.warnings >= 1,
+            "the mntner lacks mandatory attributes"
+        );
     }
 
     #[test]
@@ -354,12 +363,20 @@ source: TEST
         );
         let (changes, summary) = next.plan(rows, 1, None, 200);
         assert_eq!(
-            (summary.added, summary.changed, summary.unchanged, summary.deleted),
+            (
+                summary.added,
+                summary.changed,
+                summary.unchanged,
+                summary.deleted
+            ),
             (0, 1, 1, 1),
             "the inetnum written as a range is the same object as the CIDR one"
         );
         assert_eq!(changes.changed[0].key, "192.0.2.0 - 192.0.2.255");
-        assert_eq!(changes.deleted, [("person".to_string(), "gone1-test".to_string())]);
+        assert_eq!(
+            changes.deleted,
+            [("person".to_string(), "gone1-test".to_string())]
+        );
     }
 
     #[test]
@@ -386,8 +403,7 @@ source: TEST
         let body: String = (0..2000)
             .map(|i| format!("person: P {i}\nnic-hdl: P{i}-TEST\nsource: TEST\n\n"))
             .collect();
-        let mut encoder =
-            flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
         encoder.write_all(body.as_bytes()).unwrap();
         let compressed = encoder.finish().unwrap();
         std::fs::write(&gz, &compressed).unwrap();

@@ -81,8 +81,8 @@ pub struct Admitted {
 /// class, no primary key, an address, origin, AS number or AS range that does not parse.
 /// Other template problems do not refuse an object (non-strict, as IRRd imports).
 pub fn admit(object: &RpslObject) -> Result<Admitted, String> {
-    let template =
-        template(object.class()).ok_or_else(|| format!("unknown object class {:?}", object.class()))?;
+    let template = template(object.class())
+        .ok_or_else(|| format!("unknown object class {:?}", object.class()))?;
     let key = template
         .key_of(object)
         .ok_or_else(|| format!("{} without its primary key", template.class))?;
@@ -108,7 +108,11 @@ pub fn admit(object: &RpslObject) -> Result<Admitted, String> {
             } else {
                 RangeKind::Network
             };
-            let want = if matches!(class, "inet6num" | "route6") { Family::V6 } else { Family::V4 };
+            let want = if matches!(class, "inet6num" | "route6") {
+                Family::V6
+            } else {
+                Family::V4
+            };
             if family != want {
                 return Err(format!(
                     "{class} {:?} is not an IP{} range",
@@ -151,7 +155,11 @@ pub fn canonical_key<'k>(class: &Template, key: &'k str) -> Option<std::borrow::
     Some(Cow::Owned(match class.class {
         "inetnum" | "inet6num" => {
             let (family, span) = parse_range(key).ok()?;
-            let want = if class.class == "inet6num" { Family::V6 } else { Family::V4 };
+            let want = if class.class == "inet6num" {
+                Family::V6
+            } else {
+                Family::V4
+            };
             if family != want {
                 return None;
             }
@@ -220,7 +228,9 @@ impl Registry {
             if let Some((family, span, kind)) = facts.range {
                 ranges.entry((family, kind)).or_default().push((span, id));
                 if kind == RangeKind::Route {
-                    registry.origins.insert(id, facts.asn.expect("admitted routes have one"));
+                    registry
+                        .origins
+                        .insert(id, facts.asn.expect("admitted routes have one"));
                 }
             }
             if class == "aut-num" {
@@ -321,7 +331,10 @@ impl Registry {
             .iter()
             .position(|s| s.eq_ignore_ascii_case(source))? as u32;
         let key = canonical_key(template, key)?;
-        self.primary.get(&(source, template.class))?.get(&*key).copied()
+        self.primary
+            .get(&(source, template.class))?
+            .get(&*key)
+            .copied()
     }
 
     /// The range index of a family and kind (empty when no such object exists).
@@ -484,8 +497,15 @@ source: TEST
             .get("OTHER", "inetnum", "192.0.2.10 - 192.0.2.37")
             .is_none());
         let net = r.get("TEST", "inetnum", "192.0.2.0 - 192.0.2.255").unwrap();
-        assert_eq!(r.get("TEST", "inetnum", "192.0.2.0/24"), Some(net), "CIDR or range");
-        assert_eq!(r.get("TEST", "aut-num", "as64496"), r.get("TEST", "aut-num", "AS64496"));
+        assert_eq!(
+            r.get("TEST", "inetnum", "192.0.2.0/24"),
+            Some(net),
+            "CIDR or range"
+        );
+        assert_eq!(
+            r.get("TEST", "aut-num", "as64496"),
+            r.get("TEST", "aut-num", "AS64496")
+        );
         let route = r.get("TEST", "route", "192.0.2.0/24AS64497").unwrap();
         assert_eq!(r.origin(route), Some(64497));
 

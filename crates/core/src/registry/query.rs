@@ -143,7 +143,9 @@ pub fn class_order(class: &str) -> u32 {
 const RELATED: &[&str] = &["admin-c", "tech-c", "zone-c", "author", "ping-hdl", "org"];
 
 /// The inverse attributes `-i person` stands for.
-const PERSON_ATTRIBUTES: &[&str] = &["abuse-c", "admin-c", "tech-c", "zone-c", "author", "ping-hdl"];
+const PERSON_ATTRIBUTES: &[&str] = &[
+    "abuse-c", "admin-c", "tech-c", "zone-c", "author", "ping-hdl",
+];
 
 /// The inverse attribute names a query names, checked (`person` expanded).
 pub fn inverse_attributes(names: &[&str]) -> Result<Vec<&'static str>, QueryError> {
@@ -236,32 +238,49 @@ impl Registry {
     }
 
     /// What a key finds without `-i`.
-    fn direct(&self, key: &SearchKey, text: &str, query: &Query) -> Result<Vec<ObjectId>, QueryError> {
-        let wants = |class: &str| query.types.is_empty() || query.types.iter().any(|t| t.class == class);
+    fn direct(
+        &self,
+        key: &SearchKey,
+        text: &str,
+        query: &Query,
+    ) -> Result<Vec<ObjectId>, QueryError> {
+        let wants =
+            |class: &str| query.types.is_empty() || query.types.iter().any(|t| t.class == class);
         let mut out = Vec::new();
         match *key {
-            SearchKey::Range { family, span, origin } => {
+            SearchKey::Range {
+                family,
+                span,
+                origin,
+            } => {
                 let (network, route) = match family {
                     Family::V4 => ("inetnum", "route"),
                     Family::V6 => ("inet6num", "route6"),
                 };
-                let classes: Vec<(&str, RangeKind)> = [(network, RangeKind::Network), (route, RangeKind::Route)]
-                    .into_iter()
-                    .filter(|(class, kind)| wants(class) && (origin.is_none() || *kind == RangeKind::Route))
-                    .collect();
+                let classes: Vec<(&str, RangeKind)> =
+                    [(network, RangeKind::Network), (route, RangeKind::Route)]
+                        .into_iter()
+                        .filter(|(class, kind)| {
+                            wants(class) && (origin.is_none() || *kind == RangeKind::Route)
+                        })
+                        .collect();
                 if classes.is_empty() {
                     return Err(QueryError::InvalidKey(
                         "the key is not valid for the selected object types".into(),
                     ));
                 }
-                if matches!(query.hierarchy, Some(Hierarchy::OneMore | Hierarchy::AllMore))
-                    && span.start == 0
+                if matches!(
+                    query.hierarchy,
+                    Some(Hierarchy::OneMore | Hierarchy::AllMore)
+                ) && span.start == 0
                     && span.end == family_max(family)
                 {
                     return Err(QueryError::TooLarge);
                 }
                 for (_, kind) in classes {
-                    let Some(index) = self.ranges(family, kind) else { continue };
+                    let Some(index) = self.ranges(family, kind) else {
+                        continue;
+                    };
                     let hierarchy = match (query.hierarchy, origin) {
                         (None, Some(_)) => Some(Hierarchy::Exact),
                         (h, _) => h,
@@ -270,7 +289,11 @@ impl Registry {
                         None => index.most_specific(span).into_iter().collect(),
                         Some(Hierarchy::Exact) => {
                             let ids = index.exact(span);
-                            if ids.is_empty() { vec![] } else { vec![(span, ids)] }
+                            if ids.is_empty() {
+                                vec![]
+                            } else {
+                                vec![(span, ids)]
+                            }
                         }
                         Some(Hierarchy::OneLess) => index.one_less(span).into_iter().collect(),
                         Some(Hierarchy::AllLess) => index.containing(span),
@@ -291,9 +314,10 @@ impl Registry {
             }
             SearchKey::AsNumber(asn) => {
                 if !query.types.is_empty()
-                    && query.types.iter().all(|t| {
-                        matches!(t.class, "inetnum" | "inet6num" | "route" | "route6")
-                    })
+                    && query
+                        .types
+                        .iter()
+                        .all(|t| matches!(t.class, "inetnum" | "inet6num" | "route" | "route6"))
                 {
                     return Err(QueryError::InvalidKey(
                         "the key is not valid for the selected object types".into(),
@@ -337,10 +361,15 @@ impl Registry {
         let stored = self.object(id);
         let mut out = Vec::new();
         for attribute in stored.object.attributes() {
-            if !RELATED.contains(&attribute.name) && !(query.irt && attribute.name == "mnt-irt") {
+            if !(RELATED.contains(&attribute.name) || query.irt && attribute.name == "mnt-irt") {
                 continue;
             }
-            for value in attribute.value.split(',').map(str::trim).filter(|v| !v.is_empty()) {
+            for value in attribute
+                .value
+                .split(',')
+                .map(str::trim)
+                .filter(|v| !v.is_empty())
+            {
                 let found = match attribute.name {
                     "org" => self.get(&stored.source, "organisation", value),
                     "mnt-irt" => self.get(&stored.source, "irt", value),
@@ -364,7 +393,12 @@ impl Registry {
     }
 
     /// The object a reference names, of the classes it may point to.
-    pub fn referenced(&self, source: &str, attribute: &str, value: &str) -> Option<(ObjectId, &'static str)> {
+    pub fn referenced(
+        &self,
+        source: &str,
+        attribute: &str,
+        value: &str,
+    ) -> Option<(ObjectId, &'static str)> {
         let classes: &[&str] = match attribute {
             "admin-c" | "tech-c" | "zone-c" | "author" | "ping-hdl" => &["person", "role"],
             "abuse-c" => &["role"],
@@ -388,9 +422,11 @@ impl Registry {
         let stored = self.object(id);
         let (family, span) = super::key::parse_range(stored.object.first_value()).ok()?;
         let index = self.ranges(family, RangeKind::Network)?;
-        index
-            .one_less(span)
-            .and_then(|(_, ids)| ids.iter().copied().find(|&p| self.object(p).source == stored.source))
+        index.one_less(span).and_then(|(_, ids)| {
+            ids.iter()
+                .copied()
+                .find(|&p| self.object(p).source == stored.source)
+        })
     }
 
     /// Abuse contact of an object (spec section 6): `None` when nothing supplies one.
@@ -408,9 +444,13 @@ impl Registry {
                     .map(str::to_string);
             }
             if contact.role.is_none() {
-                let own = stored.object.value("abuse-c").and_then(|h| self.abuse_role(&stored.source, h));
+                let own = stored
+                    .object
+                    .value("abuse-c")
+                    .and_then(|h| self.abuse_role(&stored.source, h));
                 let via_org = || {
-                    let org = self.get(&stored.source, "organisation", stored.object.value("org")?)?;
+                    let org =
+                        self.get(&stored.source, "organisation", stored.object.value("org")?)?;
                     let handle = self.object(org).object.value("abuse-c")?;
                     self.abuse_role(&stored.source, handle)
                 };
@@ -425,9 +465,17 @@ impl Registry {
                     .attributes()
                     .filter(|a| a.name == "mnt-by" || a.name == "mnt-lower")
                     .flat_map(|a| a.value.split(','))
-                    .any(|m| STOP_MAINTAINERS.iter().any(|s| s.eq_ignore_ascii_case(m.trim())));
+                    .any(|m| {
+                        STOP_MAINTAINERS
+                            .iter()
+                            .any(|s| s.eq_ignore_ascii_case(m.trim()))
+                    });
             depth += 1;
-            at = if inherits && depth < 64 { self.parent(current) } else { None };
+            at = if inherits && depth < 64 {
+                self.parent(current)
+            } else {
+                None
+            };
             if contact.role.is_some() {
                 // Only the org-id may still come from further up.
                 if at.is_none() {
@@ -440,7 +488,10 @@ impl Registry {
 
     fn abuse_role(&self, source: &str, handle: &str) -> Option<ObjectId> {
         let role = self.get(source, "role", handle)?;
-        self.object(role).object.value("abuse-mailbox").filter(|m| !m.is_empty())?;
+        self.object(role)
+            .object
+            .value("abuse-mailbox")
+            .filter(|m| !m.is_empty())?;
         Some(role)
     }
 
@@ -465,12 +516,18 @@ impl Registry {
                     .map(|v| (v.to_string(), id))
                     .or_else(|| {
                         let org = org?;
-                        self.object(org).object.value("geoloc").map(|v| (v.to_string(), org))
+                        self.object(org)
+                            .object
+                            .value("geoloc")
+                            .map(|v| (v.to_string(), org))
                     });
             }
             if geo.languages.is_empty() {
-                let own: Vec<(String, ObjectId)> =
-                    stored.object.values("language").map(|v| (v.to_string(), id)).collect();
+                let own: Vec<(String, ObjectId)> = stored
+                    .object
+                    .values("language")
+                    .map(|v| (v.to_string(), id))
+                    .collect();
                 geo.languages = if own.is_empty() {
                     org.map(|org| {
                         self.object(org)
@@ -487,7 +544,11 @@ impl Registry {
             if geo.location.is_some() && !geo.languages.is_empty() {
                 break;
             }
-            let status = stored.object.value("status").unwrap_or("").to_ascii_uppercase();
+            let status = stored
+                .object
+                .value("status")
+                .unwrap_or("")
+                .to_ascii_uppercase();
             let stops: &[&str] = match family {
                 Family::V4 => &[
                     "ASSIGNED PI",
@@ -510,7 +571,11 @@ impl Registry {
     pub fn resource(&self, key: &SearchKey) -> Option<ObjectId> {
         match *key {
             SearchKey::AsNumber(asn) => self.aut_num(asn).first().copied(),
-            SearchKey::Range { family, span, origin: None } => self
+            SearchKey::Range {
+                family,
+                span,
+                origin: None,
+            } => self
                 .ranges(family, RangeKind::Network)?
                 .most_specific(span)
                 .and_then(|(_, ids)| ids.first().copied()),
@@ -576,7 +641,11 @@ impl Registry {
             std::net::IpAddr::V4(v4) => (Family::V4, u32::from(v4) as u128),
             std::net::IpAddr::V6(v6) => (Family::V6, u128::from(v6)),
         };
-        let id = self.resource(&SearchKey::Range { family, span: Span::new(at, at)?, origin: None })?;
+        let id = self.resource(&SearchKey::Range {
+            family,
+            span: Span::new(at, at)?,
+            origin: None,
+        })?;
         if self.is_whole_space(id) {
             return None;
         }
@@ -590,7 +659,10 @@ impl Registry {
         });
         let abuse = self.abuse_contact(id).role.map(|role| {
             let role = self.object(role);
-            (role.key.to_string(), role.object.value("abuse-mailbox").unwrap_or("").to_string())
+            (
+                role.key.to_string(),
+                role.object.value("abuse-mailbox").unwrap_or("").to_string(),
+            )
         });
         let range = match super::key::parse_range(stored.object.first_value()) {
             Ok((family, span)) => super::key::format_span(family, span),

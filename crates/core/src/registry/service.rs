@@ -79,7 +79,10 @@ impl RegistryService {
         let sources = self.store.registry_sources().await?;
         let mut texts = Vec::with_capacity(sources.len());
         for source in &sources {
-            texts.push((source.name.clone(), self.store.registry_texts(&source.name).await?));
+            texts.push((
+                source.name.clone(),
+                self.store.registry_texts(&source.name).await?,
+            ));
         }
         // Parsing and indexing a million objects takes seconds: off the async workers.
         let registry = tokio::task::spawn_blocking(move || {
@@ -121,7 +124,9 @@ impl RegistryService {
         class: &str,
         canonical_key: &str,
     ) -> Result<crate::store::History, StoreError> {
-        self.store.registry_history(source, class, canonical_key).await
+        self.store
+            .registry_history(source, class, canonical_key)
+            .await
     }
 }
 
@@ -150,7 +155,9 @@ pub async fn import(
 ) -> Result<Summary, ImportError> {
     if source.is_empty()
         || source.len() > 64
-        || !source.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        || !source
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
     {
         return Err(ImportError::Invalid(format!(
             "source {source:?}: a name of letters, digits, - and _ (at most 64)"
@@ -197,6 +204,10 @@ pub async fn import(
     let comparing = lap();
     progress.phase("writing");
     store.registry_apply(&changes).await?;
-    summary.phases = vec![("reading", reading), ("comparing", comparing), ("writing", lap())];
+    summary.phases = vec![
+        ("reading", reading),
+        ("comparing", comparing),
+        ("writing", lap()),
+    ];
     Ok(summary)
 }

@@ -42,15 +42,26 @@ pub fn view<'a>(stored: &'a Stored, unfiltered: bool, unlocked: bool) -> View<'a
 }
 
 /// [`view`], reading the raw values only when asked (text output, `unformatted`).
-pub fn view_with<'a>(stored: &'a Stored, unfiltered: bool, unlocked: bool, with_raw: bool) -> View<'a> {
-    let raws = if with_raw { raw_values(&stored.object.text) } else { Vec::new() };
+pub fn view_with<'a>(
+    stored: &'a Stored,
+    unfiltered: bool,
+    unlocked: bool,
+    with_raw: bool,
+) -> View<'a> {
+    let raws = if with_raw {
+        raw_values(&stored.object.text)
+    } else {
+        Vec::new()
+    };
     let mut filtered = false;
     let mut attributes = Vec::with_capacity(stored.object.attributes().len());
     for (i, attribute) in stored.object.attributes().enumerate() {
         let raw = raws
             .get(i)
             .filter(|(name, _)| name.eq_ignore_ascii_case(attribute.name))
-            .map_or(Cow::Borrowed(attribute.value), |(_, raw)| Cow::Borrowed(*raw));
+            .map_or(Cow::Borrowed(attribute.value), |(_, raw)| {
+                Cow::Borrowed(*raw)
+            });
         if attribute.name == "changed" {
             continue;
         }
@@ -221,11 +232,17 @@ source:      TEST
         let stored = r.object(0);
         let v = view(stored, false, false);
         let names: Vec<&str> = v.attributes.iter().map(|a| a.name).collect();
-        assert_eq!(names, ["mntner", "descr", "auth", "auth", "mnt-by", "source"]);
+        assert_eq!(
+            names,
+            ["mntner", "descr", "auth", "auth", "mnt-by", "source"]
+        );
         assert!(v.filtered);
         assert_eq!(v.attributes[2].value, "MD5-PW");
         assert_eq!(v.attributes[2].comment.as_deref(), Some("Filtered"));
-        assert_eq!(v.attributes[3].value, "PGPKEY-1234ABCD", "key-cert auth is not hidden");
+        assert_eq!(
+            v.attributes[3].value, "PGPKEY-1234ABCD",
+            "key-cert auth is not hidden"
+        );
         assert_eq!(v.attributes[5].comment.as_deref(), Some("Filtered"));
         let mut text = String::new();
         rpsl_text(&v, &mut text);
@@ -247,12 +264,21 @@ source:      TEST
     #[test]
     fn passwords_unlock_through_the_maintainer() {
         // `openssl passwd -1 -salt SaltSalt secret`
-        assert!(password_matches("MD5-PW $1$SaltSalt$YhgRYajLPrYevs14poKBQ0", "secret"));
-        assert!(!password_matches("MD5-PW $1$SaltSalt$YhgRYajLPrYevs14poKBQ0", "Secret"));
+        assert!(password_matches(
+            "MD5-PW $1$SaltSalt$YhgRYajLPrYevs14poKBQ0",
+            "secret"
+        ));
+        assert!(!password_matches(
+            "MD5-PW $1$SaltSalt$YhgRYajLPrYevs14poKBQ0",
+            "Secret"
+        ));
         assert!(!password_matches("MD5-PW garbage", "secret"));
         assert!(!password_matches("BCRYPT-PW $2y$04$short", "secret"));
         let bcrypt = pwhash::bcrypt::hash_with(
-            pwhash::bcrypt::BcryptSetup { cost: Some(4), ..Default::default() },
+            pwhash::bcrypt::BcryptSetup {
+                cost: Some(4),
+                ..Default::default()
+            },
             "secret",
         )
         .unwrap();
@@ -273,7 +299,10 @@ source:      TEST
     #[test]
     fn raw_values_keep_continuations() {
         let raws = raw_values(MNT);
-        assert_eq!(raws[1], ("descr", "       one\n             two   # a comment\n+"));
+        assert_eq!(
+            raws[1],
+            ("descr", "       one\n             two   # a comment\n+")
+        );
         assert_eq!(raws.len(), 8);
     }
 }

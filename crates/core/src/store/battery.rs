@@ -32,7 +32,10 @@ async fn texts(store: &Store, source: &str) -> Vec<String> {
     let chunks = store.registry_texts(source).await.unwrap();
     chunks
         .iter()
-        .flat_map(|c| c.split("\n\n").map(|t| format!("{}\n", t.trim_end_matches('\n'))))
+        .flat_map(|c| {
+            c.split("\n\n")
+                .map(|t| format!("{}\n", t.trim_end_matches('\n')))
+        })
         .collect()
 }
 
@@ -44,7 +47,13 @@ async fn registry_imports_keep_history(store: &Store) {
         at: 1_000,
         generation: g0,
         added: (0..12_000)
-            .map(|i| object("mntner", &format!("m{i}-mnt"), &format!("mntner: M{i}-MNT\n")))
+            .map(|i| {
+                object(
+                    "mntner",
+                    &format!("m{i}-mnt"),
+                    &format!("mntner: M{i}-MNT\n"),
+                )
+            })
             .collect(),
         ..Default::default()
     };
@@ -54,7 +63,11 @@ async fn registry_imports_keep_history(store: &Store) {
     let sources = store.registry_sources().await.unwrap();
     assert_eq!(sources.len(), 1);
     assert_eq!(
-        (sources[0].name.as_str(), sources[0].serial, sources[0].objects),
+        (
+            sources[0].name.as_str(),
+            sources[0].serial,
+            sources[0].objects
+        ),
         ("TEST", Some(7), 12_000)
     );
     // An import computed against an old generation is refused, and changes nothing.
@@ -68,7 +81,11 @@ async fn registry_imports_keep_history(store: &Store) {
         Err(StoreError::Conflict(_))
     ));
     assert_eq!(store.registry_digests("TEST").await.unwrap().len(), 12_000);
-    assert_eq!(texts(store, "TEST").await.len(), 12_000, "every text, over two chunks");
+    assert_eq!(
+        texts(store, "TEST").await.len(),
+        12_000,
+        "every text, over two chunks"
+    );
 
     // Change one, delete one; then re-create the deleted one.
     let second = RegistryChanges {
@@ -85,8 +102,14 @@ async fn registry_imports_keep_history(store: &Store) {
     assert_eq!(rows.len(), 11_999);
     let m1 = rows.iter().find(|r| r.key == "m1-mnt").unwrap();
     assert_eq!(m1.digest, text_digest("mntner: M1-MNT\nremarks: two\n"));
-    assert!(texts(store, "TEST").await.iter().any(|t| t == "mntner: M1-MNT\nremarks: two\n"));
-    let History::Versions(v) = store.registry_history("TEST", "mntner", "m1-mnt").await.unwrap()
+    assert!(texts(store, "TEST")
+        .await
+        .iter()
+        .any(|t| t == "mntner: M1-MNT\nremarks: two\n"));
+    let History::Versions(v) = store
+        .registry_history("TEST", "mntner", "m1-mnt")
+        .await
+        .unwrap()
     else {
         panic!("m1 has versions")
     };
@@ -96,11 +119,17 @@ async fn registry_imports_keep_history(store: &Store) {
     );
     assert_eq!(v[0].text, "mntner: M1-MNT\n");
     assert_eq!(
-        store.registry_history("TEST", "mntner", "m2-mnt").await.unwrap(),
+        store
+            .registry_history("TEST", "mntner", "m2-mnt")
+            .await
+            .unwrap(),
         History::Deleted
     );
     assert_eq!(
-        store.registry_history("TEST", "mntner", "nothing").await.unwrap(),
+        store
+            .registry_history("TEST", "mntner", "nothing")
+            .await
+            .unwrap(),
         History::Never
     );
     let third = RegistryChanges {
@@ -108,11 +137,18 @@ async fn registry_imports_keep_history(store: &Store) {
         serial: None,
         at: 3_000,
         generation: g2,
-        added: vec![object("mntner", "m2-mnt", "mntner: M2-MNT\nremarks: again\n")],
+        added: vec![object(
+            "mntner",
+            "m2-mnt",
+            "mntner: M2-MNT\nremarks: again\n",
+        )],
         ..Default::default()
     };
     store.registry_apply(&third).await.unwrap();
-    let History::Versions(v) = store.registry_history("TEST", "mntner", "m2-mnt").await.unwrap()
+    let History::Versions(v) = store
+        .registry_history("TEST", "mntner", "m2-mnt")
+        .await
+        .unwrap()
     else {
         panic!("m2 exists again")
     };

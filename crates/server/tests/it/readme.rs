@@ -139,7 +139,14 @@ fn registry_walkthrough_runs_as_written() {
         .args(["-euo", "pipefail", "-c", &script])
         .current_dir(&work)
         .env_clear()
-        .env("PATH", format!("{}:{}", bin_dir.display(), std::env::var("PATH").unwrap_or_default()))
+        .env(
+            "PATH",
+            format!(
+                "{}:{}",
+                bin_dir.display(),
+                std::env::var("PATH").unwrap_or_default()
+            ),
+        )
         .env("HOME", home.path())
         .env("IPINTEL_LISTEN", format!("127.0.0.1:{port}"))
         .env("IPINTEL_LOG", "warn")
@@ -150,7 +157,10 @@ fn registry_walkthrough_runs_as_written() {
     }
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "walkthrough failed\nstdout:\n{stdout}\nstderr:\n{stderr}");
+    assert!(
+        out.status.success(),
+        "walkthrough failed\nstdout:\n{stdout}\nstderr:\n{stderr}"
+    );
     for expected in [
         "EXAMPLE: read 39 objects",
         "<whois-resources xmlns:xlink=\"http://www.w3.org/1999/xlink\">",
@@ -164,6 +174,9 @@ fn registry_walkthrough_runs_as_written() {
         "route:          [mandatory]  [single]     [primary/lookup key]",
         "\n404\n",
     ] {
-        assert!(stdout.contains(expected), "missing {expected:?} in\n{stdout}");
+        assert!(
+            stdout.contains(expected),
+            "missing {expected:?} in\n{stdout}"
+        );
     }
 }

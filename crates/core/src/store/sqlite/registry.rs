@@ -49,9 +49,12 @@ impl SqliteStore {
         {
             for line in chunk.lines() {
                 let mut parts = line.splitn(3, '\t');
-                let (Some(class), Some(key), Some(digest)) = (parts.next(), parts.next(), parts.next())
+                let (Some(class), Some(key), Some(digest)) =
+                    (parts.next(), parts.next(), parts.next())
                 else {
-                    return Err(StoreError::Db(format!("registry row {line:?} is malformed")));
+                    return Err(StoreError::Db(format!(
+                        "registry row {line:?} is malformed"
+                    )));
                 };
                 out.push(StoredDigest {
                     class: class.to_string(),
@@ -108,12 +111,11 @@ impl SqliteStore {
         let source = changes.source.as_str();
         let mut tx = self.pool.begin().await?;
         // The first statement writes, so the transaction holds the write lock from here on.
-        let bumped = sqlx::query(
-            "UPDATE meta SET value = value + 1 WHERE name = 'registry' AND value = ?",
-        )
-        .bind(changes.generation)
-        .execute(&mut *tx)
-        .await?;
+        let bumped =
+            sqlx::query("UPDATE meta SET value = value + 1 WHERE name = 'registry' AND value = ?")
+                .bind(changes.generation)
+                .execute(&mut *tx)
+                .await?;
         if bumped.rows_affected() != 1 {
             tx.rollback().await?;
             return Err(StoreError::Conflict(
@@ -130,7 +132,11 @@ impl SqliteStore {
                 "INSERT INTO registry_objects (source, class, key, text, digest, revision, updated_at) VALUES ",
             );
             for i in 0..chunk.len() {
-                sql.push_str(if i == 0 { "(?,?,?,?,?,1,?)" } else { ",(?,?,?,?,?,1,?)" });
+                sql.push_str(if i == 0 {
+                    "(?,?,?,?,?,1,?)"
+                } else {
+                    ",(?,?,?,?,?,1,?)"
+                });
             }
             let mut query = sqlx::query(&sql);
             for object in chunk {

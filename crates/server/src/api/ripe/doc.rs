@@ -178,7 +178,10 @@ mod tests {
                     ])],
                 ),
             ),
-            ("terms-and-conditions", Node::Locator("https://x/terms".into())),
+            (
+                "terms-and-conditions",
+                Node::Locator("https://x/terms".into()),
+            ),
         ]);
         assert_eq!(
             String::from_utf8(doc.json()).unwrap(),

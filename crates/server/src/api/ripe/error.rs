@@ -18,19 +18,35 @@ pub struct Message {
 
 impl Message {
     pub fn error(text: impl Into<String>) -> Message {
-        Message { severity: "Error", text: text.into(), args: Vec::new() }
+        Message {
+            severity: "Error",
+            text: text.into(),
+            args: Vec::new(),
+        }
     }
 
     pub fn with_args(text: impl Into<String>, args: Vec<String>) -> Message {
-        Message { severity: "Error", text: text.into(), args }
+        Message {
+            severity: "Error",
+            text: text.into(),
+            args,
+        }
     }
 
     pub fn node(&self) -> Node<'static> {
-        let mut members = vec![("severity", Node::str(self.severity)), ("text", Node::str(self.text.clone()))];
+        let mut members = vec![
+            ("severity", Node::str(self.severity)),
+            ("text", Node::str(self.text.clone())),
+        ];
         if !self.args.is_empty() {
             members.push((
                 "args",
-                Node::List(self.args.iter().map(|a| Node::obj(vec![("value", Node::str(a.clone()))])).collect()),
+                Node::List(
+                    self.args
+                        .iter()
+                        .map(|a| Node::obj(vec![("value", Node::str(a.clone()))]))
+                        .collect(),
+                ),
             ));
         }
         Node::obj(members)
@@ -60,7 +76,10 @@ impl IntoResponse for RipeError {
         let status = crate::http::error::status(self.kind);
         let body = match self.format {
             Format::Text => {
-                let mut text = format!("{}\nSeverity: {}\nText: {}\n", self.link, self.message.severity, self.message.text);
+                let mut text = format!(
+                    "{}\nSeverity: {}\nText: {}\n",
+                    self.link, self.message.severity, self.message.text
+                );
                 if !self.message.args.is_empty() {
                     text.push_str(&format!("[{}]\n", self.message.args.join(", ")));
                 }
@@ -71,10 +90,17 @@ impl IntoResponse for RipeError {
             format => {
                 let doc = Node::obj(vec![
                     ("link", Node::Locator(self.link)),
-                    ("errormessages", Node::wrap("errormessage", vec![self.message.node()])),
+                    (
+                        "errormessages",
+                        Node::wrap("errormessage", vec![self.message.node()]),
+                    ),
                     ("terms-and-conditions", Node::Locator(self.terms)),
                 ]);
-                if format == Format::Json { doc.json() } else { doc.xml("whois-resources") }
+                if format == Format::Json {
+                    doc.json()
+                } else {
+                    doc.xml("whois-resources")
+                }
             }
         };
         (status, [("content-type", self.format.content_type())], body).into_response()

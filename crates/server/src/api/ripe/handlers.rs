@@ -34,9 +34,19 @@ struct Request {
 
 impl Request {
     /// Read the parameters and the format (the path's suffix, else `Accept`).
-    fn new(state: &AppState, uri: &Uri, headers: &HeaderMap, suffix: Option<Format>) -> Result<Request, RipeError> {
+    fn new(
+        state: &AppState,
+        uri: &Uri,
+        headers: &HeaderMap,
+        suffix: Option<Format>,
+    ) -> Result<Request, RipeError> {
         let base = state.config.registry_base_url();
-        let terms = state.config.registry.terms_url.clone().unwrap_or_else(|| format!("{base}/"));
+        let terms = state
+            .config
+            .registry
+            .terms_url
+            .clone()
+            .unwrap_or_else(|| format!("{base}/"));
         let path = strip_prefix(uri.path(), &state.config.registry.prefix);
         let accept = headers.get("accept").and_then(|v| v.to_str().ok());
         let negotiated = params::negotiate(accept);
@@ -52,7 +62,10 @@ impl Request {
         if format.is_none() {
             return Err(request.error(
                 ErrorKind::UnsupportedFormat,
-                Message::error(format!("None of the accepted media types can be produced: {}", accept.unwrap_or(""))),
+                Message::error(format!(
+                    "None of the accepted media types can be produced: {}",
+                    accept.unwrap_or("")
+                )),
             ));
         }
         match params::parse_query(uri.query()) {
@@ -65,9 +78,18 @@ impl Request {
             .filter(|(n, _)| n != "password")
             .map(|(n, v)| {
                 const QUERY: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
-                    .remove(b'-').remove(b'.').remove(b'_').remove(b'~').remove(b':').remove(b'/');
+                    .remove(b'-')
+                    .remove(b'.')
+                    .remove(b'_')
+                    .remove(b'~')
+                    .remove(b':')
+                    .remove(b'/');
                 let enc = |s: &str| percent_encoding::utf8_percent_encode(s, QUERY).to_string();
-                if v.is_empty() { enc(n) } else { format!("{}={}", enc(n), enc(v)) }
+                if v.is_empty() {
+                    enc(n)
+                } else {
+                    format!("{}={}", enc(n), enc(v))
+                }
             })
             .collect();
         if !shown.is_empty() {
@@ -77,7 +99,13 @@ impl Request {
     }
 
     fn error(&self, kind: ErrorKind, message: Message) -> RipeError {
-        RipeError { kind, message, format: self.format, link: self.link.clone(), terms: self.terms.clone() }
+        RipeError {
+            kind,
+            message,
+            format: self.format,
+            link: self.link.clone(),
+            terms: self.terms.clone(),
+        }
     }
 
     fn invalid(&self, text: impl Into<String>) -> RipeError {
@@ -99,7 +127,9 @@ impl Request {
     }
 
     fn options(&self, headers: &HeaderMap) -> Options {
-        let mut passwords: Vec<String> = params::all(&self.params, "password").map(str::to_string).collect();
+        let mut passwords: Vec<String> = params::all(&self.params, "password")
+            .map(str::to_string)
+            .collect();
         if let Some(pw) = basic_password(headers) {
             passwords.push(pw);
         }
@@ -114,7 +144,11 @@ impl Request {
     }
 
     fn renderer<'a>(&'a self, options: &'a Options) -> Renderer<'a> {
-        Renderer { registry: self.registry(), base: &self.base, options }
+        Renderer {
+            registry: self.registry(),
+            base: &self.base,
+            options,
+        }
     }
 
     /// A whole document: `members`, then terms and (on success) the server version.
@@ -143,7 +177,10 @@ fn version_node() -> Node<'static> {
     Node::obj(vec![
         ("version", Node::str(env!("CARGO_PKG_VERSION"))),
         ("timestamp", Node::str(started.as_str())),
-        ("commit-id", Node::str(option_env!("IPINTEL_COMMIT").unwrap_or("unknown"))),
+        (
+            "commit-id",
+            Node::str(option_env!("IPINTEL_COMMIT").unwrap_or("unknown")),
+        ),
     ])
 }
 
@@ -165,7 +202,9 @@ fn basic_password(headers: &HeaderMap) -> Option<String> {
     if !scheme.eq_ignore_ascii_case("basic") {
         return None;
     }
-    let decoded = base64::engine::general_purpose::STANDARD.decode(encoded.trim()).ok()?;
+    let decoded = base64::engine::general_purpose::STANDARD
+        .decode(encoded.trim())
+        .ok()?;
     let text = String::from_utf8(decoded).ok()?;
     text.split_once(':').map(|(_, pw)| pw.to_string())
 }
@@ -183,7 +222,11 @@ fn path_or_400<T>(
         match Request::new(state, &Uri::from_static("/"), headers, format) {
             Ok(r) => {
                 let mut err = r.invalid(format!("Invalid path: {}", e.body_text()));
-                err.link = format!("{}{}", r.base, strip_prefix(uri.path(), &state.config.registry.prefix));
+                err.link = format!(
+                    "{}{}",
+                    r.base,
+                    strip_prefix(uri.path(), &state.config.registry.prefix)
+                );
                 err
             }
             Err(e) => e,
@@ -196,23 +239,39 @@ fn suffix_of(path: &str) -> Result<(&str, Option<Format>), String> {
 }
 
 /// The format a path's suffix names, or a 400 in a format the client accepts.
-fn path_format(state: &AppState, uri: &Uri, headers: &HeaderMap) -> Result<Option<Format>, RipeError> {
+fn path_format(
+    state: &AppState,
+    uri: &Uri,
+    headers: &HeaderMap,
+) -> Result<Option<Format>, RipeError> {
     match suffix_of(uri.path()) {
         Ok((_, format)) => Ok(format),
         Err(suffix) => {
             let r = Request::new(state, &Uri::from_static("/"), headers, None)?;
             let mut e = r.invalid(format!("Unsupported format suffix '{suffix}'"));
-            e.link = format!("{}{}", r.base, strip_prefix(uri.path(), &state.config.registry.prefix));
+            e.link = format!(
+                "{}{}",
+                r.base,
+                strip_prefix(uri.path(), &state.config.registry.prefix)
+            );
             Err(e)
         }
     }
 }
 
 /// `GET /search`.
-pub async fn search(State(state): State<AppState>, uri: Uri, headers: HeaderMap) -> Result<Response, RipeError> {
+pub async fn search(
+    State(state): State<AppState>,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Result<Response, RipeError> {
     let suffix = path_format(&state, &uri, &headers)?;
     let r = Request::new(&state, &uri, &headers, suffix)?;
-    let key = params::all(&r.params, "query-string").next().unwrap_or("").trim().to_string();
+    let key = params::all(&r.params, "query-string")
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_string();
     if key.is_empty() {
         return Err(r.invalid("Query param 'query-string' cannot be empty"));
     }
@@ -230,12 +289,17 @@ pub async fn search(State(state): State<AppState>, uri: Uri, headers: HeaderMap)
         match params::read_flags(value) {
             Ok(found) => flags.extend(found),
             Err(params::FlagError::Invalid { flag, value }) => {
-                return Err(r.invalid(format!("Invalid search flag '{flag}' (in parameter '{value}')")));
+                return Err(r.invalid(format!(
+                    "Invalid search flag '{flag}' (in parameter '{value}')"
+                )));
             }
         }
     }
     if let Some(bad) = flags.iter().find(|f| !f.allowed) {
-        let name = bad.short.filter(|_| bad.long.is_empty()).map_or(bad.long.to_string(), |c| c.to_string());
+        let name = bad
+            .short
+            .filter(|_| bad.long.is_empty())
+            .map_or(bad.long.to_string(), |c| c.to_string());
         return Err(r.invalid(format!("Disallowed search flag '{name}'")));
     }
     let has = |long: &str| flags.iter().any(|f| f.long == long);
@@ -246,14 +310,27 @@ pub async fn search(State(state): State<AppState>, uri: Uri, headers: HeaderMap)
     for name in params::all(&r.params, "source") {
         sources.push(r.source(name)?);
     }
-    let asked_sources: Vec<String> = params::all(&r.params, "source").map(str::to_string).collect();
+    let asked_sources: Vec<String> = params::all(&r.params, "source")
+        .map(str::to_string)
+        .collect();
     if sources.is_empty() {
-        sources = state.config.registry.default_sources.iter().map(|s| s.to_ascii_uppercase()).collect();
+        sources = state
+            .config
+            .registry
+            .default_sources
+            .iter()
+            .map(|s| s.to_ascii_uppercase())
+            .collect();
     }
-    let type_names: Vec<&str> = params::all(&r.params, "type-filter").flat_map(|v| v.split(',')).collect();
+    let type_names: Vec<&str> = params::all(&r.params, "type-filter")
+        .flat_map(|v| v.split(','))
+        .collect();
     let types = query::types(&type_names).map_err(|e| r.invalid(format!("ERROR:103: {e}")))?;
-    let inverse_names: Vec<&str> = params::all(&r.params, "inverse-attribute").flat_map(|v| v.split(',')).collect();
-    let inverse = query::inverse_attributes(&inverse_names).map_err(|e| r.invalid(query_error_text(&e)))?;
+    let inverse_names: Vec<&str> = params::all(&r.params, "inverse-attribute")
+        .flat_map(|v| v.split(','))
+        .collect();
+    let inverse =
+        query::inverse_attributes(&inverse_names).map_err(|e| r.invalid(query_error_text(&e)))?;
     let q = Query {
         key: key.clone(),
         sources: sources.clone(),
@@ -267,18 +344,32 @@ pub async fn search(State(state): State<AppState>, uri: Uri, headers: HeaderMap)
         no_personal: has("no-personal"),
     };
     let limit = match params::all(&r.params, "limit").next() {
-        Some(v) => Some(v.trim().parse::<usize>().map_err(|_| r.invalid(format!("Invalid limit '{v}'")))?),
+        Some(v) => Some(
+            v.trim()
+                .parse::<usize>()
+                .map_err(|_| r.invalid(format!("Invalid limit '{v}'")))?,
+        ),
         None => None,
     };
     let offset = match params::all(&r.params, "offset").next() {
-        Some(v) => v.trim().parse::<usize>().map_err(|_| r.invalid(format!("Invalid offset '{v}'")))?,
+        Some(v) => v
+            .trim()
+            .parse::<usize>()
+            .map_err(|_| r.invalid(format!("Invalid offset '{v}'")))?,
         None => 0,
     };
     let registry = r.registry();
-    let answer = registry.search(&q).map_err(|e| r.invalid(query_error_text(&e)))?;
+    let answer = registry
+        .search(&q)
+        .map_err(|e| r.invalid(query_error_text(&e)))?;
     let stream = answer.stream(q.no_grouping);
     let cap = state.config.registry.max_results;
-    let page: Vec<_> = stream.iter().copied().skip(offset).take(limit.unwrap_or(cap).min(cap)).collect();
+    let page: Vec<_> = stream
+        .iter()
+        .copied()
+        .skip(offset)
+        .take(limit.unwrap_or(cap).min(cap))
+        .collect();
     let shown_sources: Vec<String> = if sources.is_empty() {
         registry.sources().iter().map(|s| s.to_string()).collect()
     } else {
@@ -297,15 +388,48 @@ pub async fn search(State(state): State<AppState>, uri: Uri, headers: HeaderMap)
         }
         return Ok(r.text(text));
     }
-    let objects: Vec<Node> = page.iter().map(|&id| renderer.object(Some(id), registry.object(id), None)).collect();
+    let objects: Vec<Node> = page
+        .iter()
+        .map(|&id| renderer.object(Some(id), registry.object(id), None))
+        .collect();
     let value_list = |name: &'static str, key: &'static str, values: Vec<String>| {
-        Node::wrap(name, values.into_iter().map(|v| Node::obj(vec![(key, Node::str(v))])).collect())
+        Node::wrap(
+            name,
+            values
+                .into_iter()
+                .map(|v| Node::obj(vec![(key, Node::str(v))]))
+                .collect(),
+        )
     };
     let parameters = Node::obj(vec![
-        ("inverse-lookup", value_list("inverse-attribute", "value", inverse_names.iter().map(|s| s.to_string()).collect())),
-        ("type-filters", value_list("type-filter", "id", type_names.iter().map(|s| s.to_string()).collect())),
-        ("flags", value_list("flag", "value", flags.iter().map(|f| f.long.to_string()).collect())),
-        ("query-strings", value_list("query-string", "value", vec![key])),
+        (
+            "inverse-lookup",
+            value_list(
+                "inverse-attribute",
+                "value",
+                inverse_names.iter().map(|s| s.to_string()).collect(),
+            ),
+        ),
+        (
+            "type-filters",
+            value_list(
+                "type-filter",
+                "id",
+                type_names.iter().map(|s| s.to_string()).collect(),
+            ),
+        ),
+        (
+            "flags",
+            value_list(
+                "flag",
+                "value",
+                flags.iter().map(|f| f.long.to_string()).collect(),
+            ),
+        ),
+        (
+            "query-strings",
+            value_list("query-string", "value", vec![key]),
+        ),
         ("sources", value_list("source", "id", asked_sources)),
     ]);
     let mut members = vec![
@@ -329,7 +453,10 @@ pub async fn search(State(state): State<AppState>, uri: Uri, headers: HeaderMap)
         });
     }
     if !messages.is_empty() {
-        members.push(("errormessages", Node::wrap("errormessage", messages.iter().map(Message::node).collect())));
+        members.push((
+            "errormessages",
+            Node::wrap("errormessage", messages.iter().map(Message::node).collect()),
+        ));
     }
     Ok(r.respond(members, true))
 }
@@ -351,7 +478,12 @@ fn query_error_text(e: &QueryError) -> String {
 
 /// `GET /{source}/{type}` without a key.
 pub async fn no_key() -> Response {
-    (axum::http::StatusCode::METHOD_NOT_ALLOWED, [("content-type", "text/plain;charset=UTF-8")], "a key is required: /{source}/{type}/{key}\n").into_response()
+    (
+        axum::http::StatusCode::METHOD_NOT_ALLOWED,
+        [("content-type", "text/plain;charset=UTF-8")],
+        "a key is required: /{source}/{type}/{key}\n",
+    )
+        .into_response()
 }
 
 /// What a lookup path asks for.
@@ -371,7 +503,9 @@ pub async fn lookup(
     let Path((source, class, key)) = path_or_400(&state, &uri, &headers, path)?;
     let (key, suffix) = match suffix_of(&key) {
         Ok(split) => split,
-        Err(_) => return Err(path_format(&state, &uri, &headers).expect_err("an unsupported suffix")),
+        Err(_) => {
+            return Err(path_format(&state, &uri, &headers).expect_err("an unsupported suffix"))
+        }
     };
     let r = Request::new(&state, &uri, &headers, suffix)?;
     let (key, wanted) = if let Some(k) = key.strip_suffix("/versions") {
@@ -411,14 +545,22 @@ pub async fn lookup(
                     Message::error("ERROR:116: unsupported query\n\nVersions are not supported for PERSON/ROLE objects"),
                 ));
             }
-            let canonical = canonical_key(template, key).ok_or_else(|| r.error(ErrorKind::NotFound, no_entries(&[source.clone()])))?;
+            let canonical = canonical_key(template, key).ok_or_else(|| {
+                r.error(
+                    ErrorKind::NotFound,
+                    no_entries(std::slice::from_ref(&source)),
+                )
+            })?;
             let history = state
                 .registry
                 .history(&source, template.class, &canonical)
                 .await
                 .map_err(|e| {
                     tracing::error!(error = %e, "registry history read failed");
-                    r.error(e.kind(), Message::error("ERROR:100: internal software error"))
+                    r.error(
+                        e.kind(),
+                        Message::error("ERROR:100: internal software error"),
+                    )
                 })?;
             let versions = match history {
                 History::Never => return Err(r.error(ErrorKind::NotFound, no_entries(&[source]))),
@@ -433,14 +575,25 @@ pub async fn lookup(
                     let text = if versions.is_empty() {
                         no_entries(&[source]).text
                     } else {
-                        format!("ERROR:117: version cannot exceed {} for this object", versions.len())
+                        format!(
+                            "ERROR:117: version cannot exceed {} for this object",
+                            versions.len()
+                        )
                     };
                     return Err(r.error(ErrorKind::NotFound, Message::error(text)));
                 };
                 let Some(Ok(object)) = ipintel_core::registry::rpsl::parse(&row.text).next() else {
-                    return Err(r.error(ErrorKind::Internal, Message::error("ERROR:100: internal software error")));
+                    return Err(r.error(
+                        ErrorKind::Internal,
+                        Message::error("ERROR:100: internal software error"),
+                    ));
                 };
-                let stored = Stored { source: source.as_str().into(), template, key: shown_key.into(), object };
+                let stored = Stored {
+                    source: source.as_str().into(),
+                    template,
+                    key: shown_key.into(),
+                    object,
+                };
                 let renderer = r.renderer(&options);
                 if r.format == Format::Text {
                     let mut text = String::new();
@@ -456,7 +609,12 @@ pub async fn lookup(
                     template.class.to_ascii_uppercase()
                 );
                 for v in &versions {
-                    text.push_str(&format!("{:<5} {:<21} {}\n", v.revision, crate::commands::rfc3339(v.at), "ADD/UPD"));
+                    text.push_str(&format!(
+                        "{:<5} {:<21} {}\n",
+                        v.revision,
+                        crate::commands::rfc3339(v.at),
+                        "ADD/UPD"
+                    ));
                 }
                 return Ok(r.text(text));
             }
@@ -486,7 +644,11 @@ pub async fn lookup(
 }
 
 /// `GET /metadata/sources`.
-pub async fn sources(State(state): State<AppState>, uri: Uri, headers: HeaderMap) -> Result<Response, RipeError> {
+pub async fn sources(
+    State(state): State<AppState>,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Result<Response, RipeError> {
     let suffix = path_format(&state, &uri, &headers)?;
     let r = Request::new(&state, &uri, &headers, suffix)?;
     let list: Vec<Node> = r
@@ -498,19 +660,33 @@ pub async fn sources(State(state): State<AppState>, uri: Uri, headers: HeaderMap
             if let Some(serial) = s.serial {
                 m.push(("serial", Node::Int(serial)));
             }
-            m.push(("imported", Node::str(crate::commands::rfc3339(s.imported_at))));
+            m.push((
+                "imported",
+                Node::str(crate::commands::rfc3339(s.imported_at)),
+            ));
             m.push(("objects", Node::Int(s.objects as i64)));
             Node::obj(m)
         })
         .collect();
     if r.format == Format::Text {
-        let text: String = r.generation.sources.iter().map(|s| format!("{}\n", s.name.to_ascii_lowercase())).collect();
+        let text: String = r
+            .generation
+            .sources
+            .iter()
+            .map(|s| format!("{}\n", s.name.to_ascii_lowercase()))
+            .collect();
         return Ok(r.text(text));
     }
     Ok(r.respond(
         vec![
-            ("link", Node::Locator(format!("{}/metadata/sources", r.base))),
-            ("service", Node::obj(vec![("name", Node::str("getSupportedDataSources"))])),
+            (
+                "link",
+                Node::Locator(format!("{}/metadata/sources", r.base)),
+            ),
+            (
+                "service",
+                Node::obj(vec![("name", Node::str("getSupportedDataSources"))]),
+            ),
             ("sources", Node::wrap("source", list)),
         ],
         false,
@@ -525,7 +701,8 @@ pub async fn object_template(
     headers: HeaderMap,
 ) -> Result<Response, RipeError> {
     let Path(class) = path_or_400(&state, &uri, &headers, path)?;
-    let (class, suffix) = suffix_of(&class).map_err(|_| path_format(&state, &uri, &headers).expect_err("unsupported"))?;
+    let (class, suffix) = suffix_of(&class)
+        .map_err(|_| path_format(&state, &uri, &headers).expect_err("unsupported"))?;
     let r = Request::new(&state, &uri, &headers, suffix)?;
     let Some(t) = template(class) else {
         let status = crate::http::error::status(ErrorKind::NotFound);
@@ -540,7 +717,11 @@ pub async fn object_template(
                 Requirement::Conditional => "[conditional]",
                 Requirement::Generated => "[generated]",
             };
-            let cardinality = if a.cardinality == Cardinality::Single { "[single]" } else { "[multiple]" };
+            let cardinality = if a.cardinality == Cardinality::Single {
+                "[single]"
+            } else {
+                "[multiple]"
+            };
             let keys = match (a.primary, a.lookup, a.inverse) {
                 (true, true, _) => "[primary/lookup key]",
                 (true, false, _) => "[primary key]",
@@ -548,19 +729,35 @@ pub async fn object_template(
                 (false, false, true) => "[inverse key]",
                 _ => "[ ]",
             };
-            text.push_str(&format!("{:<16}{:<13}{:<13}{}\n", format!("{}:", a.name), requirement, cardinality, keys));
+            text.push_str(&format!(
+                "{:<16}{:<13}{:<13}{}\n",
+                format!("{}:", a.name),
+                requirement,
+                cardinality,
+                keys
+            ));
         }
         return Ok(r.text(text));
     }
-    let source = r.registry().sources().first().map_or("ripe".to_string(), |s| s.to_ascii_lowercase());
+    let source = r
+        .registry()
+        .sources()
+        .first()
+        .map_or("ripe".to_string(), |s| s.to_ascii_lowercase());
     let attributes: Vec<Node> = t
         .attributes
         .iter()
         .map(|a| {
             let mut m = vec![
                 ("name", Node::str(a.name)),
-                ("requirement", Node::str(format!("{:?}", a.requirement).to_ascii_uppercase())),
-                ("cardinality", Node::str(format!("{:?}", a.cardinality).to_ascii_uppercase())),
+                (
+                    "requirement",
+                    Node::str(format!("{:?}", a.requirement).to_ascii_uppercase()),
+                ),
+                (
+                    "cardinality",
+                    Node::str(format!("{:?}", a.cardinality).to_ascii_uppercase()),
+                ),
             ];
             let mut keys = Vec::new();
             if a.primary {
@@ -580,8 +777,14 @@ pub async fn object_template(
         .collect();
     Ok(r.respond(
         vec![
-            ("link", Node::Locator(format!("{}/metadata/templates/{}", r.base, t.class))),
-            ("service", Node::obj(vec![("name", Node::str("getObjectTemplate"))])),
+            (
+                "link",
+                Node::Locator(format!("{}/metadata/templates/{}", r.base, t.class)),
+            ),
+            (
+                "service",
+                Node::obj(vec![("name", Node::str("getObjectTemplate"))]),
+            ),
             (
                 "templates",
                 Node::wrap(
@@ -606,14 +809,17 @@ pub async fn abuse_contact(
     headers: HeaderMap,
 ) -> Result<Response, RipeError> {
     let Path(resource) = path_or_400(&state, &uri, &headers, path)?;
-    let (resource, suffix) = suffix_of(&resource).map_err(|_| path_format(&state, &uri, &headers).expect_err("unsupported"))?;
+    let (resource, suffix) = suffix_of(&resource)
+        .map_err(|_| path_format(&state, &uri, &headers).expect_err("unsupported"))?;
     let r = Request::new(&state, &uri, &headers, suffix)?;
     let message = |kind: ErrorKind, text: String| -> Response {
         let status = crate::http::error::status(kind);
         let body = match r.format {
             Format::Json => Node::obj(vec![("message", Node::str(text))]).json(),
             Format::Xml => {
-                let mut xml = b"<?xml version=\"1.0\" encoding=\"UTF-8\"?><abuse-resources><message>".to_vec();
+                let mut xml =
+                    b"<?xml version=\"1.0\" encoding=\"UTF-8\"?><abuse-resources><message>"
+                        .to_vec();
                 xml.extend(quick_xml::escape::escape(&text).as_bytes());
                 xml.extend(b"</message></abuse-resources>");
                 xml
@@ -624,24 +830,45 @@ pub async fn abuse_contact(
     };
     let key = match classify(resource) {
         Ok(key @ (SearchKey::AsNumber(_) | SearchKey::Range { origin: None, .. })) => key,
-        _ => return Ok(message(ErrorKind::InvalidInput, format!("Invalid argument: {resource}"))),
+        _ => {
+            return Ok(message(
+                ErrorKind::InvalidInput,
+                format!("Invalid argument: {resource}"),
+            ))
+        }
     };
     let registry = r.registry();
-    let found = registry.resource(&key).filter(|&id| !registry.is_whole_space(id));
+    let found = registry
+        .resource(&key)
+        .filter(|&id| !registry.is_whole_space(id));
     let Some(id) = found else {
-        return Ok(message(ErrorKind::NotFound, format!("No abuse contact found for {resource}")));
+        return Ok(message(
+            ErrorKind::NotFound,
+            format!("No abuse contact found for {resource}"),
+        ));
     };
     let options = Options::default();
     let contact = r.renderer(&options).abuse_contact(id);
     let primary = registry.object(id).key.to_string();
     let primary = match parse_range(&primary) {
-        Ok((family, span)) if registry.object(id).template.class == "inetnum" => format_span(family, span),
+        Ok((family, span)) if registry.object(id).template.class == "inetnum" => {
+            format_span(family, span)
+        }
         _ => primary,
     };
     let doc = Node::obj(vec![
         ("service", Node::str("abuse-contact")),
-        ("link", Node::Locator(format!("{}/abuse-contact/{resource}", r.base))),
-        ("parameters", Node::obj(vec![("primary-key", Node::obj(vec![("value", Node::str(primary.clone()))]))])),
+        (
+            "link",
+            Node::Locator(format!("{}/abuse-contact/{resource}", r.base)),
+        ),
+        (
+            "parameters",
+            Node::obj(vec![(
+                "primary-key",
+                Node::obj(vec![("value", Node::str(primary.clone()))]),
+            )]),
+        ),
         ("abuse-contacts", contact.clone()),
         ("terms-and-conditions", Node::Locator(r.terms.clone())),
     ]);
@@ -650,10 +877,13 @@ pub async fn abuse_contact(
         Format::Xml => doc.xml("abuse-resources"),
         Format::Text => {
             let email = match &contact {
-                Node::Obj(m) => m.iter().find(|(n, _)| *n == "email").and_then(|(_, v)| match v {
-                    Node::Str(s) => Some(s.to_string()),
-                    _ => None,
-                }),
+                Node::Obj(m) => m
+                    .iter()
+                    .find(|(n, _)| *n == "email")
+                    .and_then(|(_, v)| match v {
+                        Node::Str(s) => Some(s.to_string()),
+                        _ => None,
+                    }),
                 _ => None,
             };
             match email.filter(|e| !e.is_empty()) {
@@ -666,21 +896,34 @@ pub async fn abuse_contact(
 }
 
 /// `GET /geolocation?ipkey=`.
-pub async fn geolocation(State(state): State<AppState>, uri: Uri, headers: HeaderMap) -> Result<Response, RipeError> {
+pub async fn geolocation(
+    State(state): State<AppState>,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Result<Response, RipeError> {
     let suffix = path_format(&state, &uri, &headers)?;
     let r = Request::new(&state, &uri, &headers, suffix)?;
-    let Some(ipkey) = params::all(&r.params, "ipkey").next().map(str::trim).filter(|k| !k.is_empty()) else {
+    let Some(ipkey) = params::all(&r.params, "ipkey")
+        .next()
+        .map(str::trim)
+        .filter(|k| !k.is_empty())
+    else {
         return Err(r.invalid("ipkey is required"));
     };
     let Ok((family, span)) = parse_range(ipkey) else {
-        return Err(r.error(ErrorKind::NotFound, Message::error("No inetnum/inet6num resource has been found")));
+        return Err(r.error(
+            ErrorKind::NotFound,
+            Message::error("No inetnum/inet6num resource has been found"),
+        ));
     };
     let registry = r.registry();
     let geo = registry.geolocation(family, span);
     if geo.location.is_none() && geo.languages.is_empty() {
         return Err(r.error(
             ErrorKind::NotFound,
-            Message::error(format!("No geolocation data was found for the given ipkey: {ipkey}")),
+            Message::error(format!(
+                "No geolocation data was found for the given ipkey: {ipkey}"
+            )),
         ));
     }
     let link = |id| {
@@ -704,17 +947,33 @@ pub async fn geolocation(State(state): State<AppState>, uri: Uri, headers: Heade
     }
     let mut attrs = Vec::new();
     if let Some((value, id)) = &geo.location {
-        attrs.push(("location", Node::List(vec![Node::obj(vec![("value", Node::str(value.clone())), ("link", link(*id))])])));
+        attrs.push((
+            "location",
+            Node::List(vec![Node::obj(vec![
+                ("value", Node::str(value.clone())),
+                ("link", link(*id)),
+            ])]),
+        ));
     }
     if !geo.languages.is_empty() {
         attrs.push((
             "language",
-            Node::List(geo.languages.iter().map(|(v, id)| Node::obj(vec![("value", Node::str(v.clone())), ("link", link(*id))])).collect()),
+            Node::List(
+                geo.languages
+                    .iter()
+                    .map(|(v, id)| {
+                        Node::obj(vec![("value", Node::str(v.clone())), ("link", link(*id))])
+                    })
+                    .collect(),
+            ),
         ));
     }
     Ok(r.respond(
         vec![
-            ("service", Node::obj(vec![("name", Node::str("geolocation-finder"))])),
+            (
+                "service",
+                Node::obj(vec![("name", Node::str("geolocation-finder"))]),
+            ),
             ("link", Node::Locator(r.link.clone())),
             ("geolocation-attributes", Node::obj(attrs)),
         ],

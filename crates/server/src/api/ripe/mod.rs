@@ -30,15 +30,29 @@ fn mounted(prefix: &str) -> Router<AppState> {
     let p = |path: &str| format!("{prefix}{path}");
     let mut router = Router::new();
     // The formats, and suffixes that name formats this API lacks (answered 400).
-    for suffix in ["", ".json", ".xml", ".txt", ".html", ".htm", ".csv", ".yaml", ".yml", ".pdf"] {
+    for suffix in [
+        "", ".json", ".xml", ".txt", ".html", ".htm", ".csv", ".yaml", ".yml", ".pdf",
+    ] {
         router = router
             .route(&p(&format!("/search{suffix}")), get(handlers::search))
-            .route(&p(&format!("/metadata/sources{suffix}")), get(handlers::sources))
-            .route(&p(&format!("/geolocation{suffix}")), get(handlers::geolocation));
+            .route(
+                &p(&format!("/metadata/sources{suffix}")),
+                get(handlers::sources),
+            )
+            .route(
+                &p(&format!("/geolocation{suffix}")),
+                get(handlers::geolocation),
+            );
     }
     router
-        .route(&p("/metadata/templates/{class}"), get(handlers::object_template))
-        .route(&p("/abuse-contact/{*resource}"), get(handlers::abuse_contact))
+        .route(
+            &p("/metadata/templates/{class}"),
+            get(handlers::object_template),
+        )
+        .route(
+            &p("/abuse-contact/{*resource}"),
+            get(handlers::abuse_contact),
+        )
         .route(&p("/{source}/{class}/{*key}"), get(handlers::lookup))
         .route(&p("/{source}/{class}"), get(handlers::no_key))
 }
@@ -56,12 +70,29 @@ pub fn operations() -> Vec<crate::http::openapi::Operation> {
     };
     let classes: &'static [&'static str] = {
         static CLASSES: std::sync::OnceLock<Vec<&'static str>> = std::sync::OnceLock::new();
-        CLASSES.get_or_init(|| ipintel_core::registry::template::all().iter().map(|t| t.class).collect())
+        CLASSES.get_or_init(|| {
+            ipintel_core::registry::template::all()
+                .iter()
+                .map(|t| t.class)
+                .collect()
+        })
     };
     // A source is a name; these words are other paths of the same server.
     const NOT_SOURCES: &[&str] = &[
-        "v1", "v2", "api", "geoip", "admin", "metadata", "abuse-contact", "search", "geolocation",
-        "whois", "openapi.json", "healthz", "readyz", "metrics",
+        "v1",
+        "v2",
+        "api",
+        "geoip",
+        "admin",
+        "metadata",
+        "abuse-contact",
+        "search",
+        "geolocation",
+        "whois",
+        "openapi.json",
+        "healthz",
+        "readyz",
+        "metrics",
     ];
     let path = |name: &'static str, description: &'static str, example: &'static str, kind| Param {
         name,
@@ -71,7 +102,10 @@ pub fn operations() -> Vec<crate::http::openapi::Operation> {
         example,
         kind,
     };
-    let query = |name: &'static str, required: bool, description: &'static str, example: &'static str| Param {
+    let query = |name: &'static str,
+                 required: bool,
+                 description: &'static str,
+                 example: &'static str| Param {
         name,
         location: In::Query,
         required,
@@ -79,20 +113,47 @@ pub fn operations() -> Vec<crate::http::openapi::Operation> {
         example,
         kind: ParamType::AnyText,
     };
-    let source = || path("source", "registry source (RIPE, TEST, ...), any case", "test", ParamType::Pattern("^[A-Za-z][A-Za-z0-9_-]{0,63}$", NOT_SOURCES));
+    let source = || {
+        path(
+            "source",
+            "registry source (RIPE, TEST, ...), any case",
+            "test",
+            ParamType::Pattern("^[A-Za-z][A-Za-z0-9_-]{0,63}$", NOT_SOURCES),
+        )
+    };
     let class = || path("type", "object class", "mntner", ParamType::OneOf(classes));
-    let key = || path("key", "primary key; inetnum as a range or CIDR, route as prefix + origin", "EX-MNT", ParamType::Text);
+    let key = || {
+        path(
+            "key",
+            "primary key; inetnum as a range or CIDR, route as prefix + origin",
+            "EX-MNT",
+            ParamType::Text,
+        )
+    };
     let lookup_params = || {
         vec![
             source(),
             class(),
             key(),
-            query("password", false, "maintainer password (repeatable): unlocks hashes", "secret"),
-            query("unfiltered", false, "keep e-mail, notify and the other notification attributes", ""),
+            query(
+                "password",
+                false,
+                "maintainer password (repeatable): unlocks hashes",
+                "secret",
+            ),
+            query(
+                "unfiltered",
+                false,
+                "keep e-mail, notify and the other notification attributes",
+                "",
+            ),
             query("unformatted", false, "attribute values as written", ""),
         ]
     };
-    let op = |path: &'static str, summary: &'static str, params: Vec<Param>, responses: Vec<(u16, &'static str)>| Operation {
+    let op = |path: &'static str,
+              summary: &'static str,
+              params: Vec<Param>,
+              responses: Vec<(u16, &'static str)>| Operation {
         method: "GET",
         path,
         tag: "RIPE Database REST API",
@@ -107,14 +168,21 @@ pub fn operations() -> Vec<crate::http::openapi::Operation> {
         body: None,
     };
     let common = |extra: &[(u16, &'static str)]| {
-        let mut r = vec![(200, "a whois-resources document"), (400, "invalid input (RIPE's message)"), (415, "no acceptable format")];
+        let mut r = vec![
+            (200, "a whois-resources document"),
+            (400, "invalid input (RIPE's message)"),
+            (415, "no acceptable format"),
+        ];
         r.extend_from_slice(extra);
         r
     };
     // Root paths share the namespace with the other APIs: a "source" named like one of
     // their paths (the schema's excluded words) gets that API's answer.
     const SHARED: &[(u16, &str)] = &[
-        (401, "the path belongs to another API of this server (a source named v2, geoip, api ...)"),
+        (
+            401,
+            "the path belongs to another API of this server (a source named v2, geoip, api ...)",
+        ),
         (405, "no key (`/{source}/{type}`), or a path of another API"),
     ];
     vec![

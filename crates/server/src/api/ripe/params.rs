@@ -31,7 +31,11 @@ impl Format {
 /// The format of a path's suffix, and the path without it. `Err` for a suffix that names a
 /// format this API does not have (`.html`).
 pub fn split_suffix(path: &str) -> Result<(&str, Option<Format>), String> {
-    for (suffix, format) in [(".json", Format::Json), (".xml", Format::Xml), (".txt", Format::Text)] {
+    for (suffix, format) in [
+        (".json", Format::Json),
+        (".xml", Format::Xml),
+        (".txt", Format::Text),
+    ] {
         if let Some(rest) = path.strip_suffix(suffix) {
             return Ok((rest, Some(format)));
         }
@@ -52,8 +56,15 @@ pub fn negotiate(accept: Option<&str>) -> Option<Format> {
     };
     let mut any = false;
     for item in accept.split(',') {
-        let media = item.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
-        let Some((kind, sub)) = media.split_once('/') else { continue };
+        let media = item
+            .split(';')
+            .next()
+            .unwrap_or("")
+            .trim()
+            .to_ascii_lowercase();
+        let Some((kind, sub)) = media.split_once('/') else {
+            continue;
+        };
         if sub == "json" || sub.ends_with("+json") {
             return Some(Format::Json);
         }
@@ -72,7 +83,9 @@ pub fn negotiate(accept: Option<&str>) -> Option<Format> {
 
 /// The query parameters, in order, decoded (`+` is a space). `Err` names what is wrong.
 pub fn parse_query(raw: Option<&str>) -> Result<Vec<(String, String)>, String> {
-    let Some(raw) = raw else { return Ok(Vec::new()) };
+    let Some(raw) = raw else {
+        return Ok(Vec::new());
+    };
     let mut out = Vec::new();
     for pair in raw.split('&').filter(|p| !p.is_empty()) {
         if out.len() == MAX_PARAMS {
@@ -93,13 +106,24 @@ fn decode(part: &str) -> Result<String, String> {
 }
 
 /// Every value of parameter `name`.
-pub fn all<'a>(params: &'a [(String, String)], name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
-    params.iter().filter(move |(n, _)| n == name).map(|(_, v)| v.as_str())
+pub fn all<'a>(
+    params: &'a [(String, String)],
+    name: &'a str,
+) -> impl Iterator<Item = &'a str> + 'a {
+    params
+        .iter()
+        .filter(move |(n, _)| n == name)
+        .map(|(_, v)| v.as_str())
 }
 
 /// Whether a boolean parameter is on: present without a value, or with `true`/`yes`/`1`.
 pub fn flag(params: &[(String, String)], name: &str) -> bool {
-    all(params, name).any(|v| matches!(v.to_ascii_lowercase().as_str(), "" | "true" | "yes" | "1" | "on"))
+    all(params, name).any(|v| {
+        matches!(
+            v.to_ascii_lowercase().as_str(),
+            "" | "true" | "yes" | "1" | "on"
+        )
+    })
 }
 
 /// A search flag: its long name and whether REST allows it.
@@ -152,21 +176,40 @@ const FLAGS: &[(&str, Option<char>, bool)] = &[
 ];
 
 fn by_short(c: char) -> Option<Flag> {
-    FLAGS.iter().find(|f| f.1 == Some(c)).map(|&(long, short, allowed)| Flag { long, short, allowed })
+    FLAGS
+        .iter()
+        .find(|f| f.1 == Some(c))
+        .map(|&(long, short, allowed)| Flag {
+            long,
+            short,
+            allowed,
+        })
 }
 
 /// The flags one `flags` value names: a long name, or a run of short letters.
 pub fn read_flags(value: &str) -> Result<Vec<Flag>, FlagError> {
     let value = value.trim().trim_start_matches('-');
     if let Some(&(long, short, allowed)) = FLAGS.iter().find(|f| f.0.eq_ignore_ascii_case(value)) {
-        return Ok(vec![Flag { long, short, allowed }]);
+        return Ok(vec![Flag {
+            long,
+            short,
+            allowed,
+        }]);
     }
     if value.is_empty() {
-        return Err(FlagError::Invalid { flag: String::new(), value: value.into() });
+        return Err(FlagError::Invalid {
+            flag: String::new(),
+            value: value.into(),
+        });
     }
     value
         .chars()
-        .map(|c| by_short(c).ok_or_else(|| FlagError::Invalid { flag: c.to_string(), value: value.into() }))
+        .map(|c| {
+            by_short(c).ok_or_else(|| FlagError::Invalid {
+                flag: c.to_string(),
+                value: value.into(),
+            })
+        })
         .collect()
 }
 
@@ -199,7 +242,9 @@ pub fn hierarchy(flags: &[Flag]) -> Result<Option<Hierarchy>, ()> {
 /// Whether a query string carries flags (`10.0.0.0 -10.1.1.1`, `-r AS1`): a word that
 /// starts with `-` and is more than the dash of a range.
 pub fn has_flags(query: &str) -> bool {
-    query.split_whitespace().any(|w| w.starts_with('-') && w.len() > 1)
+    query
+        .split_whitespace()
+        .any(|w| w.starts_with('-') && w.len() > 1)
 }
 
 #[cfg(test)]
@@ -211,19 +256,37 @@ mod tests {
     fn formats_flags_and_parameters() {
         assert_eq!(negotiate(None), Some(Format::Xml));
         assert_eq!(negotiate(Some("application/json")), Some(Format::Json));
-        assert_eq!(negotiate(Some("text/html, text/plain;q=0.5")), Some(Format::Text));
-        assert_eq!(negotiate(Some("text/html,application/xhtml+xml,*/*;q=0.8")), Some(Format::Xml));
+        assert_eq!(
+            negotiate(Some("text/html, text/plain;q=0.5")),
+            Some(Format::Text)
+        );
+        assert_eq!(
+            negotiate(Some("text/html,application/xhtml+xml,*/*;q=0.8")),
+            Some(Format::Xml)
+        );
         assert_eq!(negotiate(Some("image/png")), None);
         assert_eq!(split_suffix("AS1.json"), Ok(("AS1", Some(Format::Json))));
-        assert_eq!(split_suffix("rtr1.example.net"), Ok(("rtr1.example.net", None)));
+        assert_eq!(
+            split_suffix("rtr1.example.net"),
+            Ok(("rtr1.example.net", None))
+        );
         assert!(split_suffix("AS1.html").is_err());
 
         let flags = read_flags("rBG").unwrap();
-        assert_eq!(flags.iter().map(|f| f.long).collect::<Vec<_>>(), ["no-referenced", "no-filtering", "no-grouping"]);
+        assert_eq!(
+            flags.iter().map(|f| f.long).collect::<Vec<_>>(),
+            ["no-referenced", "no-filtering", "no-grouping"]
+        );
         assert_eq!(read_flags("k").unwrap()[0].long, "persistent-connection");
         assert!(!read_flags("k").unwrap()[0].allowed);
         assert_eq!(read_flags("all-more").unwrap()[0].short, Some('M'));
-        assert_eq!(read_flags("rz"), Err(FlagError::Invalid { flag: "z".into(), value: "rz".into() }));
+        assert_eq!(
+            read_flags("rz"),
+            Err(FlagError::Invalid {
+                flag: "z".into(),
+                value: "rz".into()
+            })
+        );
         assert!(hierarchy(&read_flags("xL").unwrap()).is_err());
         assert!(has_flags("10.0.0.0 -10.1.1.1"));
         assert!(!has_flags("10.0.0.0 - 10.1.1.1"));

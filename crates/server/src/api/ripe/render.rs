@@ -12,8 +12,17 @@ use super::doc::Node;
 
 /// Attributes whose values are comma-separated lists, shown one element per attribute.
 const LISTS: &[&str] = &[
-    "members", "mp-members", "mnt-by", "mnt-lower", "mnt-ref", "mnt-domains", "mnt-routes",
-    "mnt-irt", "member-of", "mbrs-by-ref", "holes",
+    "members",
+    "mp-members",
+    "mnt-by",
+    "mnt-lower",
+    "mnt-ref",
+    "mnt-domains",
+    "mnt-routes",
+    "mnt-irt",
+    "member-of",
+    "mbrs-by-ref",
+    "holes",
 ];
 
 /// How objects are shown in one answer.
@@ -36,14 +45,27 @@ pub struct Renderer<'a> {
 
 /// `{base}/{source}/{type}/{key}`: the locator of an object.
 pub fn object_url(base: &str, source: &str, class: &str, key: &str) -> String {
-    format!("{base}/{}/{class}/{}", source.to_ascii_lowercase(), encode_key(key))
+    format!(
+        "{base}/{}/{class}/{}",
+        source.to_ascii_lowercase(),
+        encode_key(key)
+    )
 }
 
 /// A key in a URL path: spaces and the characters a path cannot hold percent-encoded
 /// (`/` stays: RIPE's paths hold prefixes as they are).
 fn encode_key(key: &str) -> String {
     const PATH: &percent_encoding::AsciiSet = &percent_encoding::CONTROLS
-        .add(b' ').add(b'"').add(b'#').add(b'<').add(b'>').add(b'?').add(b'`').add(b'{').add(b'}').add(b'%');
+        .add(b' ')
+        .add(b'"')
+        .add(b'#')
+        .add(b'<')
+        .add(b'>')
+        .add(b'?')
+        .add(b'`')
+        .add(b'{')
+        .add(b'}')
+        .add(b'%');
     percent_encoding::utf8_percent_encode(key, PATH).to_string()
 }
 
@@ -57,21 +79,35 @@ impl Renderer<'_> {
 
     /// One WhoisObject. `id` is `None` for an old version (not in the registry); `version`
     /// is set for `/versions/{n}`.
-    pub fn object<'s>(&self, id: Option<ObjectId>, stored: &'s Stored, version: Option<u32>) -> Node<'s> {
+    pub fn object<'s>(
+        &self,
+        id: Option<ObjectId>,
+        stored: &'s Stored,
+        version: Option<u32>,
+    ) -> Node<'s> {
         let shown = self.view(id, stored, self.options.unformatted);
         let class = stored.template.class;
         let source = &*stored.source;
         let mut members = vec![
             ("type", Node::str(class)),
-            ("link", Node::Locator(object_url(self.base, source, class, &stored.key))),
-            ("source", Node::obj(vec![("id", Node::str(source.to_ascii_lowercase()))])),
+            (
+                "link",
+                Node::Locator(object_url(self.base, source, class, &stored.key)),
+            ),
+            (
+                "source",
+                Node::obj(vec![("id", Node::str(source.to_ascii_lowercase()))]),
+            ),
         ];
         let primary: Vec<Node<'s>> = stored
             .template
             .primary_key()
             .filter_map(|a| {
                 let value = stored.object.value(a.name)?;
-                Some(Node::obj(vec![("name", Node::str(a.name)), ("value", Node::str(value))]))
+                Some(Node::obj(vec![
+                    ("name", Node::str(a.name)),
+                    ("value", Node::str(value)),
+                ]))
             })
             .collect();
         members.push(("primary-key", Node::wrap("attribute", primary)));
@@ -81,7 +117,10 @@ impl Renderer<'_> {
             if self.options.unformatted {
                 let mut m = vec![("name", Node::str(a.name)), ("value", Node::str(a.raw))];
                 if self.options.managed {
-                    m.push(("managed", Node::Bool(managed_object && managed_attribute(stored, a.name))));
+                    m.push((
+                        "managed",
+                        Node::Bool(managed_object && managed_attribute(stored, a.name)),
+                    ));
                 }
                 attributes.push(Node::obj(m));
                 continue;
@@ -99,7 +138,10 @@ impl Renderer<'_> {
                 let mut m = Vec::with_capacity(5);
                 let referenced = self.referenced(source, a.name, &value);
                 if let Some((class, key)) = &referenced {
-                    m.push(("link", Node::Locator(object_url(self.base, source, class, key))));
+                    m.push((
+                        "link",
+                        Node::Locator(object_url(self.base, source, class, key)),
+                    ));
                 }
                 m.push(("name", Node::str(a.name)));
                 m.push(("value", Node::Str(value)));
@@ -110,7 +152,10 @@ impl Renderer<'_> {
                     m.push(("referenced-type", Node::str(class)));
                 }
                 if self.options.managed {
-                    m.push(("managed", Node::Bool(managed_object && managed_attribute(stored, a.name))));
+                    m.push((
+                        "managed",
+                        Node::Bool(managed_object && managed_attribute(stored, a.name)),
+                    ));
                 }
                 attributes.push(Node::obj(m));
             }
@@ -124,12 +169,19 @@ impl Renderer<'_> {
                     "resource-holder",
                     Node::obj(vec![
                         ("key", Node::str(org.key.to_string())),
-                        ("name", Node::str(org.object.value("org-name").unwrap_or("").to_string())),
+                        (
+                            "name",
+                            Node::str(org.object.value("org-name").unwrap_or("").to_string()),
+                        ),
                     ]),
                 ));
             }
         }
-        if let (true, true, Some(id)) = (self.options.abuse_contact, resource || class == "organisation", id) {
+        if let (true, true, Some(id)) = (
+            self.options.abuse_contact,
+            resource || class == "organisation",
+            id,
+        ) {
             members.push(("abuse-contact", self.abuse_contact(id)));
         }
         if self.options.managed {
@@ -146,7 +198,10 @@ impl Renderer<'_> {
         let contact = self.registry.abuse_contact(id);
         let (key, email) = contact.role.map_or((String::new(), String::new()), |role| {
             let role = self.registry.object(role);
-            (role.key.to_string(), role.object.value("abuse-mailbox").unwrap_or("").to_string())
+            (
+                role.key.to_string(),
+                role.object.value("abuse-mailbox").unwrap_or("").to_string(),
+            )
         });
         Node::obj(vec![
             ("key", Node::str(key)),
@@ -202,11 +257,18 @@ fn is_managed(stored: &Stored) -> bool {
         .object
         .values("mnt-by")
         .flat_map(|v| v.split(','))
-        .any(|m| STOP_MAINTAINERS.iter().any(|s| s.eq_ignore_ascii_case(m.trim())))
+        .any(|m| {
+            STOP_MAINTAINERS
+                .iter()
+                .any(|s| s.eq_ignore_ascii_case(m.trim()))
+        })
 }
 
 /// The attributes of a managed object only the registry may change.
 fn managed_attribute(stored: &Stored, name: &str) -> bool {
     stored.template.attribute(name).is_some_and(|a| a.primary)
-        || matches!(name, "status" | "org" | "sponsoring-org" | "mnt-by" | "source" | "netname" | "as-name")
+        || matches!(
+            name,
+            "status" | "org" | "sponsoring-org" | "mnt-by" | "source" | "netname" | "as-name"
+        )
 }
