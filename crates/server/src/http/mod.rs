@@ -44,6 +44,24 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
+/// The (user, password) of an `Authorization: Basic` header, if it holds one that decodes.
+/// Dialects give the parts their own meaning (QRadar: the password is the key; RIPE: a
+/// maintainer's password).
+pub fn basic_auth(headers: &HeaderMap) -> Option<(String, String)> {
+    use base64::Engine;
+    let value = headers.get("authorization")?.to_str().ok()?;
+    let (scheme, encoded) = value.trim().split_once(' ')?;
+    if !scheme.eq_ignore_ascii_case("basic") {
+        return None;
+    }
+    let decoded = base64::engine::general_purpose::STANDARD
+        .decode(encoded.trim())
+        .ok()?;
+    let text = String::from_utf8(decoded).ok()?;
+    text.split_once(':')
+        .map(|(user, password)| (user.to_owned(), password.to_owned()))
+}
+
 async fn not_found() -> Response {
     (
         StatusCode::NOT_FOUND,

@@ -7,7 +7,6 @@ use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use base64::Engine as _;
 use ipintel_core::accounts::{Credential, Service};
 use ipintel_core::engine::{Cost, LookupPolicy, MissingPolicy, ReservedPolicy};
 use ipintel_core::ErrorKind;
@@ -34,16 +33,7 @@ pub(super) fn key(headers: &HeaderMap) -> Option<String> {
     if let Some(sec) = headers.get("sec").and_then(|v| v.to_str().ok()) {
         return Some(sec.trim().to_owned());
     }
-    let auth = headers.get("authorization")?.to_str().ok()?;
-    let (scheme, encoded) = auth.trim().split_once(' ')?;
-    if !scheme.eq_ignore_ascii_case("basic") {
-        return None;
-    }
-    let decoded = base64::engine::general_purpose::STANDARD
-        .decode(encoded.trim())
-        .ok()?;
-    let text = String::from_utf8(decoded).ok()?;
-    text.split_once(':').map(|(_, key)| key.to_owned())
+    crate::http::basic_auth(headers).map(|(_, key)| key)
 }
 
 /// The addresses a geolocation filter names: only `ip_address = "..."` and

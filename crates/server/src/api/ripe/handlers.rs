@@ -130,7 +130,8 @@ impl Request {
         let mut passwords: Vec<String> = params::all(&self.params, "password")
             .map(str::to_string)
             .collect();
-        if let Some(pw) = basic_password(headers) {
+        // `Authorization: Basic base64(MNTNER:password)`: the password counts.
+        if let Some((_, pw)) = crate::http::basic_auth(headers) {
             passwords.push(pw);
         }
         Options {
@@ -194,21 +195,6 @@ fn strip_prefix<'a>(path: &'a str, prefix: &str) -> &'a str {
     }
 }
 
-/// The password of `Authorization: Basic base64(maintainer:password)`.
-fn basic_password(headers: &HeaderMap) -> Option<String> {
-    use base64::Engine;
-    let value = headers.get("authorization")?.to_str().ok()?;
-    let (scheme, encoded) = value.split_once(' ')?;
-    if !scheme.eq_ignore_ascii_case("basic") {
-        return None;
-    }
-    let decoded = base64::engine::general_purpose::STANDARD
-        .decode(encoded.trim())
-        .ok()?;
-    let text = String::from_utf8(decoded).ok()?;
-    text.split_once(':').map(|(_, pw)| pw.to_string())
-}
-
 /// A path that does not decode (`%FF`: not UTF-8) is a 400 in the asked format, not
 /// axum's plain-text rejection.
 fn path_or_400<T>(
@@ -232,6 +218,21 @@ fn path_or_400<T>(
             Err(e) => e,
         }
     })
+}
+
+/// A one-parameter path's value without its format suffix, and the request in that
+/// format.
+fn path_request(
+    state: &AppState,
+    uri: &Uri,
+    headers: &HeaderMap,
+    path: Result<Path<String>, PathRejection>,
+) -> Result<(Path<String>, Request), RipeError> {
+    let Path(value) = path_or_400(state, uri, headers, path)?;
+    let (value, suffix) = suffix_of(&value)
+        .map_err(|_| path_format(state, uri, headers).expect_err("an unsupported suffix"))?;
+    let request = Request::new(state, uri, headers, suffix)?;
+    Ok((Path(value.to_string()), request))
 }
 
 fn suffix_of(path: &str) -> Result<(&str, Option<Format>), String> {
@@ -700,10 +701,8 @@ pub async fn object_template(
     uri: Uri,
     headers: HeaderMap,
 ) -> Result<Response, RipeError> {
-    let Path(class) = path_or_400(&state, &uri, &headers, path)?;
-    let (class, suffix) = suffix_of(&class)
-        .map_err(|_| path_format(&state, &uri, &headers).expect_err("unsupported"))?;
-    let r = Request::new(&state, &uri, &headers, suffix)?;
+    let (Path(class), r) = path_request(&state, &uri, &headers, path)?;
+    let class = class.as_str();
     let Some(t) = template(class) else {
         let status = crate::http::error::status(ErrorKind::NotFound);
         return Ok((status, [("content-type", r.format.content_type())], "").into_response());
@@ -808,10 +807,8 @@ pub async fn abuse_contact(
     uri: Uri,
     headers: HeaderMap,
 ) -> Result<Response, RipeError> {
-    let Path(resource) = path_or_400(&state, &uri, &headers, path)?;
-    let (resource, suffix) = suffix_of(&resource)
-        .map_err(|_| path_format(&state, &uri, &headers).expect_err("unsupported"))?;
-    let r = Request::new(&state, &uri, &headers, suffix)?;
+    let (Path(resource), r) = path_request(&state, &uri, &headers, path)?;
+    let resource = resource.as_str();
     let message = |kind: ErrorKind, text: String| -> Response {
         let status = crate::http::error::status(kind);
         let body = match r.format {
