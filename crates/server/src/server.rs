@@ -49,11 +49,11 @@ pub async fn start(config: Config) -> anyhow::Result<Started> {
     } else {
         None
     };
-    let registry = Arc::new(
-        ipintel_core::registry::service::RegistryService::open(store.clone())
-            .await
-            .context("loading the registry")?,
-    );
+    // Loaded in the background by `refresh_registry` (its first tick is at once): the
+    // other APIs serve meanwhile, the registry's answers 503 until it is loaded.
+    let registry = Arc::new(ipintel_core::registry::service::RegistryService::new(
+        store.clone(),
+    ));
     let accounts = Accounts::load(store, plans).await?;
     let options = config.geo_options(config.geoip.verify);
     tracing::info!(paths = ?options.paths, verify = options.verify, "opening databases");

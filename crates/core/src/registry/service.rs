@@ -22,6 +22,8 @@ pub struct Generation {
     pub generation: i64,
     /// Unix seconds when it was loaded.
     pub loaded_at: i64,
+    /// False for the empty placeholder a server starts with, before its first load.
+    pub loaded: bool,
 }
 
 #[derive(Debug)]
@@ -42,13 +44,20 @@ pub enum ImportError {
 }
 
 impl RegistryService {
-    /// Load the registry the store holds (empty when nothing was imported).
-    pub async fn open(store: Store) -> Result<RegistryService, StoreError> {
-        let service = RegistryService {
+    /// A service that has loaded nothing yet (`current().loaded` is false): a server starts
+    /// serving its other APIs at once and loads the registry in the background (a million
+    /// objects take seconds), through [`refresh`](Self::refresh).
+    pub fn new(store: Store) -> RegistryService {
+        RegistryService {
             store,
             current: ArcSwap::from_pointee(Generation::default()),
             loading: tokio::sync::Mutex::new(()),
-        };
+        }
+    }
+
+    /// Load the registry the store holds (empty when nothing was imported).
+    pub async fn open(store: Store) -> Result<RegistryService, StoreError> {
+        let service = RegistryService::new(store);
         service.reload().await?;
         Ok(service)
     }
@@ -58,10 +67,12 @@ impl RegistryService {
         self.current.load_full()
     }
 
-    /// Load again if an import committed since the last load; returns whether it did.
+    /// Load if nothing is loaded yet or an import committed since the last load; returns
+    /// whether it loaded.
     pub async fn refresh(&self) -> Result<bool, StoreError> {
         let generation = self.store.registry_generation().await?;
-        if generation == self.current.load().generation {
+        let current = self.current.load();
+        if current.loaded && generation == current.generation {
             return Ok(false);
         }
         self.reload().await?;
@@ -73,7 +84,8 @@ impl RegistryService {
     pub async fn reload(&self) -> Result<(), StoreError> {
         let _one_at_a_time = self.loading.lock().await;
         let generation = self.store.registry_generation().await?;
-        if generation != 0 && generation == self.current.load().generation {
+        let current = self.current.load();
+        if current.loaded && generation == current.generation {
             return Ok(());
         }
         let sources = self.store.registry_sources().await?;
@@ -109,6 +121,7 @@ impl RegistryService {
             sources,
             generation,
             loaded_at: now_unix(),
+            loaded: true,
         }));
         Ok(())
     }
@@ -210,4 +223,36 @@ pub async fn import(
         ("writing", lap()),
     ];
     Ok(summary)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_service_loads_on_refresh_and_again_after_an_import() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open_sqlite(&dir.path().join("s.db")).await.unwrap();
+        let service = RegistryService::new(store.clone());
+        assert!(
+            !service.current().loaded,
+            "nothing loaded before the first refresh"
+        );
+        assert!(service.refresh().await.unwrap());
+        assert!(service.current().loaded && service.current().registry.is_empty());
+        assert!(!service.refresh().await.unwrap(), "nothing new");
+        let file = dir.path().join("a.db");
+        std::fs::write(&file, "person: A\nnic-hdl: A1-TEST\nsource: TEST\n").unwrap();
+        let summary = import(&store, "test", &[file], Some(3), &mut ())
+            .await
+            .unwrap();
+        assert_eq!(summary.added, 1);
+        assert!(service.refresh().await.unwrap());
+        let current = service.current();
+        assert_eq!(current.registry.len(), 1);
+        assert_eq!(current.sources[0].serial, Some(3));
+        assert!(import(&store, "bad name", &[], None, &mut ())
+            .await
+            .is_err());
+    }
 }

@@ -59,6 +59,12 @@ impl Request {
             base,
             terms,
         };
+        if !request.generation.loaded {
+            return Err(request.error(
+                ErrorKind::Unavailable,
+                Message::error("The registry is loading; try again in a few seconds"),
+            ));
+        }
         if format.is_none() {
             return Err(request.error(
                 ErrorKind::UnsupportedFormat,

@@ -169,6 +169,7 @@ pub fn operations() -> Vec<crate::http::openapi::Operation> {
     };
     let common = |extra: &[(u16, &'static str)]| {
         let mut r = vec![
+            (503, "the registry is still loading (just after a start)"),
             (200, "a whois-resources document"),
             (400, "invalid input (RIPE's message)"),
             (415, "no acceptable format"),
@@ -206,14 +207,14 @@ pub fn operations() -> Vec<crate::http::openapi::Operation> {
             ],
             common(&[(404, "ERROR:101 no entries found")]),
         ),
-        op("/metadata/sources", "the registry's sources, with serial, import time and object count", vec![], vec![(200, "sources"), (415, "no acceptable format")]),
-        op("/metadata/templates/{type}", "a class's template", vec![class()], vec![(200, "the template"), (404, "no such class (empty body)"), (415, "no acceptable format")]),
+        op("/metadata/sources", "the registry's sources, with serial, import time and object count", vec![], vec![(200, "sources"), (415, "no acceptable format"), (503, "the registry is still loading")]),
+        op("/metadata/templates/{type}", "a class's template", vec![class()], vec![(200, "the template"), (404, "no such class (empty body)"), (415, "no acceptable format"), (503, "the registry is still loading")]),
         op("/geolocation", "geoloc and language of an address's ranges and organisations", vec![Param { kind: ParamType::Text, ..query("ipkey", true, "address, prefix or range", "192.0.2.20") }], common(&[(404, "no range, or no geolocation data")])),
         op(
             "/abuse-contact/{resource}",
             "the abuse contact of an address, range or AS number",
             vec![path("resource", "address, prefix, range or AS number", "192.0.2.20", ParamType::Text)],
-            vec![(200, "abuse-resources"), (400, "Invalid argument"), (404, "No abuse contact found"), (415, "no acceptable format")],
+            vec![(200, "abuse-resources"), (400, "Invalid argument"), (404, "No abuse contact found"), (415, "no acceptable format"), (503, "the registry is still loading")],
         ),
     ]
 }
