@@ -56,6 +56,8 @@ pub struct Registry {
     ranges: HashMap<(Family, RangeKind), RangeIndex>,
     /// Origin of each route, by object.
     origins: HashMap<ObjectId, u32>,
+    /// Routes (route and route6) by origin AS, in id order.
+    by_origin: HashMap<u32, Vec<ObjectId>>,
     /// aut-num by number.
     aut_nums: HashMap<u32, Vec<ObjectId>>,
     as_blocks: RangeIndex,
@@ -228,9 +230,9 @@ impl Registry {
             if let Some((family, span, kind)) = facts.range {
                 ranges.entry((family, kind)).or_default().push((span, id));
                 if kind == RangeKind::Route {
-                    registry
-                        .origins
-                        .insert(id, facts.asn.expect("admitted routes have one"));
+                    let origin = facts.asn.expect("admitted routes have one");
+                    registry.origins.insert(id, origin);
+                    registry.by_origin.entry(origin).or_default().push(id);
                 }
             }
             if class == "aut-num" {
@@ -345,6 +347,11 @@ impl Registry {
     /// The origin of a route object.
     pub fn origin(&self, id: ObjectId) -> Option<u32> {
         self.origins.get(&id).copied()
+    }
+
+    /// The route and route6 objects whose origin is `asn`, in id order.
+    pub fn routes_of(&self, asn: u32) -> &[ObjectId] {
+        self.by_origin.get(&asn).map_or(&[], Vec::as_slice)
     }
 
     /// Objects whose inverse attribute `attribute` names `value` (`-i mnt-by EX-MNT`).

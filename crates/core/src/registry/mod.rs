@@ -2,12 +2,12 @@
 //! the registries' dump files and the operator's own RPSL. This module knows no HTTP and no
 //! whois wire format; the REST and whois front ends render what it answers.
 //!
-//! Built so far: [`rpsl`], the parser of the text format; [`template`], the classes and
-//! their attributes (validation, keys); [`ranges`], the address-range index behind exact,
-//! less- and more-specific queries; [`key`], search keys classified and address forms read;
-//! [`index`], one generation in memory with its primary, lookup, name-word, inverse, range
-//! and AS indexes. Storage through the store interface, sources, import with history, and
-//! the front ends follow (see the issue 11 note).
+//! [`rpsl`] parses the text format; [`template`] holds the classes and their attributes;
+//! [`ranges`] and [`index`] are one generation in memory with every index; [`key`]
+//! classifies search keys; [`query`] is RIPE's query model (flags, related objects, abuse
+//! contact, geolocation); [`view`] filters objects for a reader; [`import`] reads dumps
+//! and works out an import's changes; [`service`] serves one generation and swaps in the
+//! next; [`sets`] expands as-sets and route-sets for IRR clients.
 
 pub mod import;
 pub mod index;
@@ -16,5 +16,6 @@ pub mod query;
 pub mod ranges;
 pub mod rpsl;
 pub mod service;
+pub mod sets;
 pub mod template;
 pub mod view;
