@@ -125,8 +125,8 @@ fn registry_walkthrough_runs_as_written() {
     let work = home.path().join("work");
     std::fs::create_dir_all(work.join("examples/registry")).unwrap();
     std::fs::copy(
-        root.join("examples/registry/example.db"),
-        work.join("examples/registry/example.db"),
+        root.join("examples/registry/example.rpsl"),
+        work.join("examples/registry/example.rpsl"),
     )
     .unwrap();
     let port = {

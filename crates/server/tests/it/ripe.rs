@@ -1,5 +1,5 @@
 //! The RPSL registry and the RIPE Database REST API (issue 11): the tests' own registry
-//! (`tests/registry/gen1.db`, `gen2.db`) imported by the real CLI into a running server's
+//! (`tests/registry/gen1.rpsl`, `gen2.rpsl`) imported by the real CLI into a running server's
 //! store, then answered in JSON (compared structurally), XML (parsed back) and text
 //! (compared exactly); history across generations; abuse contact and geolocation
 //! inheritance; hostile input; an import while requests run.
@@ -43,7 +43,7 @@ async fn server_with(extra: &str) -> TestServer {
         ..Default::default()
     })
     .await;
-    let out = import(&server, &[registry_file("gen1.db")]).await;
+    let out = import(&server, &[registry_file("gen1.rpsl")]).await;
     assert!(
         out.status.success(),
         "{}",
@@ -884,7 +884,7 @@ async fn ripe_abuse_contact_and_geolocation_are_inherited_as_specified() {
 #[tokio::test]
 async fn ripe_versions_follow_imports_and_deletions() {
     let s = server().await;
-    let gen2 = registry_file("gen2.db");
+    let gen2 = registry_file("gen2.rpsl");
     let out = import(&s, std::slice::from_ref(&gen2)).await;
     assert!(out.status.success());
     let summary: Value = serde_json::from_slice(&out.stdout).unwrap();
@@ -992,7 +992,7 @@ async fn ripe_import_problems_change_nothing() {
         .unwrap();
     let dir = tempfile::tempdir().unwrap();
     // A gzip cut in the middle, after a good file: nothing of either is applied.
-    let good = registry_file("gen2.db");
+    let good = registry_file("gen2.rpsl");
     let mut encoder = flate2_free_gzip(&std::fs::read(&good).unwrap());
     encoder.truncate(encoder.len() / 2);
     let broken = dir.path().join("ripe.db.inetnum.gz");
@@ -1045,7 +1045,7 @@ async fn ripe_import_problems_change_nothing() {
         b"person: \xff\xfe\x00 Weird\nnic-hdl: W1-TEST\nsource: TEST\n\n:\n\n  \n+\nx".to_vec();
     bytes.extend(std::iter::repeat_n(b'a', 100_000));
     std::fs::write(&hostile, bytes).unwrap();
-    let out = import(&s, &[registry_file("gen1.db"), hostile]).await;
+    let out = import(&s, &[registry_file("gen1.rpsl"), hostile]).await;
     assert!(
         out.status.success(),
         "{}",
@@ -1109,7 +1109,7 @@ async fn ripe_import_while_serving_shows_old_or_new_never_a_mixture() {
             seen
         })
     };
-    for file in ["gen2.db", "gen1.db", "gen2.db"] {
+    for file in ["gen2.rpsl", "gen1.rpsl", "gen2.rpsl"] {
         let out = import(&s, &[registry_file(file)]).await;
         assert!(out.status.success());
         wait_for_generation(
