@@ -16,7 +16,7 @@ cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -r
 trap cleanup EXIT
 
 cargo build --release -q -p ipintel
-BIN=target/release/ipintel
+BIN="${CARGO_TARGET_DIR:-target}/release/ipintel"
 
 # 10,000 random public IPv4 addresses, fixed seed.
 python3 - "$work/ips.txt" <<'PY'

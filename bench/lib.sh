@@ -10,7 +10,7 @@ cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -r
 trap cleanup EXIT
 
 cargo build --release -q -p ipintel
-BIN=target/release/ipintel
+BIN="${CARGO_TARGET_DIR:-target}/release/ipintel"
 mkdir -p "$work/data"
 DB_DIR=${DB_DIR:-$(scripts/data-dir.sh)}
 ln -s "$DB_DIR/GeoLite2-City.mmdb" "$DB_DIR/GeoLite2-ASN.mmdb" "$work/data/"

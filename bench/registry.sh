@@ -21,7 +21,7 @@ cleanup() { [ -n "$server_pid" ] && kill "$server_pid" 2>/dev/null || true; rm -
 trap cleanup EXIT
 
 cargo build --release -q -p ipintel
-BIN=target/release/ipintel
+BIN="${CARGO_TARGET_DIR:-target}/release/ipintel"
 IPINTEL_BENCH_OBJECTS=$OBJECTS IPINTEL_BENCH_DUMP="$work/dump.db" IPINTEL_BENCH_PHASE=dump \
   cargo bench -q -p ipintel --bench registry | grep -v '^$'
 ls -l "$work/dump.db" | awk '{printf "dump: %.1f MB\n", $5/1e6}'

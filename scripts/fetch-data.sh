@@ -35,7 +35,7 @@ if [ ! -s "$DATA_DIR/GeoLite2-ASN.mmdb" ] || [ "${FORCE:-0}" = 1 ]; then
     # The first build takes minutes on a small machine: cargo shows its progress.
     echo "fetch-data: building ipintel (cargo build --release; several minutes the first time)"
     cargo build --release -p ipintel
-    IPINTEL=target/release/ipintel
+    IPINTEL="${CARGO_TARGET_DIR:-target}/release/ipintel"   # where cargo put it
   fi
   "$IPINTEL" data build-asn --out "$DATA_DIR/GeoLite2-ASN.mmdb" \
     "$work/package/asn-ipv4.csv" "$work/package/asn-ipv6.csv"
