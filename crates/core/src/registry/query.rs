@@ -388,8 +388,30 @@ impl Registry {
                 }
             }
         }
+        // -c: an address range without an irt of its own takes its nearest ancestor's.
+        let own_irt = stored.object.value("mnt-irt").is_some();
+        if query.irt && !own_irt && matches!(stored.template.class, "inetnum" | "inet6num") {
+            if let Some(irt) = self.inherited_irt(id) {
+                if !out.contains(&irt) {
+                    out.push(irt);
+                }
+            }
+        }
         self.sort_by_class(&mut out);
         out
+    }
+
+    /// The irt named by the nearest enclosing range that names one.
+    fn inherited_irt(&self, id: ObjectId) -> Option<ObjectId> {
+        let mut at = self.parent(id);
+        for _ in 0..64 {
+            let parent = self.object(at?);
+            if let Some(name) = parent.object.value("mnt-irt") {
+                return self.get(&parent.source, "irt", name.split(',').next()?.trim());
+            }
+            at = self.parent(at?);
+        }
+        None
     }
 
     /// The object a reference names, of the classes it may point to.

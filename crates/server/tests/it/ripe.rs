@@ -451,6 +451,32 @@ async fn ripe_search_flags_hierarchies_and_paging() {
     let (_, doc) = json_of(&s, &format!("{}&flags=r", search("2001:db8:1:2::1"))).await;
     assert_eq!(keys(&doc), ["2001:db8:1::/48", "2001:db8::/32AS64496"]);
 
+    // -c: the irt of the object, else of its nearest ancestor that names one.
+    let (_, doc) = json_of(
+        &s,
+        &format!("{}&flags=c&type-filter=inetnum", search("192.0.2.20")),
+    )
+    .await;
+    assert!(
+        keys(&doc).contains(&"IRT-EXAMPLE".to_string()),
+        "{:?}",
+        keys(&doc)
+    );
+    let (_, doc) = json_of(&s, &format!("{}&type-filter=inetnum", search("192.0.2.20"))).await;
+    assert!(
+        !keys(&doc).contains(&"IRT-EXAMPLE".to_string()),
+        "only with irt"
+    );
+    let (_, doc) = json_of(
+        &s,
+        &format!("{}&flags=c&type-filter=inetnum", search("198.51.100.1")),
+    )
+    .await;
+    assert!(
+        !keys(&doc).contains(&"IRT-EXAMPLE".to_string()),
+        "no irt above 198.51.100.0/24"
+    );
+
     // An AS number: the as-block first, then the aut-num.
     let (_, doc) = json_of(&s, &format!("{}&flags=r", search("AS64496"))).await;
     assert_eq!(keys(&doc), ["AS64496 - AS64511", "AS64496"]);
