@@ -91,16 +91,15 @@ impl Answer {
     pub fn stream(&self, no_grouping: bool) -> Vec<ObjectId> {
         let mut out = Vec::new();
         if no_grouping {
-            out.extend(self.groups.iter().map(|g| g.primary));
-            let mut related: Vec<ObjectId> = Vec::new();
+            // An answer holds up to `max_results` objects: a set, not scans of the list.
+            let mut seen = std::collections::HashSet::new();
             for g in &self.groups {
-                for &id in &g.related {
-                    if !related.contains(&id) && !out.contains(&id) {
-                        related.push(id);
-                    }
-                }
+                seen.insert(g.primary);
+                out.push(g.primary);
             }
-            out.extend(related);
+            for g in &self.groups {
+                out.extend(g.related.iter().copied().filter(|&id| seen.insert(id)));
+            }
         } else {
             for g in &self.groups {
                 out.push(g.primary);
@@ -229,10 +228,10 @@ impl Registry {
     }
 
     fn sort_by_class(&self, ids: &mut Vec<ObjectId>) {
-        ids.sort_by(|&a, &b| {
-            let (a, b) = (self.object(a), self.object(b));
-            (class_order(a.template.class), a.key.to_lowercase())
-                .cmp(&(class_order(b.template.class), b.key.to_lowercase()))
+        // One lower-cased key per object, not two per comparison.
+        ids.sort_by_cached_key(|&id| {
+            let o = self.object(id);
+            (class_order(o.template.class), o.key.to_lowercase(), id)
         });
         ids.dedup();
     }

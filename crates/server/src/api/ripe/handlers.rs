@@ -28,8 +28,8 @@ struct Request {
     format: Format,
     base: String,
     terms: String,
-    /// The request's URL on the public base, passwords left out.
-    link: String,
+    /// The request's path without the API's prefix (for its locator, built when needed).
+    path: String,
 }
 
 impl Request {
@@ -55,7 +55,7 @@ impl Request {
             generation: state.registry.current(),
             params: Vec::new(),
             format: format.unwrap_or(Format::Xml),
-            link: format!("{base}{path}"),
+            path: path.to_string(),
             base,
             terms,
         };
@@ -78,19 +78,25 @@ impl Request {
             Ok(p) => request.params = p,
             Err(e) => return Err(request.error(ErrorKind::InvalidInput, Message::error(e))),
         }
-        let shown: Vec<String> = request
+        Ok(request)
+    }
+
+    /// The request's URL on the public base, `password` parameters left out. Only errors
+    /// and a few documents carry it, so it is built on demand, not for every request.
+    fn link(&self) -> String {
+        const QUERY: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+            .remove(b'-')
+            .remove(b'.')
+            .remove(b'_')
+            .remove(b'~')
+            .remove(b':')
+            .remove(b'/');
+        let enc = |s: &str| percent_encoding::utf8_percent_encode(s, QUERY).to_string();
+        let shown: Vec<String> = self
             .params
             .iter()
             .filter(|(n, _)| n != "password")
             .map(|(n, v)| {
-                const QUERY: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
-                    .remove(b'-')
-                    .remove(b'.')
-                    .remove(b'_')
-                    .remove(b'~')
-                    .remove(b':')
-                    .remove(b'/');
-                let enc = |s: &str| percent_encoding::utf8_percent_encode(s, QUERY).to_string();
                 if v.is_empty() {
                     enc(n)
                 } else {
@@ -98,10 +104,11 @@ impl Request {
                 }
             })
             .collect();
-        if !shown.is_empty() {
-            request.link = format!("{}?{}", request.link, shown.join("&"));
+        if shown.is_empty() {
+            format!("{}{}", self.base, self.path)
+        } else {
+            format!("{}{}?{}", self.base, self.path, shown.join("&"))
         }
-        Ok(request)
     }
 
     fn error(&self, kind: ErrorKind, message: Message) -> RipeError {
@@ -109,7 +116,7 @@ impl Request {
             kind,
             message,
             format: self.format,
-            link: self.link.clone(),
+            link: self.link(),
             terms: self.terms.clone(),
         }
     }
@@ -211,16 +218,8 @@ fn path_or_400<T>(
 ) -> Result<Path<T>, RipeError> {
     path.map_err(|e| {
         let format = params::split_suffix(uri.path()).ok().and_then(|(_, f)| f);
-        match Request::new(state, &Uri::from_static("/"), headers, format) {
-            Ok(r) => {
-                let mut err = r.invalid(format!("Invalid path: {}", e.body_text()));
-                err.link = format!(
-                    "{}{}",
-                    r.base,
-                    strip_prefix(uri.path(), &state.config.registry.prefix)
-                );
-                err
-            }
+        match Request::new(state, uri, headers, format) {
+            Ok(r) => r.invalid(format!("Invalid path: {}", e.body_text())),
             Err(e) => e,
         }
     })
@@ -254,14 +253,8 @@ fn path_format(
     match suffix_of(uri.path()) {
         Ok((_, format)) => Ok(format),
         Err(suffix) => {
-            let r = Request::new(state, &Uri::from_static("/"), headers, None)?;
-            let mut e = r.invalid(format!("Unsupported format suffix '{suffix}'"));
-            e.link = format!(
-                "{}{}",
-                r.base,
-                strip_prefix(uri.path(), &state.config.registry.prefix)
-            );
-            Err(e)
+            let r = Request::new(state, uri, headers, None)?;
+            Err(r.invalid(format!("Unsupported format suffix '{suffix}'")))
         }
     }
 }
@@ -303,11 +296,8 @@ pub async fn search(
         }
     }
     if let Some(bad) = flags.iter().find(|f| !f.allowed) {
-        let name = bad
-            .short
-            .filter(|_| bad.long.is_empty())
-            .map_or(bad.long.to_string(), |c| c.to_string());
-        return Err(r.invalid(format!("Disallowed search flag '{name}'")));
+        // Every flag in the table has a long name: RIPE names disallowed flags by it.
+        return Err(r.invalid(format!("Disallowed search flag '{}'", bad.long)));
     }
     let has = |long: &str| flags.iter().any(|f| f.long == long);
     let hierarchy = params::hierarchy(&flags).map_err(|_| {
@@ -851,7 +841,6 @@ pub async fn abuse_contact(
         ));
     };
     let options = Options::default();
-    let contact = r.renderer(&options).abuse_contact(id);
     let primary = registry.object(id).key.to_string();
     let primary = match parse_range(&primary) {
         Ok((family, span)) if registry.object(id).template.class == "inetnum" => {
@@ -859,6 +848,12 @@ pub async fn abuse_contact(
         }
         _ => primary,
     };
+    let (key, email, org_id) = r.renderer(&options).abuse_parts(id);
+    let text = match email.as_str() {
+        "" => format!("% No abuse contact registered for {primary}\n"),
+        email => format!("% Abuse contact for '{primary}' is '{email}'\n"),
+    };
+    let contact = super::render::abuse_node((key, email, org_id));
     let doc = Node::obj(vec![
         ("service", Node::str("abuse-contact")),
         (
@@ -872,28 +867,13 @@ pub async fn abuse_contact(
                 Node::obj(vec![("value", Node::str(primary.clone()))]),
             )]),
         ),
-        ("abuse-contacts", contact.clone()),
+        ("abuse-contacts", contact),
         ("terms-and-conditions", Node::Locator(r.terms.clone())),
     ]);
     let body = match r.format {
         Format::Json => doc.json(),
         Format::Xml => doc.xml("abuse-resources"),
-        Format::Text => {
-            let email = match &contact {
-                Node::Obj(m) => m
-                    .iter()
-                    .find(|(n, _)| *n == "email")
-                    .and_then(|(_, v)| match v {
-                        Node::Str(s) => Some(s.to_string()),
-                        _ => None,
-                    }),
-                _ => None,
-            };
-            match email.filter(|e| !e.is_empty()) {
-                Some(e) => format!("% Abuse contact for '{primary}' is '{e}'\n").into_bytes(),
-                None => format!("% No abuse contact registered for {primary}\n").into_bytes(),
-            }
-        }
+        Format::Text => text.into_bytes(),
     };
     Ok(([("content-type", r.format.content_type())], body).into_response())
 }
@@ -977,7 +957,7 @@ pub async fn geolocation(
                 "service",
                 Node::obj(vec![("name", Node::str("geolocation-finder"))]),
             ),
-            ("link", Node::Locator(r.link.clone())),
+            ("link", Node::Locator(r.link())),
             ("geolocation-attributes", Node::obj(attrs)),
         ],
         false,

@@ -195,6 +195,11 @@ impl Renderer<'_> {
 
     /// `{key, email, suspect, org-id}` of an object's abuse contact (empty when none).
     pub fn abuse_contact(&self, id: ObjectId) -> Node<'static> {
+        abuse_node(self.abuse_parts(id))
+    }
+
+    /// (role handle, abuse-mailbox, org-id) of an object's abuse contact, empty when none.
+    pub fn abuse_parts(&self, id: ObjectId) -> (String, String, String) {
         let contact = self.registry.abuse_contact(id);
         let (key, email) = contact.role.map_or((String::new(), String::new()), |role| {
             let role = self.registry.object(role);
@@ -203,12 +208,7 @@ impl Renderer<'_> {
                 role.object.value("abuse-mailbox").unwrap_or("").to_string(),
             )
         });
-        Node::obj(vec![
-            ("key", Node::str(key)),
-            ("email", Node::str(email)),
-            ("suspect", Node::Bool(false)),
-            ("org-id", Node::str(contact.org_id.unwrap_or_default())),
-        ])
+        (key, email, contact.org_id.unwrap_or_default())
     }
 
     fn resource_holder(&self, id: ObjectId) -> Option<ObjectId> {
@@ -271,4 +271,14 @@ fn managed_attribute(stored: &Stored, name: &str) -> bool {
             name,
             "status" | "org" | "sponsoring-org" | "mnt-by" | "source" | "netname" | "as-name"
         )
+}
+
+/// `{key, email, suspect, org-id}` from [`Renderer::abuse_parts`].
+pub fn abuse_node((key, email, org_id): (String, String, String)) -> Node<'static> {
+    Node::obj(vec![
+        ("key", Node::str(key)),
+        ("email", Node::str(email)),
+        ("suspect", Node::Bool(false)),
+        ("org-id", Node::str(org_id)),
+    ])
 }
