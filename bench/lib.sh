@@ -20,7 +20,7 @@ key=$(echo "$creds" | python3 -c 'import json,sys; print(json.load(sys.stdin)["k
 
 # start_server PORT: serve on 127.0.0.1:PORT (core 0) and wait until ready; sets server_pid.
 start_server() {
-  IPINTEL_LOG=warn taskset -c 0 "$BIN" --data-dir "$work/data" serve --listen "127.0.0.1:$1" >"$work/server.log" 2>&1 &
+  IPINTEL_LOG=warn taskset -c 0 "$BIN" --data-dir "$work/data" serve --listen "127.0.0.1:$1" --whois-listen off >"$work/server.log" 2>&1 &
   server_pid=$!
   pids+=("$server_pid")
   for _ in $(seq 100); do curl -sf "http://127.0.0.1:$1/readyz" >/dev/null && return 0; sleep 0.1; done

@@ -39,7 +39,7 @@ import "$work/dump.db"
 
 echo "== server start on the imported store"
 started=$(date +%s.%N)
-IPINTEL_LOG=info taskset -c 1 "$BIN" --data-dir "$work/data" serve --listen "127.0.0.1:$PORT" >"$work/server.log" 2>&1 &
+IPINTEL_LOG=info taskset -c 1 "$BIN" --data-dir "$work/data" serve --listen "127.0.0.1:$PORT" --whois-listen off >"$work/server.log" 2>&1 &
 server_pid=$!
 until grep -q "registry loaded" "$work/server.log" 2>/dev/null; do sleep 0.05; done
 # (no MMDB databases here, so /readyz is 503: the registry API is what must answer)

@@ -197,6 +197,7 @@ fn main() {
             .arg("--config")
             .arg(&config)
             .arg("serve")
+            .env("IPINTEL_WHOIS__LISTEN", "off")
             .env("IPINTEL_LOG", "warn")
             .stdout(std::process::Stdio::piped())
             .spawn()

@@ -63,6 +63,10 @@ pub struct ServeArgs {
     /// Where to listen: PORT (127.0.0.1), HOST:PORT, [IPV6]:PORT or :PORT (every interface).
     #[arg(long, value_name = "ADDR", value_parser = crate::config::parse_listen)]
     pub listen: Option<SocketAddr>,
+    /// Where the whois front end listens (RIPE flags and IRRd `!` queries), or `off`;
+    /// replaces whois.listen (default 127.0.0.1:4343).
+    #[arg(long, value_name = "ADDR", value_parser = crate::config::parse_optional_listen)]
+    pub whois_listen: Option<Option<SocketAddr>>,
     /// Write the server's process id here once it listens (removed on exit), for
     /// `kill -HUP $(cat FILE)`.
     #[arg(long, value_name = "FILE")]

@@ -144,6 +144,42 @@ pub const KEYS: &[(&str, &str)] = &[
         "how often a running server looks for a finished import (default 1000)",
     ),
     (
+        "whois.listen",
+        "where the whois front end (RIPE flags and IRRd ! queries on TCP) listens, as listen; off disables (default 127.0.0.1:4343; port 43 needs privileges)",
+    ),
+    (
+        "whois.max_connections",
+        "open whois connections at most; more are refused (default 1000)",
+    ),
+    (
+        "whois.max_connections_per_client",
+        "open whois connections one client address may hold (default 32)",
+    ),
+    (
+        "whois.idle_timeout_secs",
+        "a connection with no query for this long is closed; IRRd's !t sets it per connection within 1..1000 (default 30)",
+    ),
+    (
+        "whois.max_line_bytes",
+        "longest query line; longer ones get ERROR:107 and the connection closes (default 4096)",
+    ),
+    (
+        "whois.queries_per_second",
+        "queries one client address may send per second, sustained (default 500)",
+    ),
+    (
+        "whois.burst",
+        "queries one client address may send at once beyond the rate (default 2000)",
+    ),
+    (
+        "whois.unmetered_networks",
+        "client networks with no query rate limit, e.g. your route servers (default none)",
+    ),
+    (
+        "whois.name",
+        "name in the banner and served-by lines (default ipintel)",
+    ),
+    (
         "tasks.timeout_secs",
         "longest one task may run before EXCEPTION (default 20)",
     ),
@@ -246,6 +282,8 @@ pub struct Config {
     pub registry: RegistryConfig,
     #[serde(default)]
     pub bulk: BulkConfig,
+    #[serde(default)]
+    pub whois: WhoisConfig,
     /// Where each value set by the operator came from, by dotted key.
     #[serde(skip)]
     pub sources: BTreeMap<String, String>,
@@ -526,6 +564,101 @@ impl Default for HttpConfig {
     }
 }
 
+/// The whois front end on TCP (docs/whois.md).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct WhoisConfig {
+    /// `None`: no whois front end (`off`).
+    #[serde(
+        default = "default_whois_listen",
+        deserialize_with = "optional_listen_addr",
+        serialize_with = "listen_or_off"
+    )]
+    pub listen: Option<SocketAddr>,
+    #[serde(default = "default_whois_max_connections")]
+    pub max_connections: usize,
+    #[serde(default = "default_whois_max_per_client")]
+    pub max_connections_per_client: usize,
+    #[serde(default = "default_whois_idle_timeout")]
+    pub idle_timeout_secs: u64,
+    #[serde(default = "default_whois_max_line")]
+    pub max_line_bytes: usize,
+    #[serde(default = "default_whois_rate")]
+    pub queries_per_second: u32,
+    #[serde(default = "default_whois_burst")]
+    pub burst: u32,
+    #[serde(default, deserialize_with = "string_or_list")]
+    pub unmetered_networks: Vec<ipnet::IpNet>,
+    #[serde(default = "default_whois_name")]
+    pub name: String,
+}
+
+impl Default for WhoisConfig {
+    fn default() -> Self {
+        WhoisConfig {
+            listen: default_whois_listen(),
+            max_connections: default_whois_max_connections(),
+            max_connections_per_client: default_whois_max_per_client(),
+            idle_timeout_secs: default_whois_idle_timeout(),
+            max_line_bytes: default_whois_max_line(),
+            queries_per_second: default_whois_rate(),
+            burst: default_whois_burst(),
+            unmetered_networks: Vec::new(),
+            name: default_whois_name(),
+        }
+    }
+}
+
+fn default_whois_listen() -> Option<SocketAddr> {
+    Some(SocketAddr::from(([127, 0, 0, 1], 4343)))
+}
+fn default_whois_max_connections() -> usize {
+    1000
+}
+fn default_whois_max_per_client() -> usize {
+    32
+}
+fn default_whois_idle_timeout() -> u64 {
+    30
+}
+fn default_whois_max_line() -> usize {
+    4096
+}
+fn default_whois_rate() -> u32 {
+    500
+}
+fn default_whois_burst() -> u32 {
+    2000
+}
+fn default_whois_name() -> String {
+    "ipintel".into()
+}
+
+fn listen_or_off<S: serde::Serializer>(addr: &Option<SocketAddr>, s: S) -> Result<S::Ok, S::Error> {
+    match addr {
+        Some(addr) => s.collect_str(addr),
+        None => s.serialize_str("off"),
+    }
+}
+
+/// A listen address, or `off` for none.
+pub fn parse_optional_listen(text: &str) -> Result<Option<SocketAddr>, String> {
+    if matches!(
+        text.trim().to_ascii_lowercase().as_str(),
+        "off" | "none" | ""
+    ) {
+        return Ok(None);
+    }
+    parse_listen(text).map(Some)
+}
+
+fn optional_listen_addr<'de, D: Deserializer<'de>>(de: D) -> Result<Option<SocketAddr>, D::Error> {
+    match RawListen::deserialize(de)? {
+        RawListen::Port(port) => Ok(Some(SocketAddr::from(([127, 0, 0, 1], port)))),
+        RawListen::Text(text) => parse_optional_listen(&text).map_err(serde::de::Error::custom),
+    }
+}
+
 /// The RPSL registry and its RIPE Database REST API (docs/registry.md).
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
@@ -577,6 +710,15 @@ fn default_registry_refresh_ms() -> u64 {
 }
 
 impl Config {
+    /// `registry.default_sources`, upper case (empty: every source).
+    pub fn registry_default_sources(&self) -> Vec<String> {
+        self.registry
+            .default_sources
+            .iter()
+            .map(|s| s.to_ascii_uppercase())
+            .collect()
+    }
+
     /// The registry's public base URL, without a trailing slash.
     pub fn registry_base_url(&self) -> String {
         match &self.registry.base_url {
@@ -664,16 +806,18 @@ pub fn parse_listen(text: &str) -> Result<SocketAddr, String> {
         .ok_or_else(|| format!("listen address {text:?}: {host:?} has no address"))
 }
 
+/// A listen address as written: a bare port (loopback) or text for `parse_listen`.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum RawListen {
+    Port(u16),
+    Text(String),
+}
+
 fn listen_addr<'de, D: Deserializer<'de>>(de: D) -> Result<SocketAddr, D::Error> {
-    #[derive(Deserialize)]
-    #[serde(untagged)]
-    enum Raw {
-        Port(u16),
-        Text(String),
-    }
-    match Raw::deserialize(de)? {
-        Raw::Port(port) => Ok(SocketAddr::from(([127, 0, 0, 1], port))),
-        Raw::Text(text) => parse_listen(&text).map_err(serde::de::Error::custom),
+    match RawListen::deserialize(de)? {
+        RawListen::Port(port) => Ok(SocketAddr::from(([127, 0, 0, 1], port))),
+        RawListen::Text(text) => parse_listen(&text).map_err(serde::de::Error::custom),
     }
 }
 
@@ -757,6 +901,8 @@ where
 pub struct Overrides {
     /// Already parsed by `parse_listen` (clap's value parser).
     pub listen: Option<SocketAddr>,
+    /// `--whois-listen`: `Some(None)` is `off`.
+    pub whois_listen: Option<Option<SocketAddr>>,
     pub data_dir: Option<PathBuf>,
     pub mmdb: Vec<PathBuf>,
     pub tls_cert: Option<PathBuf>,
@@ -870,6 +1016,10 @@ impl Config {
         if let Some(listen) = overrides.listen {
             config.listen = listen;
             sources.insert("listen".into(), "flag --listen".into());
+        }
+        if let Some(listen) = overrides.whois_listen {
+            config.whois.listen = listen;
+            sources.insert("whois.listen".into(), "flag --whois-listen".into());
         }
         if let Some(dir) = &overrides.data_dir {
             config.data_dir = dir.clone();

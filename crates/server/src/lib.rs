@@ -26,3 +26,4 @@ pub mod render;
 pub mod runner;
 pub mod server;
 pub mod state;
+pub mod whois;

@@ -1,9 +1,9 @@
-//! Front ends as listeners: the one accept loop every front end shares (HTTP today, a TCP
-//! line protocol next).
+//! Front ends as listeners: the one accept loop every front end shares (HTTP, whois).
 //!
 //! A front end is a bound listener, optional TLS, and a `Protocol` that serves one
 //! connection. The loop owns what is the same for all of them: the connection cap in total
-//! and per client address, the TLS handshake timeout, metrics labelled by front end, and
+//! and per client address (across front ends, and a front end's own caps when it has
+//! them), the TLS handshake timeout, metrics labelled by front end, and
 //! graceful shutdown (stop accepting, ask each connection to finish what it is doing, wait
 //! at most 10 s). The protocol owns its own read timeouts and framing.
 
@@ -46,6 +46,8 @@ pub struct FrontEnd {
     pub listener: TcpListener,
     pub tls: Option<tokio_rustls::TlsAcceptor>,
     pub protocol: Arc<dyn Protocol>,
+    /// This front end's own caps, within the shared ones (whois has its own).
+    pub caps: Option<Limits>,
 }
 
 /// What every front end's connections share.
@@ -137,6 +139,13 @@ async fn accept_loop(
     shutdown: CancellationToken,
 ) {
     let name = front.name;
+    let own = front.caps.map(|caps| {
+        (
+            Arc::new(Semaphore::new(caps.max_connections)),
+            Arc::new(PerClient::default()),
+            caps.max_per_client,
+        )
+    });
     loop {
         let (stream, peer) = tokio::select! {
             _ = shutdown.cancelled() => return,
@@ -161,6 +170,22 @@ async fn accept_loop(
             tracing::debug!(front_end = name, %peer, "per-client connection limit reached; refusing");
             continue;
         };
+        let own_slots = match &own {
+            None => None,
+            Some((total, per_client, max)) => {
+                let Ok(permit) = total.clone().try_acquire_owned() else {
+                    metrics.connection(name, "refused_total");
+                    tracing::warn!(front_end = name, %peer, "front end connection limit reached; refusing");
+                    continue;
+                };
+                let Some(slot) = per_client.take(client, *max) else {
+                    metrics.connection(name, "refused_client");
+                    tracing::debug!(front_end = name, %peer, "per-client connection limit reached; refusing");
+                    continue;
+                };
+                Some((permit, slot))
+            }
+        };
         metrics.connection(name, "accepted");
         let _ = stream.set_nodelay(true);
         let (tls, protocol, stop, metrics) = (
@@ -170,7 +195,7 @@ async fn accept_loop(
             metrics.clone(),
         );
         tracker.spawn(async move {
-            let _held = (permit, slot);
+            let _held = (permit, slot, own_slots);
             let open = metrics
                 .open_connections
                 .get_or_create(&crate::metrics::FrontEndLabel { front_end: name })

@@ -55,6 +55,7 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
     }
     if let Command::Serve(args) = &cli.command {
         overrides.listen = args.listen;
+        overrides.whois_listen = args.whois_listen;
         overrides.mmdb = args.mmdb.clone();
         overrides.tls_cert = args.tls_cert.clone();
         overrides.tls_key = args.tls_key.clone();
@@ -127,6 +128,22 @@ async fn serve(config: Config, pid_file: Option<std::path::PathBuf>) -> anyhow::
             anyhow::anyhow!("cannot listen on {} (listen, from {}): {e}{hint}", config.listen, config.sources.get("listen").map_or("the default", String::as_str))
         })?;
     let local = listener.local_addr()?;
+    let whois_listener = match config.whois.listen {
+        None => None,
+        Some(addr) => Some(tokio::net::TcpListener::bind(addr).await.map_err(|e| {
+            let hint = match e.kind() {
+                std::io::ErrorKind::AddrInUse => "; another process listens there (pick another with --whois-listen, or off)",
+                std::io::ErrorKind::PermissionDenied => "; ports below 1024 need privileges (use a higher port, or CAP_NET_BIND_SERVICE)",
+                std::io::ErrorKind::AddrNotAvailable => "; no interface of this host has that address",
+                _ => "",
+            };
+            anyhow::anyhow!("cannot listen on {addr} (whois.listen, from {}): {e}{hint}", config.sources.get("whois.listen").map_or("the default", String::as_str))
+        })?),
+    };
+    let whois_local = match &whois_listener {
+        Some(l) => Some(l.local_addr()?),
+        None => None,
+    };
     let scheme = if config.tls.is_some() {
         "https"
     } else {
@@ -140,6 +157,13 @@ async fn serve(config: Config, pid_file: Option<std::path::PathBuf>) -> anyhow::
     let started = server::start(config).await?;
     let state = started.state.clone();
     let http = server::http_front_end(&state, listener)?;
+    let mut front_ends = vec![http];
+    if let Some(listener) = whois_listener {
+        front_ends.push(server::whois_front_end(&state, listener));
+    }
+    if let Some(addr) = whois_local {
+        tracing::info!(address = %addr, "whois listening");
+    }
     let _pid_file = match pid_file {
         Some(path) => Some(PidFile::write(path)?),
         None => None,
@@ -167,6 +191,13 @@ async fn serve(config: Config, pid_file: Option<std::path::PathBuf>) -> anyhow::
     } else {
         banner.push_str(&format!(
             "ipintel: listening on {scheme}://{local} (keys: ipintel keys list)\n"
+        ));
+    }
+    if let Some(addr) = whois_local {
+        banner.push_str(&format!(
+            "ipintel: whois on {addr} (try: whois -h {} -p {} AS64496)\n",
+            addr.ip(),
+            addr.port()
         ));
     }
     {
@@ -197,7 +228,7 @@ async fn serve(config: Config, pid_file: Option<std::path::PathBuf>) -> anyhow::
         }
         tracing::info!("shutting down");
     };
-    server::run(state, vec![http], shutdown).await?;
+    server::run(state, front_ends, shutdown).await?;
     Ok(commands::EXIT_OK)
 }
 

@@ -1,5 +1,5 @@
 //! Prometheus metrics: requests by dialect and status, latency by dialect, lookups, reloads,
-//! bulk terms.
+//! bulk terms, whois queries.
 
 use std::time::Duration;
 
@@ -50,6 +50,8 @@ pub struct Metrics {
     pub connections: Family<ConnectionLabels, Counter>,
     /// Open connections by front end.
     pub open_connections: Family<FrontEndLabel, Gauge>,
+    /// Whois queries (TCP and the HTTP mirror) by outcome (data, empty, error, refused).
+    pub whois_queries: Family<OutcomeLabel, Counter>,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -90,6 +92,12 @@ impl Metrics {
         let geo_cache = Family::<CacheLabel, Gauge>::default();
         let connections = Family::<ConnectionLabels, Counter>::default();
         let open_connections = Family::<FrontEndLabel, Gauge>::default();
+        let whois_queries = Family::<OutcomeLabel, Counter>::default();
+        registry.register(
+            "whois_queries",
+            "whois queries by outcome (data, empty, error, refused)",
+            whois_queries.clone(),
+        );
         registry.register(
             "connections",
             "connections by front end and outcome (accepted, refused_total, refused_client)",
@@ -172,6 +180,7 @@ impl Metrics {
             geo_cache,
             connections,
             open_connections,
+            whois_queries,
         }
     }
 
@@ -187,6 +196,12 @@ impl Metrics {
     pub fn connection(&self, front_end: &'static str, outcome: &'static str) {
         self.connections
             .get_or_create(&ConnectionLabels { front_end, outcome })
+            .inc();
+    }
+
+    pub fn whois_query(&self, outcome: &'static str) {
+        self.whois_queries
+            .get_or_create(&OutcomeLabel { outcome })
             .inc();
     }
 

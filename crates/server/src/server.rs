@@ -101,6 +101,11 @@ pub async fn start(config: Config) -> anyhow::Result<Started> {
             local_networks,
             jobs_wakeup: Arc::new(tokio::sync::Notify::new()),
             registry,
+            whois_limiter: Arc::new(crate::whois::RateLimiter::new(
+                config.whois.queries_per_second,
+                config.whois.burst,
+                config.whois.unmetered_networks.clone(),
+            )),
             config: Arc::new(config),
             metrics,
         },
@@ -192,7 +197,24 @@ pub fn http_front_end(state: &AppState, listener: TcpListener) -> anyhow::Result
             http::router(state.clone()),
             &state.config.http,
         )),
+        caps: None,
     })
+}
+
+/// The whois front end on `listener` (RIPE-style and IRRd queries on TCP), with its own
+/// connection caps.
+pub fn whois_front_end(state: &AppState, listener: TcpListener) -> FrontEnd {
+    let config = &state.config.whois;
+    FrontEnd {
+        name: "whois",
+        listener,
+        tls: None,
+        protocol: Arc::new(crate::whois::Whois::new(state.clone())),
+        caps: Some(crate::listen::Limits {
+            max_connections: config.max_connections,
+            max_per_client: config.max_connections_per_client,
+        }),
+    }
 }
 
 /// Serve until `shutdown` resolves: every front end through the shared accept loop, plus

@@ -24,4 +24,6 @@ pub struct AppState {
     pub registry: Arc<ipintel_core::registry::service::RegistryService>,
     /// The memory request bodies in flight may hold.
     pub body_budget: Arc<crate::http::budget::BodyBudget>,
+    /// Whois queries per client address, TCP and the HTTP mirror together.
+    pub whois_limiter: Arc<crate::whois::RateLimiter>,
 }

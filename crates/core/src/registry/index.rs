@@ -61,6 +61,8 @@ pub struct Registry {
     /// aut-num by number.
     aut_nums: HashMap<u32, Vec<ObjectId>>,
     as_blocks: RangeIndex,
+    /// Recursive set answers computed from this generation (`sets.rs`).
+    pub(super) sets_cache: super::sets::SetCache,
 }
 
 /// What a registry needs to know of an object to index it, read once at import and again

@@ -64,6 +64,25 @@ pub enum QueryError {
     TooLarge,
 }
 
+impl QueryError {
+    /// RIPE's numbered message for it: `ERROR:NNN: title`, a blank line, the detail
+    /// (../shared/spec/registry.md section 2.2). Each front end lays it out its own way.
+    pub fn ripe_message(&self) -> String {
+        match self {
+            QueryError::NoKey => "ERROR:106: no search key specified\n\nNo search key specified".into(),
+            QueryError::UnknownAttribute(a) => {
+                format!("ERROR:104: unknown attribute\n\n\"{a}\" is not a known attribute.")
+            }
+            QueryError::NotInverse(a) => format!(
+                "ERROR:105: attribute is not searchable\n\n\"{a}\" is not an inverse searchable attribute."
+            ),
+            QueryError::UnknownType(t) => format!("ERROR:103: unknown object type '{t}'"),
+            QueryError::InvalidKey(_) => "ERROR:115: invalid search key\n\nSearch key entered is not valid for the specified object type(s)".into(),
+            QueryError::TooLarge => "ERROR:112: unsupported query\n\n'-mM' query options are not allowed on very large ranges/prefixes.".into(),
+        }
+    }
+}
+
 /// A message that comes with an answer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Warning {

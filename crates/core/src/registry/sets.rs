@@ -3,13 +3,26 @@
 //! (its `members` and `mp-members`, plus objects that name it in `member-of` and are
 //! maintained by one of its `mbrs-by-ref` maintainers, or any with `ANY`), recursive
 //! expansion to AS numbers or prefixes with cycles and unknown sets tolerated, and the
-//! prefixes of an origin AS. The foundation of the whois front end (issue 12); no wire
-//! format here.
+//! prefixes of an origin AS. The answers the whois front end serves (`!i…,1`, `!a`) are
+//! cached in the generation they were computed from, within [`SET_CACHE_BYTES`]: a new
+//! generation starts with an empty cache, so an import never serves a stale expansion.
+//! No wire format here.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
+use std::sync::{Arc, Mutex};
 
-use super::index::{ObjectId, Registry};
+use super::index::{ObjectId, RangeKind, Registry};
 use super::key::{parse_asn, parse_range, Family};
+use super::ranges::Span;
+
+/// The route searches of IRRd's `!r` (`,l` `,L` `,M`; `,o` is the exact search's origins).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RouteSearch {
+    Exact,
+    OneLess,
+    AllLess,
+    AllMore,
+}
 
 /// A set's recursive expansion.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -18,6 +31,99 @@ pub struct Expansion {
     pub asns: BTreeSet<u32>,
     /// Prefixes of route-sets as written, range operators kept (`192.0.2.0/24^+`).
     pub prefixes: BTreeSet<String>,
+}
+
+/// Most bytes the answers cached in one generation may hold (names and prefixes, plus a
+/// fixed cost per entry). A set whose answer is larger than a quarter of it is computed
+/// each time instead.
+pub const SET_CACHE_BYTES: usize = 64 << 20;
+
+/// A list of set members or prefixes, shared between requests.
+pub type Listing = Arc<[Box<str>]>;
+
+/// Recursive set answers of one generation, within [`SET_CACHE_BYTES`].
+#[derive(Default)]
+pub struct SetCache {
+    inner: Mutex<CacheInner>,
+}
+
+#[derive(Default)]
+struct CacheInner {
+    map: HashMap<Box<str>, Listing>,
+    bytes: usize,
+}
+
+impl std::fmt::Debug for SetCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        f.debug_struct("SetCache")
+            .field("entries", &inner.map.len())
+            .field("bytes", &inner.bytes)
+            .finish()
+    }
+}
+
+/// Fixed cost of one cache entry besides its strings (key, map slot, `Arc` header).
+const ENTRY_OVERHEAD: usize = 96;
+
+fn listing_bytes(key: &str, listing: &[Box<str>]) -> usize {
+    ENTRY_OVERHEAD + key.len() + listing.iter().map(|s| s.len() + 16).sum::<usize>()
+}
+
+impl SetCache {
+    fn get_or(&self, key: String, compute: impl FnOnce() -> Option<Listing>) -> Option<Listing> {
+        if let Some(hit) = self
+            .inner
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .map
+            .get(key.as_str())
+        {
+            return Some(hit.clone());
+        }
+        // Computed outside the lock: two requests for the same new set may both compute
+        // it, and neither waits on the other's expansion.
+        let listing = compute()?;
+        let size = listing_bytes(&key, &listing);
+        if size <= SET_CACHE_BYTES / 4 {
+            let mut inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+            while inner.bytes + size > SET_CACHE_BYTES {
+                // Any entry goes: the hash order is as good as random, and a set asked
+                // for again is recomputed in milliseconds.
+                let Some(victim) = inner.map.keys().next().cloned() else {
+                    break;
+                };
+                if let Some(old) = inner.map.remove(&victim) {
+                    inner.bytes -= listing_bytes(&victim, &old);
+                }
+            }
+            if inner
+                .map
+                .insert(key.clone().into(), listing.clone())
+                .is_none()
+            {
+                inner.bytes += size;
+            }
+        }
+        Some(listing)
+    }
+
+    /// Entries and bytes held.
+    pub fn usage(&self) -> (usize, usize) {
+        let inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        (inner.map.len(), inner.bytes)
+    }
+}
+
+fn cache_key(what: &str, name: &str, sources: &[String], exclude: &[String]) -> String {
+    let mut exclude: Vec<String> = exclude.iter().map(|e| e.to_ascii_uppercase()).collect();
+    exclude.sort();
+    format!(
+        "{what}\0{}\0{}\0{}",
+        name.to_ascii_uppercase(),
+        sources.join(",").to_ascii_uppercase(),
+        exclude.join(",")
+    )
 }
 
 /// The classes a set name may be.
@@ -123,15 +229,160 @@ impl Registry {
     /// in the registry's canonical form, sorted.
     pub fn origin_prefixes(&self, asn: u32, family: Family) -> Vec<String> {
         let mut out = BTreeSet::new();
+        self.add_origin_prefixes(asn, Some(family), &[], &mut out);
+        out.into_iter().collect()
+    }
+
+    /// [`Registry::origin_prefixes`] of routes in `sources` only (every source when empty);
+    /// `family` `None` for both.
+    pub fn origin_prefixes_in(
+        &self,
+        asn: u32,
+        family: Option<Family>,
+        sources: &[String],
+    ) -> Vec<String> {
+        let mut out = BTreeSet::new();
+        self.add_origin_prefixes(asn, family, sources, &mut out);
+        out.into_iter().collect()
+    }
+
+    fn add_origin_prefixes(
+        &self,
+        asn: u32,
+        family: Option<Family>,
+        sources: &[String],
+        out: &mut BTreeSet<String>,
+    ) {
         for &id in self.routes_of(asn) {
             let route = self.object(id);
-            if let Ok((f, _)) = parse_range(route.object.first_value()) {
-                if f == family {
-                    out.insert(route.object.first_value().to_ascii_lowercase());
-                }
+            if !sources.is_empty()
+                && !sources
+                    .iter()
+                    .any(|s| s.eq_ignore_ascii_case(&route.source))
+            {
+                continue;
+            }
+            let is_v6 = route.template.class == "route6";
+            if family.is_some_and(|f| (f == Family::V6) != is_v6) {
+                continue;
+            }
+            let prefix = route.object.first_value();
+            if prefix.bytes().any(|b| b.is_ascii_uppercase()) {
+                out.insert(prefix.to_ascii_lowercase());
+            } else if !out.contains(prefix) {
+                out.insert(prefix.to_string());
             }
         }
-        out.into_iter().collect()
+    }
+
+    /// `!i SET,1`: an as-set's AS numbers (`AS64496`, in numeric order), or a route-set's
+    /// prefixes with their range operators plus the route prefixes of its AS members.
+    /// Cached in this generation. `None` when there is no such set.
+    pub fn recursive_members(
+        &self,
+        name: &str,
+        sources: &[String],
+        exclude: &[String],
+    ) -> Option<Listing> {
+        self.sets_cache
+            .get_or(cache_key("members", name, sources, exclude), || {
+                let root = self.set(name, sources)?;
+                let expansion = self.expand(name, sources, exclude)?;
+                let listing: Vec<Box<str>> = if self.object(root).template.class == "as-set" {
+                    expansion
+                        .asns
+                        .iter()
+                        .map(|asn| format!("AS{asn}").into_boxed_str())
+                        .collect()
+                } else {
+                    let mut prefixes = expansion.prefixes;
+                    for &asn in &expansion.asns {
+                        self.add_origin_prefixes(asn, None, sources, &mut prefixes);
+                    }
+                    prefixes.into_iter().map(String::into_boxed_str).collect()
+                };
+                Some(listing.into())
+            })
+    }
+
+    /// `!a SET`: the distinct route (V4), route6 (V6) or both (`None`) prefixes whose
+    /// origin is an AS the set expands to. Cached in this generation. `None` when there is
+    /// no such set.
+    pub fn set_prefixes(
+        &self,
+        name: &str,
+        family: Option<Family>,
+        sources: &[String],
+        exclude: &[String],
+    ) -> Option<Listing> {
+        let what = match family {
+            None => "prefixes",
+            Some(Family::V4) => "prefixes4",
+            Some(Family::V6) => "prefixes6",
+        };
+        self.sets_cache
+            .get_or(cache_key(what, name, sources, exclude), || {
+                let expansion = self.expand(name, sources, exclude)?;
+                let mut prefixes = BTreeSet::new();
+                for &asn in &expansion.asns {
+                    self.add_origin_prefixes(asn, family, sources, &mut prefixes);
+                }
+                Some(prefixes.into_iter().map(String::into_boxed_str).collect())
+            })
+    }
+
+    /// IRRd's `!r` route search over route and route6 objects of `sources` (every source
+    /// when empty): the exact prefix, the one-level less specific (every object of the
+    /// smallest enclosing prefix, the exact one excluded), all less specific (exact
+    /// included, least specific first) or all more specific (every level, exact excluded).
+    pub fn route_search(
+        &self,
+        family: Family,
+        span: Span,
+        search: RouteSearch,
+        sources: &[String],
+    ) -> Vec<ObjectId> {
+        let Some(index) = self.ranges(family, RangeKind::Route) else {
+            return Vec::new();
+        };
+        let in_sources = |id: &ObjectId| {
+            sources.is_empty()
+                || sources
+                    .iter()
+                    .any(|s| s.eq_ignore_ascii_case(&self.object(*id).source))
+        };
+        let mut out: Vec<ObjectId> = match search {
+            RouteSearch::Exact => index.exact(span).to_vec(),
+            RouteSearch::OneLess => {
+                // The smallest enclosing prefix that has an object in the sources.
+                let mut levels = index.all_less(span);
+                let mut found = Vec::new();
+                while let Some((_, ids)) = levels.pop() {
+                    found = ids.iter().copied().filter(in_sources).collect();
+                    if !found.is_empty() {
+                        break;
+                    }
+                }
+                found
+            }
+            RouteSearch::AllLess => index
+                .containing(span)
+                .into_iter()
+                .flat_map(|(_, ids)| ids.iter().copied())
+                .collect(),
+            RouteSearch::AllMore => index
+                .all_more(span)
+                .into_iter()
+                .flat_map(|(_, ids)| ids.iter().copied())
+                .collect(),
+        };
+        out.retain(in_sources);
+        out
+    }
+
+    /// What this generation's set cache holds: entries and bytes.
+    pub fn set_cache_usage(&self) -> (usize, usize) {
+        self.sets_cache.usage()
     }
 }
 
@@ -229,5 +480,70 @@ source: TEST
         );
         assert_eq!(r.origin_prefixes(64496, Family::V6), ["2001:db8:1::/48"]);
         assert!(r.origin_prefixes(64999, Family::V4).is_empty());
+    }
+
+    #[test]
+    fn recursive_answers_are_computed_once_per_generation() {
+        let r = registry();
+        let members = r.recursive_members("as-top", &[], &[]).unwrap();
+        assert_eq!(&*members, ["AS64496", "AS64497", "AS64498"].map(Box::from));
+        let again = r.recursive_members("AS-TOP", &[], &[]).unwrap();
+        assert!(
+            Arc::ptr_eq(&members, &again),
+            "the second answer comes from the cache"
+        );
+        let (entries, bytes) = r.set_cache_usage();
+        assert_eq!(entries, 1);
+        assert!(bytes > 0 && bytes <= SET_CACHE_BYTES);
+        let other = r
+            .recursive_members("AS-TOP", &[], &["AS-MIDDLE".to_string()])
+            .unwrap();
+        assert_eq!(other.len(), 2, "exclusions are part of the cache key");
+
+        let routes = r.recursive_members("RS-TOP", &[], &[]).unwrap();
+        assert_eq!(
+            &*routes,
+            [
+                "192.0.2.0/24^+",
+                "198.51.100.0/24",
+                "2001:db8:1::/48",
+                "2001:db8::/32",
+                "203.0.113.0/24"
+            ]
+            .map(Box::from),
+            "AS members of a route-set become their routes"
+        );
+        let v4 = r
+            .set_prefixes("AS-TOP", Some(Family::V4), &[], &[])
+            .unwrap();
+        assert_eq!(&*v4, ["198.51.100.0/24", "203.0.113.0/24"].map(Box::from));
+        let both = r.set_prefixes("AS-TOP", None, &[], &[]).unwrap();
+        assert_eq!(both.len(), 3);
+        assert!(r.set_prefixes("AS-NONE", None, &[], &[]).is_none());
+        assert!(r
+            .set_prefixes("AS-TOP", None, &["ELSEWHERE".to_string()], &[])
+            .is_none());
+        assert!(r
+            .origin_prefixes_in(64496, None, &["ELSEWHERE".to_string()])
+            .is_empty());
+        let (family, span) = parse_range("203.0.113.128/25").unwrap();
+        assert!(r
+            .route_search(family, span, RouteSearch::Exact, &[])
+            .is_empty());
+        let less = r.route_search(family, span, RouteSearch::OneLess, &[]);
+        assert_eq!(less.len(), 1);
+        assert_eq!(r.object(less[0]).object.first_value(), "203.0.113.0/24");
+        let (family, span) = parse_range("203.0.0.0/8").unwrap();
+        assert_eq!(
+            r.route_search(family, span, RouteSearch::AllMore, &[])
+                .len(),
+            1
+        );
+        let fresh = registry();
+        assert_eq!(
+            fresh.set_cache_usage().0,
+            0,
+            "a new generation starts empty"
+        );
     }
 }

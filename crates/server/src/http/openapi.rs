@@ -163,6 +163,11 @@ pub fn document(operations: &[Operation]) -> Value {
         let mut responses = Map::new();
         for (status, description) in &op.responses {
             let mut response = json!({"description": description});
+            if *status == 204 {
+                // No body, so no media type.
+                responses.insert(status.to_string(), response);
+                continue;
+            }
             if (200..300).contains(status) {
                 let schema = match &op.schema {
                     Some((schema, true)) => json!({"type": "array", "items": schema_json(schema)}),

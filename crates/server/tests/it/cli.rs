@@ -414,6 +414,7 @@ fn serve_checks_everything_before_announcing_and_logs_plain_text() {
         .arg("--tls-key")
         .arg(&missing)
         .env("XDG_DATA_HOME", crate::support::no_default_data_dir())
+        .env("IPINTEL_WHOIS__LISTEN", "127.0.0.1:0")
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);

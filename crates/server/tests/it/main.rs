@@ -40,4 +40,5 @@ mod support;
 mod tasks;
 mod tidy;
 mod v1;
+mod whois;
 mod zone;

@@ -7,6 +7,67 @@ use std::path::Path;
 
 use crate::support::{build_fixtures, STANDARD_SET};
 
+/// Run the "Walkthrough" block of a document as written, from a copy of the repository's
+/// examples, with the fixture databases in a fresh home's default data directory and the
+/// default addresses (HTTP 8080, whois 4343) moved to free loopback ports. Its stdout.
+fn run_walkthrough(doc: &str) -> String {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let text = std::fs::read_to_string(root.join(doc)).unwrap();
+    let block = shell_block(&text, "## Walkthrough");
+    let home = tempfile::tempdir().unwrap();
+    let data = home.path().join(".local/share/ipintel");
+    std::fs::create_dir_all(&data).unwrap();
+    build_fixtures(&data, STANDARD_SET);
+    // The block runs from the repository root: give it the examples it names.
+    let work = home.path().join("work");
+    std::fs::create_dir_all(work.join("examples/registry")).unwrap();
+    std::fs::copy(
+        root.join("examples/registry/example.rpsl"),
+        work.join("examples/registry/example.rpsl"),
+    )
+    .unwrap();
+    let (http, whois) = (free_port(), free_port());
+    let script = block
+        .replace("127.0.0.1:8080", &format!("127.0.0.1:{http}"))
+        .replace("127.0.0.1:4343", &format!("127.0.0.1:{whois}"))
+        .replace("-p 4343", &format!("-p {whois}"));
+    let bin_dir = Path::new(env!("CARGO_BIN_EXE_ipintel")).parent().unwrap();
+    let out = std::process::Command::new("bash")
+        .args(["-euo", "pipefail", "-c", &script])
+        .current_dir(&work)
+        .env_clear()
+        .env(
+            "PATH",
+            format!(
+                "{}:{}",
+                bin_dir.display(),
+                std::env::var("PATH").unwrap_or_default()
+            ),
+        )
+        .env("HOME", home.path())
+        .env("IPINTEL_LISTEN", format!("127.0.0.1:{http}"))
+        .env("IPINTEL_WHOIS__LISTEN", format!("127.0.0.1:{whois}"))
+        .env("IPINTEL_LOG", "warn")
+        .output()
+        .expect("bash runs");
+    if let Ok(pid) = std::fs::read_to_string(work.join("ipintel.pid")) {
+        let _ = std::process::Command::new("kill").arg(pid.trim()).status();
+    }
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success(),
+        "{doc}'s walkthrough failed\nstdout:\n{stdout}\nstderr:\n{stderr}"
+    );
+    stdout
+}
+
+/// A loopback port free a moment ago.
+fn free_port() -> u16 {
+    let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    probe.local_addr().unwrap().port()
+}
+
 /// The first ```sh block after `heading`.
 fn shell_block<'a>(readme: &'a str, heading: &str) -> &'a str {
     let section = &readme[readme.find(heading).expect("README has the heading")..];
@@ -50,6 +111,10 @@ fn readme_first_steps_run_as_written() {
         .env("PATH", path)
         .env("HOME", home.path())
         .env("IPINTEL_LISTEN", format!("127.0.0.1:{port}"))
+        .env(
+            "IPINTEL_WHOIS__LISTEN",
+            format!("127.0.0.1:{}", free_port()),
+        )
         // Nothing leaves loopback, even by mistake.
         .env("IPINTEL_TASKS__DNS_SERVER", "127.0.0.1:9")
         .env("IPINTEL_LOG", "warn")
@@ -114,53 +179,7 @@ fn readme_first_steps_run_as_written() {
 
 #[test]
 fn registry_walkthrough_runs_as_written() {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-    let doc = std::fs::read_to_string(root.join("docs/registry.md")).unwrap();
-    let block = shell_block(&doc, "## Walkthrough");
-    let home = tempfile::tempdir().unwrap();
-    let data = home.path().join(".local/share/ipintel");
-    std::fs::create_dir_all(&data).unwrap();
-    build_fixtures(&data, STANDARD_SET);
-    // The block runs from the repository root: give it the examples it names.
-    let work = home.path().join("work");
-    std::fs::create_dir_all(work.join("examples/registry")).unwrap();
-    std::fs::copy(
-        root.join("examples/registry/example.rpsl"),
-        work.join("examples/registry/example.rpsl"),
-    )
-    .unwrap();
-    let port = {
-        let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        probe.local_addr().unwrap().port()
-    };
-    let script = block.replace("127.0.0.1:8080", &format!("127.0.0.1:{port}"));
-    let bin_dir = Path::new(env!("CARGO_BIN_EXE_ipintel")).parent().unwrap();
-    let out = std::process::Command::new("bash")
-        .args(["-euo", "pipefail", "-c", &script])
-        .current_dir(&work)
-        .env_clear()
-        .env(
-            "PATH",
-            format!(
-                "{}:{}",
-                bin_dir.display(),
-                std::env::var("PATH").unwrap_or_default()
-            ),
-        )
-        .env("HOME", home.path())
-        .env("IPINTEL_LISTEN", format!("127.0.0.1:{port}"))
-        .env("IPINTEL_LOG", "warn")
-        .output()
-        .expect("bash runs");
-    if let Ok(pid) = std::fs::read_to_string(work.join("ipintel.pid")) {
-        let _ = std::process::Command::new("kill").arg(pid.trim()).status();
-    }
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        out.status.success(),
-        "walkthrough failed\nstdout:\n{stdout}\nstderr:\n{stderr}"
-    );
+    let stdout = run_walkthrough("docs/registry.md");
     for expected in [
         "EXAMPLE: read 39 objects",
         "<whois-resources xmlns:xlink=\"http://www.w3.org/1999/xlink\">",
@@ -173,6 +192,27 @@ fn registry_walkthrough_runs_as_written() {
         "\"id\":\"example\"",
         "route:          [mandatory]  [single]     [primary/lookup key]",
         "\n404\n",
+    ] {
+        assert!(
+            stdout.contains(expected),
+            "missing {expected:?} in\n{stdout}"
+        );
+    }
+}
+
+#[test]
+fn whois_walkthrough_runs_as_written() {
+    let stdout = run_walkthrough("docs/whois.md");
+    for expected in [
+        "% Abuse contact for 'AS64496' is 'abuse@example.net'",
+        "aut-num:        AS64496",
+        "route:          192.0.2.0/24\ndescr:",
+        "abuse-mailbox:  abuse@example.net",
+        "inetnum:        192.0.2.10 - 192.0.2.37",
+        "A24\nAS64496 AS64497 AS64498\nC\n",
+        "permit 192.0.2.0/24",
+        "2001:db8::/32",
+        "192.0.2.0/24 192.0.2.0/25\n",
     ] {
         assert!(
             stdout.contains(expected),

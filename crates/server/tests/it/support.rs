@@ -58,6 +58,8 @@ pub const STANDARD_SET: &[&str] = &[
 
 pub struct TestServer {
     pub addr: SocketAddr,
+    /// The whois front end (RIPE-style and IRRd queries).
+    pub whois: SocketAddr,
     pub state: AppState,
     pub account_id: u64,
     pub key: String,
@@ -109,11 +111,15 @@ impl TestServer {
         let state = started.state.clone();
         let (tx, rx) = oneshot::channel::<()>();
         let http = server::http_front_end(&started.state, listener).expect("HTTP front end");
-        let task = tokio::spawn(server::run(started.state, vec![http], async {
+        let whois_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let whois = whois_listener.local_addr().unwrap();
+        let whois_front = server::whois_front_end(&started.state, whois_listener);
+        let task = tokio::spawn(server::run(started.state, vec![http, whois_front], async {
             let _ = rx.await;
         }));
         TestServer {
             addr,
+            whois,
             state,
             account_id: bootstrap.account_id,
             key: bootstrap.key,
@@ -288,6 +294,8 @@ pub fn ipintel(args: &[&str]) -> std::process::Output {
         .env_remove("IPINTEL_CONFIG")
         .env_remove("IPINTEL_DATA_DIR")
         .env("XDG_DATA_HOME", no_default_data_dir())
+        // Tests run side by side: none takes the default whois port.
+        .env("IPINTEL_WHOIS__LISTEN", "127.0.0.1:0")
         .output()
         .expect("run ipintel")
 }

@@ -371,6 +371,7 @@ fn spawn_server(config: &std::path::Path) -> Process {
         .arg("--config")
         .arg(config)
         .arg("serve")
+        .env("IPINTEL_WHOIS__LISTEN", "off")
         .env("IPINTEL_LOG", "warn")
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::null())

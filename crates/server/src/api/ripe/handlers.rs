@@ -311,13 +311,7 @@ pub async fn search(
         .map(str::to_string)
         .collect();
     if sources.is_empty() {
-        sources = state
-            .config
-            .registry
-            .default_sources
-            .iter()
-            .map(|s| s.to_ascii_uppercase())
-            .collect();
+        sources = state.config.registry_default_sources();
     }
     let type_names: Vec<&str> = params::all(&r.params, "type-filter")
         .flat_map(|v| v.split(','))
@@ -461,15 +455,9 @@ pub async fn search(
 fn query_error_text(e: &QueryError) -> String {
     match e {
         QueryError::NoKey => "ERROR:106: no search key specified".into(),
-        QueryError::UnknownAttribute(a) => format!("ERROR:104: unknown attribute\n\n\"{a}\" is not a known attribute."),
-        QueryError::NotInverse(a) => {
-            format!("ERROR:105: attribute is not searchable\n\n\"{a}\" is not an inverse searchable attribute.")
-        }
-        QueryError::UnknownType(t) => format!("ERROR:103: unknown object type '{t}'"),
-        QueryError::InvalidKey(why) => format!(
-            "ERROR:115: invalid search key\n\nSearch key entered is not valid for the specified object type(s)\n({why})"
-        ),
-        QueryError::TooLarge => "ERROR:112: unsupported query\n\n'-mM' query options are not allowed on very large ranges/prefixes.".into(),
+        // The reason the key does not parse, after RIPE's text.
+        QueryError::InvalidKey(why) => format!("{}\n({why})", e.ripe_message()),
+        _ => e.ripe_message(),
     }
 }
 

@@ -2,6 +2,7 @@
 //! UTF-8 checked), the response format (Accept header or `.json`/`.xml`/`.txt` suffix), and
 //! search flags in long or short form (../shared/spec/registry.md section 5).
 
+use ipintel_core::registry::flags;
 use ipintel_core::registry::query::Hierarchy;
 
 /// Longest `query-string` accepted, in bytes (RIPE's ERROR:107 "input line too long").
@@ -126,7 +127,8 @@ pub fn flag(params: &[(String, String)], name: &str) -> bool {
     })
 }
 
-/// A search flag: its long name and whether REST allows it.
+/// A search flag of RIPE's table (`ipintel_core::registry::flags`): long name, letter, and
+/// whether REST allows it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Flag {
     pub long: &'static str,
@@ -134,67 +136,21 @@ pub struct Flag {
     pub allowed: bool,
 }
 
-/// RIPE's query flags (long name, short letter, allowed in REST searches).
-const FLAGS: &[(&str, Option<char>, bool)] = &[
-    ("no-referenced", Some('r'), true),
-    ("no-filtering", Some('B'), true),
-    ("no-grouping", Some('G'), true),
-    ("exact", Some('x'), true),
-    ("one-less", Some('l'), true),
-    ("all-less", Some('L'), true),
-    ("one-more", Some('m'), true),
-    ("all-more", Some('M'), true),
-    ("reverse-domain", Some('d'), true),
-    ("irt", Some('c'), true),
-    ("no-personal", None, true),
-    // Irt objects are only added on request (`irt`); accepted as the explicit default.
-    ("no-irt", None, true),
-    ("show-personal", None, true),
-    ("resource", None, true),
-    ("valid-syntax", None, true),
-    ("no-valid-syntax", None, true),
-    ("no-tag-info", None, true),
-    ("show-tag-info", None, true),
-    ("abuse-contact", Some('b'), false),
-    ("brief", Some('F'), false),
-    ("primary-keys", Some('K'), false),
-    ("persistent-connection", Some('k'), false),
-    ("template", Some('t'), false),
-    ("verbose", Some('v'), false),
-    ("client", Some('V'), false),
-    ("query-type", Some('q'), false),
-    ("sources", Some('s'), false),
-    ("all-sources", Some('a'), false),
-    ("select-types", Some('T'), false),
-    ("inverse", Some('i'), false),
-    ("list-sources", None, false),
-    ("list-versions", None, false),
-    ("show-version", None, false),
-    ("diff-versions", None, false),
-    ("version", None, false),
-    ("charset", Some('Z'), false),
-];
-
-fn by_short(c: char) -> Option<Flag> {
-    FLAGS
-        .iter()
-        .find(|f| f.1 == Some(c))
-        .map(|&(long, short, allowed)| Flag {
-            long,
-            short,
-            allowed,
-        })
+impl From<&'static flags::Flag> for Flag {
+    fn from(f: &'static flags::Flag) -> Flag {
+        Flag {
+            long: f.long,
+            short: f.short,
+            allowed: f.rest,
+        }
+    }
 }
 
 /// The flags one `flags` value names: a long name, or a run of short letters.
 pub fn read_flags(value: &str) -> Result<Vec<Flag>, FlagError> {
     let value = value.trim().trim_start_matches('-');
-    if let Some(&(long, short, allowed)) = FLAGS.iter().find(|f| f.0.eq_ignore_ascii_case(value)) {
-        return Ok(vec![Flag {
-            long,
-            short,
-            allowed,
-        }]);
+    if let Some(f) = flags::by_long(value) {
+        return Ok(vec![f.into()]);
     }
     if value.is_empty() {
         return Err(FlagError::Invalid {
@@ -205,10 +161,12 @@ pub fn read_flags(value: &str) -> Result<Vec<Flag>, FlagError> {
     value
         .chars()
         .map(|c| {
-            by_short(c).ok_or_else(|| FlagError::Invalid {
-                flag: c.to_string(),
-                value: value.into(),
-            })
+            flags::by_short(c)
+                .map(Flag::from)
+                .ok_or_else(|| FlagError::Invalid {
+                    flag: c.to_string(),
+                    value: value.into(),
+                })
         })
         .collect()
 }
@@ -220,23 +178,8 @@ pub enum FlagError {
 }
 
 /// The hierarchy flag among `flags`, or `Err` when there are two (ERROR:901).
-pub fn hierarchy(flags: &[Flag]) -> Result<Option<Hierarchy>, ()> {
-    let mut found = None;
-    for f in flags {
-        let h = match f.long {
-            "exact" => Hierarchy::Exact,
-            "one-less" => Hierarchy::OneLess,
-            "all-less" => Hierarchy::AllLess,
-            "one-more" => Hierarchy::OneMore,
-            "all-more" => Hierarchy::AllMore,
-            _ => continue,
-        };
-        if found.is_some_and(|f| f != h) {
-            return Err(());
-        }
-        found = Some(h);
-    }
-    Ok(found)
+pub fn hierarchy(found: &[Flag]) -> Result<Option<Hierarchy>, flags::DuplicateIpFlags> {
+    flags::hierarchy(found.iter().map(|f| f.long))
 }
 
 /// Whether a query string carries flags (`10.0.0.0 -10.1.1.1`, `-r AS1`): a word that

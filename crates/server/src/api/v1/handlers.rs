@@ -330,3 +330,96 @@ pub async fn handle_batch(
     .await;
     result.unwrap_or_else(IntoResponse::into_response)
 }
+
+/// `q` of a query string: `Ok(None)` when absent, `Err` for another parameter or a value
+/// that is not UTF-8 once decoded.
+fn whois_param(raw: Option<&str>) -> Result<Option<String>, String> {
+    let mut q = None;
+    for pair in raw.unwrap_or("").split('&').filter(|p| !p.is_empty()) {
+        let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
+        if name != "q" {
+            return Err(format!("unknown parameter {name:?}; the only one is q"));
+        }
+        let spaced = value.replace('+', " ");
+        let decoded = percent_encoding::percent_decode_str(&spaced)
+            .decode_utf8()
+            .map_err(|_| "q is not UTF-8".to_string())?;
+        q = Some(decoded.into_owned());
+    }
+    Ok(q)
+}
+
+/// A plain-text answer of the whois mirror with the status of `kind` (or 200).
+fn whois_text(kind: Option<ErrorKind>, text: String) -> Response {
+    let status = kind.map_or(StatusCode::OK, crate::http::error::status);
+    (
+        status,
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; charset=utf-8",
+        )],
+        text,
+    )
+        .into_response()
+}
+
+/// `GET /v1/whois?q=QUERY`: one whois query (RIPE flags or an IRRd `!` command) over
+/// HTTP, for clients behind firewalls. Open, like whois on TCP, and under the same
+/// per-client query rate. 200 with the payload, 204 when there is nothing, 400 for a
+/// refused query, 429 past the rate, 503 while the registry loads.
+pub async fn handle_whois(
+    State(state): State<AppState>,
+    axum::extract::ConnectInfo(peer): axum::extract::ConnectInfo<std::net::SocketAddr>,
+    headers: HeaderMap,
+    uri: axum::http::Uri,
+) -> Response {
+    let q = match whois_param(uri.query()) {
+        Ok(Some(q)) if !q.trim().is_empty() => q,
+        Ok(_) => {
+            return whois_text(
+                Some(ErrorKind::MissingInput),
+                "Missing the query: /v1/whois?q=QUERY\n".into(),
+            )
+        }
+        Err(why) => {
+            return whois_text(
+                Some(ErrorKind::InvalidInput),
+                format!("Invalid parameters: {why}\n"),
+            )
+        }
+    };
+    if q.len() > state.config.whois.max_line_bytes || q.contains(['\n', '\r']) {
+        return whois_text(
+            Some(ErrorKind::InvalidInput),
+            format!(
+                "The query must be one line of at most {} bytes\n",
+                state.config.whois.max_line_bytes
+            ),
+        );
+    }
+    if !state.registry.current().loaded {
+        return whois_text(
+            Some(ErrorKind::Unavailable),
+            "The registry is loading; try again shortly\n".into(),
+        );
+    }
+    let client = crate::http::client_ip(&state, peer, &headers);
+    match crate::whois::answer_http(&state, client, &q).await {
+        None => whois_text(
+            Some(ErrorKind::TooManyRequests),
+            format!("Access denied for {client}: too many queries\n"),
+        ),
+        Some((crate::whois::Outcome::Empty, _)) => StatusCode::NO_CONTENT.into_response(),
+        Some((crate::whois::Outcome::Error, text)) => {
+            whois_text(Some(ErrorKind::InvalidInput), with_newline(text))
+        }
+        Some((crate::whois::Outcome::Data, text)) => whois_text(None, with_newline(text)),
+    }
+}
+
+fn with_newline(mut text: String) -> String {
+    if !text.ends_with('\n') {
+        text.push('\n');
+    }
+    text
+}
