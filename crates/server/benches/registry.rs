@@ -1,7 +1,7 @@
 //! Registry benchmark: generate a deterministic RPSL dump with RIPE-like proportions
 //! (../shared/spec/benchmarks.md: 60 % inetnum with non-aligned ranges, 12 % inet6num,
 //! 10 % route, 2 % route6, 1 % aut-num, 4 % mntner, 8 % person/role, 2 % organisation,
-//! 1 % as-set/route-set nested), then time parsing it and building one in-memory
+//! 1 % as-set/route-set nested, and AS-BIG with 12,000 member AS numbers), then time parsing it and building one in-memory
 //! generation (every index), and a million most-specific lookups, with RSS.
 //! Run: `cargo bench -p ipintel --bench registry`
 //! (`IPINTEL_BENCH_OBJECTS`, default 1,000,000; `IPINTEL_BENCH_DUMP=FILE` also writes the
@@ -170,6 +170,18 @@ fn generate(objects: usize, seed: u64) -> String {
             person(rng.below(people as u64)),
             mntner(rng.below(maintainers as u64)),
         );
+    }
+    // One large set for the whois benchmark: 12,000 member AS numbers (most with routes)
+    // and the whole as-set tree below AS-SET0.
+    if objects >= 100_000 {
+        out.push_str("\nas-set: AS-BIG\nmembers: AS-SET0\n");
+        for line in 0..120u64 {
+            let members: Vec<String> = (0..100u64)
+                .map(|k| format!("AS{}", 4_200_000_000u64 + line * 100 + k))
+                .collect();
+            let _ = writeln!(out, "members: {}", members.join(", "));
+        }
+        out.push_str("mnt-by: MNT-0\nsource: TEST\n");
     }
     // Route sets nested three levels, with prefixes and the as-sets above.
     let route_sets = objects / 200;

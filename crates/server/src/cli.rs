@@ -58,6 +58,15 @@ pub enum Command {
     Man,
 }
 
+/// `--whois-listen`: an address, or `None` for `off`. A newtype: clap reads a bare
+/// `Option<Option<_>>` as "a flag whose value is optional".
+#[derive(Debug, Clone, Copy)]
+pub struct WhoisListen(pub Option<SocketAddr>);
+
+fn parse_whois_listen(text: &str) -> Result<WhoisListen, String> {
+    crate::config::parse_optional_listen(text).map(WhoisListen)
+}
+
 #[derive(Debug, Args)]
 pub struct ServeArgs {
     /// Where to listen: PORT (127.0.0.1), HOST:PORT, [IPV6]:PORT or :PORT (every interface).
@@ -65,8 +74,8 @@ pub struct ServeArgs {
     pub listen: Option<SocketAddr>,
     /// Where the whois front end listens (RIPE flags and IRRd `!` queries), or `off`;
     /// replaces whois.listen (default 127.0.0.1:4343).
-    #[arg(long, value_name = "ADDR", value_parser = crate::config::parse_optional_listen)]
-    pub whois_listen: Option<Option<SocketAddr>>,
+    #[arg(long, value_name = "ADDR", value_parser = parse_whois_listen)]
+    pub whois_listen: Option<WhoisListen>,
     /// Write the server's process id here once it listens (removed on exit), for
     /// `kill -HUP $(cat FILE)`.
     #[arg(long, value_name = "FILE")]

@@ -55,7 +55,7 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
     }
     if let Command::Serve(args) = &cli.command {
         overrides.listen = args.listen;
-        overrides.whois_listen = args.whois_listen;
+        overrides.whois_listen = args.whois_listen.map(|w| w.0);
         overrides.mmdb = args.mmdb.clone();
         overrides.tls_cert = args.tls_cert.clone();
         overrides.tls_key = args.tls_key.clone();

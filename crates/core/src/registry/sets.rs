@@ -38,8 +38,41 @@ pub struct Expansion {
 /// each time instead.
 pub const SET_CACHE_BYTES: usize = 64 << 20;
 
-/// A list of set members or prefixes, shared between requests.
-pub type Listing = Arc<[Box<str>]>;
+/// A list of set members or prefixes, shared between requests: the items separated by
+/// single spaces (no item holds one), which is also how IRR clients read them, so an
+/// answer of 100,000 prefixes is sent without being put together again.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Listing(Arc<str>);
+
+impl Listing {
+    fn of<S: AsRef<str>>(items: impl IntoIterator<Item = S>) -> Listing {
+        let mut text = String::new();
+        for item in items {
+            if !text.is_empty() {
+                text.push(' ');
+            }
+            text.push_str(item.as_ref());
+        }
+        Listing(text.into())
+    }
+
+    /// The items, space-separated (empty when there are none).
+    pub fn text(&self) -> &Arc<str> {
+        &self.0
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &str> {
+        self.0.split(' ').filter(|s| !s.is_empty())
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    pub fn len(&self) -> usize {
+        self.iter().count()
+    }
+}
 
 /// Recursive set answers of one generation, within [`SET_CACHE_BYTES`].
 #[derive(Default)]
@@ -66,8 +99,8 @@ impl std::fmt::Debug for SetCache {
 /// Fixed cost of one cache entry besides its strings (key, map slot, `Arc` header).
 const ENTRY_OVERHEAD: usize = 96;
 
-fn listing_bytes(key: &str, listing: &[Box<str>]) -> usize {
-    ENTRY_OVERHEAD + key.len() + listing.iter().map(|s| s.len() + 16).sum::<usize>()
+fn listing_bytes(key: &str, listing: &Listing) -> usize {
+    ENTRY_OVERHEAD + key.len() + listing.0.len()
 }
 
 impl SetCache {
@@ -275,6 +308,15 @@ impl Registry {
         }
     }
 
+    /// [`Registry::set_members`], cached in this generation (IRRd's direct `!i`, which
+    /// bgpq4 asks set by set when it recurses itself).
+    pub fn direct_members(&self, name: &str, sources: &[String]) -> Option<Listing> {
+        self.sets_cache
+            .get_or(cache_key("direct", name, sources, &[]), || {
+                Some(Listing::of(self.set_members(name, sources)?))
+            })
+    }
+
     /// `!i SET,1`: an as-set's AS numbers (`AS64496`, in numeric order), or a route-set's
     /// prefixes with their range operators plus the route prefixes of its AS members.
     /// Cached in this generation. `None` when there is no such set.
@@ -288,20 +330,15 @@ impl Registry {
             .get_or(cache_key("members", name, sources, exclude), || {
                 let root = self.set(name, sources)?;
                 let expansion = self.expand(name, sources, exclude)?;
-                let listing: Vec<Box<str>> = if self.object(root).template.class == "as-set" {
-                    expansion
-                        .asns
-                        .iter()
-                        .map(|asn| format!("AS{asn}").into_boxed_str())
-                        .collect()
+                Some(if self.object(root).template.class == "as-set" {
+                    Listing::of(expansion.asns.iter().map(|asn| format!("AS{asn}")))
                 } else {
                     let mut prefixes = expansion.prefixes;
                     for &asn in &expansion.asns {
                         self.add_origin_prefixes(asn, None, sources, &mut prefixes);
                     }
-                    prefixes.into_iter().map(String::into_boxed_str).collect()
-                };
-                Some(listing.into())
+                    Listing::of(prefixes)
+                })
             })
     }
 
@@ -327,7 +364,7 @@ impl Registry {
                 for &asn in &expansion.asns {
                     self.add_origin_prefixes(asn, family, sources, &mut prefixes);
                 }
-                Some(prefixes.into_iter().map(String::into_boxed_str).collect())
+                Some(Listing::of(prefixes))
             })
     }
 
@@ -486,10 +523,10 @@ source: TEST
     fn recursive_answers_are_computed_once_per_generation() {
         let r = registry();
         let members = r.recursive_members("as-top", &[], &[]).unwrap();
-        assert_eq!(&*members, ["AS64496", "AS64497", "AS64498"].map(Box::from));
+        assert_eq!(&**members.text(), "AS64496 AS64497 AS64498");
         let again = r.recursive_members("AS-TOP", &[], &[]).unwrap();
         assert!(
-            Arc::ptr_eq(&members, &again),
+            Arc::ptr_eq(members.text(), again.text()),
             "the second answer comes from the cache"
         );
         let (entries, bytes) = r.set_cache_usage();
@@ -502,24 +539,30 @@ source: TEST
 
         let routes = r.recursive_members("RS-TOP", &[], &[]).unwrap();
         assert_eq!(
-            &*routes,
+            routes.iter().collect::<Vec<_>>(),
             [
                 "192.0.2.0/24^+",
                 "198.51.100.0/24",
                 "2001:db8:1::/48",
                 "2001:db8::/32",
                 "203.0.113.0/24"
-            ]
-            .map(Box::from),
+            ],
             "AS members of a route-set become their routes"
         );
         let v4 = r
             .set_prefixes("AS-TOP", Some(Family::V4), &[], &[])
             .unwrap();
-        assert_eq!(&*v4, ["198.51.100.0/24", "203.0.113.0/24"].map(Box::from));
+        assert_eq!(&**v4.text(), "198.51.100.0/24 203.0.113.0/24");
         let both = r.set_prefixes("AS-TOP", None, &[], &[]).unwrap();
         assert_eq!(both.len(), 3);
         assert!(r.set_prefixes("AS-NONE", None, &[], &[]).is_none());
+        assert_eq!(
+            r.direct_members("AS-TOP", &[])
+                .unwrap()
+                .iter()
+                .collect::<Vec<_>>(),
+            r.set_members("AS-TOP", &[]).unwrap()
+        );
         assert!(r
             .set_prefixes("AS-TOP", None, &["ELSEWHERE".to_string()], &[])
             .is_none());

@@ -15,6 +15,8 @@ use super::{Outcome, Session};
 pub enum Answer {
     /// `A<n>` and the payload (without its final newline), then `C`.
     Data(String),
+    /// The same, from a listing the registry generation holds (no copy until framing).
+    Listing(std::sync::Arc<str>),
     /// `C`: valid, nothing to say.
     Empty,
     /// `D`: key or set not found, or an empty result.
@@ -32,12 +34,8 @@ impl Answer {
     /// bgpq4 reads exactly that many bytes and then one more line.
     pub fn framed(&self) -> Vec<u8> {
         match self {
-            Answer::Data(payload) => {
-                let mut out = format!("A{}\n", payload.len() + 1).into_bytes();
-                out.extend_from_slice(payload.as_bytes());
-                out.extend_from_slice(b"\nC\n");
-                out
-            }
+            Answer::Data(payload) => frame_data(payload),
+            Answer::Listing(payload) => frame_data(payload),
             Answer::Empty => b"C\n".to_vec(),
             Answer::NotFound => b"D\n".to_vec(),
             Answer::Fail(message) => format!("F {message}\n").into_bytes(),
@@ -47,10 +45,27 @@ impl Answer {
 
     fn outcome(&self) -> Outcome {
         match self {
-            Answer::Data(_) => Outcome::Data,
+            Answer::Data(_) | Answer::Listing(_) => Outcome::Data,
             Answer::Fail(_) => Outcome::Error,
             _ => Outcome::Empty,
         }
+    }
+}
+
+fn frame_data(payload: &str) -> Vec<u8> {
+    let head = format!("A{}\n", payload.len() + 1);
+    let mut out = Vec::with_capacity(head.len() + payload.len() + 3);
+    out.extend_from_slice(head.as_bytes());
+    out.extend_from_slice(payload.as_bytes());
+    out.extend_from_slice(b"\nC\n");
+    out
+}
+
+/// A cached listing, or `D` when it is empty.
+fn shared(listing: Option<ipintel_core::registry::sets::Listing>) -> Answer {
+    match listing {
+        Some(l) if !l.is_empty() => Answer::Listing(l.text().clone()),
+        _ => Answer::NotFound,
     }
 }
 
@@ -152,10 +167,7 @@ fn dispatch(session: &mut Session<'_>, command: &str) -> Answer {
                 _ => (None, argument),
             };
             let sources = session.irr_sources();
-            match registry.set_prefixes(name.trim(), family, &sources, &session.exclude) {
-                Some(prefixes) => listing(prefixes.iter()),
-                None => Answer::NotFound,
-            }
+            shared(registry.set_prefixes(name.trim(), family, &sources, &session.exclude))
         }
         'm' => lookup(session, registry, argument),
         'o' => {
@@ -251,15 +263,9 @@ fn members(session: &Session<'_>, registry: &Registry, argument: &str) -> Answer
     };
     let sources = session.irr_sources();
     if recursive {
-        return match registry.recursive_members(name, &sources, &session.exclude) {
-            Some(members) => listing(members.iter()),
-            None => Answer::NotFound,
-        };
+        return shared(registry.recursive_members(name, &sources, &session.exclude));
     }
-    match registry.set_members(name, &sources) {
-        Some(members) => listing(members),
-        None => Answer::NotFound,
-    }
+    shared(registry.direct_members(name, &sources))
 }
 
 /// `!mCLASS,KEY`: one object by primary key, first source in priority order.

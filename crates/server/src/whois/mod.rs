@@ -348,8 +348,8 @@ pub async fn answer_http(
         let (answer, outcome) = irrd::answer(&mut session, command);
         state.metrics.whois_query(outcome.label());
         let text = match answer {
-            irrd::Answer::Data(text) => text,
-            irrd::Answer::Fail(text) => text,
+            irrd::Answer::Data(text) | irrd::Answer::Fail(text) => text,
+            irrd::Answer::Listing(text) => text.to_string(),
             _ => String::new(),
         };
         return Some((outcome, text));

@@ -445,6 +445,28 @@ fn serve_checks_everything_before_announcing_and_logs_plain_text() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2));
     assert!(stderr.contains("another process listens there"), "{stderr}");
+    // The same for the whois port, named by its own key and flag.
+    let out = ipintel(&[
+        "--data-dir",
+        data.to_str().unwrap(),
+        "serve",
+        "--listen",
+        "127.0.0.1:0",
+        "--whois-listen",
+        &port,
+    ]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("whois.listen, from flag --whois-listen")
+            && stderr.contains("another process listens there"),
+        "{stderr}"
+    );
+    let out = ipintel(&["serve", "--whois-listen", "no:such:thing"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("--whois-listen"), "{stderr}");
+    drop(taken);
 
     // `lookup` without databases names where it looked.
     let out = ipintel(&[
