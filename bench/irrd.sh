@@ -28,7 +28,10 @@ trap cleanup EXIT
 echo "== IRRd $("$VENV/bin/pip" show irrd 2>/dev/null | awk '/^Version/ {print $2}') on the same dump"
 mkdir "$work/pg" "$work/run" "$work/gnupg"
 chown postgres "$work/pg"
-runuser -u postgres -- "$PG_BIN/initdb" -q -A trust -U irrd -D "$work/pg" >/dev/null
+# IRRd refuses to run as root: it drops to this user after binding its ports.
+id irrd >/dev/null 2>&1 || useradd --system --no-create-home --shell /usr/sbin/nologin irrd
+chown irrd "$work/run" "$work/gnupg"
+runuser -u postgres -- "$PG_BIN/initdb" -A trust -U irrd -D "$work/pg" >/dev/null
 runuser -u postgres -- "$PG_BIN/pg_ctl" -D "$work/pg" -l "$work/pg/log" -w \
   -o "-c listen_addresses=127.0.0.1 -c port=$PG_PORT -c unix_socket_directories=$work/pg -c fsync=off -c synchronous_commit=off" start >/dev/null
 "$PG_BIN/createdb" -h 127.0.0.1 -p "$PG_PORT" -U irrd irrd
@@ -40,7 +43,8 @@ irrd:
     database_url: 'postgresql://irrd@127.0.0.1:$PG_PORT/irrd'
     redis_url: 'redis://127.0.0.1:$REDIS_PORT/0'
     piddir: $work/run
-    secret_key: 'benchmark-only-secret-key-not-for-production-use'
+    user: irrd
+    group: irrd
     server:
         http:
             interface: '127.0.0.1'
@@ -59,7 +63,7 @@ irrd:
         roa_source: null
     log:
         level: WARNING
-        logfile_path: $work/irrd.log
+        logfile_path: $work/run/irrd.log
     sources_default:
         - TEST
     sources:
@@ -74,10 +78,12 @@ echo "irrd_load_database of $OBJECTS objects:"
 irrd_pid=$!
 pids+=($irrd_pid)
 started=$(date +%s)
-# Ready when the whois port answers and the route preload is done (!g answers data).
-until printf '!gAS4200000001\n' | timeout 5 bash -c "exec 3<>/dev/tcp/127.0.0.1/$IRRD_WHOIS; cat >&3; cat <&3" 2>/dev/null | grep -q '^A'; do
+# Ready when the whois port answers and the route preload is done: !g of the dump's first
+# route's origin answers data.
+probe=$(grep -m1 -A1 '^route:' "$DUMP" | awk '/^origin:/ {print $2}')
+until printf '!g%s\n' "$probe" | timeout 5 bash -c "exec 3<>/dev/tcp/127.0.0.1/$IRRD_WHOIS; cat >&3; cat <&3" 2>/dev/null | grep -q '^A'; do
   sleep 1
-  if ! kill -0 "$irrd_pid" 2>/dev/null; then echo "IRRd exited:"; tail -n 30 "$work/irrd.out" "$work/irrd.log"; exit 1; fi
+  if ! kill -0 "$irrd_pid" 2>/dev/null; then echo "IRRd exited:"; tail -n 30 "$work/irrd.out" "$work/run/irrd.log"; exit 1; fi
   if (( $(date +%s) - started > 1800 )); then echo "IRRd not ready after 30 min"; exit 1; fi
 done
 echo "IRRd serving after $(( $(date +%s) - started )) s"
