@@ -321,13 +321,11 @@ fn routes(session: &Session<'_>, registry: &Registry, argument: &str) -> Answer 
         Some((prefix, option)) => (prefix.trim(), Some(option.trim())),
         None => (argument, None),
     };
-    let Ok((family, span)) = parse_range(prefix).map_err(|_| ()).and_then(|r| {
-        if prefix.contains('/') || !prefix.contains('-') {
-            Ok(r)
-        } else {
-            Err(())
-        }
-    }) else {
+    // A prefix or an address; `a - b` ranges are not route keys.
+    let parsed = (!prefix.contains('-'))
+        .then(|| parse_range(prefix).ok())
+        .flatten();
+    let Some((family, span)) = parsed else {
         return Answer::Fail(format!("Invalid input for route search: {prefix}"));
     };
     let search = match option {
