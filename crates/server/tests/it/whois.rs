@@ -829,3 +829,44 @@ async fn bgpq4_expands_a_large_generated_set_both_ways() {
         v6
     );
 }
+
+#[tokio::test]
+async fn hostile_lines_get_errors_and_the_server_serves_on() {
+    let server = server().await;
+    // Binary junk, NULs, invalid UTF-8, huge numbers, flags without end: each line gets
+    // its dialect's error (or no entries), never a dropped connection or a panic.
+    let mut junk: Vec<u8> = b"!!\n".to_vec();
+    for line in [
+        &b"\x00\x01\xff\xfe-\x00"[..],
+        b"!t99999999999999999999999",
+        b"!gAS99999999999999999999",
+        b"!i\xff\xfe,1",
+        b"!r::/0,M",
+        b"!m,",
+        b"-T -T -T",
+        b"-------------------- x",
+        b"!aAS-\x00NUL",
+    ] {
+        junk.extend_from_slice(line);
+        junk.push(b'\n');
+    }
+    junk.extend_from_slice(b"!gAS64497\n!q\n");
+    let got = exchange(server.whois, &junk).await;
+    assert!(
+        got.contains("F Invalid value for timeout: 99999999999999999999999\n"),
+        "{got}"
+    );
+    assert!(
+        got.contains("F Invalid AS number AS99999999999999999999: number part is out of range\n"),
+        "{got}"
+    );
+    assert!(
+        got.ends_with(&data("192.0.2.0/24")),
+        "the connection lived through every line: {got}"
+    );
+    assert!(!server
+        .state
+        .metrics
+        .render()
+        .contains("ipintel_handler_panics_total 1"));
+}
