@@ -12,9 +12,17 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 DUMP=$1 OBJECTS=$2 SECS=$3
 VENV=${IRRD_VENV:-/tmp/irrd-venv}
+# One IRRd whois worker per connection: 16 for the load generator, one spare.
+WORKERS=17
 PG_PORT=${PG_PORT:-15432} REDIS_PORT=${REDIS_PORT:-16379} IRRD_WHOIS=${IRRD_WHOIS:-18453}
 PG_BIN=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1)
-[ -x "$VENV/bin/irrd" ] || { python3 -m venv "$VENV" && "$VENV/bin/pip" install -q irrd; }
+# IRRd drops to its own user after binding its ports, and imports modules after that: the
+# venv's interpreter must be readable by that user (a pyenv under /root is not).
+id irrd >/dev/null 2>&1 || useradd --system --no-create-home --shell /usr/sbin/nologin irrd
+if ! runuser -u irrd -- "$VENV/bin/python" -c 'import multiprocessing.queues, irrd' 2>/dev/null; then
+  rm -rf "$VENV"
+  "${IRRD_PYTHON:-/usr/bin/python3}" -m venv "$VENV" && "$VENV/bin/pip" install -q irrd
+fi
 work=$(mktemp -d /tmp/irrd-bench.XXXXXX)
 chmod 755 "$work"
 pids=()
@@ -24,12 +32,11 @@ cleanup() {
   rm -rf "$work"
 }
 trap cleanup EXIT
+trap 'exit 1' INT TERM
 
 echo "== IRRd $("$VENV/bin/pip" show irrd 2>/dev/null | awk '/^Version/ {print $2}') on the same dump"
 mkdir "$work/pg" "$work/run" "$work/gnupg"
 chown postgres "$work/pg"
-# IRRd refuses to run as root: it drops to this user after binding its ports.
-id irrd >/dev/null 2>&1 || useradd --system --no-create-home --shell /usr/sbin/nologin irrd
 chown irrd "$work/run" "$work/gnupg"
 runuser -u postgres -- "$PG_BIN/initdb" -A trust -U irrd -D "$work/pg" >/dev/null
 runuser -u postgres -- "$PG_BIN/pg_ctl" -D "$work/pg" -l "$work/pg/log" -w \
@@ -53,7 +60,7 @@ irrd:
         whois:
             interface: '127.0.0.1'
             port: $IRRD_WHOIS
-            max_connections: 17
+            max_connections: $WORKERS
     auth:
         gnupg_keyring: $work/gnupg
     email:
@@ -78,18 +85,58 @@ echo "irrd_load_database of $OBJECTS objects:"
 irrd_pid=$!
 pids+=($irrd_pid)
 started=$(date +%s)
-# Ready when the whois port answers and the route preload is done: !g of the dump's first
-# route's origin answers data.
+# Ready when every whois worker answers !g of the dump's first route's origin with data.
+# Each worker keeps its own copy of the route preload and loads it when Redis announces a
+# finished preload; a worker that subscribed after the announcement waits (sleeping, with
+# the query unanswered) for the next one. So: announce again until all of them answer,
+# probing with as many simultaneous connections as there are workers.
 probe=$(grep -m1 -A1 '^route:' "$DUMP" | awk '/^origin:/ {print $2}')
-until printf '!g%s\n' "$probe" | timeout 5 bash -c "exec 3<>/dev/tcp/127.0.0.1/$IRRD_WHOIS; cat >&3; cat <&3" 2>/dev/null | grep -q '^A'; do
-  sleep 1
-  if ! kill -0 "$irrd_pid" 2>/dev/null; then echo "IRRd exited:"; tail -n 30 "$work/irrd.out" "$work/run/irrd.log"; exit 1; fi
+all_workers_answer() {
+  "$VENV/bin/python" - "$IRRD_WHOIS" "$probe" "$WORKERS" <<'PY'
+import socket, sys
+port, origin, workers = int(sys.argv[1]), sys.argv[2], int(sys.argv[3])
+conns = []
+try:
+    for _ in range(workers):
+        s = socket.create_connection(("127.0.0.1", port), timeout=3)
+        s.sendall(f"!!\n!g{origin}\n".encode())
+        conns.append(s)
+    for s in conns:
+        if not s.recv(64).startswith(b"A"):
+            sys.exit(1)
+except OSError:
+    sys.exit(1)
+PY
+}
+until all_workers_answer; do
+  sleep 2
+  # A crashed subprocess leaves the main process up: its CRITICAL line is the sign.
+  if ! kill -0 "$irrd_pid" 2>/dev/null || grep -q CRITICAL "$work/run/irrd.log" 2>/dev/null; then
+    echo "IRRd failed:"; tail -n 30 "$work/irrd.out" "$work/run/irrd.log"; exit 1
+  fi
   if (( $(date +%s) - started > 1800 )); then echo "IRRd not ready after 30 min"; exit 1; fi
+  if redis-cli -p "$REDIS_PORT" exists irrd-preload-origin-route4 | grep -q 1; then
+    redis-cli -p "$REDIS_PORT" publish irrd-preload-complete-channel complete >/dev/null
+  fi
 done
 echo "IRRd serving after $(( $(date +%s) - started )) s"
-irrd_rss() { ps -eo rss=,args= | awk '/irrd/ && !/awk/ {s += $1} END {printf "%.0f MB", s/1024}'; }
-echo "IRRd RSS (all processes): $(irrd_rss)"
+# IRRd's own processes (its user), and the PostgreSQL cluster and Redis it needs.
+rss_of() { ps -o rss= "$@" | awk '{s += $1} END {printf "%.0f MB", s/1024}'; }
+# Summed RSS counts the pages IRRd's forked workers share once per worker; PSS shares
+# them out, so it is the fair total.
+pss_of() {
+  for p in $(ps -o pid= "$@"); do cat "/proc/$p/smaps_rollup" 2>/dev/null; done |
+    awk '/^Pss:/ {s += $2} END {printf "%.0f MB", s/1024}'
+}
+irrd_rss() {
+  echo "IRRd RSS $(rss_of -u irrd) (PSS $(pss_of -u irrd)), PostgreSQL RSS $(rss_of -u postgres) (PSS $(pss_of -u postgres)), Redis $(rss_of -p "${pids[0]}")"
+}
+echo "RSS: $(irrd_rss)"
 IPINTEL_BENCH_WHOIS="127.0.0.1:$IRRD_WHOIS" IPINTEL_BENCH_IRR_ONLY=1 \
 IPINTEL_BENCH_SECS=$SECS IPINTEL_BENCH_OBJECTS=$OBJECTS \
   taskset -c 0 cargo bench -q -p ipintel --bench whois
-echo "IRRd RSS (all processes) at the end: $(irrd_rss)"
+echo "RSS at the end: $(irrd_rss)"
+if grep -q -E "ERROR|CRITICAL" "$work/run/irrd.log"; then
+  echo "IRRd logged $(grep -c -E 'ERROR|CRITICAL' "$work/run/irrd.log") error(s); the first:"
+  grep -m1 -A12 -E "ERROR|CRITICAL" "$work/run/irrd.log" | cut -c1-300
+fi

@@ -28,7 +28,7 @@ cargo bench --no-run -q -p ipintel --bench whois 2>/dev/null
 BIN="${CARGO_TARGET_DIR:-target}/release/ipintel"
 IPINTEL_BENCH_OBJECTS=$OBJECTS IPINTEL_BENCH_DUMP="$work/dump.rpsl" IPINTEL_BENCH_PHASE=dump \
   cargo bench -q -p ipintel --bench registry | grep -v '^$'
-mkdir "$work/data"
+mkdir "$work/data" "$work/answers-ipintel" "$work/answers-irrd"
 /usr/bin/time -f "import: %e s wall, peak RSS %M KiB" \
   "$BIN" --data-dir "$work/data" --create registry import --source TEST "$work/dump.rpsl" >/dev/null
 
@@ -44,13 +44,33 @@ echo "server loaded; RSS $(awk '/VmRSS/ {printf "%.0f MB", $2/1024}' "/proc/$ser
 irr_only=; [ "${IRRD:-}" = 1 ] && irr_only=1
 IPINTEL_BENCH_WHOIS="127.0.0.1:$WHOIS_PORT" IPINTEL_BENCH_SERVER_PID=$server_pid \
 IPINTEL_BENCH_SECS=$SECS IPINTEL_BENCH_OBJECTS=$OBJECTS IPINTEL_BENCH_TSV="$work/ipintel.tsv" \
-IPINTEL_BENCH_IRR_ONLY=$irr_only \
+IPINTEL_BENCH_IRR_ONLY=$irr_only IPINTEL_BENCH_ANSWERS="$work/answers-ipintel" \
   taskset -c 0 cargo bench -q -p ipintel --bench whois
 echo "server RSS at the end: $(awk '/VmRSS/ {printf "%.0f MB", $2/1024}' "/proc/$server_pid/status")"
 
 if [ "${IRRD:-}" = 1 ]; then
   kill "$server_pid"; wait "$server_pid" 2>/dev/null || true; server_pid=
-  IPINTEL_BENCH_TSV="$work/irrd.tsv" bench/irrd.sh "$work/dump.rpsl" "$OBJECTS" "$SECS"
+  IPINTEL_BENCH_TSV="$work/irrd.tsv" IPINTEL_BENCH_ANSWERS="$work/answers-irrd" \
+    bench/irrd.sh "$work/dump.rpsl" "$OBJECTS" "$SECS"
+  echo "== the heavy answers compared (as sets of items: IRRd does not sort them)"
+  python3 - "$work/answers-ipintel" "$work/answers-irrd" <<'PY'
+import os, sys
+ours_dir, theirs_dir = sys.argv[1], sys.argv[2]
+for name in sorted(os.listdir(ours_dir)):
+    path = os.path.join(theirs_dir, name)
+    if not os.path.exists(path):
+        print(f"  {name:<16} IRRd gave no answer")
+        continue
+    ours = set(open(os.path.join(ours_dir, name), "rb").read().split())
+    theirs = set(open(path, "rb").read().split())
+    if ours == theirs:
+        print(f"  {name:<16} the same {len(ours)} items")
+    else:
+        only_ours = sorted(ours - theirs)[:5]
+        only_theirs = sorted(theirs - ours)[:5]
+        print(f"  {name:<16} differ: {len(ours - theirs)} only in ipintel {only_ours}, "
+              f"{len(theirs - ours)} only in IRRd {only_theirs}")
+PY
   echo "== side by side (same dump, same queries, same load generator)"
   python3 - "$work/ipintel.tsv" "$work/irrd.tsv" <<'PY'
 import sys

@@ -258,6 +258,36 @@ fn main() {
     ipintel_core::release_free_heap();
     println!("after giving freed heap back: {}", rss());
 
+    // Uncached set answers (what the first `!a`/`!i…,1` after an import costs): each run
+    // excludes a different set that does not exist, so it misses the generation's cache.
+    if registry.set("AS-BIG", &[]).is_some() {
+        for (label, run) in [
+            ("!aAS-BIG", 0u8),
+            ("!a4AS-BIG", 1),
+            ("!iAS-BIG,1", 2),
+            ("!iRS-SET0,1", 3),
+        ] {
+            let runs = 10;
+            let started = Instant::now();
+            let mut bytes = 0;
+            for i in 0..runs {
+                let exclude = [format!("AS-UNCACHED-{i}")];
+                let listing = match run {
+                    0 => registry.set_prefixes("AS-BIG", None, &[], &exclude),
+                    1 => registry.set_prefixes("AS-BIG", Some(Family::V4), &[], &exclude),
+                    2 => registry.recursive_members("AS-BIG", &[], &exclude),
+                    _ => registry.recursive_members("RS-SET0", &[], &exclude),
+                };
+                bytes = listing.expect("the set exists").text().len();
+            }
+            println!(
+                "uncached {label}: {:.1} ms ({bytes} B answer); {}",
+                started.elapsed().as_secs_f64() * 1000.0 / runs as f64,
+                rss()
+            );
+        }
+    }
+
     // Most-specific lookups of random addresses in the generated space.
     let index = registry
         .ranges(Family::V4, RangeKind::Network)

@@ -12,15 +12,21 @@
 //! sets each throughput run's length (default 5); `IPINTEL_BENCH_OBJECTS` the registry's
 //! size (to pick keys the generator made, default 1,000,000). `IPINTEL_BENCH_IRR_ONLY=1`
 //! leaves RIPE-style queries out (for IRRd, bench/irrd.sh); `IPINTEL_BENCH_TSV=FILE`
-//! appends each figure as `name<TAB>value` for the side-by-side ratio.
+//! appends each figure as `name<TAB>value` for the side-by-side ratio; `IPINTEL_BENCH_ANSWERS=DIR`
+//! saves each heavy query's answer there.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
-/// One framed answer read from `reader`: its payload size. RIPE answers end at the blank
-/// lines after the served-by line; IRRd answers are `A<n>`+`C`, `C`, `D` or `F`.
-fn read_answer(reader: &mut BufReader<TcpStream>, ripe: bool) -> std::io::Result<usize> {
+/// One framed answer read from `reader` into `payload`: its size. RIPE answers end at the
+/// blank lines after the served-by line; IRRd answers are `A<n>`+`C`, `C`, `D` or `F`.
+fn read_answer(
+    reader: &mut BufReader<TcpStream>,
+    ripe: bool,
+    payload: &mut Vec<u8>,
+) -> std::io::Result<usize> {
+    payload.clear();
     let mut line = String::new();
     if ripe {
         let mut size = 0;
@@ -32,6 +38,7 @@ fn read_answer(reader: &mut BufReader<TcpStream>, ripe: bool) -> std::io::Result
                 return Err(std::io::ErrorKind::UnexpectedEof.into());
             }
             size += line.len();
+            payload.extend_from_slice(line.as_bytes());
             if line.starts_with("% This query was served by") {
                 served = true;
                 blanks = 0;
@@ -53,8 +60,8 @@ fn read_answer(reader: &mut BufReader<TcpStream>, ripe: bool) -> std::io::Result
                 .trim()
                 .parse()
                 .map_err(|_| std::io::Error::new(std::io::ErrorKind::InvalidData, line.clone()))?;
-            let mut payload = vec![0u8; n];
-            reader.read_exact(&mut payload)?;
+            payload.resize(n, 0);
+            reader.read_exact(payload)?;
             line.clear();
             reader.read_line(&mut line)?;
             if line != "C\n" {
@@ -77,6 +84,8 @@ fn read_answer(reader: &mut BufReader<TcpStream>, ripe: bool) -> std::io::Result
 struct Connection {
     writer: TcpStream,
     reader: BufReader<TcpStream>,
+    /// The last answer's payload.
+    answer: Vec<u8>,
 }
 
 impl Connection {
@@ -86,15 +95,15 @@ impl Connection {
         let mut c = Connection {
             writer: stream.try_clone().unwrap(),
             reader: BufReader::with_capacity(1 << 20, stream),
+            answer: Vec::new(),
         };
         c.writer.write_all(first.as_bytes()).unwrap();
         c
     }
 
-    fn ask(&mut self, query: &str) -> usize {
-        self.writer.write_all(query.as_bytes()).unwrap();
-        read_answer(&mut self.reader, !query.starts_with('!'))
-            .unwrap_or_else(|e| panic!("{query}: {e}"))
+    fn ask(&mut self, query: &str) -> std::io::Result<usize> {
+        self.writer.write_all(query.as_bytes())?;
+        read_answer(&mut self.reader, !query.starts_with('!'), &mut self.answer)
     }
 }
 
@@ -149,6 +158,24 @@ fn record(name: &str, value: f64) {
     }
 }
 
+/// With `IPINTEL_BENCH_ANSWERS=DIR`, a heavy query's answer is written to DIR/QUERY, for
+/// bench/whois.sh to compare the two servers' answers.
+fn save_answer(query: &str, payload: &[u8]) {
+    if let Ok(dir) = std::env::var("IPINTEL_BENCH_ANSWERS") {
+        let name: String = query
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || c == '-' {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .collect();
+        let _ = std::fs::write(std::path::Path::new(&dir).join(name), payload);
+    }
+}
+
 fn simple_query(rng: &mut Rng, objects: u64) -> String {
     let aut_nums = (objects / 100).max(1);
     let kinds = if irr_only() { 3 } else { 4 };
@@ -177,11 +204,11 @@ fn throughput(addr: SocketAddr, connections: usize, window: usize, secs: u64, ob
                         in_flight.push_back((Instant::now(), !q.starts_with('!')));
                     }
                     let (sent, ripe) = in_flight.pop_front().unwrap();
-                    read_answer(&mut c.reader, ripe).unwrap();
+                    read_answer(&mut c.reader, ripe, &mut c.answer).unwrap();
                     latencies.push(sent.elapsed());
                 }
                 while let Some((_, ripe)) = in_flight.pop_front() {
-                    read_answer(&mut c.reader, ripe).unwrap();
+                    read_answer(&mut c.reader, ripe, &mut c.answer).unwrap();
                 }
                 latencies
             })
@@ -246,15 +273,37 @@ fn main() {
     ] {
         let line = format!("{query}\n");
         let first = Instant::now();
-        let size = c.ask(&line);
+        // A server that fails a query (the other server, in bench/irrd.sh) is reported as
+        // such, and the next query gets a fresh connection.
+        let failed = |c: &mut Connection, e: std::io::Error, t: Instant| {
+            println!("  {query:<16} failed after {}: {e}", ms(t.elapsed()));
+            record(&format!("{query} failed"), 1.0);
+            *c = Connection::open(addr, "!!\n");
+        };
+        let size = match c.ask(&line) {
+            Ok(size) => size,
+            Err(e) => {
+                failed(&mut c, e, first);
+                continue;
+            }
+        };
         let first = first.elapsed();
+        save_answer(query, &c.answer);
         // 300 answers, or as many as 20 s allow (a slow server), at least 5.
         let mut times = Vec::with_capacity(300);
         let budget = Instant::now();
         while times.len() < 300 && (times.len() < 5 || budget.elapsed() < Duration::from_secs(20)) {
             let t = Instant::now();
-            c.ask(&line);
-            times.push(t.elapsed());
+            match c.ask(&line) {
+                Ok(_) => times.push(t.elapsed()),
+                Err(e) => {
+                    failed(&mut c, e, t);
+                    break;
+                }
+            }
+        }
+        if times.is_empty() {
+            continue;
         }
         times.sort_unstable();
         record(&format!("{query} first ms"), first.as_secs_f64() * 1000.0);

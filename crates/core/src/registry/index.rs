@@ -56,13 +56,28 @@ pub struct Registry {
     ranges: HashMap<(Family, RangeKind), RangeIndex>,
     /// Origin of each route, by object.
     origins: HashMap<ObjectId, u32>,
-    /// Routes (route and route6) by origin AS, in id order.
-    by_origin: HashMap<u32, Vec<ObjectId>>,
+    /// Routes (route and route6) by origin AS, in id order, with what set expansion
+    /// reads of them, so `!a` of 100,000 prefixes touches no object.
+    by_origin: HashMap<u32, Vec<OriginRoute>>,
+    /// The prefixes [`OriginRoute`]s point into, canonical, one after another.
+    route_prefixes: String,
     /// aut-num by number.
     aut_nums: HashMap<u32, Vec<ObjectId>>,
     as_blocks: RangeIndex,
     /// Recursive set answers computed from this generation (`sets.rs`).
     pub(super) sets_cache: super::sets::SetCache,
+}
+
+/// A route or route6 object as its origin's index holds it.
+#[derive(Debug, Clone, Copy)]
+pub struct OriginRoute {
+    pub id: ObjectId,
+    /// Position in [`Registry::sources`].
+    pub source: u32,
+    pub v6: bool,
+    /// The prefix's place in `route_prefixes`.
+    at: u32,
+    len: u32,
 }
 
 /// What a registry needs to know of an object to index it, read once at import and again
@@ -234,7 +249,22 @@ impl Registry {
                 if kind == RangeKind::Route {
                     let origin = facts.asn.expect("admitted routes have one");
                     registry.origins.insert(id, origin);
-                    registry.by_origin.entry(origin).or_default().push(id);
+                    // Set answers carry the prefix in one form, however it was written.
+                    let prefix = super::key::format_prefix(family, span)
+                        .unwrap_or_else(|| object.first_value().to_ascii_lowercase());
+                    let at = registry.route_prefixes.len();
+                    registry.route_prefixes.push_str(&prefix);
+                    registry
+                        .by_origin
+                        .entry(origin)
+                        .or_default()
+                        .push(OriginRoute {
+                            id,
+                            source: source_id,
+                            v6: class == "route6",
+                            at: at as u32,
+                            len: prefix.len() as u32,
+                        });
                 }
             }
             if class == "aut-num" {
@@ -295,6 +325,7 @@ impl Registry {
             .map(|(k, items)| (k, RangeIndex::build(items)))
             .collect();
         registry.as_blocks = RangeIndex::build(as_blocks);
+        registry.route_prefixes.shrink_to_fit();
         (registry, skipped)
     }
 
@@ -352,8 +383,13 @@ impl Registry {
     }
 
     /// The route and route6 objects whose origin is `asn`, in id order.
-    pub fn routes_of(&self, asn: u32) -> &[ObjectId] {
+    pub fn routes_of(&self, asn: u32) -> &[OriginRoute] {
         self.by_origin.get(&asn).map_or(&[], Vec::as_slice)
+    }
+
+    /// A route's prefix in canonical form (`2001:db8::/32`).
+    pub fn route_prefix(&self, route: &OriginRoute) -> &str {
+        &self.route_prefixes[route.at as usize..(route.at + route.len) as usize]
     }
 
     /// Objects whose inverse attribute `attribute` names `value` (`-i mnt-by EX-MNT`).

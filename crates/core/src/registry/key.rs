@@ -188,6 +188,35 @@ fn family_and_number(ip: IpAddr) -> (Family, u128) {
 
 /// A span of `family` as the registries write it: `a.b.c.d - e.f.g.h` for IPv4, the prefix
 /// for IPv6 when the span is one (else a range).
+/// A span that is one prefix in CIDR notation, addresses in their canonical text
+/// (`2001:db8:0::/48` becomes `2001:db8::/48`, as IRRd answers); `None` when the span is
+/// no prefix.
+pub fn format_prefix(family: Family, span: Span) -> Option<String> {
+    let bits = match family {
+        Family::V4 => 32,
+        Family::V6 => 128,
+    };
+    let size = span.end.wrapping_sub(span.start).wrapping_add(1);
+    let length = if size == 0 {
+        // The whole IPv6 space wraps the size to zero.
+        0
+    } else if size.is_power_of_two() && span.start % size == 0 {
+        bits - size.trailing_zeros()
+    } else {
+        return None;
+    };
+    if length > bits {
+        return None;
+    }
+    Some(match family {
+        Family::V4 => format!(
+            "{}/{length}",
+            Ipv4Addr::from(u32::try_from(span.start).ok()?)
+        ),
+        Family::V6 => format!("{}/{length}", Ipv6Addr::from(span.start)),
+    })
+}
+
 pub fn format_span(family: Family, span: Span) -> String {
     match family {
         Family::V4 => format!(

@@ -261,9 +261,7 @@ impl Registry {
     /// The distinct prefixes of the route (V4) or route6 (V6) objects with origin `asn`,
     /// in the registry's canonical form, sorted.
     pub fn origin_prefixes(&self, asn: u32, family: Family) -> Vec<String> {
-        let mut out = BTreeSet::new();
-        self.add_origin_prefixes(asn, Some(family), &[], &mut out);
-        out.into_iter().collect()
+        self.origin_prefixes_in(asn, Some(family), &[])
     }
 
     /// [`Registry::origin_prefixes`] of routes in `sources` only (every source when empty);
@@ -274,37 +272,45 @@ impl Registry {
         family: Option<Family>,
         sources: &[String],
     ) -> Vec<String> {
-        let mut out = BTreeSet::new();
-        self.add_origin_prefixes(asn, family, sources, &mut out);
-        out.into_iter().collect()
+        let mut out = Vec::new();
+        self.add_origin_prefixes(asn, family, &self.source_filter(sources), &mut out);
+        sorted_distinct(&mut out);
+        out.into_iter().map(str::to_string).collect()
     }
 
-    fn add_origin_prefixes(
-        &self,
+    /// The positions of `sources` among the registry's (`None`: every source).
+    fn source_filter(&self, sources: &[String]) -> Option<Vec<u32>> {
+        if sources.is_empty() {
+            return None;
+        }
+        Some(
+            (0..self.sources().len() as u32)
+                .filter(|&at| {
+                    sources
+                        .iter()
+                        .any(|s| s.eq_ignore_ascii_case(&self.sources()[at as usize]))
+                })
+                .collect(),
+        )
+    }
+
+    /// Push the prefixes of `asn`'s routes (`family`, `sources`) onto `out`, repeats and
+    /// all: read from the origin index, no object is touched.
+    fn add_origin_prefixes<'a>(
+        &'a self,
         asn: u32,
         family: Option<Family>,
-        sources: &[String],
-        out: &mut BTreeSet<String>,
+        sources: &Option<Vec<u32>>,
+        out: &mut Vec<&'a str>,
     ) {
-        for &id in self.routes_of(asn) {
-            let route = self.object(id);
-            if !sources.is_empty()
-                && !sources
-                    .iter()
-                    .any(|s| s.eq_ignore_ascii_case(&route.source))
-            {
+        for route in self.routes_of(asn) {
+            if sources.as_ref().is_some_and(|s| !s.contains(&route.source)) {
                 continue;
             }
-            let is_v6 = route.template.class == "route6";
-            if family.is_some_and(|f| (f == Family::V6) != is_v6) {
+            if family.is_some_and(|f| (f == Family::V6) != route.v6) {
                 continue;
             }
-            let prefix = route.object.first_value();
-            if prefix.bytes().any(|b| b.is_ascii_uppercase()) {
-                out.insert(prefix.to_ascii_lowercase());
-            } else if !out.contains(prefix) {
-                out.insert(prefix.to_string());
-            }
+            out.push(self.route_prefix(route));
         }
     }
 
@@ -333,10 +339,13 @@ impl Registry {
                 Some(if self.object(root).template.class == "as-set" {
                     Listing::of(expansion.asns.iter().map(|asn| format!("AS{asn}")))
                 } else {
-                    let mut prefixes = expansion.prefixes;
+                    let mut prefixes: Vec<&str> =
+                        expansion.prefixes.iter().map(String::as_str).collect();
+                    let filter = self.source_filter(sources);
                     for &asn in &expansion.asns {
-                        self.add_origin_prefixes(asn, None, sources, &mut prefixes);
+                        self.add_origin_prefixes(asn, None, &filter, &mut prefixes);
                     }
+                    sorted_distinct(&mut prefixes);
                     Listing::of(prefixes)
                 })
             })
@@ -360,10 +369,12 @@ impl Registry {
         self.sets_cache
             .get_or(cache_key(what, name, sources, exclude), || {
                 let expansion = self.expand(name, sources, exclude)?;
-                let mut prefixes = BTreeSet::new();
+                let filter = self.source_filter(sources);
+                let mut prefixes = Vec::new();
                 for &asn in &expansion.asns {
-                    self.add_origin_prefixes(asn, family, sources, &mut prefixes);
+                    self.add_origin_prefixes(asn, family, &filter, &mut prefixes);
                 }
+                sorted_distinct(&mut prefixes);
                 Some(Listing::of(prefixes))
             })
     }
@@ -424,6 +435,12 @@ impl Registry {
 }
 
 /// Whether a set member is a prefix (with or without a range operator `^+`, `^-`, `^n-m`).
+/// Sort (byte order, as the answers have always been) and drop repeats.
+fn sorted_distinct(items: &mut Vec<&str>) {
+    items.sort_unstable();
+    items.dedup();
+}
+
 fn is_prefix(member: &str) -> bool {
     let prefix = member.split('^').next().unwrap_or(member);
     prefix.contains('/') && parse_range(prefix).is_ok()
@@ -517,6 +534,22 @@ source: TEST
         );
         assert_eq!(r.origin_prefixes(64496, Family::V6), ["2001:db8:1::/48"]);
         assert!(r.origin_prefixes(64999, Family::V4).is_empty());
+    }
+
+    #[test]
+    fn prefixes_are_answered_in_canonical_form_however_written() {
+        let text = "route6: 2001:DB8:0::/48\norigin: AS64510\nsource: TEST\n\n\
+                    route: 192.0.2.0/24\norigin: AS64510\nsource: TEST\n\n\
+                    as-set: AS-CANON\nmembers: AS64510\nsource: TEST\n";
+        let r = Registry::build(parse(text).map(|o| ("TEST".to_string(), o.unwrap()))).0;
+        assert_eq!(r.origin_prefixes(64510, Family::V6), ["2001:db8::/48"]);
+        assert_eq!(
+            r.set_prefixes("AS-CANON", None, &[], &[])
+                .unwrap()
+                .text()
+                .as_ref(),
+            "192.0.2.0/24 2001:db8::/48"
+        );
     }
 
     #[test]
