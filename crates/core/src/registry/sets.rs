@@ -8,7 +8,7 @@
 //! generation starts with an empty cache, so an import never serves a stale expansion.
 //! No wire format here.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 
 use super::index::{ObjectId, RangeKind, Registry};
@@ -166,68 +166,76 @@ impl Registry {
     /// The set object called `name` (any case), in the first of `sources` that has it
     /// (every source when empty).
     pub fn set(&self, name: &str, sources: &[String]) -> Option<ObjectId> {
-        let in_order: Vec<String> = if sources.is_empty() {
-            self.sources().iter().map(|s| s.to_string()).collect()
-        } else {
-            sources.to_vec()
-        };
-        in_order.iter().find_map(|source| {
+        let in_class = |source: &str| {
             SET_CLASSES
                 .iter()
                 .find_map(|class| self.get(source, class, name))
-        })
+        };
+        if sources.is_empty() {
+            self.sources().iter().find_map(|s| in_class(s))
+        } else {
+            sources.iter().find_map(|s| in_class(s))
+        }
     }
 
     /// The direct members of a set, as written (nested set names included, known or not),
     /// sorted and without repeats. `None` when there is no such set.
     pub fn set_members(&self, name: &str, sources: &[String]) -> Option<Vec<String>> {
         let id = self.set(name, sources)?;
+        let mut members = BTreeSet::new();
+        self.each_member(id, |m| {
+            members.insert(m.to_string());
+        });
+        Some(members.into_iter().collect())
+    }
+
+    /// Every direct member of the set `id`, as written, repeats and all, borrowed from the
+    /// registry: its `members` and `mp-members`, and the objects that name it in
+    /// `member-of` and are maintained by one of its `mbrs-by-ref` maintainers (or any,
+    /// with `ANY`).
+    fn each_member<'a>(&'a self, id: ObjectId, mut visit: impl FnMut(&'a str)) {
         let set = self.object(id);
-        let mut members: BTreeSet<String> = set
-            .object
-            .attributes()
-            .filter(|a| a.name == "members" || a.name == "mp-members")
-            .flat_map(|a| {
-                a.value
-                    .split(',')
-                    .map(str::trim)
-                    .map(str::to_string)
-                    .collect::<Vec<_>>()
-            })
-            .filter(|m| !m.is_empty() && !m.eq_ignore_ascii_case(&set.key))
-            .collect();
-        // member-of, honoured only for objects maintained by one of the set's mbrs-by-ref.
-        let by_ref: Vec<String> = set
+        for attribute in set.object.attributes() {
+            if attribute.name != "members" && attribute.name != "mp-members" {
+                continue;
+            }
+            for member in attribute.value.split(',').map(str::trim) {
+                if !member.is_empty() && !member.eq_ignore_ascii_case(&set.key) {
+                    visit(member);
+                }
+            }
+        }
+        let by_ref: Vec<&str> = set
             .object
             .values("mbrs-by-ref")
             .flat_map(|v| v.split(','))
-            .map(|m| m.trim().to_ascii_uppercase())
+            .map(str::trim)
             .filter(|m| !m.is_empty())
             .collect();
-        if !by_ref.is_empty() {
-            for &member in self.inverse("member-of", &set.key) {
-                let object = self.object(member);
-                if object.source != set.source {
-                    continue;
-                }
-                let maintained = by_ref.iter().any(|m| m == "ANY")
-                    || object
-                        .object
-                        .values("mnt-by")
-                        .flat_map(|v| v.split(','))
-                        .any(|m| by_ref.iter().any(|r| r.eq_ignore_ascii_case(m.trim())));
-                if !maintained {
-                    continue;
-                }
-                let shown = match object.template.class {
-                    // A route joins as its prefix; an aut-num or a set by its key.
-                    "route" | "route6" => object.object.first_value().to_string(),
-                    _ => object.key.to_string(),
-                };
-                members.insert(shown);
-            }
+        if by_ref.is_empty() {
+            return;
         }
-        Some(members.into_iter().collect())
+        let any = by_ref.iter().any(|m| m.eq_ignore_ascii_case("ANY"));
+        for &member in self.inverse("member-of", &set.key) {
+            let object = self.object(member);
+            if object.source != set.source {
+                continue;
+            }
+            let maintained = any
+                || object
+                    .object
+                    .values("mnt-by")
+                    .flat_map(|v| v.split(','))
+                    .any(|m| by_ref.iter().any(|r| r.eq_ignore_ascii_case(m.trim())));
+            if !maintained {
+                continue;
+            }
+            visit(match object.template.class {
+                // A route joins as its prefix; an aut-num or a set by its key.
+                "route" | "route6" => object.object.first_value(),
+                _ => &object.key,
+            });
+        }
     }
 
     /// A set expanded recursively: nested sets followed (each once: cycles end), unknown
@@ -236,24 +244,27 @@ impl Registry {
     pub fn expand(&self, name: &str, sources: &[String], exclude: &[String]) -> Option<Expansion> {
         self.set(name, sources)?;
         let mut out = Expansion::default();
-        let mut seen: BTreeSet<String> = BTreeSet::new();
+        let mut seen: HashSet<String> = HashSet::new();
         let mut stack = vec![name.to_ascii_uppercase()];
         while let Some(set) = stack.pop() {
-            if !seen.insert(set.clone()) || exclude.iter().any(|e| e.eq_ignore_ascii_case(&set)) {
+            if exclude.iter().any(|e| e.eq_ignore_ascii_case(&set)) {
                 continue;
             }
-            let Some(members) = self.set_members(&set, sources) else {
+            let Some(id) = self.set(&set, sources) else {
                 continue;
             };
-            for member in members {
-                if let Some(asn) = parse_asn(&member) {
+            if !seen.insert(set) {
+                continue;
+            }
+            self.each_member(id, |member| {
+                if let Some(asn) = parse_asn(member) {
                     out.asns.insert(asn);
-                } else if is_prefix(&member) {
-                    out.prefixes.insert(member);
-                } else {
+                } else if is_prefix(member) {
+                    out.prefixes.insert(member.to_string());
+                } else if !seen.contains(&member.to_ascii_uppercase()) {
                     stack.push(member.to_ascii_uppercase());
                 }
-            }
+            });
         }
         Some(out)
     }
