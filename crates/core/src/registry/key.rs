@@ -186,28 +186,23 @@ fn family_and_number(ip: IpAddr) -> (Family, u128) {
     }
 }
 
-/// A span of `family` as the registries write it: `a.b.c.d - e.f.g.h` for IPv4, the prefix
-/// for IPv6 when the span is one (else a range).
 /// A span that is one prefix in CIDR notation, addresses in their canonical text
 /// (`2001:db8:0::/48` becomes `2001:db8::/48`, as IRRd answers); `None` when the span is
 /// no prefix.
 pub fn format_prefix(family: Family, span: Span) -> Option<String> {
-    let bits = match family {
+    let bits: u32 = match family {
         Family::V4 => 32,
         Family::V6 => 128,
     };
     let size = span.end.wrapping_sub(span.start).wrapping_add(1);
-    let length = if size == 0 {
+    let length = if size == 0 && family == Family::V6 {
         // The whole IPv6 space wraps the size to zero.
         0
     } else if size.is_power_of_two() && span.start % size == 0 {
-        bits - size.trailing_zeros()
+        bits.checked_sub(size.trailing_zeros())?
     } else {
         return None;
     };
-    if length > bits {
-        return None;
-    }
     Some(match family {
         Family::V4 => format!(
             "{}/{length}",
@@ -217,6 +212,8 @@ pub fn format_prefix(family: Family, span: Span) -> Option<String> {
     })
 }
 
+/// A span of `family` as the registries write it: `a.b.c.d - e.f.g.h` for IPv4, the prefix
+/// for IPv6 when the span is one (else a range).
 pub fn format_span(family: Family, span: Span) -> String {
     match family {
         Family::V4 => format!(
@@ -248,6 +245,20 @@ pub fn format_span(family: Family, span: Span) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn prefixes_are_formatted_canonically_and_ranges_are_not_prefixes() {
+        let (family, span) = parse_range("2001:DB8:0::/48").unwrap();
+        assert_eq!(format_prefix(family, span).unwrap(), "2001:db8::/48");
+        let (family, span) = parse_range("192.0.2.0/24").unwrap();
+        assert_eq!(format_prefix(family, span).unwrap(), "192.0.2.0/24");
+        let (family, span) = parse_range("::/0").unwrap();
+        assert_eq!(format_prefix(family, span).unwrap(), "::/0");
+        let (family, span) = parse_range("0.0.0.0/0").unwrap();
+        assert_eq!(format_prefix(family, span).unwrap(), "0.0.0.0/0");
+        let (family, span) = parse_range("192.0.2.0 - 192.0.2.2").unwrap();
+        assert_eq!(format_prefix(family, span), None);
+    }
 
     fn span(key: &str) -> (Family, Span) {
         parse_range(key).unwrap()
