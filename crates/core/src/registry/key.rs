@@ -221,24 +221,13 @@ pub fn format_span(family: Family, span: Span) -> String {
             Ipv4Addr::from(span.start as u32),
             Ipv4Addr::from(span.end as u32)
         ),
-        Family::V6 => {
-            let size = span.end.wrapping_sub(span.start).wrapping_add(1);
-            if span.start == 0 && span.end == u128::MAX {
-                "::/0".into()
-            } else if size.is_power_of_two() && span.start % size == 0 {
-                format!(
-                    "{}/{}",
-                    Ipv6Addr::from(span.start),
-                    128 - size.trailing_zeros()
-                )
-            } else {
-                format!(
-                    "{} - {}",
-                    Ipv6Addr::from(span.start),
-                    Ipv6Addr::from(span.end)
-                )
-            }
-        }
+        Family::V6 => format_prefix(family, span).unwrap_or_else(|| {
+            format!(
+                "{} - {}",
+                Ipv6Addr::from(span.start),
+                Ipv6Addr::from(span.end)
+            )
+        }),
     }
 }
 

@@ -261,8 +261,11 @@ impl Registry {
                     out.asns.insert(asn);
                 } else if is_prefix(member) {
                     out.prefixes.insert(member.to_string());
-                } else if !seen.contains(&member.to_ascii_uppercase()) {
-                    stack.push(member.to_ascii_uppercase());
+                } else {
+                    let nested = member.to_ascii_uppercase();
+                    if !seen.contains(&nested) {
+                        stack.push(nested);
+                    }
                 }
             });
         }
