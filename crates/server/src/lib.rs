@@ -10,6 +10,7 @@
 //! - [`api`]: one folder per dialect; dialects never import each other.
 //! - [`bulk`]: the bulk pipeline (terms -> results) and its JSON/XML/CSV writers.
 //! - [`commands`]: the non-serving subcommands (keys, lookup, data).
+//! - [`limits`]: per-client rate limits every front end shares.
 //! - [`metrics`]: Prometheus counters.
 
 pub mod api;
@@ -18,6 +19,7 @@ pub mod cli;
 pub mod commands;
 pub mod config;
 pub mod http;
+pub mod limits;
 pub mod listen;
 pub mod metrics;
 pub mod net;

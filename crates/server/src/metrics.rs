@@ -52,6 +52,8 @@ pub struct Metrics {
     pub open_connections: Family<FrontEndLabel, Gauge>,
     /// Whois queries (TCP and the HTTP mirror) by outcome (data, empty, error, refused).
     pub whois_queries: Family<OutcomeLabel, Counter>,
+    /// Requests that carried maintainer passwords, by outcome.
+    pub registry_unlocks: Family<OutcomeLabel, Counter>,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -93,6 +95,12 @@ impl Metrics {
         let connections = Family::<ConnectionLabels, Counter>::default();
         let open_connections = Family::<FrontEndLabel, Gauge>::default();
         let whois_queries = Family::<OutcomeLabel, Counter>::default();
+        let registry_unlocks = Family::<OutcomeLabel, Counter>::default();
+        registry.register(
+            "registry_unlocks",
+            "requests with maintainer passwords by outcome (unlocked, failed, refused: too many recent failures from the client)",
+            registry_unlocks.clone(),
+        );
         registry.register(
             "whois_queries",
             "whois queries by outcome (data, empty, error, refused)",
@@ -181,6 +189,7 @@ impl Metrics {
             connections,
             open_connections,
             whois_queries,
+            registry_unlocks,
         }
     }
 
@@ -201,6 +210,12 @@ impl Metrics {
 
     pub fn whois_query(&self, outcome: &'static str) {
         self.whois_queries
+            .get_or_create(&OutcomeLabel { outcome })
+            .inc();
+    }
+
+    pub fn registry_unlock(&self, outcome: &'static str) {
+        self.registry_unlocks
             .get_or_create(&OutcomeLabel { outcome })
             .inc();
     }

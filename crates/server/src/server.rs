@@ -101,11 +101,16 @@ pub async fn start(config: Config) -> anyhow::Result<Started> {
             local_networks,
             jobs_wakeup: Arc::new(tokio::sync::Notify::new()),
             registry,
-            whois_limiter: Arc::new(crate::whois::RateLimiter::new(
+            whois_limiter: Arc::new(crate::limits::RateLimiter::new(
                 config.whois.queries_per_second,
                 config.whois.burst,
                 config.whois.unmetered_networks.clone(),
             )),
+            unlock_limiter: Arc::new(crate::limits::RateLimiter::per_minute(
+                crate::limits::UNLOCK_FAILURES_PER_MINUTE,
+                crate::limits::UNLOCK_FAILURES_BURST,
+            )),
+            cpu: Arc::new(crate::limits::CpuPool::per_core()),
             config: Arc::new(config),
             metrics,
         },

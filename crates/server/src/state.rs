@@ -25,5 +25,9 @@ pub struct AppState {
     /// The memory request bodies in flight may hold.
     pub body_budget: Arc<crate::http::budget::BodyBudget>,
     /// Whois queries per client address, TCP and the HTTP mirror together.
-    pub whois_limiter: Arc<crate::whois::RateLimiter>,
+    pub whois_limiter: Arc<crate::limits::RateLimiter>,
+    /// Failed maintainer-password guesses per client address.
+    pub unlock_limiter: Arc<crate::limits::RateLimiter>,
+    /// Slow work (password checks, large renders), off the async threads.
+    pub cpu: Arc<crate::limits::CpuPool>,
 }

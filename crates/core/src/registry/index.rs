@@ -66,6 +66,8 @@ pub struct Registry {
     as_blocks: RangeIndex,
     /// Recursive set answers computed from this generation (`sets.rs`).
     pub(super) sets_cache: super::sets::SetCache,
+    /// Maintainer passwords checked against this generation (`unlock.rs`).
+    unlock_cache: super::unlock::UnlockCache,
 }
 
 /// A route or route6 object as its origin's index holds it.
@@ -203,6 +205,12 @@ pub fn canonical_key<'k>(class: &Template, key: &'k str) -> Option<std::borrow::
 }
 
 impl Registry {
+    /// Password checks of this generation: gone with it, so a changed `auth:` is never
+    /// answered from an old result.
+    pub(super) fn unlock_cache(&self) -> &super::unlock::UnlockCache {
+        &self.unlock_cache
+    }
+
     /// Index `objects` (source, object). An object [`admit`] refuses is skipped with the
     /// reason; a later object with the same source, class and key replaces an earlier one,
     /// as a newer dump line would.

@@ -5,7 +5,7 @@
 //! [`flags`] is RIPE's query-flag table; [`rpsl`] parses the text format; [`template`] holds the classes and their attributes;
 //! [`ranges`] and [`index`] are one generation in memory with every index; [`key`]
 //! classifies search keys; [`query`] is RIPE's query model (flags, related objects, abuse
-//! contact, geolocation); [`view`] filters objects for a reader; [`import`] reads dumps
+//! contact, geolocation); [`view`] filters objects for a reader; [`unlock`] checks maintainer passwords; [`import`] reads dumps
 //! and works out an import's changes; [`service`] serves one generation and swaps in the
 //! next; [`sets`] expands as-sets and route-sets for IRR clients.
 
@@ -19,4 +19,5 @@ pub mod rpsl;
 pub mod service;
 pub mod sets;
 pub mod template;
+pub mod unlock;
 pub mod view;

@@ -5,7 +5,7 @@
 
 use std::borrow::Cow;
 
-use super::index::{ObjectId, Registry, Stored};
+use super::index::Stored;
 
 /// Attributes removed by default (never `abuse-mailbox` or `irt-nfy`).
 const NOTIFICATIONS: &[&str] = &["e-mail", "notify", "ref-nfy", "mnt-nfy", "upd-to"];
@@ -160,36 +160,6 @@ pub fn rpsl_text(view: &View<'_>, out: &mut String) {
     }
 }
 
-/// Whether any of `passwords` unlocks object `id`: it matches an MD5-PW, BCRYPT-PW or
-/// CRYPT-PW line of the object itself (a mntner or irt) or of a maintainer in its
-/// `mnt-by`. Passwords are never logged.
-pub fn unlocked(registry: &Registry, id: ObjectId, passwords: &[String]) -> bool {
-    if passwords.is_empty() {
-        return false;
-    }
-    let stored = registry.object(id);
-    let mut holders = Vec::new();
-    if matches!(stored.template.class, "mntner" | "irt") {
-        holders.push(id);
-    }
-    for value in stored.object.values("mnt-by") {
-        for name in value.split(',').map(str::trim) {
-            if let Some(m) = registry.get(&stored.source, "mntner", name) {
-                if !holders.contains(&m) {
-                    holders.push(m);
-                }
-            }
-        }
-    }
-    holders.iter().any(|&holder| {
-        registry
-            .object(holder)
-            .object
-            .values("auth")
-            .any(|auth| passwords.iter().any(|pw| password_matches(auth, pw)))
-    })
-}
-
 /// Whether `password` matches one `auth:` value (`MD5-PW $1$salt$hash`).
 pub fn password_matches(auth: &str, password: &str) -> bool {
     let mut parts = auth.split_whitespace();
@@ -207,6 +177,7 @@ pub fn password_matches(auth: &str, password: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::registry::index::Registry;
     use crate::registry::rpsl::parse;
 
     fn registry(text: &str) -> Registry {
@@ -290,10 +261,33 @@ source:      TEST
         let a = r.get("TEST", "person", "A1-TEST").unwrap();
         let b = r.get("TEST", "person", "B1-TEST").unwrap();
         let pw = vec!["wrong".to_string(), "secret".to_string()];
-        assert!(unlocked(&r, a, &pw));
-        assert!(unlocked(&r, 0, &pw), "a mntner by its own auth");
-        assert!(!unlocked(&r, b, &pw), "no maintainer, no unlock");
-        assert!(!unlocked(&r, a, &["wrong".to_string()]));
+        let unlocked = |id, pw: &[String]| {
+            crate::registry::unlock::Unlocker::new(pw.to_vec())
+                .unwrap()
+                .unlocks(&r, id)
+        };
+        assert!(unlocked(a, &pw));
+        assert!(unlocked(0, &pw), "a mntner by its own auth");
+        assert!(!unlocked(b, &pw), "no maintainer, no unlock");
+        assert!(!unlocked(a, &["wrong".to_string()]));
+        use crate::registry::unlock::{UnlockOutcome, Unlocker};
+        let guess = Unlocker::new(vec!["guess".into()]).unwrap();
+        assert!(!guess.unlocks(&r, a) && !guess.unlocks(&r, b));
+        assert_eq!(
+            guess.outcome(),
+            UnlockOutcome::Failed,
+            "a checked, wrong password"
+        );
+        let none = Unlocker::new(vec!["guess".into()]).unwrap();
+        assert!(!none.unlocks(&r, b));
+        assert_eq!(
+            none.outcome(),
+            UnlockOutcome::NotTried,
+            "no maintainer to check"
+        );
+        let right = Unlocker::new(vec!["guess".into(), "secret".into()]).unwrap();
+        assert!(right.unlocks(&r, a));
+        assert_eq!(right.outcome(), UnlockOutcome::Unlocked);
     }
 
     #[test]

@@ -17,12 +17,10 @@
 mod irrd;
 mod ripe;
 
-use std::collections::HashMap;
 use std::future::Future;
 use std::net::{IpAddr, SocketAddr};
 use std::pin::Pin;
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio_util::sync::CancellationToken;
@@ -359,52 +357,6 @@ pub async fn answer_http(
     Some((answer.outcome, answer.body))
 }
 
-/// Per-client token buckets: `rate` queries a second sustained, `burst` at once.
-pub struct RateLimiter {
-    rate: f64,
-    burst: f64,
-    unmetered: Vec<ipnet::IpNet>,
-    buckets: Mutex<HashMap<IpAddr, (f64, Instant)>>,
-}
-
-/// Buckets kept before full ones (clients that went quiet) are dropped.
-const MAX_BUCKETS: usize = 100_000;
-
-impl RateLimiter {
-    pub fn new(rate: u32, burst: u32, unmetered: Vec<ipnet::IpNet>) -> RateLimiter {
-        RateLimiter {
-            rate: rate.max(1) as f64,
-            burst: burst.max(1) as f64,
-            unmetered,
-            buckets: Mutex::new(HashMap::new()),
-        }
-    }
-
-    /// Whether `client` may send one more query now (and count it).
-    pub fn allow(&self, client: IpAddr) -> bool {
-        if self.unmetered.iter().any(|n| n.contains(&client)) {
-            return true;
-        }
-        let now = Instant::now();
-        let mut buckets = self.buckets.lock().unwrap_or_else(|e| e.into_inner());
-        if buckets.len() >= MAX_BUCKETS && !buckets.contains_key(&client) {
-            let (rate, burst) = (self.rate, self.burst);
-            buckets.retain(|_, (tokens, at)| {
-                *tokens + now.duration_since(*at).as_secs_f64() * rate < burst
-            });
-        }
-        let (tokens, at) = buckets.entry(client).or_insert((self.burst, now));
-        *tokens = (*tokens + now.duration_since(*at).as_secs_f64() * self.rate).min(self.burst);
-        *at = now;
-        if *tokens >= 1.0 {
-            *tokens -= 1.0;
-            true
-        } else {
-            false
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -431,16 +383,5 @@ mod tests {
         assert_eq!(strip_agent("-V bgpq4 !gAS1"), "!gAS1");
         assert_eq!(strip_agent("-V Md5.5.17 AS1"), "-V Md5.5.17 AS1");
         assert_eq!(strip_agent("!!"), "!!");
-    }
-
-    #[test]
-    fn the_rate_limit_refills_and_spares_unmetered_networks() {
-        let limiter = RateLimiter::new(1, 3, vec!["10.0.0.0/8".parse().unwrap()]);
-        let client: IpAddr = "192.0.2.1".parse().unwrap();
-        assert!((0..3).all(|_| limiter.allow(client)));
-        assert!(!limiter.allow(client), "the burst is spent");
-        assert!(limiter.allow("192.0.2.2".parse().unwrap()), "per client");
-        let inside: IpAddr = "10.1.2.3".parse().unwrap();
-        assert!((0..100).all(|_| limiter.allow(inside)));
     }
 }

@@ -21,6 +21,8 @@
 //! - `ripe`: the RPSL registry and the RIPE Database REST API, imported by the CLI.
 //! - `hardening`: regressions for the defects issue 9 found (`r9_*`): hostile input,
 //!   unfinished uploads, files changed in place, admin access, referrals, DNS failures.
+//! - `stalls`: regressions for issue 19 (`r19_*`): a full disk, one request stalling all,
+//!   password guessing, an import blocking writers, whois answers without a budget.
 
 mod accounts;
 mod bulk;
@@ -36,6 +38,7 @@ mod qradar;
 mod readme;
 mod reload;
 mod ripe;
+mod stalls;
 mod support;
 mod tasks;
 mod tidy;

@@ -23,9 +23,36 @@ impl From<sqlx::Error> for StoreError {
             sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed => {
                 StoreError::Unavailable(e.to_string())
             }
+            sqlx::Error::Database(ref db) if cannot_write_now(db.code().as_deref()) => {
+                StoreError::Unavailable(e.to_string())
+            }
+            sqlx::Error::Io(_) => StoreError::Unavailable(e.to_string()),
             other => StoreError::Db(other.to_string()),
         }
     }
+}
+
+/// SQLite result codes that say "not now" rather than "never": the disk or the file
+/// system is full (`SQLITE_FULL`), an I/O call failed (`SQLITE_IOERR`, e.g. ENOSPC while
+/// growing the WAL), another writer holds the lock past the busy timeout (`SQLITE_BUSY`,
+/// `SQLITE_LOCKED`), or the file cannot be written (`SQLITE_READONLY`, `SQLITE_CANTOPEN`).
+/// They become `StoreError::Unavailable` (503 in every dialect): the same call can succeed
+/// once the operator frees space, and nothing was stored.
+fn cannot_write_now(code: Option<&str>) -> bool {
+    const BUSY: i64 = 5;
+    const LOCKED: i64 = 6;
+    const READONLY: i64 = 8;
+    const IOERR: i64 = 10;
+    const FULL: i64 = 13;
+    const CANTOPEN: i64 = 14;
+    // sqlx gives the extended code as text; its low byte is the primary code.
+    let Some(code) = code.and_then(|c| c.parse::<i64>().ok()) else {
+        return false;
+    };
+    matches!(
+        code & 0xff,
+        BUSY | LOCKED | READONLY | IOERR | FULL | CANTOPEN
+    )
 }
 
 /// Schema versions, applied in order; index + 1 is the `user_version` after each.
@@ -158,6 +185,29 @@ impl SqliteStore {
             .foreign_keys(true);
         let pool = SqlitePoolOptions::new()
             .max_connections(4)
+            // A connection whose COMMIT failed (a full disk: SQLite may already have rolled
+            // the transaction back, so sqlx's own ROLLBACK fails too) still believes it is
+            // inside a transaction. Pooled again, its next BEGIN would become a SAVEPOINT
+            // inside a transaction that never commits: writes acknowledged, then lost, and
+            // the write lock held for good. Such a connection is closed instead (closing
+            // rolls back whatever is open); the pool opens a fresh one when asked.
+            .after_release(|conn, _| {
+                Box::pin(async move {
+                    use sqlx::Connection as _;
+                    if !conn.is_in_transaction() {
+                        return Ok(true);
+                    }
+                    // Let the rollback a dropped transaction queued run, then look again.
+                    let pinged = conn.ping().await.is_ok();
+                    let keep = pinged && !conn.is_in_transaction();
+                    if !keep {
+                        tracing::warn!(
+                            "store: closing a connection left inside a failed transaction"
+                        );
+                    }
+                    Ok(keep)
+                })
+            })
             .connect_with(options)
             .await?;
         let store = SqliteStore { pool };

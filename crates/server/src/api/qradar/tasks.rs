@@ -107,7 +107,16 @@ fn render(job: &Job, selection: Option<&[Field]>, status: StatusCode) -> Respons
         .into_response()
 }
 
-fn store_error(e: impl std::fmt::Display) -> QradarError {
+fn store_error(e: ipintel_core::store::StoreError) -> QradarError {
+    if e.kind() == ErrorKind::Unavailable {
+        tracing::warn!(error = %e, "job store cannot take writes now");
+        return QradarError::new(
+            ErrorKind::Unavailable,
+            error::INTERNAL,
+            "the task store cannot take writes now (full disk or busy); try again later",
+            "Service temporarily unavailable.",
+        );
+    }
     tracing::error!(error = %e, "job store failed");
     QradarError::new(
         ErrorKind::Internal,

@@ -1,17 +1,19 @@
 //! Handlers: parse the request, ask the registry generation of the moment, render. One
 //! generation serves a whole request, so an import never shows half of itself.
 
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
 use axum::extract::rejection::PathRejection;
-use axum::extract::{Path, State};
+use axum::extract::{ConnectInfo, Path, State};
 use axum::http::{HeaderMap, Uri};
 use axum::response::{IntoResponse, Response};
-use ipintel_core::registry::index::{canonical_key, Registry, Stored};
+use ipintel_core::registry::index::{canonical_key, ObjectId, Registry, Stored};
 use ipintel_core::registry::key::{classify, format_span, parse_range, SearchKey};
 use ipintel_core::registry::query::{self, Query, QueryError, Warning};
 use ipintel_core::registry::service::Generation;
 use ipintel_core::registry::template::{template, Cardinality, Requirement};
+use ipintel_core::registry::unlock::{UnlockOutcome, Unlocker};
 use ipintel_core::store::History;
 use ipintel_core::ErrorKind;
 
@@ -19,7 +21,49 @@ use super::doc::Node;
 use super::error::{no_entries, Message, RipeError};
 use super::params::{self, Format};
 use super::render::{Options, Renderer};
+use crate::limits::Cancel;
 use crate::state::AppState;
+
+/// Answers of more objects than this (or any answer that checks passwords) are rendered on
+/// the CPU pool, never on the async threads.
+const INLINE_RENDER_OBJECTS: usize = 64;
+
+/// Render an answer: on the CPU pool when it may be slow, inline when small; then count
+/// what its passwords did (a failed guess spends one of the client's tokens).
+async fn render_answer<F>(
+    state: &AppState,
+    client: IpAddr,
+    heavy: bool,
+    options: Options,
+    render: F,
+) -> Result<Response, RipeError>
+where
+    F: FnOnce(&Options, &Cancel) -> Result<Response, RipeError> + Send + 'static,
+{
+    let heavy = heavy || !options.unlock.is_empty();
+    let (answer, outcome) = if heavy {
+        state
+            .cpu
+            .run(move |cancel| {
+                let answer = render(&options, cancel);
+                (answer, options.unlock.outcome())
+            })
+            .await
+    } else {
+        let answer = render(&options, &Cancel::never());
+        (answer, options.unlock.outcome())
+    };
+    match outcome {
+        UnlockOutcome::NotTried => {}
+        UnlockOutcome::Unlocked => state.metrics.registry_unlock("unlocked"),
+        UnlockOutcome::Failed => {
+            state.metrics.registry_unlock("failed");
+            state.unlock_limiter.allow(client);
+            tracing::info!(%client, "registry: maintainer passwords did not match");
+        }
+    }
+    answer
+}
 
 /// What every handler knows of its request.
 struct Request {
@@ -139,7 +183,14 @@ impl Request {
             .ok_or_else(|| self.invalid(format!("Invalid source '{name}'")))
     }
 
-    fn options(&self, headers: &HeaderMap) -> Options {
+    /// How to show objects. Passwords are capped (`unlock::MAX_PASSWORDS`, a 400 past it), and a
+    /// client with too many failed guesses of late is refused while it presents any.
+    fn options(
+        &self,
+        state: &AppState,
+        client: IpAddr,
+        headers: &HeaderMap,
+    ) -> Result<Options, RipeError> {
         let mut passwords: Vec<String> = params::all(&self.params, "password")
             .map(str::to_string)
             .collect();
@@ -147,14 +198,25 @@ impl Request {
         if let Some((_, pw)) = crate::http::basic_auth(headers) {
             passwords.push(pw);
         }
-        Options {
+        let unlock = Unlocker::new(passwords).map_err(|e| self.invalid(e.to_string()))?;
+        if !unlock.is_empty() && state.unlock_limiter.exhausted(client) {
+            state.metrics.registry_unlock("refused");
+            tracing::warn!(%client, "registry: passwords refused after too many failed guesses");
+            return Err(self.error(
+                ErrorKind::TooManyRequests,
+                Message::error(format!(
+                    "ERROR:201: access denied for {client}\n\nToo many failed maintainer password attempts from this address; try again in a minute."
+                )),
+            ));
+        }
+        Ok(Options {
             unformatted: params::flag(&self.params, "unformatted"),
             unfiltered: params::flag(&self.params, "unfiltered"),
             managed: params::flag(&self.params, "managed-attributes"),
             resource_holder: params::flag(&self.params, "resource-holder"),
             abuse_contact: params::flag(&self.params, "abuse-contact"),
-            passwords,
-        }
+            unlock,
+        })
     }
 
     fn renderer<'a>(&'a self, options: &'a Options) -> Renderer<'a> {
@@ -262,9 +324,11 @@ fn path_format(
 /// `GET /search`.
 pub async fn search(
     State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     uri: Uri,
     headers: HeaderMap,
 ) -> Result<Response, RipeError> {
+    let client = crate::http::client_ip(&state, peer, &headers);
     let suffix = path_format(&state, &uri, &headers)?;
     let r = Request::new(&state, &uri, &headers, suffix)?;
     let key = params::all(&r.params, "query-string")
@@ -369,65 +433,6 @@ pub async fn search(
     if page.is_empty() {
         return Err(r.error(ErrorKind::NotFound, no_entries(&shown_sources)));
     }
-    let mut options = r.options(&headers);
-    options.unfiltered |= has("no-filtering");
-    let renderer = r.renderer(&options);
-    if r.format == Format::Text {
-        let mut text = String::new();
-        for &id in &page {
-            renderer.text(Some(id), registry.object(id), &mut text);
-        }
-        return Ok(r.text(text));
-    }
-    let objects: Vec<Node> = page
-        .iter()
-        .map(|&id| renderer.object(Some(id), registry.object(id), None))
-        .collect();
-    let value_list = |name: &'static str, key: &'static str, values: Vec<String>| {
-        Node::wrap(
-            name,
-            values
-                .into_iter()
-                .map(|v| Node::obj(vec![(key, Node::str(v))]))
-                .collect(),
-        )
-    };
-    let parameters = Node::obj(vec![
-        (
-            "inverse-lookup",
-            value_list(
-                "inverse-attribute",
-                "value",
-                inverse_names.iter().map(|s| s.to_string()).collect(),
-            ),
-        ),
-        (
-            "type-filters",
-            value_list(
-                "type-filter",
-                "id",
-                type_names.iter().map(|s| s.to_string()).collect(),
-            ),
-        ),
-        (
-            "flags",
-            value_list(
-                "flag",
-                "value",
-                flags.iter().map(|f| f.long.to_string()).collect(),
-            ),
-        ),
-        (
-            "query-strings",
-            value_list("query-string", "value", vec![key]),
-        ),
-        ("sources", value_list("source", "id", asked_sources)),
-    ]);
-    let mut members = vec![
-        ("service", Node::obj(vec![("name", Node::str("search"))])),
-        ("parameters", parameters),
-        ("objects", Node::wrap("object", objects)),
-    ];
     let mut messages = Vec::new();
     if answer.warnings.contains(&Warning::UselessIpFlag) {
         messages.push(Message {
@@ -443,6 +448,100 @@ pub async fn search(
             args: vec![cap.to_string()],
         });
     }
+    drop(stream);
+    let mut options = r.options(&state, client, &headers)?;
+    options.unfiltered |= has("no-filtering");
+    let heavy = page.len() > INLINE_RENDER_OBJECTS;
+    let echo = SearchEcho {
+        inverse: inverse_names.iter().map(|s| s.to_string()).collect(),
+        types: type_names.iter().map(|s| s.to_string()).collect(),
+        flags: flags.iter().map(|f| f.long).collect(),
+        key,
+        sources: asked_sources,
+    };
+    render_answer(&state, client, heavy, options, move |options, cancel| {
+        search_document(&r, options, &page, echo, messages, cancel)
+    })
+    .await
+}
+
+/// What a search document repeats of its request.
+struct SearchEcho {
+    inverse: Vec<String>,
+    types: Vec<String>,
+    flags: Vec<&'static str>,
+    key: String,
+    sources: Vec<String>,
+}
+
+/// A search answer's page as a document (or RPSL text), stopping early when cancelled.
+fn search_document(
+    r: &Request,
+    options: &Options,
+    page: &[ObjectId],
+    echo: SearchEcho,
+    messages: Vec<Message>,
+    cancel: &Cancel,
+) -> Result<Response, RipeError> {
+    let registry = r.registry();
+    let renderer = r.renderer(options);
+    let cancelled = || {
+        r.error(
+            ErrorKind::Unavailable,
+            Message::error("The request was cancelled"),
+        )
+    };
+    if r.format == Format::Text {
+        let mut text = String::new();
+        for &id in page {
+            if cancel.is_cancelled() {
+                return Err(cancelled());
+            }
+            renderer.text(Some(id), registry.object(id), &mut text);
+        }
+        return Ok(r.text(text));
+    }
+    let mut objects: Vec<Node> = Vec::with_capacity(page.len());
+    for &id in page {
+        if cancel.is_cancelled() {
+            return Err(cancelled());
+        }
+        objects.push(renderer.object(Some(id), registry.object(id), None));
+    }
+    let value_list = |name: &'static str, key: &'static str, values: Vec<String>| {
+        Node::wrap(
+            name,
+            values
+                .into_iter()
+                .map(|v| Node::obj(vec![(key, Node::str(v))]))
+                .collect(),
+        )
+    };
+    let parameters = Node::obj(vec![
+        (
+            "inverse-lookup",
+            value_list("inverse-attribute", "value", echo.inverse),
+        ),
+        ("type-filters", value_list("type-filter", "id", echo.types)),
+        (
+            "flags",
+            value_list(
+                "flag",
+                "value",
+                echo.flags.iter().map(|f| f.to_string()).collect(),
+            ),
+        ),
+        (
+            "query-strings",
+            value_list("query-string", "value", vec![echo.key]),
+        ),
+        ("sources", value_list("source", "id", echo.sources)),
+    ]);
+    let mut members = vec![
+        ("service", Node::obj(vec![("name", Node::str("search"))])),
+        ("parameters", parameters),
+        ("objects", Node::wrap("object", objects)),
+    ];
     if !messages.is_empty() {
         members.push((
             "errormessages",
@@ -481,10 +580,12 @@ enum Wanted {
 /// `GET /{source}/{type}/{key}`, `.../versions`, `.../versions/{n}`.
 pub async fn lookup(
     State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     path: Result<Path<(String, String, String)>, PathRejection>,
     uri: Uri,
     headers: HeaderMap,
 ) -> Result<Response, RipeError> {
+    let client = crate::http::client_ip(&state, peer, &headers);
     let Path((source, class, key)) = path_or_400(&state, &uri, &headers, path)?;
     let (key, suffix) = match suffix_of(&key) {
         Ok(split) => split,
@@ -508,20 +609,24 @@ pub async fn lookup(
         return Err(r.invalid(format!("Invalid object type: {class}")));
     };
     let registry = r.registry();
-    let options = r.options(&headers);
+    let options = r.options(&state, client, &headers)?;
     match wanted {
         Wanted::Object => {
             let Some(id) = registry.get(&source, template.class, key) else {
                 return Err(r.error(ErrorKind::NotFound, no_entries(&[source])));
             };
-            let renderer = r.renderer(&options);
-            if r.format == Format::Text {
-                let mut text = String::new();
-                renderer.text(Some(id), registry.object(id), &mut text);
-                return Ok(r.text(text));
-            }
-            let object = renderer.object(Some(id), registry.object(id), None);
-            Ok(r.respond(vec![("objects", Node::wrap("object", vec![object]))], true))
+            render_answer(&state, client, false, options, move |options, _| {
+                let registry = r.registry();
+                let renderer = r.renderer(options);
+                if r.format == Format::Text {
+                    let mut text = String::new();
+                    renderer.text(Some(id), registry.object(id), &mut text);
+                    return Ok(r.text(text));
+                }
+                let object = renderer.object(Some(id), registry.object(id), None);
+                Ok(r.respond(vec![("objects", Node::wrap("object", vec![object]))], true))
+            })
+            .await
         }
         Wanted::Versions | Wanted::Version(_) => {
             if matches!(template.class, "person" | "role") {

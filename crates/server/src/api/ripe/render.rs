@@ -6,6 +6,7 @@ use std::borrow::Cow;
 
 use ipintel_core::registry::index::{ObjectId, Registry, Stored};
 use ipintel_core::registry::query::STOP_MAINTAINERS;
+use ipintel_core::registry::unlock::Unlocker;
 use ipintel_core::registry::view::{rpsl_text, view_with, View};
 
 use super::doc::Node;
@@ -33,7 +34,8 @@ pub struct Options {
     pub managed: bool,
     pub resource_holder: bool,
     pub abuse_contact: bool,
-    pub passwords: Vec<String>,
+    /// The request's maintainer passwords and what they unlocked.
+    pub unlock: Unlocker,
 }
 
 pub struct Renderer<'a> {
@@ -71,9 +73,7 @@ fn encode_key(key: &str) -> String {
 
 impl Renderer<'_> {
     pub fn view<'s>(&self, id: Option<ObjectId>, stored: &'s Stored, with_raw: bool) -> View<'s> {
-        let unlocked = id.is_some_and(|id| {
-            ipintel_core::registry::view::unlocked(self.registry, id, &self.options.passwords)
-        });
+        let unlocked = id.is_some_and(|id| self.options.unlock.unlocks(self.registry, id));
         view_with(stored, self.options.unfiltered, unlocked, with_raw)
     }
 

@@ -46,6 +46,19 @@ impl BulkError {
         )
     }
 
+    /// A store failure: 503 when the store cannot take writes now (a full disk, a busy
+    /// lock), so a client retries; anything else is a 500.
+    pub fn from_store(what: &str, e: ipintel_core::store::StoreError) -> Self {
+        if e.kind() == ErrorKind::Unavailable {
+            tracing::warn!(error = %e, "{what}");
+            return Self::new(
+                ErrorKind::Unavailable,
+                "The request store cannot take writes now; try again later",
+            );
+        }
+        Self::internal(what, e)
+    }
+
     pub fn from_access(e: AccessError) -> Self {
         let message = match &e {
             AccessError::UnknownKey | AccessError::WrongAccount(_) => AUTH_FAILED.to_owned(),

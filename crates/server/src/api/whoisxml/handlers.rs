@@ -356,7 +356,7 @@ async fn create_inner(state: &AppState, request: Request) -> Result<Response, Bu
         .await
         .map_err(|e| match e {
             SubmitError::Access(e) => BulkError::from_access(e),
-            SubmitError::Store(e) => BulkError::internal("cannot store a bulk request", e),
+            SubmitError::Store(e) => BulkError::from_store("cannot store a bulk request", e),
         })
         .map_err(|e| e.in_format(body.format))?;
     state.jobs_wakeup.notify_one();
@@ -434,7 +434,7 @@ pub async fn list(State(state): State<AppState>, request: Request) -> Response {
             .bulk_page(&meter, offset, per_page, newest_first)
             .await
             .map_err(|e| {
-                BulkError::internal("cannot list bulk requests", e).in_format(body.format)
+                BulkError::from_store("cannot list bulk requests", e).in_format(body.format)
             })?;
         let data: Vec<Value> = rows
             .iter()
@@ -503,7 +503,7 @@ pub async fn status(State(state): State<AppState>, request: Request) -> Response
             .bulk_statuses(&meter, &ids)
             .await
             .map_err(|e| {
-                BulkError::internal("cannot read bulk requests", e).in_format(body.format)
+                BulkError::from_store("cannot read bulk requests", e).in_format(body.format)
             })?;
         let value = Value::Array(rows.iter().map(status_json).collect());
         Ok::<_, BulkError>(answer(body.format, value, &STATUS_COLUMNS))
@@ -533,10 +533,9 @@ async fn download(state: AppState, request: Request, part: Part) -> Result<Respo
     let mut problems = Vec::new();
     let id = body.id(&mut problems);
     body.check(problems)?;
-    let found =
-        state.engine.bulk_download(&meter, id).await.map_err(|e| {
-            BulkError::internal("cannot read a bulk request", e).in_format(body.format)
-        })?;
+    let found = state.engine.bulk_download(&meter, id).await.map_err(|e| {
+        BulkError::from_store("cannot read a bulk request", e).in_format(body.format)
+    })?;
     let Some((status, reader)) = found else {
         return Err(BulkError::new(ErrorKind::NotFound, WRONG_ID).in_format(body.format));
     };
