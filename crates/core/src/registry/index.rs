@@ -207,7 +207,7 @@ pub fn canonical_key<'k>(class: &Template, key: &'k str) -> Option<std::borrow::
 impl Registry {
     /// Password checks of this generation: gone with it, so a changed `auth:` is never
     /// answered from an old result.
-    pub(super) fn unlock_cache(&self) -> &super::unlock::UnlockCache {
+    pub fn unlock_cache(&self) -> &super::unlock::UnlockCache {
         &self.unlock_cache
     }
 

@@ -37,6 +37,15 @@ impl std::fmt::Debug for UnlockCache {
 }
 
 impl UnlockCache {
+    /// (maintainer, password) results held.
+    pub fn len(&self) -> usize {
+        self.map.lock().map(|m| m.len()).unwrap_or(0)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
     fn get(&self, key: &(ObjectId, Digest)) -> Option<bool> {
         self.map
             .lock()

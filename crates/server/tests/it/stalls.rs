@@ -237,3 +237,174 @@ async fn r19_full_disk_refuses_writes_and_loses_nothing_acknowledged() {
     );
     drop(dir);
 }
+
+/// Import `text` as source TEST through the real CLI and wait until the server serves it.
+async fn import_registry(server: &TestServer, text: &str) {
+    let file = server.dir.path().join("registry.rpsl");
+    std::fs::write(&file, text).unwrap();
+    let data = server.data_dir();
+    let out = crate::support::ipintel_async(&[
+        "--data-dir",
+        data.to_str().unwrap(),
+        "registry",
+        "import",
+        "--source",
+        "TEST",
+        file.to_str().unwrap(),
+    ])
+    .await;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let generation = server
+        .state
+        .registry
+        .store()
+        .registry_generation()
+        .await
+        .unwrap();
+    assert!(
+        crate::support::eventually(20, || async {
+            server.state.registry.current().generation == generation
+        })
+        .await,
+        "the server loads the import"
+    );
+}
+
+/// `maintainers` mntners with a bcrypt password each (cost 6: each check takes
+/// milliseconds, as real ones do), and `ranges` inetnums in 11.0.0.0/8, each maintained by
+/// one of them.
+fn password_registry(maintainers: usize, ranges: usize) -> String {
+    let hash = pwhash::bcrypt::hash_with(
+        pwhash::bcrypt::BcryptSetup {
+            cost: Some(6),
+            ..Default::default()
+        },
+        "the-real-one",
+    )
+    .unwrap();
+    let mut text = String::new();
+    for m in 0..maintainers {
+        text.push_str(&format!(
+            "mntner: M{m}-MNT\nauth: BCRYPT-PW {hash}\nmnt-by: M{m}-MNT\nsource: TEST\n\n"
+        ));
+    }
+    for i in 0..ranges {
+        let (b, c) = (i / 256, i % 256);
+        text.push_str(&format!(
+            "inetnum: 11.{b}.{c}.0 - 11.{b}.{c}.255\nnetname: NET-{i}\ncountry: NL\nmnt-by: M{}-MNT\nsource: TEST\n\n",
+            i % maintainers
+        ));
+    }
+    text
+}
+
+/// Defect 2. Passwords are capped per request (a 400 in RIPE's format past the cap); two
+/// searches of a thousand objects that check passwords against a hundred maintainers run
+/// off the async threads, so lookups and health checks keep answering meanwhile (the
+/// server has two async threads, as the searches are two); each (maintainer, password)
+/// is checked once and kept for the generation.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn r19_password_searches_do_not_stall_other_requests() {
+    let server = TestServer::start().await;
+    import_registry(&server, &password_registry(100, 1000)).await;
+    let pw = |n: usize| -> String {
+        (0..n)
+            .map(|i| format!("&password=guess-{i}"))
+            .collect::<String>()
+    };
+    let base = "/search.json?query-string=11.0.0.0/8&flags=M&flags=r&limit=1000";
+    let r = crate::support::request(server.addr, "GET", &format!("{base}{}", pw(5)), &[]).await;
+    assert_eq!(r.status, 400, "{}", String::from_utf8_lossy(&r.body));
+    let text = r.json().to_string();
+    assert!(text.contains("Too many passwords: at most 4"), "{text}");
+
+    let addr = server.addr;
+    let search = |offset: usize| {
+        let path = format!("{base}{}&password=guess-{offset}", pw(3));
+        tokio::spawn(async move { crate::support::request(addr, "GET", &path, &[]).await })
+    };
+    let searches = [search(100), search(200)];
+    let mut answered_meanwhile = 0;
+    while !searches.iter().all(|s| s.is_finished()) {
+        let lookup = server.get("/geoip/v2.1/city/81.2.69.160").await;
+        assert_eq!(lookup.status, 200);
+        assert_eq!(server.get("/healthz").await.status, 200);
+        answered_meanwhile += 1;
+    }
+    for s in searches {
+        let r = s.await.unwrap();
+        assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+        assert_eq!(
+            r.json()["objects"]["object"].as_array().unwrap().len(),
+            1000
+        );
+    }
+    assert!(
+        answered_meanwhile >= 5,
+        "lookups kept answering during the searches ({answered_meanwhile})"
+    );
+    let checked = server
+        .state
+        .registry
+        .current()
+        .registry
+        .unlock_cache()
+        .len();
+    // 100 maintainers x (3 shared + 1 own password per search, 2 searches) = 500 pairs.
+    assert_eq!(checked, 500, "each (maintainer, password) is checked once");
+    server.stop().await;
+}
+
+/// Defect 3. Failed password guesses are limited per client address: past the burst, a
+/// request with any password (even the right one) is refused with ERROR:201 in the asked
+/// format and counted; requests without passwords are never affected.
+#[tokio::test]
+async fn r19_password_guessing_is_refused_per_client() {
+    let server = TestServer::start().await;
+    import_registry(&server, &password_registry(1, 1)).await;
+    let object = "/test/mntner/M0-MNT.json";
+    // No Basic credentials: RIPE's API takes their password as a maintainer password.
+    let addr = server.addr;
+    let get = |path: String| async move { crate::support::request(addr, "GET", &path, &[]).await };
+    let mut refused = None;
+    for guess in 0..50 {
+        let r = get(format!("{object}?password=guess-{guess}")).await;
+        match r.status {
+            200 => {
+                let body = r.json().to_string();
+                assert!(!body.contains("$2"), "a wrong password unlocks nothing");
+            }
+            429 => {
+                refused = Some((guess, r));
+                break;
+            }
+            other => panic!("{other}: {}", String::from_utf8_lossy(&r.body)),
+        }
+    }
+    let (after, r) = refused.expect("guessing is refused");
+    assert_eq!(after, 10, "the burst is ten failed guesses");
+    let body = r.json().to_string();
+    assert!(
+        body.contains("ERROR:201: access denied for 127.0.0.1"),
+        "{body}"
+    );
+    let text = get(format!("{object}?password=the-real-one")).await;
+    assert_eq!(
+        text.status, 429,
+        "blocked clients cannot try the right one either"
+    );
+    let plain = get(object.to_string()).await;
+    assert_eq!(plain.status, 200, "no password, no limit");
+    let metrics = server.get("/metrics").await;
+    let metrics = String::from_utf8_lossy(&metrics.body).to_string();
+    assert!(
+        metrics.contains("registry_unlocks_total{outcome=\"failed\"} 10"),
+        "{metrics}"
+    );
+    assert!(metrics.contains("registry_unlocks_total{outcome=\"refused\"} 2"));
+    server.stop().await;
+}
