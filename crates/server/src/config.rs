@@ -160,6 +160,14 @@ pub const KEYS: &[(&str, &str)] = &[
         "a connection with no query for this long is closed; IRRd's !t sets it per connection within 1..1000 (default 30)",
     ),
     (
+        "whois.stuck_reader_secs",
+        "a client that takes no bytes of its answer for this long is let go, whatever !t says (default 30)",
+    ),
+    (
+        "whois.output_budget_bytes",
+        "memory all whois answers waiting for their readers may hold together; past it a query is refused with a retry message (default 67108864)",
+    ),
+    (
         "whois.max_line_bytes",
         "longest query line; longer ones get ERROR:107 and the connection closes (default 4096)",
     ),
@@ -581,6 +589,10 @@ pub struct WhoisConfig {
     pub max_connections_per_client: usize,
     #[serde(default = "default_whois_idle_timeout")]
     pub idle_timeout_secs: u64,
+    #[serde(default = "default_whois_stuck_reader")]
+    pub stuck_reader_secs: u64,
+    #[serde(default = "default_whois_output_budget")]
+    pub output_budget_bytes: u64,
     #[serde(default = "default_whois_max_line")]
     pub max_line_bytes: usize,
     #[serde(default = "default_whois_rate")]
@@ -600,6 +612,8 @@ impl Default for WhoisConfig {
             max_connections: default_whois_max_connections(),
             max_connections_per_client: default_whois_max_per_client(),
             idle_timeout_secs: default_whois_idle_timeout(),
+            stuck_reader_secs: default_whois_stuck_reader(),
+            output_budget_bytes: default_whois_output_budget(),
             max_line_bytes: default_whois_max_line(),
             queries_per_second: default_whois_rate(),
             burst: default_whois_burst(),
@@ -620,6 +634,12 @@ fn default_whois_max_per_client() -> usize {
 }
 fn default_whois_idle_timeout() -> u64 {
     30
+}
+fn default_whois_stuck_reader() -> u64 {
+    30
+}
+fn default_whois_output_budget() -> u64 {
+    64 << 20
 }
 fn default_whois_max_line() -> usize {
     4096

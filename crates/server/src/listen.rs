@@ -48,6 +48,9 @@ pub struct FrontEnd {
     pub protocol: Arc<dyn Protocol>,
     /// This front end's own caps, within the shared ones (whois has its own).
     pub caps: Option<Limits>,
+    /// A fixed kernel send buffer per connection (no autotuning): what a reader that stops
+    /// reading can make the kernel hold for it. `None`: the system's default.
+    pub send_buffer: Option<usize>,
 }
 
 /// What every front end's connections share.
@@ -188,6 +191,9 @@ async fn accept_loop(
         };
         metrics.connection(name, "accepted");
         let _ = stream.set_nodelay(true);
+        if let Some(bytes) = front.send_buffer {
+            let _ = socket2::SockRef::from(&stream).set_send_buffer_size(bytes);
+        }
         let (tls, protocol, stop, metrics) = (
             front.tls.clone(),
             front.protocol.clone(),

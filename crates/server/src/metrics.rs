@@ -46,7 +46,8 @@ pub struct Metrics {
     /// The record cache of the serving set: bytes held, entries, hits and misses since it
     /// loaded (set when /metrics is read).
     pub geo_cache: Family<CacheLabel, Gauge>,
-    /// Connections by front end and outcome (accepted, refused_total, refused_client).
+    /// Connections by front end and outcome (accepted, refused_total, refused_client,
+    /// stuck_reader).
     pub connections: Family<ConnectionLabels, Counter>,
     /// Open connections by front end.
     pub open_connections: Family<FrontEndLabel, Gauge>,
@@ -103,12 +104,12 @@ impl Metrics {
         );
         registry.register(
             "whois_queries",
-            "whois queries by outcome (data, empty, error, refused)",
+            "whois queries by outcome (data, empty, error, refused: over the client's rate, busy: over the output budget)",
             whois_queries.clone(),
         );
         registry.register(
             "connections",
-            "connections by front end and outcome (accepted, refused_total, refused_client)",
+            "connections by front end and outcome (accepted, refused_total, refused_client, stuck_reader: let go after taking nothing of its answer)",
             connections.clone(),
         );
         registry.register(

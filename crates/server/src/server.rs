@@ -111,6 +111,9 @@ pub async fn start(config: Config) -> anyhow::Result<Started> {
                 crate::limits::UNLOCK_FAILURES_BURST,
             )),
             cpu: Arc::new(crate::limits::CpuPool::per_core()),
+            whois_output: Arc::new(crate::limits::OutputBudget::new(
+                config.whois.output_budget_bytes,
+            )),
             config: Arc::new(config),
             metrics,
         },
@@ -203,6 +206,7 @@ pub fn http_front_end(state: &AppState, listener: TcpListener) -> anyhow::Result
             &state.config.http,
         )),
         caps: None,
+        send_buffer: None,
     })
 }
 
@@ -219,6 +223,9 @@ pub fn whois_front_end(state: &AppState, listener: TcpListener) -> FrontEnd {
             max_connections: config.max_connections,
             max_per_client: config.max_connections_per_client,
         }),
+        // Large answers wait in the output budget, not in kernel buffers that grow to
+        // megabytes per connection for readers that never read.
+        send_buffer: Some(crate::whois::SEND_BUFFER_BYTES),
     }
 }
 

@@ -30,4 +30,6 @@ pub struct AppState {
     pub unlock_limiter: Arc<crate::limits::RateLimiter>,
     /// Slow work (password checks, large renders), off the async threads.
     pub cpu: Arc<crate::limits::CpuPool>,
+    /// Bytes whois answers hold while their readers take them, all connections together.
+    pub whois_output: Arc<crate::limits::OutputBudget>,
 }

@@ -1,10 +1,13 @@
-//! Limits every front end shares: per-client rates and the CPU pool for slow work. A leaf:
+//! Limits every front end shares: per-client rates, the CPU pool for slow work, the
+//! whois output budget. A leaf:
 //! imports no front end.
 
 mod cpu;
+mod output;
 mod rate;
 
 pub use cpu::{Cancel, CpuPool};
+pub use output::{Held, OutputBudget};
 pub use rate::RateLimiter;
 
 /// Failed maintainer-password guesses a client may make: this many at once, refilled at

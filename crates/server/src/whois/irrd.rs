@@ -43,6 +43,20 @@ impl Answer {
         }
     }
 
+    /// The bytes on the wire in three parts: what is rendered for this answer, the
+    /// registry's own shared listing (written from the generation's copy, never copied
+    /// per connection), and a fixed trailer.
+    pub fn into_parts(self) -> (Vec<u8>, Option<std::sync::Arc<str>>, &'static [u8]) {
+        match self {
+            Answer::Listing(payload) => (
+                format!("A{}\n", payload.len() + 1).into_bytes(),
+                Some(payload),
+                b"\nC\n",
+            ),
+            other => (other.framed(), None, b""),
+        }
+    }
+
     fn outcome(&self) -> Outcome {
         match self {
             Answer::Data(_) | Answer::Listing(_) => Outcome::Data,

@@ -9,9 +9,11 @@
 //! banner (bgpq4 reads each handshake reply with one `read()`). The connection closes
 //! after one answer unless the client asked to stay (`!!`, or RIPE's `-k`).
 //!
-//! Limits: the line length (ERROR:107), the idle timeout (also for a client that stops
-//! reading its answer), the per-client query rate (ERROR:201), and the connection caps the
-//! listener enforces for this front end. Clients in `whois.unmetered_networks` are not
+//! Limits: the line length (ERROR:107), the idle timeout, the stuck-reader deadline (a
+//! client that takes nothing of its answer), the server-wide output budget (rendered
+//! answers waiting for readers; cached listings are written from the generation's shared
+//! copy), the per-client query rate (ERROR:201, then a clean close), and the connection
+//! caps the listener enforces for this front end. Clients in `whois.unmetered_networks` are not
 //! rate limited.
 
 mod irrd;
@@ -120,6 +122,7 @@ async fn connection(
     let mut reader = BufReader::with_capacity(16 * 1024, read);
     let client = crate::http::canonical(peer.ip());
     let mut session = Session::new(&state, client);
+    let stuck_reader = Duration::from_secs(config.stuck_reader_secs.max(1));
     loop {
         let timeout = session.timeout;
         let line = tokio::select! {
@@ -141,7 +144,8 @@ async fn connection(
             Ok(Ok(Line::TooLong)) => {
                 let bytes = session.line_too_long(config.max_line_bytes);
                 let _ = tokio::time::timeout(Duration::from_secs(2), write.write_all(&bytes)).await;
-                break;
+                close_cleanly(&mut reader, &mut write).await;
+                return Ok(());
             }
             Ok(Ok(Line::Text(text))) => text,
         };
@@ -149,23 +153,51 @@ async fn connection(
         if line.trim().is_empty() {
             continue;
         }
-        let reply = if state.whois_limiter.allow(client) {
-            session.answer(&line).await
+        let (mut reply, refused) = if state.whois_limiter.allow(client) {
+            (session.answer(&line).await, false)
         } else {
             state.metrics.whois_query("refused");
             tracing::info!(%peer, "whois query rate exceeded; closing");
-            session.access_denied(&line)
+            (session.access_denied(&line), true)
         };
-        if !reply.bytes.is_empty() {
-            // A client that stops reading is let go after the idle timeout, like one that
-            // stops writing.
-            match tokio::time::timeout(session.timeout, write.write_all(&reply.bytes)).await {
-                Ok(Ok(())) => {}
-                Ok(Err(e)) => return Err(e),
-                Err(_) => break,
+        // The rendered part is held against the server-wide budget until written; the
+        // shared listing is the generation's own copy and costs nothing per connection.
+        let held = match state.whois_output.try_hold(reply.bytes.len()) {
+            Some(held) => held,
+            None => {
+                state.metrics.whois_query("busy");
+                reply = session.busy(&line, reply.close);
+                state
+                    .whois_output
+                    .try_hold(0)
+                    .expect("small replies are free")
+            }
+        };
+        if !reply.is_empty() {
+            // A client that takes nothing of its answer for `stuck_reader_secs` is let go
+            // (whatever `!t` set), and its answer with it.
+            let stuck = session.timeout.min(stuck_reader);
+            let mut done = write_pieces(&mut write, &reply.bytes, stuck).await?;
+            if done {
+                if let Some(shared) = &reply.shared {
+                    done = write_pieces(&mut write, shared.as_bytes(), stuck).await?;
+                }
+            }
+            if done {
+                done = write_pieces(&mut write, reply.tail, stuck).await?;
+            }
+            if !done {
+                tracing::info!(%peer, "whois reader stuck; closing");
+                state.metrics.connection("whois", "stuck_reader");
+                break;
             }
         }
+        drop(held);
         if reply.close {
+            if refused {
+                close_cleanly(&mut reader, &mut write).await;
+                return Ok(());
+            }
             break;
         }
     }
@@ -173,11 +205,63 @@ async fn connection(
     Ok(())
 }
 
-/// What is sent for one line, and whether the connection ends after it.
+/// What is sent for one line, and whether the connection ends after it: `bytes`, then
+/// the registry's shared listing if there is one, then `tail`.
 #[derive(Debug, Default)]
 pub struct Reply {
     pub bytes: Vec<u8>,
+    pub shared: Option<std::sync::Arc<str>>,
+    pub tail: &'static [u8],
     pub close: bool,
+}
+
+impl Reply {
+    fn is_empty(&self) -> bool {
+        self.bytes.is_empty() && self.shared.is_none() && self.tail.is_empty()
+    }
+}
+
+/// The kernel send buffer of a whois connection (Linux doubles it for its bookkeeping).
+pub const SEND_BUFFER_BYTES: usize = 128 * 1024;
+
+/// Bytes written at once: a reader must take each piece within `whois.stuck_reader_secs`.
+const WRITE_PIECE: usize = 64 * 1024;
+
+/// Write `bytes` in pieces, each within `stuck`. `Ok(false)`: the reader is stuck.
+async fn write_pieces<W: tokio::io::AsyncWrite + Unpin>(
+    write: &mut W,
+    bytes: &[u8],
+    stuck: Duration,
+) -> std::io::Result<bool> {
+    for piece in bytes.chunks(WRITE_PIECE) {
+        match tokio::time::timeout(stuck, write.write_all(piece)).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => return Err(e),
+            Err(_) => return Ok(false),
+        }
+    }
+    Ok(true)
+}
+
+/// Close after a refusal so the client reads it: send FIN, then read and drop what it had
+/// already pipelined (closing with unread input would send a TCP reset, and the client
+/// could lose the refusal). Bounded: two seconds, 1 MiB.
+async fn close_cleanly<R, W>(reader: &mut R, write: &mut W)
+where
+    R: tokio::io::AsyncRead + Unpin,
+    W: tokio::io::AsyncWrite + Unpin,
+{
+    use tokio::io::AsyncReadExt;
+    let _ = tokio::time::timeout(Duration::from_secs(2), write.shutdown()).await;
+    let mut sink = [0u8; 8192];
+    let mut drained = 0usize;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(2);
+    while drained < (1 << 20) {
+        match tokio::time::timeout_at(deadline, reader.read(&mut sink)).await {
+            Ok(Ok(n)) if n > 0 => drained += n,
+            _ => break,
+        }
+    }
 }
 
 /// How an answer went, for the HTTP mirror's status and the metrics.
@@ -242,16 +326,19 @@ impl<'a> Session<'a> {
             let (answer, outcome) = irrd::answer(self, command);
             self.state.metrics.whois_query(outcome.label());
             let close = matches!(answer, irrd::Answer::Close) || !self.multiple;
+            let (bytes, shared, tail) = answer.into_parts();
             return Reply {
-                bytes: answer.framed(),
+                bytes,
+                shared,
+                tail,
                 close,
             };
         }
         if trimmed.eq_ignore_ascii_case("q") && self.multiple {
             // peval and RtConfig end a `!!` session with a bare `q`.
             return Reply {
-                bytes: Vec::new(),
                 close: true,
+                ..Reply::default()
             };
         }
         let answer = ripe::answer(self, trimmed).await;
@@ -267,6 +354,7 @@ impl<'a> Session<'a> {
                 ripe::frame(self, &answer.body).into_bytes()
             },
             close,
+            ..Reply::default()
         }
     }
 
@@ -283,7 +371,31 @@ impl<'a> Session<'a> {
             )
             .into_bytes()
         };
-        Reply { bytes, close: true }
+        Reply {
+            bytes,
+            close: true,
+            ..Reply::default()
+        }
+    }
+
+    /// The answer did not fit the output budget: a retry message, the connection stays.
+    fn busy(&self, line: &str, close: bool) -> Reply {
+        let bytes = if strip_agent(line.trim()).starts_with('!') {
+            b"F Server busy: too many answers are waiting for their readers; try again\n".to_vec()
+        } else {
+            ripe::frame(
+                self,
+                &ripe::message(
+                    "ERROR:100: server busy\n\nToo many answers are waiting for slow readers (whois.output_budget_bytes).\nTry again shortly.",
+                ),
+            )
+            .into_bytes()
+        };
+        Reply {
+            bytes,
+            close,
+            ..Reply::default()
+        }
     }
 
     fn idle_closed(&self) -> Vec<u8> {

@@ -408,3 +408,148 @@ async fn r19_password_guessing_is_refused_per_client() {
     assert!(metrics.contains("registry_unlocks_total{outcome=\"refused\"} 2"));
     server.stop().await;
 }
+
+/// An origin with `routes` IPv4 routes and an as-set holding it: `!aAS-BIG` is a cached
+/// listing of them all, `!gAS64500` a rendered one.
+fn big_origin_registry(routes: usize) -> String {
+    let mut text = String::from(
+        "as-set: AS-BIG\nmembers: AS64500\nsource: TEST\n\naut-num: AS64500\nas-name: BIG\nsource: TEST\n\n",
+    );
+    for i in 0..routes {
+        let (a, b) = (i / 256, i % 256);
+        text.push_str(&format!(
+            "route: 20.{a}.{b}.0/24\norigin: AS64500\nsource: TEST\n\n"
+        ));
+    }
+    text
+}
+
+fn rss_kib() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .expect("VmRSS in /proc/self/status")
+}
+
+/// A whois client that asks one question and then reads nothing (a 4 KiB receive window).
+async fn stalled_reader(addr: std::net::SocketAddr, query: &str) -> tokio::net::TcpStream {
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    let mut stream = socket.connect(addr).await.unwrap();
+    tokio::io::AsyncWriteExt::write_all(&mut stream, format!("!!\n!t1000\n{query}\n").as_bytes())
+        .await
+        .unwrap();
+    stream
+}
+
+/// Defect 5. A hundred clients that ask for a large cached answer and never read it do not
+/// each get a copy (the process's RSS grows by far less than 100 answers); rendered answers
+/// stop at the output budget with a retry message; readers that take nothing are let go
+/// after `stuck_reader_secs` whatever `!t` says; HTTP answers throughout; a rate-limited
+/// client gets its refusal and a clean close, not a reset.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn r19_whois_answers_have_a_memory_budget() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let server = TestServer::with(Setup {
+        toml: "[whois]\nmax_connections_per_client = 300\nstuck_reader_secs = 2\noutput_budget_bytes = 2097152\nqueries_per_second = 1\nburst = 400\n".into(),
+        ..Default::default()
+    })
+    .await;
+    import_registry(&server, &big_origin_registry(30_000)).await;
+    let whois = server.whois;
+    // Warm the cache once and learn the answer's size.
+    let mut probe = tokio::net::TcpStream::connect(whois).await.unwrap();
+    probe.write_all(b"!aAS-BIG\n").await.unwrap();
+    let mut answer = Vec::new();
+    probe.read_to_end(&mut answer).await.unwrap();
+    assert!(
+        answer.starts_with(b"A") && answer.len() > 400_000,
+        "{}",
+        answer.len()
+    );
+
+    let before = rss_kib();
+    let mut readers = Vec::new();
+    for _ in 0..100 {
+        readers.push(stalled_reader(whois, "!aAS-BIG").await);
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let grown = rss_kib().saturating_sub(before);
+    assert!(
+        grown < 100 * answer.len() as u64 / 1024 / 4,
+        "100 stalled readers of a {} byte cached answer grew RSS by {grown} KiB",
+        answer.len()
+    );
+    assert_eq!(server.get("/healthz").await.status, 200);
+
+    // Rendered answers (`!g` builds its listing per query) are held against the budget:
+    // past 2 MiB of them waiting, a query is told to try again.
+    let mut rendered = Vec::new();
+    let mut busy = 0;
+    for _ in 0..20 {
+        let mut s = stalled_reader(whois, "!gAS64500").await;
+        // `C` for `!t`, then the answer's first line: `A<n>` or `F Server busy`.
+        let mut head = Vec::new();
+        let mut buf = [0u8; 64];
+        while head.iter().filter(|&&b| b == b'\n').count() < 2 {
+            match tokio::time::timeout(Duration::from_secs(5), s.read(&mut buf)).await {
+                Ok(Ok(n)) if n > 0 => head.extend_from_slice(&buf[..n]),
+                other => panic!("no answer: {other:?}"),
+            }
+        }
+        if String::from_utf8_lossy(&head).contains("F Server busy") {
+            // Told to try again; the connection stays open for the next query.
+            busy += 1;
+        } else {
+            rendered.push(s);
+        }
+    }
+    assert!(busy > 0, "the output budget refuses some rendered answers");
+    assert_eq!(server.get("/healthz").await.status, 200);
+
+    // Stuck readers are let go after stuck_reader_secs (2 s), though they asked for !t1000.
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    let mut closed = 0;
+    for mut s in readers.into_iter().chain(rendered) {
+        let mut sink = vec![0u8; 1 << 20];
+        let mut total = 0;
+        let ended = tokio::time::timeout(Duration::from_secs(5), async {
+            loop {
+                match s.read(&mut sink).await {
+                    Ok(0) | Err(_) => return true,
+                    Ok(n) => total += n,
+                }
+            }
+        })
+        .await
+        .unwrap_or(false);
+        if ended && total < answer.len() {
+            closed += 1;
+        }
+    }
+    assert!(
+        closed >= 100,
+        "stuck readers were let go before their answer ({closed})"
+    );
+    let after_budget = server.state.whois_output.available_kib();
+    assert_eq!(after_budget, 2048, "every held answer was given back");
+
+    // A rate-limited client that pipelined more lines gets its refusal and a FIN.
+    let mut s = tokio::net::TcpStream::connect(whois).await.unwrap();
+    let lines: String = (0..1000).map(|i| format!("!gAS{}\n", 1 + i % 3)).collect();
+    let write = s.write_all(format!("!!\n{lines}").as_bytes()).await;
+    assert!(write.is_ok());
+    let mut got = Vec::new();
+    let read = tokio::time::timeout(Duration::from_secs(10), s.read_to_end(&mut got)).await;
+    let read = read.expect("the server closes the connection");
+    assert!(read.is_ok(), "a clean close, not a reset: {read:?}");
+    let text = String::from_utf8_lossy(&got);
+    assert!(
+        text.contains("F access denied for 127.0.0.1"),
+        "{}",
+        &text[text.len().saturating_sub(200)..]
+    );
+    server.stop().await;
+}

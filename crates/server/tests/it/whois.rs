@@ -652,7 +652,7 @@ async fn run(program: &str, args: &[&str]) -> (bool, String, String) {
     )
     .await
     .unwrap_or_else(|_| panic!("{program} {args:?} finished"))
-    .unwrap_or_else(|e| panic!("{program} runs (installed by .ci/run): {e}"));
+    .unwrap_or_else(|e| panic!("{program} runs: {e}; install the Debian package `{program}` (apt-get install {program}; .ci/run does)"));
     (
         out.status.success(),
         String::from_utf8_lossy(&out.stdout).into_owned(),
