@@ -161,6 +161,18 @@ CREATE TABLE registry_history (
 CREATE INDEX registry_history_object ON registry_history(source, class, key, id);
 INSERT INTO meta(name, value) VALUES ('registry', 0);
 "#,
+    // An import is written in short transactions and shown by one: rows carry the registry
+    // generation that wrote them (`gen`) and the one that retired them (`retired`); readers
+    // see the rows of the committed generation only (sqlite/registry.rs).
+    r#"
+ALTER TABLE registry_objects ADD COLUMN gen INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE registry_objects ADD COLUMN retired INTEGER;
+DROP INDEX registry_objects_key;
+CREATE UNIQUE INDEX registry_objects_key ON registry_objects(source, class, key, gen);
+CREATE INDEX registry_objects_retired ON registry_objects(retired) WHERE retired IS NOT NULL;
+ALTER TABLE registry_history ADD COLUMN gen INTEGER NOT NULL DEFAULT 0;
+INSERT INTO meta(name, value) VALUES ('registry_pending', 0), ('registry_pending_at', 0);
+"#,
 ];
 
 /// The SQLite store.

@@ -1,5 +1,13 @@
 //! The registry's tables: current objects, their history, sources, and the generation
 //! counter a running server polls.
+//!
+//! An import never holds the write lock for long: it is written in batches of short
+//! transactions (other writers wait at most one batch) and shown by one short transaction
+//! that moves the generation. Rows carry the generation that wrote them (`gen`) and the one
+//! that retired them (`retired`); every read sees the rows of the committed generation
+//! `C` only: `gen <= C AND (retired IS NULL OR retired > C)`. One import at a time holds the
+//! claim (`meta.registry_pending`, a token, with a heartbeat); a claim left by a crashed
+//! import goes stale after [`STALE_CLAIM_SECS`] and its rows are removed by the next one.
 
 use sqlx::Row;
 
@@ -12,6 +20,19 @@ const CHUNK_ROWS: i64 = 10_000;
 /// Objects per multi-row INSERT: 7 values each, well under SQLite's 32,766 variables. One
 /// statement per object costs ~20 us in sqlx; a million-object import cannot afford it.
 const INSERT_ROWS: usize = 1000;
+
+/// Changed or deleted objects per write transaction (three statements each).
+const CHANGE_ROWS: usize = 200;
+
+/// Pause between an import's batches, so writers waiting on SQLite's busy handler get
+/// the lock between them.
+const BATCH_PAUSE: std::time::Duration = std::time::Duration::from_millis(5);
+
+/// A claim not touched for this long belongs to an import that died.
+const STALE_CLAIM_SECS: i64 = 60;
+
+/// The rows a reader at committed generation `?1` sees.
+const VISIBLE: &str = "gen <= ?1 AND (retired IS NULL OR retired > ?1)";
 
 impl SqliteStore {
     pub async fn registry_generation(&self) -> Result<i64, StoreError> {
@@ -77,6 +98,9 @@ impl SqliteStore {
     /// One read transaction, so the chunks are of one generation.
     async fn chunks(&self, source: &str, expr: &str) -> Result<Vec<String>, StoreError> {
         let mut tx = self.pool.begin().await?;
+        let committed: i64 = sqlx::query_scalar("SELECT value FROM meta WHERE name = 'registry'")
+            .fetch_one(&mut *tx)
+            .await?;
         let (first, last): (Option<i64>, Option<i64>) =
             sqlx::query_as("SELECT MIN(rowid), MAX(rowid) FROM registry_objects WHERE source = ?")
                 .bind(source)
@@ -89,12 +113,13 @@ impl SqliteStore {
         // visit every row of the source for each chunk.
         let sql = format!(
             "SELECT group_concat({expr}, char(10)) FROM registry_objects NOT INDEXED
-             WHERE rowid >= ? AND rowid < ? AND source = ?"
+             WHERE rowid >= ?2 AND rowid < ?3 AND source = ?4 AND {VISIBLE}"
         );
         let mut out = Vec::new();
         let mut from = first;
         while from <= last {
             let chunk: Option<String> = sqlx::query_scalar(&sql)
+                .bind(committed)
                 .bind(from)
                 .bind(from + CHUNK_ROWS)
                 .bind(source)
@@ -108,34 +133,138 @@ impl SqliteStore {
     }
 
     pub async fn registry_apply(&self, changes: &RegistryChanges) -> Result<i64, StoreError> {
-        let source = changes.source.as_str();
+        let committed = changes.generation;
+        let next = committed + 1;
+        let token = self.claim_import(committed).await?;
+        let written = self.write_import(changes, token, next).await;
+        let shown = match written {
+            Ok(()) => self.show_import(changes, token, next).await,
+            Err(e) => Err(e),
+        };
+        if let Err(e) = shown {
+            // Take our rows back now rather than leave them to the next import.
+            let _ = self.clear_pending(committed, Some(token)).await;
+            return Err(e);
+        }
+        // The retired rows are nobody's now; removed in batches like everything else.
+        self.purge_retired(next).await?;
+        Ok(next)
+    }
+
+    /// Take the import claim at committed generation `committed`, or fail with
+    /// `Conflict` (another import committed or is being written). A stale claim is taken
+    /// over and its rows removed.
+    async fn claim_import(&self, committed: i64) -> Result<i64, StoreError> {
+        let token = loop {
+            let t = i64::from_ne_bytes(ring_random_8()?);
+            if t != 0 {
+                break t;
+            }
+        };
+        let now = crate::store::now_unix();
         let mut tx = self.pool.begin().await?;
-        // The first statement writes, so the transaction holds the write lock from here on.
-        let bumped =
-            sqlx::query("UPDATE meta SET value = value + 1 WHERE name = 'registry' AND value = ?")
-                .bind(changes.generation)
-                .execute(&mut *tx)
-                .await?;
-        if bumped.rows_affected() != 1 {
+        // The first statement writes, so the check and the claim are one step.
+        let claimed = sqlx::query(
+            "UPDATE meta SET value = ?1 WHERE name = 'registry_pending'
+               AND (SELECT value FROM meta WHERE name = 'registry') = ?2
+               AND (value = 0 OR (SELECT value FROM meta WHERE name = 'registry_pending_at') < ?3)",
+        )
+        .bind(token)
+        .bind(committed)
+        .bind(now - STALE_CLAIM_SECS)
+        .execute(&mut *tx)
+        .await?;
+        if claimed.rows_affected() != 1 {
             tx.rollback().await?;
             return Err(StoreError::Conflict(
-                "another import changed the registry meanwhile; run the import again".into(),
+                "another import changed the registry meanwhile or is being written; run the import again".into(),
             ));
         }
+        sqlx::query("UPDATE meta SET value = ? WHERE name = 'registry_pending_at'")
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        // Rows of an import that died before it was shown (none after a clean one).
+        self.clear_pending(committed, None).await?;
+        Ok(token)
+    }
+
+    /// Remove what imports after `committed` wrote and never showed, in batches; with a
+    /// token, also give the claim up if it is still that one's.
+    async fn clear_pending(&self, committed: i64, token: Option<i64>) -> Result<(), StoreError> {
+        for sql in [
+            "DELETE FROM registry_objects WHERE rowid IN
+               (SELECT rowid FROM registry_objects WHERE gen > ?1 LIMIT 5000)",
+            "DELETE FROM registry_history WHERE rowid IN
+               (SELECT rowid FROM registry_history WHERE gen > ?1 LIMIT 5000)",
+            "UPDATE registry_objects SET retired = NULL WHERE rowid IN
+               (SELECT rowid FROM registry_objects WHERE retired > ?1 LIMIT 5000)",
+        ] {
+            loop {
+                let done = sqlx::query(sql).bind(committed).execute(&self.pool).await?;
+                if done.rows_affected() == 0 {
+                    break;
+                }
+                tokio::time::sleep(BATCH_PAUSE).await;
+            }
+        }
+        if let Some(token) = token {
+            sqlx::query("UPDATE meta SET value = 0 WHERE name = 'registry_pending' AND value = ?")
+                .bind(token)
+                .execute(&self.pool)
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Begin one batch: a write transaction that still holds the claim (and renews it).
+    async fn batch(
+        &self,
+        token: i64,
+    ) -> Result<sqlx::Transaction<'static, sqlx::Sqlite>, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let held = sqlx::query(
+            "UPDATE meta SET value = ?1 WHERE name = 'registry_pending_at'
+               AND (SELECT value FROM meta WHERE name = 'registry_pending') = ?2",
+        )
+        .bind(crate::store::now_unix())
+        .bind(token)
+        .execute(&mut *tx)
+        .await?;
+        if held.rows_affected() != 1 {
+            tx.rollback().await?;
+            return Err(StoreError::Conflict(
+                "the import lost its claim (stalled past 60 s and taken over); run it again".into(),
+            ));
+        }
+        Ok(tx)
+    }
+
+    /// Write the import's rows at generation `next`, invisible until it is shown.
+    async fn write_import(
+        &self,
+        changes: &RegistryChanges,
+        token: i64,
+        next: i64,
+    ) -> Result<(), StoreError> {
+        let source = changes.source.as_str();
+        let committed = next - 1;
         // Added in key order: the unique index then grows at its end instead of at random
         // pages (a third of a fresh million-object import's time otherwise).
         let mut added: Vec<&crate::store::NewObject> = changes.added.iter().collect();
         added.sort_unstable_by(|a, b| (&a.class, &a.key).cmp(&(&b.class, &b.key)));
         for chunk in added.chunks(INSERT_ROWS) {
+            let mut tx = self.batch(token).await?;
             let mut sql = String::with_capacity(40 * chunk.len() + 100);
             sql.push_str(
-                "INSERT INTO registry_objects (source, class, key, text, digest, revision, updated_at) VALUES ",
+                "INSERT INTO registry_objects (source, class, key, text, digest, revision, updated_at, gen) VALUES ",
             );
             for i in 0..chunk.len() {
                 sql.push_str(if i == 0 {
-                    "(?,?,?,?,?,1,?)"
+                    "(?,?,?,?,?,1,?,?)"
                 } else {
-                    ",(?,?,?,?,?,1,?)"
+                    ",(?,?,?,?,?,1,?,?)"
                 });
             }
             let mut query = sqlx::query(&sql);
@@ -146,7 +275,8 @@ impl SqliteStore {
                     .bind(&object.key)
                     .bind(&object.text)
                     .bind(object.digest)
-                    .bind(changes.at);
+                    .bind(changes.at)
+                    .bind(next);
             }
             query.execute(&mut *tx).await.map_err(|e| match e {
                 sqlx::Error::Database(d) if d.is_unique_violation() => StoreError::Conflict(
@@ -154,61 +284,124 @@ impl SqliteStore {
                 ),
                 e => e.into(),
             })?;
+            tx.commit().await?;
+            tokio::time::sleep(BATCH_PAUSE).await;
         }
-        for object in &changes.changed {
-            keep_current_as_version(&mut tx, source, &object.class, &object.key).await?;
-            let updated = sqlx::query(
-                "UPDATE registry_objects SET text = ?, digest = ?, revision = revision + 1,
-                     updated_at = ? WHERE source = ? AND class = ? AND key = ?",
-            )
-            .bind(&object.text)
-            .bind(object.digest)
-            .bind(changes.at)
-            .bind(source)
-            .bind(&object.class)
-            .bind(&object.key)
-            .execute(&mut *tx)
-            .await?;
-            if updated.rows_affected() != 1 {
-                return Err(StoreError::Conflict(format!(
-                    "changed object {} {} is not stored",
-                    object.class, object.key
-                )));
+        for chunk in changes.changed.chunks(CHANGE_ROWS) {
+            let mut tx = self.batch(token).await?;
+            for object in chunk {
+                keep_current_as_version(&mut tx, source, &object.class, &object.key, committed)
+                    .await?;
+                let inserted = sqlx::query(&format!(
+                    "INSERT INTO registry_objects (source, class, key, text, digest, revision, updated_at, gen)
+                     SELECT source, class, key, ?5, ?6, revision + 1, ?7, ?8 FROM registry_objects
+                     WHERE source = ?2 AND class = ?3 AND key = ?4 AND {VISIBLE}"
+                ))
+                .bind(committed)
+                .bind(source)
+                .bind(&object.class)
+                .bind(&object.key)
+                .bind(&object.text)
+                .bind(object.digest)
+                .bind(changes.at)
+                .bind(next)
+                .execute(&mut *tx)
+                .await?;
+                if inserted.rows_affected() != 1 {
+                    return Err(StoreError::Conflict(format!(
+                        "changed object {} {} is not stored",
+                        object.class, object.key
+                    )));
+                }
+                retire(&mut tx, source, &object.class, &object.key, committed).await?;
             }
+            tx.commit().await?;
+            tokio::time::sleep(BATCH_PAUSE).await;
         }
-        for (class, key) in &changes.deleted {
-            keep_current_as_version(&mut tx, source, class, key).await?;
-            sqlx::query(
-                "INSERT INTO registry_history (source, class, key, revision, op, at, text)
-                 SELECT source, class, key, revision, 'DEL', ?, NULL FROM registry_objects
-                 WHERE source = ? AND class = ? AND key = ?",
-            )
-            .bind(changes.at)
-            .bind(source)
-            .bind(class)
-            .bind(key)
-            .execute(&mut *tx)
-            .await?;
-            sqlx::query("DELETE FROM registry_objects WHERE source = ? AND class = ? AND key = ?")
+        for chunk in changes.deleted.chunks(CHANGE_ROWS) {
+            let mut tx = self.batch(token).await?;
+            for (class, key) in chunk {
+                keep_current_as_version(&mut tx, source, class, key, committed).await?;
+                sqlx::query(&format!(
+                    "INSERT INTO registry_history (source, class, key, revision, op, at, text, gen)
+                     SELECT source, class, key, revision, 'DEL', ?5, NULL, ?6 FROM registry_objects
+                     WHERE source = ?2 AND class = ?3 AND key = ?4 AND {VISIBLE}"
+                ))
+                .bind(committed)
                 .bind(source)
                 .bind(class)
                 .bind(key)
+                .bind(changes.at)
+                .bind(next)
                 .execute(&mut *tx)
                 .await?;
+                retire(&mut tx, source, class, key, committed).await?;
+            }
+            tx.commit().await?;
+            tokio::time::sleep(BATCH_PAUSE).await;
         }
+        Ok(())
+    }
+
+    /// Show the import: one short transaction moves the generation (readers switch to the
+    /// new rows at once) and records the source's serial and count.
+    async fn show_import(
+        &self,
+        changes: &RegistryChanges,
+        token: i64,
+        next: i64,
+    ) -> Result<(), StoreError> {
+        let source = changes.source.as_str();
+        let mut tx = self.batch(token).await?;
+        let moved =
+            sqlx::query("UPDATE meta SET value = ?1 WHERE name = 'registry' AND value = ?2")
+                .bind(next)
+                .bind(next - 1)
+                .execute(&mut *tx)
+                .await?;
+        if moved.rows_affected() != 1 {
+            tx.rollback().await?;
+            return Err(StoreError::Conflict(
+                "another import changed the registry meanwhile; run the import again".into(),
+            ));
+        }
+        sqlx::query("UPDATE meta SET value = 0 WHERE name = 'registry_pending'")
+            .execute(&mut *tx)
+            .await?;
+        let delta = changes.added.len() as i64 - changes.deleted.len() as i64;
         sqlx::query(
             "INSERT INTO registry_sources (name, serial, imported_at, objects)
-             VALUES (?1, ?2, ?3, (SELECT COUNT(*) FROM registry_objects WHERE source = ?1))
+             VALUES (?1, ?2, ?3, ?4)
              ON CONFLICT (name) DO UPDATE SET serial = excluded.serial,
-                 imported_at = excluded.imported_at, objects = excluded.objects",
+                 imported_at = excluded.imported_at,
+                 objects = registry_sources.objects + ?5",
         )
         .bind(source)
         .bind(changes.serial)
         .bind(changes.at)
+        .bind(delta.max(0))
+        .bind(delta)
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
-        Ok(changes.generation + 1)
+        Ok(())
+    }
+
+    /// Remove rows retired at or before `shown`, in batches.
+    async fn purge_retired(&self, shown: i64) -> Result<(), StoreError> {
+        loop {
+            let done = sqlx::query(
+                "DELETE FROM registry_objects WHERE rowid IN
+                   (SELECT rowid FROM registry_objects WHERE retired IS NOT NULL AND retired <= ? LIMIT 5000)",
+            )
+            .bind(shown)
+            .execute(&self.pool)
+            .await?;
+            if done.rows_affected() == 0 {
+                return Ok(());
+            }
+            tokio::time::sleep(BATCH_PAUSE).await;
+        }
     }
 
     pub async fn registry_history(
@@ -217,11 +410,16 @@ impl SqliteStore {
         class: &str,
         key: &str,
     ) -> Result<History, StoreError> {
-        let mut conn = self.pool.acquire().await?;
-        let current = sqlx::query(
+        // One read transaction: the generation and the rows it shows.
+        let mut conn = self.pool.begin().await?;
+        let committed: i64 = sqlx::query_scalar("SELECT value FROM meta WHERE name = 'registry'")
+            .fetch_one(&mut *conn)
+            .await?;
+        let current = sqlx::query(&format!(
             "SELECT revision, updated_at, text FROM registry_objects
-             WHERE source = ? AND class = ? AND key = ?",
-        )
+             WHERE source = ?2 AND class = ?3 AND key = ?4 AND {VISIBLE}"
+        ))
+        .bind(committed)
         .bind(source)
         .bind(class)
         .bind(key)
@@ -229,8 +427,9 @@ impl SqliteStore {
         .await?;
         let last_deletion: Option<i64> = sqlx::query_scalar(
             "SELECT MAX(id) FROM registry_history
-             WHERE source = ? AND class = ? AND key = ? AND op = 'DEL'",
+             WHERE source = ?2 AND class = ?3 AND key = ?4 AND op = 'DEL' AND gen <= ?1",
         )
+        .bind(committed)
         .bind(source)
         .bind(class)
         .bind(key)
@@ -244,9 +443,11 @@ impl SqliteStore {
         };
         let rows = sqlx::query(
             "SELECT revision, at, text FROM registry_history
-             WHERE source = ? AND class = ? AND key = ? AND op = 'ADD/UPD' AND id > ?
+             WHERE source = ?2 AND class = ?3 AND key = ?4 AND op = 'ADD/UPD' AND id > ?5
+               AND gen <= ?1
              ORDER BY id",
         )
+        .bind(committed)
         .bind(source)
         .bind(class)
         .bind(key)
@@ -270,22 +471,56 @@ impl SqliteStore {
     }
 }
 
-/// Copy an object's current revision into its history before it changes or goes.
+/// Copy an object's current revision into its history (written by the import at
+/// `committed + 1`, so unseen until it is shown) before it changes or goes.
 async fn keep_current_as_version(
     tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
     source: &str,
     class: &str,
     key: &str,
+    committed: i64,
 ) -> Result<(), StoreError> {
-    sqlx::query(
-        "INSERT INTO registry_history (source, class, key, revision, op, at, text)
-         SELECT source, class, key, revision, 'ADD/UPD', updated_at, text FROM registry_objects
-         WHERE source = ? AND class = ? AND key = ?",
-    )
+    sqlx::query(&format!(
+        "INSERT INTO registry_history (source, class, key, revision, op, at, text, gen)
+         SELECT source, class, key, revision, 'ADD/UPD', updated_at, text, ?1 + 1 FROM registry_objects
+         WHERE source = ?2 AND class = ?3 AND key = ?4 AND {VISIBLE}"
+    ))
+    .bind(committed)
     .bind(source)
     .bind(class)
     .bind(key)
     .execute(&mut **tx)
     .await?;
     Ok(())
+}
+
+/// Mark an object's visible row retired by the import at `committed + 1`.
+async fn retire(
+    tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
+    source: &str,
+    class: &str,
+    key: &str,
+    committed: i64,
+) -> Result<(), StoreError> {
+    sqlx::query(&format!(
+        "UPDATE registry_objects SET retired = ?1 + 1
+         WHERE source = ?2 AND class = ?3 AND key = ?4 AND gen <= ?1 AND retired IS NULL"
+    ))
+    .bind(committed)
+    .bind(source)
+    .bind(class)
+    .bind(key)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// Eight random bytes (the claim's token).
+fn ring_random_8() -> Result<[u8; 8], StoreError> {
+    use ring::rand::SecureRandom;
+    let mut bytes = [0u8; 8];
+    ring::rand::SystemRandom::new()
+        .fill(&mut bytes)
+        .map_err(|_| StoreError::Io("no randomness for the import claim".into()))?;
+    Ok(bytes)
 }
