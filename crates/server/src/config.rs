@@ -26,6 +26,10 @@ pub const KEYS: &[(&str, &str)] = &[
     ),
     ("log_format", "text or json (default text)"),
     (
+        "usage_sync_ms",
+        "how often usage counted in memory is written to the store: what a SIGKILL can lose at most (default 500)",
+    ),
+    (
         "bootstrap_plan",
         "plan of the account created on first start when there is none (default pro)",
     ),
@@ -268,6 +272,9 @@ pub struct Config {
     pub data_dir: PathBuf,
     #[serde(default)]
     pub log_format: LogFormat,
+    /// Write-behind interval of the usage ledger: the most spending a SIGKILL can lose.
+    #[serde(default = "default_usage_sync_ms")]
+    pub usage_sync_ms: u64,
     #[serde(default = "default_bootstrap_plan")]
     pub bootstrap_plan: String,
     #[serde(default)]
@@ -848,6 +855,10 @@ fn redacted<S: serde::Serializer>(token: &Option<String>, s: S) -> Result<S::Ok,
         None => s.serialize_none(),
     }
 }
+fn default_usage_sync_ms() -> u64 {
+    500
+}
+
 fn default_bootstrap_plan() -> String {
     "pro".to_owned()
 }
@@ -1114,7 +1125,8 @@ impl Config {
         }
         let bulk = &self.bulk;
         let http = &self.http;
-        let positive: [(&'static str, u64); 18] = [
+        let positive: [(&'static str, u64); 19] = [
+            ("usage_sync_ms", self.usage_sync_ms),
             ("registry.max_results", self.registry.max_results as u64),
             ("registry.refresh_ms", self.registry.refresh_ms),
             ("tasks.workers", self.tasks.workers as u64),

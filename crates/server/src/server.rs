@@ -313,7 +313,7 @@ async fn refresh_registry(state: AppState, cancel: CancellationToken) {
 }
 
 async fn sync_ledger(state: AppState, cancel: CancellationToken) {
-    let mut tick = tokio::time::interval(Duration::from_millis(500));
+    let mut tick = tokio::time::interval(Duration::from_millis(state.config.usage_sync_ms));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {

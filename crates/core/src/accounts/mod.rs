@@ -4,7 +4,7 @@
 //! its limits. The ledger lives in memory so the hot path costs a hash and an uncontended
 //! lock: each account's meter checks and charges under one mutex, so concurrent requests
 //! can never spend the same credit twice. Usage is written to the store as deltas by
-//! `Accounts::sync`, which the server calls every half second; the same call notices
+//! `Accounts::sync`, which the server calls every `usage_sync_ms` (500 by default); the same call notices
 //! changes other processes made (the `revision` counter) and reloads keys and limits.
 //!
 //! A crash loses at most the usage of the last sync interval (it is under-counted, never

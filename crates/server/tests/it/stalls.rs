@@ -640,3 +640,42 @@ async fn r19_an_import_never_makes_other_writers_fail() {
     );
     server.stop().await;
 }
+
+/// The usage write-behind window is a setting (`usage_sync_ms`) and holds: three intervals
+/// after the last charged lookup, another reader of the store (what is left after a
+/// SIGKILL) sees every credit spent.
+#[tokio::test]
+async fn r19_usage_reaches_the_store_within_its_sync_interval() {
+    let server = TestServer::with(Setup {
+        toml: "usage_sync_ms = 100\n".into(),
+        ..Default::default()
+    })
+    .await;
+    let (account, key) = create_key(&server, &["--plan", "pro", "--credits", "1000"]).await;
+    wait_for_keys(&server, 2).await;
+    let auth = crate::support::basic(account, &key);
+    for _ in 0..25 {
+        let r = crate::support::request(
+            server.addr,
+            "GET",
+            "/geoip/v2.1/city/81.2.69.160",
+            &[("Authorization", auth.as_str())],
+        )
+        .await;
+        assert_eq!(r.status, 200);
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let other = ipintel_core::store::Store::open_sqlite(&server.data_dir().join("ipintel.db"))
+        .await
+        .unwrap();
+    let row = other
+        .accounts()
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|a| a.id == account)
+        .unwrap();
+    assert_eq!(row.credits_used, 25, "every charge is in the store");
+    other.close().await;
+    server.stop().await;
+}

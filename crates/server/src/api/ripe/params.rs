@@ -49,37 +49,70 @@ pub fn split_suffix(path: &str) -> Result<(&str, Option<Format>), String> {
     Ok((path, None))
 }
 
-/// The first media type of `Accept` this API can answer in; XML when there is no header or
-/// it accepts anything. `None`: nothing acceptable (415).
+/// The format `Accept` prefers among those this API answers in, by `q` value: each format
+/// takes the `q` of the most specific range that names it (`application/json` before
+/// `application/*` before `*/*`), `q=0` refuses it, the highest `q` wins and a tie goes to
+/// the range listed first. XML when there is no header or only a wildcard decides.
+/// `None`: nothing acceptable (415).
 pub fn negotiate(accept: Option<&str>) -> Option<Format> {
     let Some(accept) = accept.filter(|a| !a.trim().is_empty()) else {
         return Some(Format::Xml);
     };
-    let mut any = false;
-    for item in accept.split(',') {
-        let media = item
-            .split(';')
-            .next()
-            .unwrap_or("")
-            .trim()
-            .to_ascii_lowercase();
+    // Per format: (specificity, q, position) of the range that decides it.
+    let mut decided: [Option<(u8, f32, usize)>; 3] = [None; 3];
+    let formats = [Format::Xml, Format::Json, Format::Text];
+    for (position, item) in accept.split(',').enumerate() {
+        let mut parts = item.split(';');
+        let media = parts.next().unwrap_or("").trim().to_ascii_lowercase();
         let Some((kind, sub)) = media.split_once('/') else {
             continue;
         };
-        if sub == "json" || sub.ends_with("+json") {
-            return Some(Format::Json);
+        let mut q = 1.0f32;
+        for param in parts {
+            if let Some((name, value)) = param.split_once('=') {
+                if name.trim().eq_ignore_ascii_case("q") {
+                    // An unreadable q is a q of 0: the client meant something we can't tell.
+                    q = value.trim().parse::<f32>().unwrap_or(0.0).clamp(0.0, 1.0);
+                }
+            }
         }
-        if sub == "xml" || sub.ends_with("+xml") {
-            return Some(Format::Xml);
-        }
-        if kind == "text" && sub == "plain" {
-            return Some(Format::Text);
-        }
-        if sub == "*" && (kind == "*" || kind == "application") {
-            any = true;
+        for (slot, format) in formats.iter().enumerate() {
+            let specificity = match (format, kind, sub) {
+                (Format::Json, _, s) if s == "json" || s.ends_with("+json") => 3,
+                (Format::Xml, _, s) if s == "xml" || s.ends_with("+xml") => 3,
+                (Format::Text, "text", "plain") => 3,
+                (Format::Text, "text", "*") => 2,
+                (Format::Xml | Format::Json, "application", "*") => 2,
+                (_, "*", "*") => 1,
+                _ => continue,
+            };
+            let better = match decided[slot] {
+                None => true,
+                Some((s, old_q, _)) => specificity > s || (specificity == s && q > old_q),
+            };
+            if better {
+                decided[slot] = Some((specificity, q, position));
+            }
         }
     }
-    any.then_some(Format::Xml)
+    let mut best: Option<(f32, usize, usize, Format)> = None;
+    for (slot, format) in formats.iter().enumerate() {
+        let Some((_, q, position)) = decided[slot] else {
+            continue;
+        };
+        if q <= 0.0 {
+            continue;
+        }
+        // Higher q first, then the earlier range, then XML > JSON > text (slot order).
+        let wins = match best {
+            None => true,
+            Some((bq, bpos, bslot, _)) => q > bq || (q == bq && (position, slot) < (bpos, bslot)),
+        };
+        if wins {
+            best = Some((q, position, slot, *format));
+        }
+    }
+    best.map(|(_, _, _, f)| f)
 }
 
 /// The query parameters, in order, decoded (`+` is a space). `Err` names what is wrong.
@@ -194,6 +227,33 @@ pub fn has_flags(query: &str) -> bool {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn accept_honours_q_values() {
+        let n = |a: &str| negotiate(Some(a));
+        assert_eq!(n("application/json;q=0"), None, "q=0 is not JSON");
+        assert_eq!(n("application/json;q=0, */*"), Some(Format::Xml));
+        assert_eq!(n("text/*"), Some(Format::Text));
+        assert_eq!(
+            n("application/xml;q=0.5, application/json"),
+            Some(Format::Json)
+        );
+        assert_eq!(
+            n("application/json;q=0.2, text/plain;q=0.9"),
+            Some(Format::Text)
+        );
+        assert_eq!(n("*/*;q=0.1, text/plain;q=0"), Some(Format::Xml));
+        assert_eq!(
+            n("application/*;q=0.3, application/xml;q=0"),
+            Some(Format::Json)
+        );
+        assert_eq!(n("application/json;q=abc"), None, "an unreadable q refuses");
+        assert_eq!(
+            n("application/json, application/xml"),
+            Some(Format::Json),
+            "a tie: first listed"
+        );
+    }
 
     #[test]
     fn formats_flags_and_parameters() {
