@@ -31,10 +31,53 @@ fn run_walkthrough(doc: &str) -> String {
         .replace("127.0.0.1:8080", &format!("127.0.0.1:{http}"))
         .replace("127.0.0.1:4343", &format!("127.0.0.1:{whois}"))
         .replace("-p 4343", &format!("-p {whois}"));
+    let out = run_bash(
+        &script,
+        &work,
+        home.path(),
+        &[
+            ("IPINTEL_LISTEN", format!("127.0.0.1:{http}")),
+            ("IPINTEL_WHOIS__LISTEN", format!("127.0.0.1:{whois}")),
+        ],
+    );
+    assert!(
+        out.success,
+        "{doc}'s walkthrough failed\nstdout:\n{}\nstderr:\n{}",
+        out.stdout, out.stderr
+    );
+    out.stdout
+}
+
+/// What a script printed, and whether it succeeded.
+struct ScriptOutput {
+    success: bool,
+    stdout: String,
+    stderr: String,
+}
+
+/// Kills a process group when dropped: the script and whatever it left running (a
+/// backgrounded `ipintel serve`), pass or fail.
+struct GroupGuard(i32);
+
+impl Drop for GroupGuard {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("kill")
+            .args(["-KILL", "--", &format!("-{}", self.0)])
+            .status();
+    }
+}
+
+/// Run `script` with bash in its own process group, the ipintel binary first on PATH, a
+/// fresh HOME, output to files (a server it backgrounds can't hold a pipe open), within
+/// two minutes. Everything it started is killed before this returns.
+fn run_bash(script: &str, work: &Path, home: &Path, env: &[(&str, String)]) -> ScriptOutput {
+    use std::os::unix::process::CommandExt;
     let bin_dir = Path::new(env!("CARGO_BIN_EXE_ipintel")).parent().unwrap();
-    let out = std::process::Command::new("bash")
-        .args(["-euo", "pipefail", "-c", &script])
-        .current_dir(&work)
+    let (out_path, err_path) = (home.join("script.out"), home.join("script.err"));
+    let mut command = std::process::Command::new("bash");
+    command
+        .args(["-euo", "pipefail", "-c", script])
+        .current_dir(work)
         .env_clear()
         .env(
             "PATH",
@@ -44,22 +87,62 @@ fn run_walkthrough(doc: &str) -> String {
                 std::env::var("PATH").unwrap_or_default()
             ),
         )
-        .env("HOME", home.path())
-        .env("IPINTEL_LISTEN", format!("127.0.0.1:{http}"))
-        .env("IPINTEL_WHOIS__LISTEN", format!("127.0.0.1:{whois}"))
+        .env("HOME", home)
+        // Nothing leaves loopback, even by mistake.
+        .env("IPINTEL_TASKS__DNS_SERVER", "127.0.0.1:9")
         .env("IPINTEL_LOG", "warn")
-        .output()
-        .expect("bash runs");
+        .stdin(std::process::Stdio::null())
+        .stdout(std::fs::File::create(&out_path).unwrap())
+        .stderr(std::fs::File::create(&err_path).unwrap())
+        .process_group(0);
+    for (name, value) in env {
+        command.env(name, value);
+    }
+    let mut child = command.spawn().expect("bash runs");
+    let _group = GroupGuard(child.id() as i32);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break Some(status);
+        }
+        if std::time::Instant::now() > deadline {
+            break None;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    // The server the script started stops cleanly first (its pid file goes with it).
     if let Ok(pid) = std::fs::read_to_string(work.join("ipintel.pid")) {
         let _ = std::process::Command::new("kill").arg(pid.trim()).status();
     }
-    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        out.status.success(),
-        "{doc}'s walkthrough failed\nstdout:\n{stdout}\nstderr:\n{stderr}"
-    );
-    stdout
+    for _ in 0..100 {
+        if !work.join("ipintel.pid").exists() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let mut stderr = std::fs::read_to_string(&err_path).unwrap_or_default();
+    if status.is_none() {
+        stderr.push_str("\n[the script did not finish within 120 s and was killed]");
+    }
+    ScriptOutput {
+        success: status.is_some_and(|s| s.success()),
+        stdout: std::fs::read_to_string(&out_path).unwrap_or_default(),
+        stderr,
+    }
+}
+
+/// Fail at once, naming the Debian package, when a real client a walkthrough drives is
+/// not installed.
+fn require_clients(clients: &[(&str, &str)]) {
+    for (program, package) in clients {
+        let found = std::env::var_os("PATH")
+            .map(|paths| std::env::split_paths(&paths).any(|dir| dir.join(program).is_file()))
+            .unwrap_or(false);
+        assert!(
+            found,
+            "`{program}` is not on PATH: install the Debian package `{package}` (apt-get install {package}; .ci/run does)"
+        );
+    }
 }
 
 /// A loopback port free a moment ago.
@@ -98,36 +181,21 @@ fn readme_first_steps_run_as_written() {
         probe.local_addr().unwrap().port()
     };
     let script = block.replace("127.0.0.1:8080", &format!("127.0.0.1:{port}"));
-    let bin_dir = Path::new(env!("CARGO_BIN_EXE_ipintel")).parent().unwrap();
-    let path = format!(
-        "{}:{}",
-        bin_dir.display(),
-        std::env::var("PATH").unwrap_or_default()
+    let out = run_bash(
+        &script,
+        &work,
+        home.path(),
+        &[
+            ("IPINTEL_LISTEN", format!("127.0.0.1:{port}")),
+            (
+                "IPINTEL_WHOIS__LISTEN",
+                format!("127.0.0.1:{}", free_port()),
+            ),
+        ],
     );
-    let out = std::process::Command::new("bash")
-        .args(["-euo", "pipefail", "-c", &script])
-        .current_dir(&work)
-        .env_clear()
-        .env("PATH", path)
-        .env("HOME", home.path())
-        .env("IPINTEL_LISTEN", format!("127.0.0.1:{port}"))
-        .env(
-            "IPINTEL_WHOIS__LISTEN",
-            format!("127.0.0.1:{}", free_port()),
-        )
-        // Nothing leaves loopback, even by mistake.
-        .env("IPINTEL_TASKS__DNS_SERVER", "127.0.0.1:9")
-        .env("IPINTEL_LOG", "warn")
-        .output()
-        .expect("bash runs");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    // Whatever happened, no server is left behind.
-    if let Ok(pid) = std::fs::read_to_string(work.join("ipintel.pid")) {
-        let _ = std::process::Command::new("kill").arg(pid.trim()).status();
-    }
+    let (stdout, stderr) = (&out.stdout, &out.stderr);
     assert!(
-        out.status.success(),
+        out.success,
         "README block failed\nstdout:\n{stdout}\nstderr:\n{stderr}"
     );
 
@@ -202,6 +270,7 @@ fn registry_walkthrough_runs_as_written() {
 
 #[test]
 fn whois_walkthrough_runs_as_written() {
+    require_clients(&[("whois", "whois"), ("bgpq4", "bgpq4")]);
     let stdout = run_walkthrough("docs/whois.md");
     for expected in [
         "% Abuse contact for 'AS64496' is 'abuse@example.net'",
