@@ -194,11 +194,20 @@ async fn serve(config: Config, pid_file: Option<std::path::PathBuf>) -> anyhow::
         ));
     }
     if let Some(addr) = whois_local {
-        banner.push_str(&format!(
-            "ipintel: whois on {addr} (try: whois -h {} -p {} AS64496)\n",
-            addr.ip(),
-            addr.port()
-        ));
+        // A hint that works on the registry as it is now: its sources when it has any,
+        // else how to load one.
+        let sources = state
+            .registry
+            .store()
+            .registry_sources()
+            .await
+            .unwrap_or_default();
+        let hint = if sources.is_empty() {
+            "the registry is empty: load RPSL with `ipintel registry import --source NAME FILE`, docs/registry.md".to_string()
+        } else {
+            format!("try: whois -h {} -p {} -q sources", addr.ip(), addr.port())
+        };
+        banner.push_str(&format!("ipintel: whois on {addr} ({hint})\n"));
     }
     {
         use std::io::Write;

@@ -130,6 +130,27 @@ impl Answer {
 }
 
 /// RIPE's class order for results (lower first).
+/// RIPE's ERROR:101 text for a query over `sources` (the asked ones, else all the
+/// registry holds): `%s` stands for the sources in REST's message arguments, and is filled
+/// in for whois. An empty registry says so instead of naming a blank source.
+pub fn no_entries_text(sources: &[String]) -> (String, Option<String>) {
+    let names: Vec<&str> = sources
+        .iter()
+        .map(String::as_str)
+        .filter(|s| !s.is_empty())
+        .collect();
+    if names.is_empty() {
+        return (
+            "ERROR:101: no entries found\n\nNo entries found: the registry holds no objects yet\n(load some with `ipintel registry import`).".into(),
+            None,
+        );
+    }
+    (
+        "ERROR:101: no entries found\n\nNo entries found in source %s.".into(),
+        Some(names.join(",")),
+    )
+}
+
 pub fn class_order(class: &str) -> u32 {
     match class {
         "inetnum" => 5,

@@ -383,27 +383,18 @@ fn query_error_text(e: &QueryError) -> String {
 }
 
 /// The sources a "no entries" message names.
-fn shown_sources(registry: &Registry, query: &Query) -> String {
-    if query.sources.is_empty() {
-        registry
-            .sources()
-            .iter()
-            .map(|s| s.to_string())
-            .collect::<Vec<_>>()
-            .join(",")
-    } else {
-        query.sources.join(",")
-    }
-}
-
 fn no_entries(registry: &Registry, query: &Query) -> RipeAnswer {
-    RipeAnswer::of(
-        message(&format!(
-            "ERROR:101: no entries found\n\nNo entries found in source {}.",
-            shown_sources(registry, query)
-        )),
-        Outcome::Empty,
-    )
+    let sources: Vec<String> = if query.sources.is_empty() {
+        registry.sources().iter().map(|s| s.to_string()).collect()
+    } else {
+        query.sources.clone()
+    };
+    let (text, arg) = ipintel_core::registry::query::no_entries_text(&sources);
+    let text = match arg {
+        Some(names) => text.replace("%s", &names),
+        None => text,
+    };
+    RipeAnswer::of(message(&text), Outcome::Empty)
 }
 
 const FILTER_NOTE: &str =

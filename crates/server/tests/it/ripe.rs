@@ -868,6 +868,27 @@ async fn ripe_abuse_contact_and_geolocation_are_inherited_as_specified() {
         geo["language"][0]["link"]["href"],
         "https://reg.example/lookup/test/organisation/ORG-EX1-TEST"
     );
+    // The links are served: the same object as its plain locator, also under the prefix.
+    for href in [
+        &geo["location"][0]["link"]["href"],
+        &geo["language"][0]["link"]["href"],
+    ] {
+        let path = href
+            .as_str()
+            .unwrap()
+            .strip_prefix("https://reg.example")
+            .unwrap();
+        let (status, linked) = json_of(&s, path).await;
+        assert_eq!(status, 200, "{path}");
+        let plain = path.strip_prefix("/lookup").unwrap();
+        assert_eq!(
+            linked["objects"],
+            json_of(&s, plain).await.1["objects"],
+            "{path}"
+        );
+        let (status, _) = json_of(&s, &format!("/whois{path}")).await;
+        assert_eq!(status, 200, "/whois{path}");
+    }
     let (_, doc) = json_of(&s, "/geolocation?ipkey=192.0.2.150").await;
     assert_eq!(
         doc["geolocation-attributes"]["location"][0]["value"], "52.37 4.89",

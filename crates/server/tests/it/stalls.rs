@@ -679,3 +679,29 @@ async fn r19_usage_reaches_the_store_within_its_sync_interval() {
     other.close().await;
     server.stop().await;
 }
+
+/// On an empty registry, "no entries" says the registry is empty instead of naming a
+/// blank source, in whois and in the REST API's JSON.
+#[tokio::test]
+async fn r19_an_empty_registry_names_no_blank_source() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let server = TestServer::start().await;
+    assert!(
+        crate::support::eventually(10, || async { server.state.registry.current().loaded }).await
+    );
+    let mut s = tokio::net::TcpStream::connect(server.whois).await.unwrap();
+    s.write_all(b"AS64496\n").await.unwrap();
+    let mut text = String::new();
+    s.read_to_string(&mut text).await.unwrap();
+    assert!(text.contains("the registry holds no objects yet"), "{text}");
+    assert!(!text.contains("source ."), "{text}");
+    let r =
+        crate::support::request(server.addr, "GET", "/search.json?query-string=AS64496", &[]).await;
+    assert_eq!(r.status, 404);
+    let body = r.json().to_string();
+    assert!(
+        body.contains("holds no objects yet") && !body.contains("source ."),
+        "{body}"
+    );
+    server.stop().await;
+}

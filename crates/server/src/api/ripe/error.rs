@@ -55,10 +55,8 @@ impl Message {
 
 /// ERROR:101.
 pub fn no_entries(sources: &[String]) -> Message {
-    Message::with_args(
-        "ERROR:101: no entries found\n\nNo entries found in source %s.\n",
-        vec![sources.join(",")],
-    )
+    let (text, arg) = ipintel_core::registry::query::no_entries_text(sources);
+    Message::with_args(format!("{text}\n"), arg.into_iter().collect())
 }
 
 #[derive(Debug)]

@@ -53,6 +53,8 @@ fn mounted(prefix: &str) -> Router<AppState> {
             &p("/abuse-contact/{*resource}"),
             get(handlers::abuse_contact),
         )
+        // Geolocation answers link objects under `/lookup/`, as RIPE's do.
+        .route(&p("/lookup/{source}/{class}/{*key}"), get(handlers::lookup))
         .route(&p("/{source}/{class}/{*key}"), get(handlers::lookup))
         .route(&p("/{source}/{class}"), get(handlers::no_key))
 }
