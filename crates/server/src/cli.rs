@@ -225,6 +225,13 @@ pub enum RegistryCommand {
         #[arg(required = true, value_name = "FILE")]
         files: Vec<PathBuf>,
     },
+    /// Remove a source and all its objects (their history is kept, as for objects an
+    /// import deletes). A running server drops them without a restart.
+    Remove {
+        /// The source to remove.
+        #[arg(value_name = "SOURCE")]
+        source: String,
+    },
     /// List the sources with their serial, import time and object count.
     Sources {
         #[arg(long)]

@@ -548,6 +548,24 @@ pub async fn registry(
             }
             Ok(0)
         }
+        RegistryCommand::Remove { source } => {
+            let store = open_store(config, false).await?;
+            let result = service::remove(&store, &source).await;
+            store.close().await;
+            match result {
+                Ok(n) => {
+                    println!(
+                        "{}: removed, {n} objects deleted",
+                        source.to_ascii_uppercase()
+                    );
+                    Ok(0)
+                }
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    Ok(1)
+                }
+            }
+        }
         RegistryCommand::Sources { json } => {
             let store = open_store(config, false).await?;
             let sources = store.registry_sources().await?;

@@ -152,6 +152,11 @@ impl Importer {
         &self.source
     }
 
+    /// What was read and skipped so far.
+    pub fn summary(&self) -> &Summary {
+        &self.summary
+    }
+
     /// Objects gathered so far.
     pub fn len(&self) -> usize {
         self.objects.len()

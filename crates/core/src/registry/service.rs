@@ -210,6 +210,23 @@ pub async fn import(
         progress.objects(importer.len() as u64);
     }
     let reading = lap();
+    if importer.is_empty() {
+        // Importing nothing would delete every object of the source: that is `remove`'s
+        // job, asked for by name, never the accident of a wrong file or source.
+        let summary = importer.summary();
+        let why = summary
+            .skipped
+            .first()
+            .map(|l| format!(" (first: {}:{}: {})", l.file, l.line, l.reason))
+            .unwrap_or_default();
+        return Err(ImportError::Invalid(format!(
+            "no object of source {} was admitted: {} read, {} skipped{why}. To empty the source, use `ipintel registry remove {}`",
+            importer.source(),
+            summary.read,
+            summary.skipped.len(),
+            importer.source()
+        )));
+    }
     progress.phase("comparing");
     let generation = store.registry_generation().await?;
     let current = store.registry_digests(importer.source()).await?;
@@ -223,6 +240,33 @@ pub async fn import(
         ("writing", lap()),
     ];
     Ok(summary)
+}
+
+/// Remove a source: every object is deleted (each keeps its history, as an import that
+/// dropped it would leave), and the source leaves the list. Returns how many objects went.
+pub async fn remove(store: &Store, source: &str) -> Result<u64, ImportError> {
+    let source = source.to_ascii_uppercase();
+    if !store
+        .registry_sources()
+        .await?
+        .iter()
+        .any(|s| s.name == source)
+    {
+        return Err(ImportError::Invalid(format!("there is no source {source}")));
+    }
+    let generation = store.registry_generation().await?;
+    let current = store.registry_digests(&source).await?;
+    let changes = crate::store::RegistryChanges {
+        source: source.clone(),
+        serial: None,
+        at: now_unix(),
+        generation,
+        added: Vec::new(),
+        changed: Vec::new(),
+        deleted: current.into_iter().map(|d| (d.class, d.key)).collect(),
+    };
+    store.registry_apply(&changes).await?;
+    Ok(changes.deleted.len() as u64)
 }
 
 #[cfg(test)]

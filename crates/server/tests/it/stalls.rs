@@ -705,3 +705,71 @@ async fn r19_an_empty_registry_names_no_blank_source() {
     );
     server.stop().await;
 }
+
+/// An import that admits nothing fails and changes nothing (it would otherwise delete the
+/// source's objects); `ipintel registry remove` empties a source on purpose, and a running
+/// server drops it.
+#[tokio::test]
+async fn r19_nothing_admitted_fails_and_remove_removes() {
+    let server = TestServer::start().await;
+    let data = server.data_dir();
+    let data = data.to_str().unwrap();
+    let file = server.dir.path().join("other.rpsl");
+    std::fs::write(&file, "person: A\nnic-hdl: A1-OTHER\nsource: OTHER\n").unwrap();
+    let out = crate::support::ipintel_async(&[
+        "--data-dir",
+        data,
+        "registry",
+        "import",
+        "--source",
+        "TEST",
+        file.to_str().unwrap(),
+    ])
+    .await;
+    assert!(!out.status.success(), "nothing admitted is a failure");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("no object of source TEST was admitted")
+            && stderr.contains("registry remove"),
+        "{stderr}"
+    );
+    assert!(server
+        .state
+        .registry
+        .store()
+        .registry_sources()
+        .await
+        .unwrap()
+        .is_empty());
+
+    import_registry(&server, &password_registry(2, 3)).await;
+    assert_eq!(server.state.registry.current().registry.len(), 5);
+    let out =
+        crate::support::ipintel_async(&["--data-dir", data, "registry", "remove", "test"]).await;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("TEST: removed, 5 objects deleted"));
+    assert!(server
+        .state
+        .registry
+        .store()
+        .registry_sources()
+        .await
+        .unwrap()
+        .is_empty());
+    assert!(
+        crate::support::eventually(10, || async {
+            server.state.registry.current().registry.is_empty()
+        })
+        .await,
+        "the server drops the removed source"
+    );
+    let again =
+        crate::support::ipintel_async(&["--data-dir", data, "registry", "remove", "TEST"]).await;
+    assert!(!again.status.success());
+    assert!(String::from_utf8_lossy(&again.stderr).contains("there is no source TEST"));
+    server.stop().await;
+}

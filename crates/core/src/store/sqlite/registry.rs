@@ -383,6 +383,11 @@ impl SqliteStore {
         .bind(delta)
         .execute(&mut *tx)
         .await?;
+        // A source left without objects (`ipintel registry remove`) leaves the list.
+        sqlx::query("DELETE FROM registry_sources WHERE name = ? AND objects <= 0")
+            .bind(source)
+            .execute(&mut *tx)
+            .await?;
         tx.commit().await?;
         Ok(())
     }
