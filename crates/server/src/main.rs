@@ -46,8 +46,7 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
             return Ok(commands::EXIT_OK);
         }
         Command::Man => {
-            let mut page = Vec::new();
-            clap_mangen::Man::new(<Cli as clap::CommandFactory>::command()).render(&mut page)?;
+            let page = ipintel_server::cli::man_page()?;
             std::io::Write::write_all(&mut std::io::stdout().lock(), &page)?;
             return Ok(commands::EXIT_OK);
         }

@@ -378,6 +378,22 @@ fn check_config_completions_and_man_behave_like_unix_tools() {
         text.contains(".TH ipintel 1") && text.contains("check\\-config"),
         "{text}"
     );
+    // One page: subcommands are sections of it, not references to pages never shipped;
+    // the settings table is preformatted, so man keeps its columns.
+    assert!(
+        !text.contains("(1)\n"),
+        "no references to other pages: {text}"
+    );
+    assert!(text.contains(".SS \"ipintel registry remove\""), "{text}");
+    let settings = &text[text
+        .find(".SH CONFIGURATION")
+        .expect("a CONFIGURATION section")..];
+    assert!(settings.starts_with(".SH CONFIGURATION\n.nf\n") && settings.contains("\n.fi\n"));
+    // Typos get a suggestion.
+    let out = ipintel(&["regsitry", "sources"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(err.contains("similar") && err.contains("registry"), "{err}");
     // Bare ports and names are listen addresses; nonsense is named.
     let out = ipintel(&["serve", "--listen", "no:such:thing"]);
     let err = String::from_utf8_lossy(&out.stderr);
