@@ -15,12 +15,7 @@ use crate::config::Config;
 
 pub const EXIT_OK: i32 = 0;
 
-/// Unix seconds as RFC 3339 in UTC, e.g. `2026-12-01T21:53:23Z`.
-pub fn rfc3339(unix_seconds: i64) -> String {
-    jiff::Timestamp::from_second(unix_seconds)
-        .map(|t| t.to_string())
-        .unwrap_or_else(|_| unix_seconds.to_string())
-}
+pub use crate::render::rfc3339;
 pub const EXIT_NOT_FOUND: i32 = 1;
 
 /// The store the server uses. A command other than `serve` does not create one unless asked:

@@ -167,7 +167,7 @@ async fn accept_loop(
             tracing::warn!(front_end = name, %peer, "connection limit reached; refusing");
             continue;
         };
-        let client = crate::http::canonical(peer.ip());
+        let client = crate::limits::canonical(peer.ip());
         let Some(slot) = per_client.take(client, limits.max_per_client) else {
             metrics.connection(name, "refused_client");
             tracing::debug!(front_end = name, %peer, "per-client connection limit reached; refusing");

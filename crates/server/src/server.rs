@@ -78,7 +78,7 @@ pub async fn start(config: Config) -> anyhow::Result<Started> {
     );
     let metrics = Arc::new(Metrics::new());
     metrics.geo_generation.set(set.generation as i64);
-    let body_budget = Arc::new(http::budget::BodyBudget::new(
+    let body_budget = Arc::new(crate::limits::budget::BodyBudget::new(
         config.http.body_budget_bytes,
         config.http.body_budget_per_client_bytes,
         metrics.body_bytes_in_flight.clone(),

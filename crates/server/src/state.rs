@@ -23,7 +23,7 @@ pub struct AppState {
     /// The RPSL registry in memory (empty until something is imported).
     pub registry: Arc<ipintel_core::registry::service::RegistryService>,
     /// The memory request bodies in flight may hold.
-    pub body_budget: Arc<crate::http::budget::BodyBudget>,
+    pub body_budget: Arc<crate::limits::budget::BodyBudget>,
     /// Whois queries per client address, TCP and the HTTP mirror together.
     pub whois_limiter: Arc<crate::limits::RateLimiter>,
     /// Failed maintainer-password guesses per client address.

@@ -3,7 +3,6 @@
 //! Invariant: dialects under `api/` never see each other; everything they share (status
 //! mapping, the caller's address, metrics) lives here.
 
-pub mod budget;
 pub mod error;
 pub mod locale;
 pub mod openapi;
@@ -24,6 +23,7 @@ use ipintel_core::ErrorKind;
 
 pub use serve::Http;
 
+use crate::limits::budget;
 use crate::state::AppState;
 
 /// Every route ipintel serves.
@@ -248,18 +248,18 @@ pub fn client_ip(state: &AppState, peer: SocketAddr, headers: &HeaderMap) -> IpA
     let trusted = &state.config.http.trusted_proxies;
     let is_trusted = |ip: &IpAddr| trusted.iter().any(|net| net.contains(ip));
     if trusted.is_empty() || !is_trusted(&peer) {
-        return canonical(peer);
+        return crate::limits::canonical(peer);
     }
     let mut hops: Vec<IpAddr> = Vec::new();
     for value in headers.get_all("x-forwarded-for") {
         let Ok(text) = value.to_str() else {
-            return canonical(peer);
+            return crate::limits::canonical(peer);
         };
         for part in text.split(',') {
             match part.trim().parse::<IpAddr>() {
                 Ok(ip) => hops.push(ip),
                 // A malformed chain can't be trusted past the proxy that sent it.
-                Err(_) => return canonical(peer),
+                Err(_) => return crate::limits::canonical(peer),
             }
         }
     }
@@ -268,13 +268,5 @@ pub fn client_ip(state: &AppState, peer: SocketAddr, headers: &HeaderMap) -> IpA
         .rev()
         .find(|ip| !is_trusted(ip))
         .unwrap_or(peer);
-    canonical(client)
-}
-
-/// IPv4 peers on a dual-stack socket arrive as `::ffff:a.b.c.d`; report them as IPv4.
-pub fn canonical(ip: IpAddr) -> IpAddr {
-    match ip {
-        IpAddr::V6(v6) => v6.to_ipv4_mapped().map(IpAddr::V4).unwrap_or(ip),
-        v4 => v4,
-    }
+    crate::limits::canonical(client)
 }

@@ -1,7 +1,9 @@
-//! Limits every front end shares: per-client rates, the CPU pool for slow work, the
-//! whois output budget. A leaf:
+//! Limits every front end shares: the request body budget, per-client rates, the CPU pool
+//! for slow work, the whois output budget, and the one form of a client address they count
+//! by. A leaf:
 //! imports no front end.
 
+pub mod budget;
 mod cpu;
 mod output;
 mod rate;
@@ -15,3 +17,11 @@ pub use rate::RateLimiter;
 /// until the bucket refills; requests without passwords are never affected.
 pub const UNLOCK_FAILURES_PER_MINUTE: u32 = 10;
 pub const UNLOCK_FAILURES_BURST: u32 = 10;
+
+/// IPv4 peers on a dual-stack socket arrive as `::ffff:a.b.c.d`; report them as IPv4.
+pub fn canonical(ip: std::net::IpAddr) -> std::net::IpAddr {
+    match ip {
+        std::net::IpAddr::V6(v6) => v6.to_ipv4_mapped().map(std::net::IpAddr::V4).unwrap_or(ip),
+        v4 => v4,
+    }
+}

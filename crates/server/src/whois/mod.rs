@@ -120,7 +120,7 @@ async fn connection(
     let config = &state.config.whois;
     let (read, mut write) = tokio::io::split(io);
     let mut reader = BufReader::with_capacity(16 * 1024, read);
-    let client = crate::http::canonical(peer.ip());
+    let client = crate::limits::canonical(peer.ip());
     let mut session = Session::new(&state, client);
     let stuck_reader = Duration::from_secs(config.stuck_reader_secs.max(1));
     loop {

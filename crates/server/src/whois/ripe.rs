@@ -748,7 +748,7 @@ async fn versions(
 
 /// `2026-12-01 10:00` (UTC), as RIPE lists versions.
 fn short_time(unix_seconds: i64) -> String {
-    let full = crate::commands::rfc3339(unix_seconds);
+    let full = crate::render::rfc3339(unix_seconds);
     full.get(..16).map(|s| s.replace('T', " ")).unwrap_or(full)
 }
 

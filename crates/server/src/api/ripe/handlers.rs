@@ -249,7 +249,7 @@ impl Request {
 /// The server build: version, when this server started, commit.
 fn version_node() -> Node<'static> {
     static STARTED: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-    let started = STARTED.get_or_init(|| crate::commands::rfc3339(ipintel_core::store::now_unix()));
+    let started = STARTED.get_or_init(|| crate::render::rfc3339(ipintel_core::store::now_unix()));
     Node::obj(vec![
         ("version", Node::str(env!("CARGO_PKG_VERSION"))),
         ("timestamp", Node::str(started.as_str())),
@@ -702,7 +702,7 @@ pub async fn lookup(
                     text.push_str(&format!(
                         "{:<5} {:<21} {}\n",
                         v.revision,
-                        crate::commands::rfc3339(v.at),
+                        crate::render::rfc3339(v.at),
                         "ADD/UPD"
                     ));
                 }
@@ -713,7 +713,7 @@ pub async fn lookup(
                 .map(|v| {
                     Node::obj(vec![
                         ("revision", Node::Int(v.revision as i64)),
-                        ("date", Node::str(crate::commands::rfc3339(v.at))),
+                        ("date", Node::str(crate::render::rfc3339(v.at))),
                         ("operation", Node::str("ADD/UPD")),
                     ])
                 })
@@ -750,10 +750,7 @@ pub async fn sources(
             if let Some(serial) = s.serial {
                 m.push(("serial", Node::Int(serial)));
             }
-            m.push((
-                "imported",
-                Node::str(crate::commands::rfc3339(s.imported_at)),
-            ));
+            m.push(("imported", Node::str(crate::render::rfc3339(s.imported_at))));
             m.push(("objects", Node::Int(s.objects as i64)));
             Node::obj(m)
         })
