@@ -11,8 +11,8 @@ use hickory_proto::op::{Message, MessageType, OpCode};
 use hickory_proto::rr::rdata::{A, PTR};
 use hickory_proto::rr::{Name, RData, Record, RecordType};
 use ipintel_core::jobs::{JobKind, JobStatus};
+use ipintel_server::app;
 use ipintel_server::config::{Config, Overrides};
-use ipintel_server::server;
 
 /// Every PTR question gets `host.example.`, every A question 81.2.69.160.
 async fn dns_server() -> std::net::SocketAddr {
@@ -66,7 +66,7 @@ fn main() {
         )
         .unwrap();
         let config = Config::load(Some(&file), &BTreeMap::new(), &Overrides::default()).unwrap();
-        let started = server::start(config).await.unwrap();
+        let started = app::start(config).await.unwrap();
         let account = started.bootstrap.as_ref().unwrap().account_id;
         let state = started.state.clone();
         let store = state.accounts.store().clone();
@@ -81,8 +81,8 @@ fn main() {
 
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        let http = server::http_front_end(&started.state, listener).unwrap();
-        let run = tokio::spawn(server::run(started.state, vec![http], async {
+        let http = app::http_front_end(&started.state, listener).unwrap();
+        let run = tokio::spawn(app::run(started.state, vec![http], async {
             let _ = rx.await;
         }));
         let began = Instant::now();

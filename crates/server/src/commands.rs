@@ -34,7 +34,7 @@ async fn open_store(config: &Config, create: bool) -> anyhow::Result<Store> {
                 .map_or("the default", String::as_str)
         );
     }
-    crate::server::prepare_data_dir(config)?;
+    crate::app::prepare_data_dir(config)?;
     Store::open_sqlite(&path)
         .await
         .with_context(|| format!("opening store {}", config.store_path().display()))

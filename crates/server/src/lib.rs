@@ -3,10 +3,11 @@
 //! Layout:
 //! - `main.rs` / [`cli`]: the command line; `main` owns exit codes.
 //! - [`config`]: one `Config`, file < environment < flags, unknown keys rejected.
-//! - [`server`]: start (store, databases, bootstrap key) and run (listeners, background tasks).
+//! - [`app`]: assembly on top: start (store, databases, bootstrap key), run (listeners,
+//!   background tasks), the router and OpenAPI document from every front end, ops
+//!   endpoints, reloading the databases.
 //! - [`listen`]: front ends as listeners: the one accept loop, connection caps, TLS, drain.
 //! - [`http`]: the HTTP front end: router, middleware, error kind -> status.
-//! - [`reload`]: replacing the databases (file watcher, SIGHUP, /admin/reload).
 //! - [`api`]: one folder per dialect; dialects never import each other.
 //! - [`bulk`]: the bulk pipeline (terms -> results) and its JSON/XML/CSV writers.
 //! - [`commands`]: the non-serving subcommands (keys, lookup, data).
@@ -14,6 +15,7 @@
 //! - [`metrics`]: Prometheus counters.
 
 pub mod api;
+pub mod app;
 pub mod bulk;
 pub mod cli;
 pub mod commands;
@@ -23,9 +25,7 @@ pub mod limits;
 pub mod listen;
 pub mod metrics;
 pub mod net;
-pub mod reload;
 pub mod render;
 pub mod runner;
-pub mod server;
 pub mod state;
 pub mod whois;

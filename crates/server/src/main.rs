@@ -8,7 +8,7 @@ use anyhow::Context;
 use clap::Parser;
 use ipintel_server::cli::{Cli, Command};
 use ipintel_server::config::{Config, LogFormat, Overrides};
-use ipintel_server::{commands, server};
+use ipintel_server::{app, commands};
 
 fn main() -> ExitCode {
     // Rust ignores SIGPIPE and turns it into EPIPE errors; those end the program quietly
@@ -153,12 +153,12 @@ async fn serve(config: Config, pid_file: Option<std::path::PathBuf>) -> anyhow::
             .context("tls.cert / tls.key")?;
     }
     tracing::info!(data_dir = %config.data_dir.display(), from = %config.sources.get("data_dir").map_or("default", String::as_str), "data directory");
-    let started = server::start(config).await?;
+    let started = app::start(config).await?;
     let state = started.state.clone();
-    let http = server::http_front_end(&state, listener)?;
+    let http = app::http_front_end(&state, listener)?;
     let mut front_ends = vec![http];
     if let Some(listener) = whois_listener {
-        front_ends.push(server::whois_front_end(&state, listener));
+        front_ends.push(app::whois_front_end(&state, listener));
     }
     if let Some(addr) = whois_local {
         tracing::info!(address = %addr, "whois listening");
@@ -222,7 +222,7 @@ async fn serve(config: Config, pid_file: Option<std::path::PathBuf>) -> anyhow::
             return;
         };
         while hup.recv().await.is_some() {
-            if let Err(e) = ipintel_server::reload::reload_geo(&hup_state, true).await {
+            if let Err(e) = ipintel_server::app::reload::reload_geo(&hup_state, true).await {
                 tracing::error!(error = %e, "reload on SIGHUP failed; previous databases keep serving");
             }
         }
@@ -236,7 +236,7 @@ async fn serve(config: Config, pid_file: Option<std::path::PathBuf>) -> anyhow::
         }
         tracing::info!("shutting down");
     };
-    server::run(state, front_ends, shutdown).await?;
+    app::run(state, front_ends, shutdown).await?;
     Ok(commands::EXIT_OK)
 }
 

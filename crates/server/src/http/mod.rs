@@ -1,4 +1,7 @@
-//! HTTP front end: router assembly, middleware, the accept loop.
+//! The HTTP kit under every dialect: middleware (body limit and budget, timeout, panics,
+//! metrics), the caller's address, Basic credentials, locale negotiation, the OpenAPI
+//! types, the one status table, and hyper per connection. Imports no front end: the app
+//! assembles the routes.
 //!
 //! Invariant: dialects under `api/` never see each other; everything they share (status
 //! mapping, the caller's address, metrics) lives here.
@@ -6,7 +9,6 @@
 pub mod error;
 pub mod locale;
 pub mod openapi;
-mod ops;
 mod serve;
 
 use std::net::{IpAddr, SocketAddr};
@@ -26,21 +28,60 @@ pub use serve::Http;
 use crate::limits::budget;
 use crate::state::AppState;
 
-/// Every route ipintel serves.
-pub fn router(state: AppState) -> Router {
-    Router::new()
-        .merge(crate::api::maxmind::routes())
-        .merge(crate::api::dbip::routes())
-        .merge(crate::api::qradar::routes())
-        .merge(crate::api::v1::routes())
-        .merge(crate::api::whoisxml::routes())
-        .merge(crate::api::ripe::routes(&state.config.registry.prefix))
-        .merge(ops::routes())
+/// Which front end a route belongs to, attached to its routes by the app: its metrics label
+/// and how it refuses a request the HTTP layer answers itself (a body too large, the body
+/// budget, a timeout, a panic), in its own error format. No path is ever guessed.
+#[derive(Debug)]
+pub struct Dialect {
+    pub name: &'static str,
+    pub refuse: fn(ErrorKind, String) -> Response,
+    /// MaxMind documents 403 without a body for a declared body over the limit.
+    pub forbidden_when_too_large: bool,
+    /// The bulk API checks its own, larger body limit and answers in its own format.
+    pub own_body_limit: bool,
+}
+
+impl Dialect {
+    /// A front end whose refusals are plain text (the ops endpoints).
+    pub const fn plain(name: &'static str) -> Dialect {
+        Dialect {
+            name,
+            refuse: plain_refusal,
+            forbidden_when_too_large: false,
+            own_body_limit: false,
+        }
+    }
+}
+
+fn plain_refusal(kind: ErrorKind, message: String) -> Response {
+    (
+        error::status(kind),
+        [("content-type", "text/plain; charset=utf-8")],
+        format!("{message}\n"),
+    )
+        .into_response()
+}
+
+/// `routes` of one front end with what each of its requests gets: the body limit and
+/// budget, the request timeout, panics as 500s, metrics, all in `dialect`'s terms.
+pub fn observed(
+    routes: Router<AppState>,
+    state: AppState,
+    dialect: &'static Dialect,
+) -> Router<AppState> {
+    routes.layer(axum::middleware::from_fn_with_state(
+        (state, dialect),
+        observe,
+    ))
+}
+
+/// The whole router: every front end's observed routes, the 404 fallback, the body cap.
+pub fn layered(routes: Router<AppState>, state: AppState) -> Router {
+    routes
         .fallback(not_found)
         .layer(axum::extract::DefaultBodyLimit::max(
             state.config.http.max_body_bytes,
         ))
-        .layer(axum::middleware::from_fn_with_state(state.clone(), observe))
         .with_state(state)
 }
 
@@ -62,7 +103,8 @@ pub fn basic_auth(headers: &HeaderMap) -> Option<(String, String)> {
         .map(|(user, password)| (user.to_owned(), password.to_owned()))
 }
 
-async fn not_found() -> Response {
+async fn not_found(State(state): State<AppState>) -> Response {
+    state.metrics.observe_request("other", 404, Duration::ZERO);
     (
         StatusCode::NOT_FOUND,
         [("content-type", "text/plain; charset=utf-8")],
@@ -71,40 +113,16 @@ async fn not_found() -> Response {
         .into_response()
 }
 
-/// Which dialect a path belongs to, for metrics labels.
-fn dialect_of(path: &str) -> &'static str {
-    if path.starts_with("/geoip/") {
-        "maxmind"
-    } else if path == "/v2" || path.starts_with("/v2/") {
-        "dbip"
-    } else if path.starts_with("/api/services/") {
-        "qradar"
-    } else if path.starts_with("/v1/") {
-        "v1"
-    } else if path.starts_with("/api/bgservice/") {
-        "bulk"
-    } else if path.starts_with("/search")
-        || path.starts_with("/metadata/")
-        || path.starts_with("/abuse-contact/")
-        || path.starts_with("/geolocation")
-        || path.starts_with("/whois/")
-    {
-        "ripe"
-    } else if path.starts_with("/admin/") {
-        "admin"
-    } else if matches!(path, "/healthz" | "/readyz" | "/metrics") {
-        "ops"
-    } else {
-        "other"
-    }
-}
-
 /// Times each request, enforces the body limit, the body memory budget and the request
 /// timeout, turns a handler panic into a 500, records metrics.
-async fn observe(State(state): State<AppState>, request: Request, next: Next) -> Response {
+async fn observe(
+    State((state, marker)): State<(AppState, &'static Dialect)>,
+    request: Request,
+    next: Next,
+) -> Response {
     let started = Instant::now();
-    let dialect = dialect_of(request.uri().path());
-    if let Some(response) = body_too_large(&request, state.config.http.max_body_bytes, dialect) {
+    let dialect = marker.name;
+    if let Some(response) = body_too_large(&request, state.config.http.max_body_bytes, marker) {
         state
             .metrics
             .observe_request(dialect, response.status().as_u16(), started.elapsed());
@@ -125,12 +143,11 @@ async fn observe(State(state): State<AppState>, request: Request, next: Next) ->
                 .unwrap_or_default();
             tracing::error!(dialect, panic = %what, "handler panicked; answered 500");
             state.metrics.panics.inc();
-            refused(dialect, ErrorKind::Internal, "internal error".into())
+            (marker.refuse)(ErrorKind::Internal, "internal error".into())
         }
         Err(_) => {
             tracing::warn!(dialect, "request timed out");
-            refused(
-                dialect,
+            (marker.refuse)(
                 ErrorKind::Unavailable,
                 format!("the request took longer than {} s", limit.as_secs()),
             )
@@ -141,7 +158,7 @@ async fn observe(State(state): State<AppState>, request: Request, next: Next) ->
         Some(refusal) => {
             state.metrics.body_budget_refusals.inc();
             tracing::warn!(dialect, %refusal, "request body refused");
-            budget_refused(dialect, refusal)
+            budget_refused(marker, refusal)
         }
         None => response,
     };
@@ -181,44 +198,24 @@ fn count_body(state: &AppState, request: Request) -> (Request, Option<Arc<budget
 
 /// The answer to a request whose body the budget refused: 503 when the server as a whole
 /// holds too much, 429 when this client does; both say when to try again.
-fn budget_refused(dialect: &str, refusal: budget::Refusal) -> Response {
+fn budget_refused(dialect: &Dialect, refusal: budget::Refusal) -> Response {
     let kind = match refusal {
         budget::Refusal::Total => ErrorKind::Unavailable,
         budget::Refusal::Client => ErrorKind::TooManyRequests,
     };
-    let mut response = refused(dialect, kind, format!("request body refused: {refusal}"));
+    let mut response = (dialect.refuse)(kind, format!("request body refused: {refusal}"));
     let headers = response.headers_mut();
     headers.insert("retry-after", axum::http::HeaderValue::from_static("1"));
     headers.insert("connection", axum::http::HeaderValue::from_static("close"));
     response
 }
 
-/// A request the HTTP layer answers itself (a body too large, the body budget, a timeout, a
-/// panic), in the error format of the dialect its path belongs to.
-fn refused(dialect: &str, kind: ErrorKind, message: String) -> Response {
-    use crate::api;
-    match dialect {
-        "maxmind" => api::maxmind::refusal(kind, message),
-        "dbip" => api::dbip::refusal(kind, message),
-        "qradar" => api::qradar::refusal(kind, message),
-        "v1" => api::v1::refusal(kind, message),
-        "bulk" => api::whoisxml::refusal(kind, message),
-        "ripe" => api::ripe::refusal(kind, message),
-        _ => (
-            error::status(kind),
-            [("content-type", "text/plain; charset=utf-8")],
-            format!("{message}\n"),
-        )
-            .into_response(),
-    }
-}
-
 /// A declared body over the limit is refused before any handler runs: 403 for MaxMind's
 /// API (its documented status, without a body), 413 elsewhere. A body without a length
 /// (chunked) is capped by `DefaultBodyLimit` where a handler reads it. The bulk API has its
 /// own limit (`bulk.max_body_bytes`) and error body, so its handlers check.
-fn body_too_large(request: &Request, max: usize, dialect: &str) -> Option<Response> {
-    if dialect == "bulk" {
+fn body_too_large(request: &Request, max: usize, dialect: &Dialect) -> Option<Response> {
+    if dialect.own_body_limit {
         return None;
     }
     let declared = request
@@ -229,11 +226,10 @@ fn body_too_large(request: &Request, max: usize, dialect: &str) -> Option<Respon
         .parse::<u64>()
         .ok()?;
     (declared > max as u64).then(|| {
-        if dialect == "maxmind" {
+        if dialect.forbidden_when_too_large {
             StatusCode::FORBIDDEN.into_response()
         } else {
-            refused(
-                dialect,
+            (dialect.refuse)(
                 ErrorKind::TooLarge,
                 format!("the request body is {declared} bytes; at most {max} are accepted (http.max_body_bytes)"),
             )

@@ -233,16 +233,3 @@ pub fn document(operations: &[Operation]) -> Value {
         }},
     })
 }
-
-/// Every operation ipintel serves.
-pub fn operations() -> Vec<Operation> {
-    let mut all = Vec::new();
-    all.extend(crate::api::maxmind::operations());
-    all.extend(crate::api::dbip::operations());
-    all.extend(crate::api::qradar::operations());
-    all.extend(crate::api::v1::operations());
-    all.extend(crate::api::whoisxml::operations());
-    all.extend(crate::api::ripe::operations());
-    all.extend(super::ops::operations());
-    all
-}

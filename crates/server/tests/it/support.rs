@@ -5,8 +5,8 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use ipintel_core::geo::build::build_from_json;
+use ipintel_server::app;
 use ipintel_server::config::{Config, Overrides};
-use ipintel_server::server;
 use ipintel_server::state::AppState;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::oneshot;
@@ -106,15 +106,15 @@ impl TestServer {
             .expect("test config");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
-        let started = server::start(config).await.expect("server starts");
+        let started = app::start(config).await.expect("server starts");
         let bootstrap = started.bootstrap.expect("a fresh store creates an account");
         let state = started.state.clone();
         let (tx, rx) = oneshot::channel::<()>();
-        let http = server::http_front_end(&started.state, listener).expect("HTTP front end");
+        let http = app::http_front_end(&started.state, listener).expect("HTTP front end");
         let whois_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let whois = whois_listener.local_addr().unwrap();
-        let whois_front = server::whois_front_end(&started.state, whois_listener);
-        let task = tokio::spawn(server::run(started.state, vec![http, whois_front], async {
+        let whois_front = app::whois_front_end(&started.state, whois_listener);
+        let task = tokio::spawn(app::run(started.state, vec![http, whois_front], async {
             let _ = rx.await;
         }));
         TestServer {

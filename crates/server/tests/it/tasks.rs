@@ -344,6 +344,10 @@ pub struct Process {
 }
 
 impl Process {
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// SIGKILL: no shutdown, no flush; returns once the process is gone.
     pub fn kill(&mut self) {
         let _ = self.child.kill();
@@ -365,12 +369,30 @@ pub async fn spawn_server_async(config: &std::path::Path) -> Process {
         .unwrap()
 }
 
+/// `spawn_server_with` off the async runtime's threads.
+pub async fn spawn_server_async_with(config: &std::path::Path, args: &[&str]) -> Process {
+    let config = config.to_owned();
+    let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+    tokio::task::spawn_blocking(move || {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        spawn_server_with(&config, &args)
+    })
+    .await
+    .unwrap()
+}
+
 fn spawn_server(config: &std::path::Path) -> Process {
+    spawn_server_with(config, &["--whois-listen", "off"])
+}
+
+/// `ipintel --config CONFIG serve ARGS...`.
+pub fn spawn_server_with(config: &std::path::Path, args: &[&str]) -> Process {
     use std::io::BufRead;
     let child = std::process::Command::new(env!("CARGO_BIN_EXE_ipintel"))
         .arg("--config")
         .arg(config)
-        .args(["serve", "--whois-listen", "off"])
+        .arg("serve")
+        .args(args)
         .env("IPINTEL_LOG", "warn")
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::null())

@@ -44,6 +44,15 @@ impl Endpoint {
 
 use crate::state::AppState;
 
+/// This dialect's marker: the app attaches it to the routes below (metrics label, and the
+/// error format of refusals the HTTP layer makes).
+pub const DIALECT: crate::http::Dialect = crate::http::Dialect {
+    name: "maxmind",
+    refuse: error::refusal,
+    forbidden_when_too_large: true,
+    own_body_limit: false,
+};
+
 pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/geoip/v2.1", get(handlers::handle_lookup))

@@ -17,6 +17,15 @@ use axum::Router;
 
 use crate::state::AppState;
 
+/// This dialect's marker: the app attaches it to the routes below (metrics label, and the
+/// error format of refusals the HTTP layer makes).
+pub const DIALECT: crate::http::Dialect = crate::http::Dialect {
+    name: "ripe",
+    refuse: error::refusal,
+    forbidden_when_too_large: false,
+    own_body_limit: false,
+};
+
 /// The API's routes at the root and under `prefix`.
 pub fn routes(prefix: &str) -> Router<AppState> {
     let mut router = mounted("");

@@ -13,6 +13,15 @@ use axum::Router;
 
 use crate::state::AppState;
 
+/// This dialect's marker: the app attaches it to the routes below (metrics label, and the
+/// error format of refusals the HTTP layer makes).
+pub const DIALECT: crate::http::Dialect = crate::http::Dialect {
+    name: "v1",
+    refuse: error::refusal,
+    forbidden_when_too_large: false,
+    own_body_limit: false,
+};
+
 pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/v1/ip/{ip}", get(handlers::handle_ip))

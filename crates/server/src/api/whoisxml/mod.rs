@@ -17,6 +17,15 @@ use serde_json::json;
 
 use crate::state::AppState;
 
+/// This dialect's marker: the app attaches it to the routes below (metrics label, and the
+/// error format of refusals the HTTP layer makes).
+pub const DIALECT: crate::http::Dialect = crate::http::Dialect {
+    name: "bulk",
+    refuse: error::refusal,
+    forbidden_when_too_large: false,
+    own_body_limit: true,
+};
+
 pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/api/bgservice/request", post(handlers::create))

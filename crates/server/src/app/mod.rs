@@ -3,6 +3,51 @@
 //!
 //! `main` and the tests both call [`start`] then [`run`], so tests exercise the same path.
 
+mod ops;
+pub mod reload;
+
+/// Every route ipintel serves: each front end's routes, the ops endpoints, the kit's layers.
+pub fn router(state: AppState) -> axum::Router {
+    use crate::api;
+    use crate::http::observed;
+    let s = || state.clone();
+    let routes = axum::Router::new()
+        .merge(observed(
+            api::maxmind::routes(),
+            s(),
+            &api::maxmind::DIALECT,
+        ))
+        .merge(observed(api::dbip::routes(), s(), &api::dbip::DIALECT))
+        .merge(observed(api::qradar::routes(), s(), &api::qradar::DIALECT))
+        .merge(observed(api::v1::routes(), s(), &api::v1::DIALECT))
+        .merge(observed(
+            api::whoisxml::routes(),
+            s(),
+            &api::whoisxml::DIALECT,
+        ))
+        .merge(observed(
+            api::ripe::routes(&state.config.registry.prefix),
+            s(),
+            &api::ripe::DIALECT,
+        ))
+        .merge(observed(ops::routes(), s(), &ops::OPS))
+        .merge(observed(ops::admin_routes(), s(), &ops::ADMIN));
+    crate::http::layered(routes, state)
+}
+
+/// Every operation ipintel serves, for the OpenAPI document.
+pub fn operations() -> Vec<crate::http::openapi::Operation> {
+    let mut all = Vec::new();
+    all.extend(crate::api::maxmind::operations());
+    all.extend(crate::api::dbip::operations());
+    all.extend(crate::api::qradar::operations());
+    all.extend(crate::api::v1::operations());
+    all.extend(crate::api::whoisxml::operations());
+    all.extend(crate::api::ripe::operations());
+    all.extend(ops::operations());
+    all
+}
+
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
@@ -201,10 +246,7 @@ pub fn http_front_end(state: &AppState, listener: TcpListener) -> anyhow::Result
         name: "http",
         listener,
         tls,
-        protocol: Arc::new(http::Http::new(
-            http::router(state.clone()),
-            &state.config.http,
-        )),
+        protocol: Arc::new(http::Http::new(router(state.clone()), &state.config.http)),
         caps: None,
         send_buffer: None,
     })
@@ -239,10 +281,7 @@ pub async fn run(
 ) -> anyhow::Result<()> {
     let cancel = CancellationToken::new();
     let mut tasks = tokio::task::JoinSet::new();
-    tasks.spawn(crate::reload::watch_databases(
-        state.clone(),
-        cancel.clone(),
-    ));
+    tasks.spawn(reload::watch_databases(state.clone(), cancel.clone()));
     tasks.spawn(sync_ledger(state.clone(), cancel.clone()));
     tasks.spawn(refresh_registry(state.clone(), cancel.clone()));
     tasks.spawn(crate::runner::run(state.clone(), cancel.clone()));

@@ -10,6 +10,11 @@ use axum::Router;
 
 use crate::state::AppState;
 
+/// Health, metrics, the index and the OpenAPI document (plain-text refusals).
+pub const OPS: crate::http::Dialect = crate::http::Dialect::plain("ops");
+/// The admin endpoints.
+pub const ADMIN: crate::http::Dialect = crate::http::Dialect::plain("admin");
+
 pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/", get(handle_index))
@@ -17,7 +22,10 @@ pub fn routes() -> Router<AppState> {
         .route("/healthz", get(handle_healthz))
         .route("/readyz", get(handle_readyz))
         .route("/metrics", get(handle_metrics))
-        .route("/admin/reload", post(handle_reload))
+}
+
+pub fn admin_routes() -> Router<AppState> {
+    Router::new().route("/admin/reload", post(handle_reload))
 }
 
 /// `GET /`: what this server is and where to go next, for a person who opens it in a browser
@@ -56,7 +64,7 @@ async fn handle_index(State(state): State<AppState>) -> Response {
 }
 
 async fn handle_openapi() -> Response {
-    let document = super::openapi::document(&super::openapi::operations());
+    let document = crate::http::openapi::document(&super::operations());
     (
         StatusCode::OK,
         [("content-type", "application/json")],
@@ -65,8 +73,8 @@ async fn handle_openapi() -> Response {
         .into_response()
 }
 
-pub fn operations() -> Vec<super::openapi::Operation> {
-    use super::openapi::Operation;
+pub fn operations() -> Vec<crate::http::openapi::Operation> {
+    use crate::http::openapi::Operation;
     let op =
         |method, path, summary, security, responses: Vec<(u16, &'static str)>, content_type| {
             Operation {
@@ -80,7 +88,7 @@ pub fn operations() -> Vec<super::openapi::Operation> {
                 schema: None,
                 content_type,
                 also: &[],
-                error: super::openapi::TEXT_ERROR,
+                error: crate::http::openapi::TEXT_ERROR,
                 body: None,
             }
         };
@@ -238,7 +246,7 @@ async fn handle_reload(
     if !admin_allowed(&state, peer, &headers) {
         return forbidden();
     }
-    match crate::reload::reload_geo(&state, true).await {
+    match super::reload::reload_geo(&state, true).await {
         Ok(generation) => text(
             StatusCode::OK,
             format!("reloaded: generation {generation}\n"),
