@@ -819,3 +819,43 @@ async fn r19_nothing_admitted_fails_and_remove_removes() {
     assert!(String::from_utf8_lossy(&again.stderr).contains("there is no source TEST"));
     server.stop().await;
 }
+
+/// Refusals the HTTP layer makes itself come in the front end's own format wherever its
+/// routes are mounted: the RIPE API under a `registry.prefix` other than `/whois` and at
+/// the root answers a body over the limit in RIPE's XML, not plain text.
+#[tokio::test]
+async fn r19_refusals_follow_the_route_not_the_path() {
+    let server = TestServer::with(Setup {
+        toml: "[registry]\nprefix = \"/reg\"\n".into(),
+        ..Default::default()
+    })
+    .await;
+    for path in [
+        "/reg/search?query-string=x",
+        "/search?query-string=x",
+        "/test/mntner/X",
+    ] {
+        let r = crate::support::raw(
+            server.addr,
+            format!(
+                "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: 10000000\r\n\r\n"
+            )
+            .as_bytes(),
+        )
+        .await;
+        assert_eq!(r.status, 413, "{path}");
+        let body = String::from_utf8_lossy(&r.body);
+        assert!(
+            body.contains("<whois-resources") && body.contains("http.max_body_bytes"),
+            "{path}: {body}"
+        );
+    }
+    // The same on a MaxMind path is MaxMind's documented bare 403.
+    let r = crate::support::raw(
+        server.addr,
+        b"GET /geoip/v2.1/city/81.2.69.160 HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: 10000000\r\n\r\n",
+    )
+    .await;
+    assert_eq!(r.status, 403);
+    server.stop().await;
+}
