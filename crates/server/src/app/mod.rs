@@ -30,6 +30,11 @@ pub fn router(state: AppState) -> axum::Router {
             s(),
             &api::ripe::DIALECT,
         ))
+        .merge(observed(
+            crate::whois::http::routes(),
+            s(),
+            &crate::whois::http::DIALECT,
+        ))
         .merge(observed(ops::routes(), s(), &ops::OPS))
         .merge(observed(ops::admin_routes(), s(), &ops::ADMIN));
     crate::http::layered(routes, state)
@@ -44,6 +49,7 @@ pub fn operations() -> Vec<crate::http::openapi::Operation> {
     all.extend(crate::api::v1::operations());
     all.extend(crate::api::whoisxml::operations());
     all.extend(crate::api::ripe::operations());
+    all.extend(crate::whois::http::operations());
     all.extend(ops::operations());
     all
 }

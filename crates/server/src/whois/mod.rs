@@ -16,6 +16,7 @@
 //! caps the listener enforces for this front end. Clients in `whois.unmetered_networks` are not
 //! rate limited.
 
+pub mod http;
 mod irrd;
 mod ripe;
 

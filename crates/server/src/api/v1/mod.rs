@@ -1,7 +1,6 @@
 //! ipintel's own API: `GET /v1/ip/{ip}` and `POST /v1/batch`, the full merged record in
 //! ipintel's documented shape (docs/api-v1.md), with `fields`, `lang` and
 //! `format=json|xml|csv`. Key in `Authorization: Bearer <key>` or `X-API-Key`. Also
-//! `GET /v1/whois?q=`, the HTTP mirror of the whois front end (open, like whois on TCP).
 
 mod error;
 pub use error::refusal;
@@ -27,7 +26,6 @@ pub fn routes() -> Router<AppState> {
         .route("/v1/ip/{ip}", get(handlers::handle_ip))
         .route("/v1/batch", post(handlers::handle_batch))
         .route("/v1/jobs/{id}", get(handlers::handle_job))
-        .route("/v1/whois", get(handlers::handle_whois))
 }
 
 /// `POST /v1/batch`'s answer: one record per address, in request order.
@@ -100,33 +98,6 @@ pub fn operations() -> Vec<crate::http::openapi::Operation> {
     }];
     params.extend(common());
     vec![
-        Operation {
-            method: "GET",
-            path: "/v1/whois",
-            tag: "v1",
-            summary: "One whois query (RIPE flags or an IRRd ! command) over HTTP",
-            security: &[],
-            params: vec![Param {
-                name: "q",
-                location: In::Query,
-                required: true,
-                description: "the query line, as sent to the whois port (docs/whois.md)",
-                example: "!gAS64496",
-                kind: ParamType::Text,
-            }],
-            responses: vec![
-                (200, "the answer's payload, without framing or banner"),
-                (204, "a valid query with nothing to show"),
-                (400, "the query was refused (the F message or %ERROR block), or q is missing, not UTF-8 or too long"),
-                (429, "the client's whois query rate is spent"),
-                (503, "the registry is loading"),
-            ],
-            schema: None,
-            content_type: "text/plain",
-            also: &[],
-            error: crate::http::openapi::TEXT_ERROR,
-            body: None,
-        },
         Operation {
             method: "GET",
             path: "/v1/jobs/{id}",
