@@ -20,7 +20,15 @@ type Outcome = Result<TaskOutcome, String>;
 
 use crate::net::TaskOutcome;
 
-pub async fn run(state: AppState, cancel: CancellationToken) {
+/// How a finished task's outcome is stored: the QRadar message and the `/v1` result, each
+/// rendered by its dialect. The app hands these in; the runner names no dialect.
+#[derive(Clone, Copy)]
+pub struct TaskRender {
+    pub message: fn(&crate::net::TaskOutcome) -> String,
+    pub result: fn(&crate::net::TaskOutcome) -> String,
+}
+
+pub async fn run(state: AppState, render: TaskRender, cancel: CancellationToken) {
     let owner = lease::own_name();
     let store = state.accounts.store().clone();
     // Leases of processes on this host that are gone (a crash, a kill) are taken back at
@@ -69,7 +77,7 @@ pub async fn run(state: AppState, cancel: CancellationToken) {
                     };
                     let (state, owner) = (state.clone(), owner.clone());
                     tokio::spawn(async move {
-                        execute(&state, &owner, job).await;
+                        execute(&state, render, &owner, job).await;
                         drop(turn);
                         drop(permit);
                         state.jobs_wakeup.notify_one();
@@ -160,7 +168,7 @@ impl Limits {
     }
 }
 
-async fn execute(state: &AppState, owner: &str, job: Job) {
+async fn execute(state: &AppState, render: TaskRender, owner: &str, job: Job) {
     let store = state.accounts.store();
     if job.status == JobStatus::Resuming {
         if let Err(e) = store.mark_processing(job.id, owner).await {
@@ -182,8 +190,8 @@ async fn execute(state: &AppState, owner: &str, job: Job) {
     let (status, message, result) = match outcome {
         Ok(found) => (
             JobStatus::Completed,
-            crate::api::qradar::model::task_message(&found),
-            Some(crate::api::v1::model::task_result(&found).to_string()),
+            (render.message)(&found),
+            Some((render.result)(&found)),
         ),
         Err(reason) => (JobStatus::Exception, reason, None),
     };

@@ -290,7 +290,11 @@ pub async fn run(
     tasks.spawn(reload::watch_databases(state.clone(), cancel.clone()));
     tasks.spawn(sync_ledger(state.clone(), cancel.clone()));
     tasks.spawn(refresh_registry(state.clone(), cancel.clone()));
-    tasks.spawn(crate::runner::run(state.clone(), cancel.clone()));
+    let render = crate::runner::TaskRender {
+        message: crate::api::qradar::model::task_message,
+        result: |found| crate::api::v1::model::task_result(found).to_string(),
+    };
+    tasks.spawn(crate::runner::run(state.clone(), render, cancel.clone()));
     tasks.spawn(trim_heap(cancel.clone()));
 
     let stop_listening = CancellationToken::new();

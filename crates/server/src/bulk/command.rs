@@ -12,8 +12,8 @@ use ipintel_core::bulk::classify;
 use ipintel_core::geo::GeoService;
 
 use super::{process_chunk, Resolver, CHUNKS_IN_FLIGHT};
-use crate::api::whoisxml::model::{push_line, Problem};
-use crate::api::whoisxml::render::{Format, Part, Writer};
+use crate::bulk::shape::{push_line, Problem};
+use crate::bulk::writers::{Format, Part, Writer};
 use crate::cli::BulkArgs;
 use crate::config::Config;
 

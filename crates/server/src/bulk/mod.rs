@@ -1,12 +1,15 @@
 //! The bulk pipeline: terms in, one result list (or a failure reason) per term out. The job
 //! runner calls it chunk by chunk for `/api/bgservice` requests, and `ipintel bulk` calls
 //! it directly; both write what it returns with the bulk dialect's writers
-//! (`api::whoisxml::render`).
+//! (`writers`).
 //!
 //! Each address is looked up through the engine's bulk projection (`GeoSet::summary`);
-//! results are kept in the bulk API's own wire shape (`api::whoisxml::model`: one JSON
+//! results are kept in the bulk API's own wire shape (`shape`: one JSON
 //! array per term, one per line), because that API is their only reader: a JSON download is
 //! then a concatenation, and XML or CSV re-read one chunk at a time.
+
+pub mod shape;
+pub mod writers;
 
 pub mod command;
 
@@ -18,7 +21,7 @@ use ipintel_core::bulk::Term;
 use ipintel_core::geo::GeoSet;
 use tokio::sync::Semaphore;
 
-use crate::api::whoisxml::model::{push_line, write_result, Offsets, Problem};
+use self::shape::{push_line, write_result, Offsets, Problem};
 use crate::net::dns;
 
 /// Addresses looked up per term at most (a domain with hundreds of A records, or many MX

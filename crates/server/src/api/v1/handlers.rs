@@ -330,4 +330,3 @@ pub async fn handle_batch(
     .await;
     result.unwrap_or_else(IntoResponse::into_response)
 }
-

@@ -7,7 +7,7 @@ use ipintel_core::accounts::AccessError;
 use ipintel_core::ErrorKind;
 use serde_json::json;
 
-use super::render::Format;
+use crate::bulk::writers::Format;
 use crate::http::error::{status_in, Contract};
 
 #[derive(Debug)]

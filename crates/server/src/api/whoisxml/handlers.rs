@@ -18,8 +18,8 @@ use serde_json::value::RawValue;
 use serde_json::{json, Map, Value};
 
 use super::error::{BulkError, AUTH_FAILED, WRONG_ID};
-use super::model::{push_line, Problem};
-use super::render::{Format, Part, Writer};
+use crate::bulk::shape::{push_line, Problem};
+use crate::bulk::writers::{Format, Part, Writer};
 use crate::state::AppState;
 
 /// Requests with at least this many terms give their parsing memory back to the system.

@@ -8,8 +8,6 @@
 mod error;
 pub use error::refusal;
 mod handlers;
-pub mod model;
-pub mod render;
 
 use axum::routing::post;
 use axum::Router;
