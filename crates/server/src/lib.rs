@@ -1,7 +1,8 @@
 //! The `ipintel` server: everything on the wire.
 //!
 //! Layout:
-//! - `main.rs` / [`cli`]: the command line; `main` owns exit codes.
+//! - `main.rs` / [`cli`]: the command line, every subcommand in its own file; `main`
+//!   only dispatches and owns exit codes.
 //! - [`config`]: one `Config`, file < environment < flags, unknown keys rejected.
 //! - [`app`]: assembly on top: start (store, databases, bootstrap key), run (listeners,
 //!   background tasks), the router and OpenAPI document from every front end, ops
@@ -10,7 +11,6 @@
 //! - [`http`]: the HTTP front end: router, middleware, error kind -> status.
 //! - [`api`]: one folder per dialect; dialects never import each other.
 //! - [`bulk`]: the bulk pipeline (terms -> results) and its JSON/XML/CSV writers.
-//! - [`commands`]: the non-serving subcommands (keys, lookup, data).
 //! - [`limits`]: per-client rate limits every front end shares.
 //! - [`metrics`]: Prometheus counters.
 
@@ -18,7 +18,6 @@ pub mod api;
 pub mod app;
 pub mod bulk;
 pub mod cli;
-pub mod commands;
 pub mod config;
 pub mod http;
 pub mod limits;

@@ -12,18 +12,8 @@ use std::sync::Arc;
 use quick_cache::sync::Cache;
 use quick_cache::Weighter;
 
+use super::memo::{heap, MemoBudget, RecordKey};
 use super::record::{AnonymityRecord, Names, NetworkTraits, PlaceRecord, Record};
-
-/// Which record: the databases' data-section offsets that produced it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum RecordKey {
-    /// The place database's record at this offset.
-    Place(u64),
-    /// Traits merged from the network databases' records at these offsets (in precedence
-    /// order, `u64::MAX` for none) and the place record's traits (last).
-    Traits([u64; 5]),
-    Anonymity(u64),
-}
 
 type Key = RecordKey;
 
@@ -32,33 +22,6 @@ enum Entry {
     Place(Arc<Record<PlaceRecord>>),
     Traits(Arc<Record<NetworkTraits>>),
     Anonymity(Arc<Record<AnonymityRecord>>),
-}
-
-/// The bytes renderings may hold, all records of a set together. Records count their
-/// renderings in when they make them and out when they are dropped.
-#[derive(Debug)]
-pub struct MemoBudget {
-    capacity: u64,
-    used: AtomicU64,
-}
-
-impl MemoBudget {
-    /// Count `n` bytes in, if they fit.
-    pub(crate) fn reserve(&self, n: u64) -> bool {
-        self.used
-            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |used| {
-                (used + n <= self.capacity).then_some(used + n)
-            })
-            .is_ok()
-    }
-
-    pub(crate) fn release(&self, n: u64) {
-        self.used.fetch_sub(n, Ordering::Relaxed);
-    }
-
-    fn used(&self) -> u64 {
-        self.used.load(Ordering::Relaxed)
-    }
 }
 
 /// What one entry costs in the cache's own table: key, value and the slot's bookkeeping.
@@ -244,13 +207,6 @@ impl RecordCache {
 /// What the allocator really hands out for a request of `len` bytes (glibc: the request
 /// plus an 8-byte header, in 16-byte steps, 32 at least). Counting only `len` put the real
 /// heap at about twice the budget.
-fn heap(len: usize) -> u64 {
-    if len == 0 {
-        0
-    } else {
-        ((len + 8 + 15) & !15).max(32) as u64
-    }
-}
 
 fn opt_len(s: &Option<Box<str>>) -> u64 {
     s.as_ref().map_or(0, |s| heap(s.len()))
@@ -259,11 +215,6 @@ fn opt_len(s: &Option<Box<str>>) -> u64 {
 /// Heap bytes of a locale map: its text and its offsets.
 fn names_bytes(names: &Names) -> u64 {
     names.heap_parts().into_iter().map(heap).sum()
-}
-
-/// Heap bytes of a rendering kept in a record.
-pub(crate) fn rendering_bytes(len: usize) -> u64 {
-    heap(len)
 }
 
 /// The cached record itself: the `Arc` allocation holding it (memo slots included).

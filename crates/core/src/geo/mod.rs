@@ -13,6 +13,7 @@ mod cache;
 pub mod country;
 mod db;
 pub mod local;
+mod memo;
 pub mod record;
 pub mod reserved;
 mod summary;
@@ -29,8 +30,9 @@ use ipnet::IpNet;
 use cache::RecordCache;
 use serde::Deserialize;
 
-pub use cache::{CacheStats, RecordKey};
+pub use cache::CacheStats;
 pub use db::{DbKind, GeoDb};
+pub use memo::RecordKey;
 pub use record::{AnonymityRecord, GeoAnswer, MemoSlot, NetworkTraits, PlaceRecord, Record};
 pub use summary::Summary;
 

@@ -11,7 +11,7 @@ use std::sync::{Arc, OnceLock};
 use ipnet::IpNet;
 use serde::Deserialize;
 
-use super::cache::{MemoBudget, RecordKey};
+use super::memo::{MemoBudget, RecordKey};
 
 /// Locale code -> name, e.g. `"pt-BR" -> "Estados Unidos"`, ordered by locale so output is
 /// stable.
@@ -355,7 +355,7 @@ impl<T> Record<T> {
         let bytes = render(&self.data);
         if !self
             .rendered
-            .reserve(super::cache::rendering_bytes(bytes.len()))
+            .reserve(super::memo::rendering_bytes(bytes.len()))
         {
             return Cow::Owned(bytes);
         }
@@ -364,7 +364,7 @@ impl<T> Record<T> {
         if let Some(lost) = fresh {
             // Another thread rendered it first; give back what this one reserved.
             self.rendered
-                .release(super::cache::rendering_bytes(lost.len()));
+                .release(super::memo::rendering_bytes(lost.len()));
         }
         Cow::Borrowed(kept)
     }
@@ -376,7 +376,7 @@ impl<T> Drop for Record<T> {
             .memo
             .iter()
             .filter_map(|m| m.get())
-            .map(|b| super::cache::rendering_bytes(b.len()))
+            .map(|b| super::memo::rendering_bytes(b.len()))
             .sum();
         self.rendered.release(held);
     }

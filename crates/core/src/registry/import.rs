@@ -199,7 +199,7 @@ impl Importer {
                 self.skip(file, object.line, reason);
                 continue;
             }
-            let problems = facts.template.check(&object);
+            let problems = object.problems_against(facts.template);
             if let Some(first) = problems.first() {
                 self.summary.warnings += 1;
                 if self.summary.warning_examples.len() < WARNING_EXAMPLES {

@@ -65,9 +65,9 @@ pub struct Registry {
     aut_nums: HashMap<u32, Vec<ObjectId>>,
     as_blocks: RangeIndex,
     /// Recursive set answers computed from this generation (`sets.rs`).
-    pub(super) sets_cache: super::sets::SetCache,
+    pub(super) sets_cache: super::caches::SetCache,
     /// Maintainer passwords checked against this generation (`unlock.rs`).
-    unlock_cache: super::unlock::UnlockCache,
+    unlock_cache: super::caches::UnlockCache,
 }
 
 /// A route or route6 object as its origin's index holds it.
@@ -104,8 +104,8 @@ pub struct Admitted {
 pub fn admit(object: &RpslObject) -> Result<Admitted, String> {
     let template = template(object.class())
         .ok_or_else(|| format!("unknown object class {:?}", object.class()))?;
-    let key = template
-        .key_of(object)
+    let key = object
+        .key_in(template)
         .ok_or_else(|| format!("{} without its primary key", template.class))?;
     let class = template.class;
     let mut admitted = Admitted {
@@ -207,7 +207,7 @@ pub fn canonical_key<'k>(class: &Template, key: &'k str) -> Option<std::borrow::
 impl Registry {
     /// Password checks of this generation: gone with it, so a changed `auth:` is never
     /// answered from an old result.
-    pub fn unlock_cache(&self) -> &super::unlock::UnlockCache {
+    pub fn unlock_cache(&self) -> &super::caches::UnlockCache {
         &self.unlock_cache
     }
 

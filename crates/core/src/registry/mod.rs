@@ -9,6 +9,7 @@
 //! and works out an import's changes; [`service`] serves one generation and swaps in the
 //! next; [`sets`] expands as-sets and route-sets for IRR clients.
 
+pub mod caches;
 pub mod flags;
 pub mod import;
 pub mod index;

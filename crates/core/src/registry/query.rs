@@ -740,3 +740,19 @@ impl Registry {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn no_entries_never_names_a_blank_source() {
+        let (text, arg) = no_entries_text(&[]);
+        assert!(text.contains("holds no objects yet") && arg.is_none());
+        let (text, arg) = no_entries_text(&[String::new()]);
+        assert!(text.contains("holds no objects yet") && arg.is_none());
+        let (text, arg) = no_entries_text(&["RIPE".into(), "TEST".into()]);
+        assert!(text.ends_with("in source %s."));
+        assert_eq!(arg.as_deref(), Some("RIPE,TEST"));
+    }
+}

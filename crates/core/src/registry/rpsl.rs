@@ -8,6 +8,7 @@
 //! whitespace collapsed) and its comments kept apart. Names of attributes and classes are
 //! lower-cased. Nothing here knows which classes exist: that is the templates' business.
 
+use super::template::{Cardinality, Problem, Requirement, Template};
 use std::borrow::Cow;
 use std::ops::Range;
 
@@ -334,6 +335,39 @@ fn shorten(text: &str) -> String {
         out.push('…');
     }
     out
+}
+
+/// What a template makes of an object (rpsl reads templates; templates know no objects).
+impl RpslObject {
+    /// The object's primary key under `template` as the registry writes it: the key attributes' values
+    /// joined without a separator (`192.0.2.0/24AS64496`, as RIPE's REST paths use it).
+    pub fn key_in(&self, template: &Template) -> Option<String> {
+        let mut key = String::new();
+        for attribute in template.primary_key() {
+            key.push_str(self.value(attribute.name)?);
+        }
+        (!key.is_empty()).then_some(key)
+    }
+
+    /// Everything wrong with this object against `template`.
+    pub fn problems_against(&self, template: &Template) -> Vec<Problem> {
+        let mut problems = Vec::new();
+        for attribute in self.attributes() {
+            if template.attribute(attribute.name).is_none() && attribute.name != "changed" {
+                problems.push(Problem::UnknownAttribute(attribute.name.to_string()));
+            }
+        }
+        for expected in &template.attributes {
+            let n = self.values(expected.name).count();
+            if n == 0 && expected.requirement == Requirement::Mandatory {
+                problems.push(Problem::MissingMandatory(expected.name));
+            }
+            if n > 1 && expected.cardinality == Cardinality::Single {
+                problems.push(Problem::RepeatedSingle(expected.name));
+            }
+        }
+        problems
+    }
 }
 
 #[cfg(test)]

@@ -4,13 +4,13 @@
 //! maintained by one of its `mbrs-by-ref` maintainers, or any with `ANY`), recursive
 //! expansion to AS numbers or prefixes with cycles and unknown sets tolerated, and the
 //! prefixes of an origin AS. The answers the whois front end serves (`!i…,1`, `!a`) are
-//! cached in the generation they were computed from, within [`SET_CACHE_BYTES`]: a new
+//! cached in the generation they were computed from, within `SET_CACHE_BYTES`: a new
 //! generation starts with an empty cache, so an import never serves a stale expansion.
 //! No wire format here.
 
-use std::collections::{BTreeSet, HashMap, HashSet};
-use std::sync::{Arc, Mutex};
+use std::collections::{BTreeSet, HashSet};
 
+pub use super::caches::{Listing, SET_CACHE_BYTES};
 use super::index::{ObjectId, RangeKind, Registry};
 use super::key::{parse_asn, parse_range, Family};
 use super::ranges::Span;
@@ -31,121 +31,6 @@ pub struct Expansion {
     pub asns: BTreeSet<u32>,
     /// Prefixes of route-sets as written, range operators kept (`192.0.2.0/24^+`).
     pub prefixes: BTreeSet<String>,
-}
-
-/// Most bytes the answers cached in one generation may hold (names and prefixes, plus a
-/// fixed cost per entry). A set whose answer is larger than a quarter of it is computed
-/// each time instead.
-pub const SET_CACHE_BYTES: usize = 64 << 20;
-
-/// A list of set members or prefixes, shared between requests: the items separated by
-/// single spaces (no item holds one), which is also how IRR clients read them, so an
-/// answer of 100,000 prefixes is sent without being put together again.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Listing(Arc<str>);
-
-impl Listing {
-    fn of<S: AsRef<str>>(items: impl IntoIterator<Item = S>) -> Listing {
-        let mut text = String::new();
-        for item in items {
-            if !text.is_empty() {
-                text.push(' ');
-            }
-            text.push_str(item.as_ref());
-        }
-        Listing(text.into())
-    }
-
-    /// The items, space-separated (empty when there are none).
-    pub fn text(&self) -> &Arc<str> {
-        &self.0
-    }
-
-    pub fn iter(&self) -> impl Iterator<Item = &str> {
-        self.0.split(' ').filter(|s| !s.is_empty())
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
-    }
-
-    pub fn len(&self) -> usize {
-        self.iter().count()
-    }
-}
-
-/// Recursive set answers of one generation, within [`SET_CACHE_BYTES`].
-#[derive(Default)]
-pub struct SetCache {
-    inner: Mutex<CacheInner>,
-}
-
-#[derive(Default)]
-struct CacheInner {
-    map: HashMap<Box<str>, Listing>,
-    bytes: usize,
-}
-
-impl std::fmt::Debug for SetCache {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
-        f.debug_struct("SetCache")
-            .field("entries", &inner.map.len())
-            .field("bytes", &inner.bytes)
-            .finish()
-    }
-}
-
-/// Fixed cost of one cache entry besides its strings (key, map slot, `Arc` header).
-const ENTRY_OVERHEAD: usize = 96;
-
-fn listing_bytes(key: &str, listing: &Listing) -> usize {
-    ENTRY_OVERHEAD + key.len() + listing.0.len()
-}
-
-impl SetCache {
-    fn get_or(&self, key: String, compute: impl FnOnce() -> Option<Listing>) -> Option<Listing> {
-        if let Some(hit) = self
-            .inner
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .map
-            .get(key.as_str())
-        {
-            return Some(hit.clone());
-        }
-        // Computed outside the lock: two requests for the same new set may both compute
-        // it, and neither waits on the other's expansion.
-        let listing = compute()?;
-        let size = listing_bytes(&key, &listing);
-        if size <= SET_CACHE_BYTES / 4 {
-            let mut inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
-            while inner.bytes + size > SET_CACHE_BYTES {
-                // Any entry goes: the hash order is as good as random, and a set asked
-                // for again is recomputed in milliseconds.
-                let Some(victim) = inner.map.keys().next().cloned() else {
-                    break;
-                };
-                if let Some(old) = inner.map.remove(&victim) {
-                    inner.bytes -= listing_bytes(&victim, &old);
-                }
-            }
-            if inner
-                .map
-                .insert(key.clone().into(), listing.clone())
-                .is_none()
-            {
-                inner.bytes += size;
-            }
-        }
-        Some(listing)
-    }
-
-    /// Entries and bytes held.
-    pub fn usage(&self) -> (usize, usize) {
-        let inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
-        (inner.map.len(), inner.bytes)
-    }
 }
 
 fn cache_key(what: &str, name: &str, sources: &[String], exclude: &[String]) -> String {
@@ -464,6 +349,7 @@ fn is_prefix(member: &str) -> bool {
 mod tests {
     use super::*;
     use crate::registry::rpsl::parse;
+    use std::sync::Arc;
 
     const SETS: &str = "\
 as-set: AS-TOP

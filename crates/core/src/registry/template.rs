@@ -9,8 +9,6 @@
 
 use std::sync::OnceLock;
 
-use super::rpsl::RpslObject;
-
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Requirement {
     Mandatory,
@@ -75,36 +73,6 @@ impl Template {
     /// `nic-hdl` for persons and roles; the class attribute for the rest).
     pub fn primary_key(&self) -> impl Iterator<Item = &AttributeTemplate> {
         self.attributes.iter().filter(|a| a.primary)
-    }
-
-    /// The object's primary key as the registry writes it: the key attributes' values
-    /// joined without a separator (`192.0.2.0/24AS64496`, as RIPE's REST paths use it).
-    pub fn key_of(&self, object: &RpslObject) -> Option<String> {
-        let mut key = String::new();
-        for attribute in self.primary_key() {
-            key.push_str(object.value(attribute.name)?);
-        }
-        (!key.is_empty()).then_some(key)
-    }
-
-    /// Everything wrong with `object` against this template.
-    pub fn check(&self, object: &RpslObject) -> Vec<Problem> {
-        let mut problems = Vec::new();
-        for attribute in object.attributes() {
-            if self.attribute(attribute.name).is_none() && attribute.name != "changed" {
-                problems.push(Problem::UnknownAttribute(attribute.name.to_string()));
-            }
-        }
-        for expected in &self.attributes {
-            let n = object.values(expected.name).count();
-            if n == 0 && expected.requirement == Requirement::Mandatory {
-                problems.push(Problem::MissingMandatory(expected.name));
-            }
-            if n > 1 && expected.cardinality == Cardinality::Single {
-                problems.push(Problem::RepeatedSingle(expected.name));
-            }
-        }
-        problems
     }
 }
 
@@ -252,8 +220,12 @@ mod tests {
             .unwrap()
             .unwrap();
         let t = template(route.class()).unwrap();
-        assert_eq!(t.key_of(&route).as_deref(), Some("192.0.2.0/24AS64496"));
-        assert!(t.check(&route).is_empty(), "{:?}", t.check(&route));
+        assert_eq!(route.key_in(t).as_deref(), Some("192.0.2.0/24AS64496"));
+        assert!(
+            route.problems_against(t).is_empty(),
+            "{:?}",
+            route.problems_against(t)
+        );
         assert!(t.attribute("origin").unwrap().inverse);
 
         let person = parse(
@@ -264,11 +236,11 @@ mod tests {
         .unwrap();
         let t = template(person.class()).unwrap();
         assert_eq!(
-            t.key_of(&person).as_deref(),
+            person.key_in(t).as_deref(),
             Some("AE1-TEST"),
             "nic-hdl, not the name"
         );
-        let problems = t.check(&person);
+        let problems = person.problems_against(t);
         assert!(
             problems.contains(&Problem::RepeatedSingle("nic-hdl")),
             "{problems:?}"

@@ -10,58 +10,14 @@
 use std::collections::HashMap;
 use std::sync::Mutex;
 
+use super::caches::Digest;
+pub use super::caches::{UnlockCache, UNLOCK_CACHE_ENTRIES};
 use super::index::{ObjectId, Registry};
 use super::view::password_matches;
 
 /// Passwords one request may present (`password=` parameters and Basic credentials
 /// together). More is refused: each is checked against every maintainer of the answer.
 pub const MAX_PASSWORDS: usize = 4;
-
-/// (maintainer, password digest) results one generation keeps. Full, it starts afresh:
-/// a result costs one more check to learn again.
-pub const UNLOCK_CACHE_ENTRIES: usize = 65_536;
-
-type Digest = [u8; 32];
-
-/// Checked (maintainer, password) pairs of one generation.
-#[derive(Default)]
-pub struct UnlockCache {
-    map: Mutex<HashMap<(ObjectId, Digest), bool>>,
-}
-
-impl std::fmt::Debug for UnlockCache {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let n = self.map.lock().map(|m| m.len()).unwrap_or(0);
-        f.debug_struct("UnlockCache").field("entries", &n).finish()
-    }
-}
-
-impl UnlockCache {
-    /// (maintainer, password) results held.
-    pub fn len(&self) -> usize {
-        self.map.lock().map(|m| m.len()).unwrap_or(0)
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
-    fn get(&self, key: &(ObjectId, Digest)) -> Option<bool> {
-        self.map
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(key)
-            .copied()
-    }
-
-    fn put(&self, key: (ObjectId, Digest), matched: bool) {
-        let mut map = self.map.lock().unwrap_or_else(|e| e.into_inner());
-        if map.len() >= UNLOCK_CACHE_ENTRIES {
-            map.clear();
-        }
-        map.insert(key, matched);
-    }
-}
 
 /// More passwords than [`MAX_PASSWORDS`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -40,6 +40,12 @@ pub fn router(state: AppState) -> axum::Router {
     crate::http::layered(routes, state)
 }
 
+/// One answer as MaxMind's Insights JSON, for `ipintel lookup --json`: the CLI prints the
+/// shape users already parse, and only the app names a dialect.
+pub fn insights_json(answer: &ipintel_core::geo::GeoAnswer<'_>) -> Vec<u8> {
+    crate::api::maxmind::render_insights(answer)
+}
+
 /// Every operation ipintel serves, for the OpenAPI document.
 pub fn operations() -> Vec<crate::http::openapi::Operation> {
     let mut all = Vec::new();

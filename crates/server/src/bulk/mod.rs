@@ -11,8 +11,6 @@
 pub mod shape;
 pub mod writers;
 
-pub mod command;
-
 use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;

@@ -11,10 +11,10 @@ use futures_util::StreamExt;
 use ipintel_core::bulk::classify;
 use ipintel_core::geo::GeoService;
 
-use super::{process_chunk, Resolver, CHUNKS_IN_FLIGHT};
+use super::BulkArgs;
 use crate::bulk::shape::{push_line, Problem};
 use crate::bulk::writers::{Format, Part, Writer};
-use crate::cli::BulkArgs;
+use crate::bulk::{process_chunk, Resolver, CHUNKS_IN_FLIGHT};
 use crate::config::Config;
 
 /// Read the terms file: one term per line; blank lines and `#` comments are skipped.
@@ -259,7 +259,7 @@ async fn local(
         &args.out,
         failed_file.as_deref(),
     );
-    Ok(crate::commands::EXIT_OK)
+    Ok(super::EXIT_OK)
 }
 
 async fn remote(
@@ -339,7 +339,7 @@ async fn remote(
         &args.out,
         failed_file.as_deref(),
     );
-    Ok(crate::commands::EXIT_OK)
+    Ok(super::EXIT_OK)
 }
 
 /// The smallest HTTP/1.1 client the bulk API needs, on hyper: one connection per call,

@@ -1,6 +1,26 @@
 //! The command line, parsed in two stages: clap turns arguments into `Cli` (raw values
 //! only), then `main` builds a `Config` from the file, the environment and these flags.
 
+mod bulk;
+mod data;
+mod keys;
+mod lookup;
+mod man;
+mod registry;
+mod serve;
+
+pub use bulk::run as bulk;
+pub use data::data;
+pub use keys::keys;
+pub use lookup::lookup;
+pub use man::man_page;
+pub use registry::registry;
+pub use serve::serve;
+
+use anyhow::{bail, Context};
+use ipintel_core::store::Store;
+
+use crate::config::Config;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
@@ -288,72 +308,28 @@ fn env_help() -> String {
     help
 }
 
-/// The manual page: one page for the command and every subcommand (each with its options,
-/// under COMMANDS; no `ipintel-serve(1)` pages are shipped to point at), and the settings
-/// table as preformatted text so `man` does not reflow its columns.
-pub fn man_page() -> std::io::Result<Vec<u8>> {
-    use clap::CommandFactory;
-    let command = Cli::command();
-    let man = clap_mangen::Man::new(command.clone());
-    let mut page = Vec::new();
-    man.render_title(&mut page)?;
-    man.render_name_section(&mut page)?;
-    man.render_synopsis_section(&mut page)?;
-    man.render_description_section(&mut page)?;
-    man.render_options_section(&mut page)?;
-    page.extend_from_slice(b".SH COMMANDS\n");
-    for sub in command.get_subcommands() {
-        man_subcommand(&mut page, sub, "ipintel")?;
-    }
-    page.extend_from_slice(b".SH CONFIGURATION\n.nf\n");
-    page.extend_from_slice(roff_text(&env_help()).as_bytes());
-    page.extend_from_slice(b".fi\n");
-    man.render_version_section(&mut page)?;
-    Ok(page)
-}
+pub const EXIT_OK: i32 = 0;
 
-/// One subcommand as a subsection (its synopsis, description and options), then its own
-/// subcommands likewise.
-fn man_subcommand(page: &mut Vec<u8>, sub: &clap::Command, parent: &str) -> std::io::Result<()> {
-    if sub.get_name() == "help" {
-        return Ok(());
-    }
-    let name = format!("{parent} {}", sub.get_name());
-    page.extend_from_slice(format!(".SS \"{}\"\n", roff_text(&name).trim_end()).as_bytes());
-    let sub_man = clap_mangen::Man::new(sub.clone().bin_name(&name));
-    let mut part = Vec::new();
-    sub_man.render_synopsis_section(&mut part)?;
-    sub_man.render_description_section(&mut part)?;
-    if sub.get_arguments().any(|a| !a.is_hide_set()) {
-        sub_man.render_options_section(&mut part)?;
-    }
-    // Sections of a subcommand become paragraphs of its subsection.
-    let part = String::from_utf8_lossy(&part)
-        .lines()
-        .map(|l| if l.starts_with(".SH") { ".PP" } else { l })
-        .collect::<Vec<_>>()
-        .join("\n");
-    page.extend_from_slice(part.as_bytes());
-    page.push(b'\n');
-    for nested in sub.get_subcommands() {
-        man_subcommand(page, nested, &name)?;
-    }
-    Ok(())
-}
+pub const EXIT_NOT_FOUND: i32 = 1;
 
-/// Text as roff shows it literally: backslashes and hyphens escaped, no line taken for a
-/// request.
-fn roff_text(text: &str) -> String {
-    text.lines()
-        .map(|line| {
-            let line = line.replace('\\', "\\e").replace('-', "\\-");
-            if line.starts_with('.') || line.starts_with('\'') {
-                format!("\\&{line}")
-            } else {
-                line
-            }
-        })
-        .collect::<Vec<_>>()
-        .join("\n")
-        + "\n"
+/// The store the server uses. A command other than `serve` does not create one unless asked:
+/// a store created by mistake (a wrong directory) would hold keys the server never sees.
+pub(crate) async fn open_store(config: &Config, create: bool) -> anyhow::Result<Store> {
+    let path = config.store_path();
+    if !path.exists() && !create {
+        bail!(
+            "no store at {} (data directory from {}).\n\
+             Start `ipintel serve` once to create it, point at the server's with --data-dir or IPINTEL_DATA_DIR,\n\
+             or pass --create to start a new one there.",
+            path.display(),
+            config
+                .sources
+                .get("data_dir")
+                .map_or("the default", String::as_str)
+        );
+    }
+    crate::app::prepare_data_dir(config)?;
+    Store::open_sqlite(&path)
+        .await
+        .with_context(|| format!("opening store {}", config.store_path().display()))
 }

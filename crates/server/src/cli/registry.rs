@@ -1,0 +1,199 @@
+//! `ipintel registry`: import dumps into a source, remove a source, list the sources.
+
+use super::open_store;
+use crate::config::Config;
+use crate::render::rfc3339;
+
+/// `ipintel registry ...`.
+pub async fn registry(
+    config: &Config,
+    command: crate::cli::RegistryCommand,
+    create: bool,
+) -> anyhow::Result<i32> {
+    use crate::cli::RegistryCommand;
+    use ipintel_core::registry::service;
+    // An import makes the store when asked to, like `keys create --create`.
+    match command {
+        RegistryCommand::Import {
+            source,
+            serial,
+            json,
+            files,
+        } => {
+            let store = open_store(config, create).await?;
+            let started = std::time::Instant::now();
+            let mut progress = ImportProgress::new();
+            let result = service::import(&store, &source, &files, serial, &mut progress).await;
+            progress.finish();
+            store.close().await;
+            let summary = match result {
+                Ok(summary) => summary,
+                Err(e) => {
+                    eprintln!("error: {e}\nnothing was imported.");
+                    return Ok(1);
+                }
+            };
+            let seconds = started.elapsed().as_secs_f64();
+            if json {
+                let left = |l: &Vec<ipintel_core::registry::import::Left>| {
+                    l.iter()
+                        .map(|l| serde_json::json!({"file": l.file, "line": l.line, "reason": l.reason}))
+                        .collect::<Vec<_>>()
+                };
+                println!(
+                    "{}",
+                    serde_json::json!({
+                        "source": source.to_ascii_uppercase(),
+                        "read": summary.read, "added": summary.added, "changed": summary.changed,
+                        "unchanged": summary.unchanged, "deleted": summary.deleted,
+                        "repeated": summary.repeated, "skipped": left(&summary.skipped),
+                        "warnings": summary.warnings, "warning_examples": left(&summary.warning_examples),
+                        "seconds": seconds,
+                        "phases": summary.phases.iter().map(|(p, s)| (p.to_string(), serde_json::json!(s))).collect::<serde_json::Map<_, _>>(),
+                    })
+                );
+            } else {
+                println!(
+                    "{}: read {} objects in {seconds:.1} s ({:.0}/s): {} added, {} changed, {} unchanged, {} deleted, {} skipped",
+                    source.to_ascii_uppercase(),
+                    summary.read,
+                    summary.read as f64 / seconds.max(1e-9),
+                    summary.added,
+                    summary.changed,
+                    summary.unchanged,
+                    summary.deleted,
+                    summary.skipped.len(),
+                );
+                let phases: Vec<String> = summary
+                    .phases
+                    .iter()
+                    .map(|(p, s)| format!("{p} {s:.1} s"))
+                    .collect();
+                println!("  {}", phases.join(", "));
+                if summary.repeated > 0 {
+                    println!(
+                        "{} objects appeared more than once; the last one was kept",
+                        summary.repeated
+                    );
+                }
+                for left in summary.skipped.iter().take(20) {
+                    println!("skipped {}:{}: {}", left.file, left.line, left.reason);
+                }
+                if summary.skipped.len() > 20 {
+                    println!(
+                        "... and {} more skipped (--json lists all)",
+                        summary.skipped.len() - 20
+                    );
+                }
+                if summary.warnings > 0 {
+                    println!(
+                        "{} objects imported with template warnings, e.g.:",
+                        summary.warnings
+                    );
+                    for left in summary.warning_examples.iter().take(5) {
+                        println!("  {}:{}: {}", left.file, left.line, left.reason);
+                    }
+                }
+            }
+            Ok(0)
+        }
+        RegistryCommand::Remove { source } => {
+            let store = open_store(config, false).await?;
+            let result = service::remove(&store, &source).await;
+            store.close().await;
+            match result {
+                Ok(n) => {
+                    println!(
+                        "{}: removed, {n} objects deleted",
+                        source.to_ascii_uppercase()
+                    );
+                    Ok(0)
+                }
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    Ok(1)
+                }
+            }
+        }
+        RegistryCommand::Sources { json } => {
+            let store = open_store(config, false).await?;
+            let sources = store.registry_sources().await?;
+            store.close().await;
+            if json {
+                let rows: Vec<_> = sources
+                    .iter()
+                    .map(|s| serde_json::json!({"source": s.name, "serial": s.serial, "imported_at": rfc3339(s.imported_at), "objects": s.objects}))
+                    .collect();
+                println!("{}", serde_json::Value::Array(rows));
+            } else if sources.is_empty() {
+                println!(
+                    "no sources: import one with `ipintel registry import --source NAME FILE...`"
+                );
+            } else {
+                println!(
+                    "{:<20} {:>10} {:>12}  imported",
+                    "source", "serial", "objects"
+                );
+                for s in sources {
+                    let serial = s.serial.map_or("-".to_string(), |n| n.to_string());
+                    println!(
+                        "{:<20} {serial:>10} {:>12}  {}",
+                        s.name,
+                        s.objects,
+                        rfc3339(s.imported_at)
+                    );
+                }
+            }
+            Ok(0)
+        }
+    }
+}
+
+/// The import's progress bar on a terminal (bytes, objects/s, ETA); nothing otherwise.
+struct ImportProgress {
+    bar: Option<indicatif::ProgressBar>,
+}
+
+impl ImportProgress {
+    fn new() -> ImportProgress {
+        let bar = std::io::IsTerminal::is_terminal(&std::io::stderr()).then(|| {
+            let bar = indicatif::ProgressBar::new(0);
+            bar.set_style(
+                indicatif::ProgressStyle::with_template(
+                    "{msg:10} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} eta {eta}",
+                )
+                .expect("a valid template")
+                .progress_chars("=> "),
+            );
+            bar
+        });
+        ImportProgress { bar }
+    }
+
+    fn finish(&self) {
+        if let Some(bar) = &self.bar {
+            bar.finish_and_clear();
+        }
+    }
+}
+
+impl ipintel_core::registry::service::Progress for ImportProgress {
+    fn bytes(&mut self, read: u64, total: u64) {
+        if let Some(bar) = &self.bar {
+            bar.set_length(total);
+            bar.set_position(read);
+        }
+    }
+
+    fn objects(&mut self, parsed: u64) {
+        if let Some(bar) = &self.bar {
+            bar.set_message(format!("{parsed} obj"));
+        }
+    }
+
+    fn phase(&mut self, name: &str) {
+        if let Some(bar) = &self.bar {
+            bar.set_message(name.to_string());
+        }
+    }
+}
