@@ -1,4 +1,5 @@
-//! Checks that keep the docs true: every Rust file opens with a `//!` doc, every path the
+//! Checks that keep the docs and the layers true: the import graphs of both crates have no
+//! cycle and follow ARCHITECTURE.md's layers, every Rust file opens with a `//!` doc, every path the
 //! codemap in ARCHITECTURE.md names exists, and every config key is documented.
 
 use std::path::{Path, PathBuf};
@@ -276,4 +277,193 @@ fn status_codes_come_from_one_place() {
         bad.is_empty(),
         "an error status chosen outside http::error: {bad:#?}"
     );
+}
+
+/// A crate's module import graph, from the source: each file belongs to the module named
+/// by its first `depth` path parts (`api/` counts one deeper: each dialect is a module),
+/// and imports every module it names through `crate::` or `super::` outside its tests.
+fn import_graph(
+    src: &str,
+    depth: usize,
+) -> std::collections::BTreeMap<String, std::collections::BTreeSet<String>> {
+    let base = root().join(src);
+    let mut files = Vec::new();
+    rust_files(&base, &mut files);
+    let mut modules: std::collections::BTreeSet<String> = Default::default();
+    let module_of = |parts: &[String]| -> String {
+        let depth = if parts.first().map(String::as_str) == Some("api") {
+            depth + 1
+        } else {
+            depth
+        };
+        parts[..parts.len().min(depth)].join("/")
+    };
+    let mut per_file = Vec::new();
+    for file in &files {
+        let rel = file.strip_prefix(&base).unwrap().with_extension("");
+        let mut parts: Vec<String> = rel
+            .iter()
+            .map(|p| p.to_string_lossy().into_owned())
+            .collect();
+        if parts.last().map(String::as_str) == Some("mod") {
+            parts.pop();
+        }
+        if matches!(parts.as_slice(), [one] if one == "lib" || one == "main") {
+            continue;
+        }
+        modules.insert(module_of(&parts));
+        per_file.push((parts, std::fs::read_to_string(file).unwrap()));
+    }
+    let mut graph: std::collections::BTreeMap<String, std::collections::BTreeSet<String>> =
+        Default::default();
+    for (parts, text) in per_file {
+        let me = module_of(&parts);
+        let code = text.split("#[cfg(test)]").next().unwrap_or("");
+        let here: Vec<String> = if text.is_empty() {
+            vec![]
+        } else {
+            parts[..parts.len() - 1].to_vec()
+        };
+        for line in code_lines(code) {
+            let mut rest = line;
+            while let Some(at) = rest.find("crate::").or_else(|| rest.find("super::")) {
+                let is_crate = rest[at..].starts_with("crate::");
+                let tail = &rest[at + if is_crate { 7 } else { 7 }..];
+                let path: Vec<String> = tail
+                    .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == ':'))
+                    .next()
+                    .unwrap_or("")
+                    .split("::")
+                    .filter(|p| !p.is_empty())
+                    .map(str::to_owned)
+                    .collect();
+                let mut target: Vec<String> = if is_crate { vec![] } else { here.clone() };
+                target.extend(path);
+                // The longest prefix that is a module.
+                let mut found = None;
+                for n in (1..=target.len()).rev() {
+                    let name = module_of(&target[..n]);
+                    if modules.contains(&name) {
+                        found = Some(name);
+                        break;
+                    }
+                }
+                if let Some(target) = found {
+                    if target != me {
+                        graph.entry(me.clone()).or_default().insert(target);
+                    }
+                }
+                rest = &rest[at + 7..];
+            }
+        }
+        graph.entry(me).or_default();
+    }
+    graph
+}
+
+/// A cycle in `graph`, if there is one, as the modules around it.
+fn find_cycle(
+    graph: &std::collections::BTreeMap<String, std::collections::BTreeSet<String>>,
+) -> Option<Vec<String>> {
+    fn visit(
+        node: &str,
+        graph: &std::collections::BTreeMap<String, std::collections::BTreeSet<String>>,
+        state: &mut std::collections::BTreeMap<String, u8>,
+        stack: &mut Vec<String>,
+    ) -> Option<Vec<String>> {
+        match state.get(node) {
+            Some(2) => return None,
+            Some(1) => {
+                let at = stack.iter().position(|n| n == node).unwrap();
+                let mut cycle = stack[at..].to_vec();
+                cycle.push(node.to_owned());
+                return Some(cycle);
+            }
+            _ => {}
+        }
+        state.insert(node.to_owned(), 1);
+        stack.push(node.to_owned());
+        for next in graph.get(node).into_iter().flatten() {
+            if let Some(cycle) = visit(next, graph, state, stack) {
+                return Some(cycle);
+            }
+        }
+        stack.pop();
+        state.insert(node.to_owned(), 2);
+        None
+    }
+    let mut state = Default::default();
+    for node in graph.keys() {
+        if let Some(cycle) = visit(node, graph, &mut state, &mut Vec::new()) {
+            return Some(cycle);
+        }
+    }
+    None
+}
+
+#[test]
+fn the_import_graphs_have_no_cycle_and_keep_the_layers() {
+    let core = import_graph("crates/core/src", 2);
+    assert!(core.len() > 15, "{core:?}");
+    assert_eq!(find_cycle(&core), None, "an import circle in ipintel-core");
+    let server = import_graph("crates/server/src", 1);
+    assert!(
+        server.contains_key("app") && server.contains_key("api/ripe"),
+        "{server:?}"
+    );
+    assert_eq!(
+        find_cycle(&server),
+        None,
+        "an import circle in the server crate"
+    );
+
+    let leaves = ["limits", "render", "net", "metrics", "config"];
+    let front_end = |m: &str| m.starts_with("api") || m == "whois";
+    let mut broken = Vec::new();
+    for (module, imports) in &server {
+        for target in imports {
+            let rule = if leaves.contains(&module.as_str()) && !leaves.contains(&target.as_str()) {
+                Some("a leaf imports only leaves")
+            } else if matches!(module.as_str(), "state" | "listen")
+                && !leaves.contains(&target.as_str())
+            {
+                Some("state and listen import only leaves")
+            } else if (module == "http" || module == "bulk" || module == "runner")
+                && front_end(target)
+            {
+                Some("http, bulk and runner import no front end")
+            } else if target.starts_with("api") && module != "app" && !module.starts_with("api") {
+                Some("only app/ names api::")
+            } else if module.starts_with("api/") && target.starts_with("api") {
+                Some("dialects never import each other")
+            } else if target == "cli" {
+                Some("only main.rs imports cli::")
+            } else if target == "app" && module != "cli" {
+                Some("only cli/ and main.rs import app/")
+            } else {
+                None
+            };
+            if let Some(rule) = rule {
+                broken.push(format!("{module} -> {target}: {rule}"));
+            }
+        }
+    }
+    assert!(broken.is_empty(), "imports against the layers: {broken:#?}");
+}
+
+#[test]
+fn the_codemap_names_every_top_level_file_and_folder() {
+    let text = std::fs::read_to_string(root().join("ARCHITECTURE.md")).unwrap();
+    let mut missing = Vec::new();
+    for src in ["crates/core/src", "crates/server/src"] {
+        for entry in std::fs::read_dir(root().join(src)).unwrap() {
+            let name = entry.unwrap().file_name().to_string_lossy().into_owned();
+            let dir = root().join(src).join(&name).is_dir();
+            let heading = format!("### `{src}/{name}{}`", if dir { "/" } else { "" });
+            if !text.contains(&heading) {
+                missing.push(heading);
+            }
+        }
+    }
+    assert!(missing.is_empty(), "the codemap lacks: {missing:#?}");
 }
