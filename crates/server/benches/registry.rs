@@ -1,5 +1,5 @@
 //! Registry benchmark: generate a deterministic RPSL dump with RIPE-like proportions
-//! (../shared/spec/benchmarks.md: 60 % inetnum with non-aligned ranges, 12 % inet6num,
+//! (docs/benchmarks.md: 60 % inetnum with non-aligned ranges, 12 % inet6num,
 //! 10 % route, 2 % route6, 1 % aut-num, 4 % mntner, 8 % person/role, 2 % organisation,
 //! 1 % as-set/route-set nested, and AS-BIG with 12,000 member AS numbers), then time parsing it and building one in-memory
 //! generation (every index), and a million most-specific lookups, with RSS.

@@ -108,6 +108,36 @@ pub async fn run(state: AppState, render: TaskRender, cancel: CancellationToken)
     }
 }
 
+/// A lease holder's write, tried again while the store cannot take writes now (a full
+/// disk, a busy lock): the work is done and leased, so it is recorded as soon as the store
+/// recovers instead of waiting out its lease (minutes for a bulk request). Other errors,
+/// and a store still unwritable after [`WRITE_RETRY_FOR`], are returned.
+async fn until_writable<T, F, Fut>(mut write: F) -> Result<T, ipintel_core::store::StoreError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, ipintel_core::store::StoreError>>,
+{
+    let deadline = tokio::time::Instant::now() + WRITE_RETRY_FOR;
+    let mut pause = Duration::from_millis(100);
+    loop {
+        match write().await {
+            Err(e)
+                if e.kind() == ipintel_core::ErrorKind::Unavailable
+                    && tokio::time::Instant::now() + pause < deadline =>
+            {
+                tracing::warn!(error = %e, "store cannot take writes now; trying again");
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(Duration::from_secs(2));
+            }
+            other => return other,
+        }
+    }
+}
+
+/// How long a lease holder keeps trying to record finished work (well inside a task's and a
+/// bulk chunk's lease).
+const WRITE_RETRY_FOR: Duration = Duration::from_secs(60);
+
 /// Concurrency limits beyond the worker pool.
 struct Limits {
     per_account: usize,
@@ -195,8 +225,7 @@ async fn execute(state: &AppState, render: TaskRender, owner: &str, job: Job) {
         ),
         Err(reason) => (JobStatus::Exception, reason, None),
     };
-    match store
-        .finish_job(job.id, owner, status, &message, result.as_deref())
+    match until_writable(|| store.finish_job(job.id, owner, status, &message, result.as_deref()))
         .await
     {
         Ok(true) => {}
@@ -418,8 +447,8 @@ async fn execute_bulk(state: &AppState, owner: &str, job: Job) {
     })
     .buffered(crate::bulk::CHUNKS_IN_FLIGHT);
     while let Some((chunk_no, out)) = outputs.next().await {
-        match store
-            .commit_bulk_chunk(
+        let committed = until_writable(|| {
+            store.commit_bulk_chunk(
                 job.id,
                 owner,
                 chunk_no as u32,
@@ -429,8 +458,9 @@ async fn execute_bulk(state: &AppState, owner: &str, job: Job) {
                 out.n_failed,
                 now_unix() + BULK_LEASE_SECS,
             )
-            .await
-        {
+        })
+        .await;
+        match committed {
             Ok(true) => {
                 failed += out.n_failed;
                 state.metrics.bulk_terms("processed", out.n_processed);
@@ -455,8 +485,7 @@ async fn execute_bulk(state: &AppState, owner: &str, job: Job) {
         "{} terms processed, {failed} failed",
         n_terms as u64 - failed
     );
-    match store
-        .finish_bulk(job.id, owner, job.account_id, &message, refund)
+    match until_writable(|| store.finish_bulk(job.id, owner, job.account_id, &message, refund))
         .await
     {
         Ok(true) => {

@@ -1,4 +1,4 @@
-//! RIPE's query flags (../shared/spec/registry.md section 5): the one table both front ends
+//! RIPE's query flags (docs/registry.md and docs/whois.md): the one table both front ends
 //! read, the REST API's `flags` parameter and a whois query line, with each flag's long
 //! name, short letter, whether it takes an argument, and whether REST allows it.
 

@@ -1,4 +1,4 @@
-//! Search keys as people type them (../shared/spec/registry.md section 8): an address, a
+//! Search keys as people type them (docs/registry.md and docs/whois.md): an address, a
 //! prefix, a range (`192.0.2.10 - 192.0.2.37`), a route with its origin
 //! (`192.0.2.0/24AS64496`), an AS number or AS range, an e-mail address, or words. Address
 //! forms are also how inetnum, inet6num, route and route6 values are read at import.

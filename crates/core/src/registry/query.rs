@@ -1,4 +1,4 @@
-//! Registry queries, as RIPE's query flags define them (../shared/spec/registry.md sections
+//! Registry queries, as RIPE's query flags define them (docs/registry.md sections
 //! 5, 6, 7, 8): what a search key finds with type, source, inverse and hierarchy options,
 //! the related objects of each answer, abuse contacts and geolocation. The REST and whois
 //! front ends parse their own syntax into a [`Query`] and render the [`Answer`].
@@ -66,7 +66,7 @@ pub enum QueryError {
 
 impl QueryError {
     /// RIPE's numbered message for it: `ERROR:NNN: title`, a blank line, the detail
-    /// (../shared/spec/registry.md section 2.2). Each front end lays it out its own way.
+    /// (docs/registry.md and docs/whois.md). Each front end lays it out its own way.
     pub fn ripe_message(&self) -> String {
         match self {
             QueryError::NoKey => "ERROR:106: no search key specified\n\nNo search key specified".into(),
@@ -490,7 +490,7 @@ impl Registry {
         })
     }
 
-    /// Abuse contact of an object (spec section 6): `None` when nothing supplies one.
+    /// Abuse contact of an object (docs/registry.md, "Abuse contact"): `None` when nothing supplies one.
     pub fn abuse_contact(&self, id: ObjectId) -> AbuseContact {
         let mut contact = AbuseContact::default();
         let mut at = Some(id);
@@ -556,7 +556,7 @@ impl Registry {
         Some(role)
     }
 
-    /// Geolocation of a key's chain (spec section 7): from the most specific range out.
+    /// Geolocation of a key's chain (docs/registry.md, "Geolocation"): from the most specific range out.
     pub fn geolocation(&self, family: Family, span: Span) -> Geolocation {
         let mut geo = Geolocation::default();
         let Some(index) = self.ranges(family, RangeKind::Network) else {

@@ -1,5 +1,4 @@
-//! Set membership and expansion as IRR clients ask for it (../shared/spec/registry.md
-//! section 9, IRRd's `!i`, `!a`, `!g`, `!6`): the direct members of an as-set or route-set
+//! Set membership and expansion as IRR clients ask for it (docs/whois.md, IRRd's `!i`, `!a`, `!g`, `!6`): the direct members of an as-set or route-set
 //! (its `members` and `mp-members`, plus objects that name it in `member-of` and are
 //! maintained by one of its `mbrs-by-ref` maintainers, or any with `ANY`), recursive
 //! expansion to AS numbers or prefixes with cycles and unknown sets tolerated, and the

@@ -1,6 +1,6 @@
 //! Object templates: which classes exist, their attributes in template order, whether each is
 //! mandatory and may repeat, and which are primary, lookup and inverse keys (RIPE's
-//! templates, ../shared/spec/registry.md section 3). They validate imports (non-strict: a
+//! templates, docs/registry.md and docs/whois.md). They validate imports (non-strict: a
 //! problem is reported, the object kept), answer `/metadata/templates/{type}`, and tell the
 //! indexes what to index.
 //!
@@ -73,6 +73,41 @@ impl Template {
     /// `nic-hdl` for persons and roles; the class attribute for the rest).
     pub fn primary_key(&self) -> impl Iterator<Item = &AttributeTemplate> {
         self.attributes.iter().filter(|a| a.primary)
+    }
+}
+
+impl Template {
+    /// The template as RIPE writes it for `-t` and `/metadata/templates/{class}.txt`: one
+    /// line per attribute with its requirement, cardinality and key kind, in columns.
+    pub fn text(&self) -> String {
+        let mut text = String::new();
+        for a in &self.attributes {
+            let requirement = match a.requirement {
+                Requirement::Mandatory => "[mandatory]",
+                Requirement::Optional => "[optional]",
+                Requirement::Conditional => "[conditional]",
+                Requirement::Generated => "[generated]",
+            };
+            let cardinality = match a.cardinality {
+                Cardinality::Single => "[single]",
+                Cardinality::Multiple => "[multiple]",
+            };
+            let keys = match (a.primary, a.lookup, a.inverse) {
+                (true, true, _) => "[primary/lookup key]",
+                (true, false, _) => "[primary key]",
+                (false, true, _) => "[lookup key]",
+                (false, false, true) => "[inverse key]",
+                _ => "[ ]",
+            };
+            text.push_str(&format!(
+                "{:<16}{:<13}{:<13}{}\n",
+                format!("{}:", a.name),
+                requirement,
+                cardinality,
+                keys
+            ));
+        }
+        text
     }
 }
 

@@ -1,4 +1,4 @@
-//! An object as a reader may see it (../shared/spec/registry.md section 4): `e-mail`,
+//! An object as a reader may see it (docs/registry.md and docs/whois.md): `e-mail`,
 //! `notify` and the other notification attributes removed unless unfiltered, password
 //! hashes masked unless a maintainer's password unlocks the object, `source` marked
 //! `Filtered` when anything was hidden; and the RPSL text form of the result.

@@ -8,9 +8,9 @@ use ipintel_core::ErrorKind;
 pub enum Contract {
     /// Every dialect without deviations.
     Standard,
-    /// QRadar answers invalid input with 422 Unprocessable Entity (seed 000).
+    /// QRadar answers invalid input with 422 Unprocessable Entity (QRadar's API documentation).
     Qradar,
-    /// WhoisXML's bulk API answers an id that is not the caller's with 422 (seed 001).
+    /// WhoisXML's bulk API answers an id that is not the caller's with 422 (WhoisXML's bulk API documentation).
     WhoisXml,
 }
 

@@ -1,4 +1,4 @@
-//! IRRd's `!` commands (../shared/spec/registry.md sections 9 and 12): parsed here,
+//! IRRd's `!` commands (docs/registry.md and docs/whois.md): parsed here,
 //! answered by the registry engine (sets, origins, route searches, lookups), framed as
 //! `A<n>` data, `C` (empty success), `D` (not found) or `F <message>`.
 

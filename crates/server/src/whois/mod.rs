@@ -1,6 +1,5 @@
 //! The whois front end: one TCP port that speaks RIPE-style queries (flags, `%` message
-//! blocks, ../shared/spec/registry.md sections 2.2 and 5) and IRRd's `!` protocol (section
-//! 9), answered from the registry generation of the moment, plus the HTTP mirror's entry
+//! blocks) and IRRd's `!` protocol (both in docs/whois.md), answered from the registry generation of the moment, plus the HTTP mirror's entry
 //! point (`GET /v1/whois?q=`).
 //!
 //! A connection is a loop of one line in, one answer out, strictly in order, so pipelined
@@ -321,7 +320,7 @@ impl<'a> Session<'a> {
     /// Answer one (non-blank) line, in the dialect it is written in.
     async fn answer(&mut self, line: &str) -> Reply {
         let trimmed = line.trim();
-        // IRRd takes a leading `-V <agent>` before a `!` command (IRRd #985).
+        // IRRd takes a leading `-V <agent>` before a `!` command, as IRRd does.
         let command = strip_agent(trimmed);
         if let Some(command) = command.strip_prefix('!') {
             let (answer, outcome) = irrd::answer(self, command);

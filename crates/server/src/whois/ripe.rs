@@ -1,4 +1,4 @@
-//! RIPE-style whois queries on port 43 (../shared/spec/registry.md sections 2.2 and 5): a
+//! RIPE-style whois queries on port 43 (docs/registry.md and docs/whois.md): a
 //! line of flags and a search key, parsed into the engine's [`Query`] (the same model the
 //! REST API uses), answered as RPSL text with `%` message blocks: filtering notes,
 //! `% Information related to` groups, abuse-contact lines, numbered `%ERROR:` and
@@ -8,7 +8,7 @@ use ipintel_core::registry::flags::{self, Flag};
 use ipintel_core::registry::index::{ObjectId, Registry, Stored};
 use ipintel_core::registry::key::{classify, format_span, parse_range, Family, SearchKey};
 use ipintel_core::registry::query::{self, Query, QueryError, Warning};
-use ipintel_core::registry::template::{self, Requirement, Template};
+use ipintel_core::registry::template::{self, Template};
 use ipintel_core::registry::view::{rpsl_text, view_with, View};
 use ipintel_core::store::History;
 
@@ -598,35 +598,7 @@ fn template_answer(class: &str, verbose: bool) -> RipeAnswer {
             template.class
         )));
     }
-    for a in &template.attributes {
-        let requirement = match a.requirement {
-            Requirement::Mandatory => "[mandatory]",
-            Requirement::Optional => "[optional]",
-            Requirement::Conditional => "[conditional]",
-            Requirement::Generated => "[generated]",
-        };
-        let cardinality = match a.cardinality {
-            template::Cardinality::Single => "[single]",
-            template::Cardinality::Multiple => "[multiple]",
-        };
-        // Primary keys are lookup keys too.
-        let keys = if a.primary {
-            "[primary/lookup key]"
-        } else if a.lookup {
-            "[lookup key]"
-        } else if a.inverse {
-            "[inverse key]"
-        } else {
-            "[ ]"
-        };
-        body.push_str(&format!(
-            "{:<16}{:<13}{:<13}{}\n",
-            format!("{}:", a.name),
-            requirement,
-            cardinality,
-            keys
-        ));
-    }
+    body.push_str(&template.text());
     body.push('\n');
     RipeAnswer::of(body, Outcome::Data)
 }

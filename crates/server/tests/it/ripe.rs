@@ -201,7 +201,7 @@ async fn ripe_lookup_is_filtered_unless_a_maintainer_password_unlocks_it() {
     );
     assert_eq!(doc["version"]["version"], env!("CARGO_PKG_VERSION"));
 
-    // The four cases of spec section 4.
+    // The four filtering cases (docs/registry.md, "Filtering").
     let auth = |doc: &Value| attributes(doc).into_iter().find(|a| a.0 == "auth").unwrap();
     let has_upd_to = |doc: &Value| attributes(doc).iter().any(|a| a.0 == "upd-to");
     let source_comment = |doc: &Value| {

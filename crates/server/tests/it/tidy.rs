@@ -467,3 +467,28 @@ fn the_codemap_names_every_top_level_file_and_folder() {
     }
     assert!(missing.is_empty(), "the codemap lacks: {missing:#?}");
 }
+
+#[test]
+fn source_comments_point_only_inside_the_repository() {
+    let mut bad = Vec::new();
+    for dir in ["crates/core", "crates/server"] {
+        for (file, text) in sources(dir) {
+            for line in text
+                .lines()
+                .map(str::trim_start)
+                .filter(|l| l.starts_with("//"))
+            {
+                if ["../shared", "shared/spec", "seed 00", "spec section"]
+                    .iter()
+                    .any(|p| line.contains(p))
+                {
+                    bad.push(format!("{file}: {line}"));
+                }
+            }
+        }
+    }
+    assert!(
+        bad.is_empty(),
+        "comments that point outside the repository: {bad:#?}"
+    );
+}

@@ -42,7 +42,7 @@ fn json(body: Vec<u8>) -> Response {
         .into_response()
 }
 
-/// A batch of 10 costs 9, of 50 costs 45 (seed 003: a 10 % bonus per full ten).
+/// A batch of 10 costs 9, of 50 costs 45 (DB-IP's API documentation: a 10 % bonus per full ten).
 pub fn batch_cost(n: u64) -> u64 {
     n - n / 10
 }

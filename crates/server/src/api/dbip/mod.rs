@@ -1,6 +1,6 @@
 //! DB-IP API v2: `GET /v2/{key}/{address[,address...]|self}` and `GET /v2/{key}`.
 //!
-//! Seed 003 and spec section 4 are the contract: the key in the URL path, DB-IP's flat record
+//! DB-IP's API documentation is the contract: the key in the URL path, DB-IP's flat record
 //! whose fields depend on the key's tier (the plan's `tier`), comma-separated batches with
 //! per-plan limits and the 10 % batch bonus, names localised by `Accept-Language` (lite and
 //! pro), reserved addresses answered as `countryCode: "ZZ"` rather than as errors, and errors

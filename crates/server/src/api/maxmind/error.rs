@@ -17,7 +17,7 @@ pub enum MaxMindError {
         code: &'static str,
         message: String,
     },
-    /// Content negotiation failures carry no body (seed 004).
+    /// Content negotiation failures carry no body (MaxMind's web-service documentation).
     Bare(StatusCode),
 }
 

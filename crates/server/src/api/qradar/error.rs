@@ -7,7 +7,7 @@ use ipintel_core::ErrorKind;
 
 use crate::http::error::{status_in, Contract};
 
-/// QRadar's unique codes (seed 000), plus 1001 for authentication, which the seed does not
+/// QRadar's unique codes (QRadar's API documentation), plus 1001 for authentication, which the seed does not
 /// list.
 pub const UNAUTHORIZED: u32 = 1001;
 pub const NOT_FOUND: u32 = 1002;

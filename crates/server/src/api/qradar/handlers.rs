@@ -37,7 +37,7 @@ pub(super) fn key(headers: &HeaderMap) -> Option<String> {
 }
 
 /// The addresses a geolocation filter names: only `ip_address = "..."` and
-/// `ip_address IN ("...", ...)` are supported here (seed 000).
+/// `ip_address IN ("...", ...)` are supported here (QRadar's API documentation).
 fn addresses(filter: &Filter) -> Result<Vec<&str>, QradarError> {
     let unsupported = || {
         QradarError::parameter(

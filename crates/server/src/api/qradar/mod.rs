@@ -1,4 +1,4 @@
-//! QRadar `/api/services` (seed 000, spec section 5): `geolocations` with `filter` (the whole
+//! QRadar `/api/services` (QRadar's API documentation, the filter grammar in docs/qradar.md): `geolocations` with `filter` (the whole
 //! QRadar grammar is parsed; this endpoint accepts `ip_address =` and `ip_address IN`),
 //! `fields`, `SEC` or Basic auth, `Range: items=x-y` paging; and the asynchronous WHOIS and
 //! port-scan tasks (`tasks.rs`). QRadar's error body throughout.

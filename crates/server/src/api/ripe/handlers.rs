@@ -12,7 +12,7 @@ use ipintel_core::registry::index::{canonical_key, ObjectId, Registry, Stored};
 use ipintel_core::registry::key::{classify, format_span, parse_range, SearchKey};
 use ipintel_core::registry::query::{self, Query, QueryError, Warning};
 use ipintel_core::registry::service::Generation;
-use ipintel_core::registry::template::{template, Cardinality, Requirement};
+use ipintel_core::registry::template::template;
 use ipintel_core::registry::unlock::{UnlockOutcome, Unlocker};
 use ipintel_core::store::History;
 use ipintel_core::ErrorKind;
@@ -794,35 +794,7 @@ pub async fn object_template(
         return Ok((status, [("content-type", r.format.content_type())], "").into_response());
     };
     if r.format == Format::Text {
-        let mut text = String::new();
-        for a in &t.attributes {
-            let requirement = match a.requirement {
-                Requirement::Mandatory => "[mandatory]",
-                Requirement::Optional => "[optional]",
-                Requirement::Conditional => "[conditional]",
-                Requirement::Generated => "[generated]",
-            };
-            let cardinality = if a.cardinality == Cardinality::Single {
-                "[single]"
-            } else {
-                "[multiple]"
-            };
-            let keys = match (a.primary, a.lookup, a.inverse) {
-                (true, true, _) => "[primary/lookup key]",
-                (true, false, _) => "[primary key]",
-                (false, true, _) => "[lookup key]",
-                (false, false, true) => "[inverse key]",
-                _ => "[ ]",
-            };
-            text.push_str(&format!(
-                "{:<16}{:<13}{:<13}{}\n",
-                format!("{}:", a.name),
-                requirement,
-                cardinality,
-                keys
-            ));
-        }
-        return Ok(r.text(text));
+        return Ok(r.text(t.text()));
     }
     let source = r
         .registry()

@@ -1,4 +1,4 @@
-//! The RIPE Database REST API, read side (seed 002, ../shared/spec/registry.md sections
+//! The RIPE Database REST API, read side (RIPE's REST API documentation, docs/registry.md sections
 //! 1-8): object lookup, versions, search with flags, metadata, abuse contact and
 //! geolocation, answered from the registry in memory. XML by default, JSON and text by
 //! `Accept` or suffix. Served at the root paths, as RIPE serves them, and under

@@ -1,6 +1,6 @@
 //! The request side of the RIPE REST API: query parameters (repeatable, percent-decoded,
 //! UTF-8 checked), the response format (Accept header or `.json`/`.xml`/`.txt` suffix), and
-//! search flags in long or short form (../shared/spec/registry.md section 5).
+//! search flags in long or short form (docs/registry.md and docs/whois.md).
 
 use ipintel_core::registry::flags;
 use ipintel_core::registry::query::Hierarchy;

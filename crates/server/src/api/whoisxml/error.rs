@@ -1,5 +1,5 @@
 //! The bulk API's error body: `{"response":{"error":"..."}}`, or `{"response":{"errors":
-//! [...]}}` when a request has several problems (seed 001). XML when the request asked for
+//! [...]}}` when a request has several problems (WhoisXML's bulk API documentation). XML when the request asked for
 //! XML; JSON otherwise (an error is not a table, so CSV requests get JSON errors too).
 
 use axum::response::{IntoResponse, Response};

@@ -1,4 +1,4 @@
-//! WhoisXML's bulk API (`/api/bgservice/...`, seed 001): upload up to 100,000 terms (IPs,
+//! WhoisXML's bulk API (`/api/bgservice/...`, WhoisXML's bulk API documentation): upload up to 100,000 terms (IPs,
 //! domains, e-mail addresses), poll, download results as JSON, XML or CSV. Every call is a
 //! POST with a JSON body carrying `apiKey`. The work itself is a `bulk` job run by the
 //! runner; this module only parses, calls the engine, and renders (docs/bulk.md). Its wire
