@@ -94,7 +94,8 @@ impl Template {
             };
             let keys = match (a.primary, a.lookup, a.inverse) {
                 (true, true, _) => "[primary/lookup key]",
-                (true, false, _) => "[primary key]",
+                (true, false, true) => "[primary/inverse key]",
+                (true, false, false) => "[primary key]",
                 (false, true, _) => "[lookup key]",
                 (false, false, true) => "[inverse key]",
                 _ => "[ ]",

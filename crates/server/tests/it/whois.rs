@@ -346,7 +346,7 @@ async fn ripe_queries_answer_in_port_43_form() {
         "{got}"
     );
     assert!(
-        got.contains("origin:         [mandatory]  [single]     [primary/lookup key]\n"),
+        got.contains("origin:         [mandatory]  [single]     [primary/inverse key]\n"),
         "{got}"
     );
 

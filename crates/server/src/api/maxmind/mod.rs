@@ -1,6 +1,6 @@
 //! MaxMind GeoIP2 web services: `GET /geoip/v2.1/{country|city|insights}/{ip|me}`.
 //!
-//! Seed 004 and spec sections 1-2 are the contract: Basic auth `account_id:license_key`,
+//! MaxMind's web-service documentation is the contract: Basic auth `account_id:license_key`,
 //! per-service Content-Type, `Accept` negotiation (415/406 without a body), the omission of
 //! empty keys, and MaxMind's error codes in `{"code", "error"}` bodies.
 
