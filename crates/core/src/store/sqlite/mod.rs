@@ -249,25 +249,6 @@ impl SqliteStore {
         Ok(())
     }
 
-    pub async fn close(&self) {
-        self.pool.close().await;
-    }
-
-    pub async fn revision(&self) -> Result<i64, StoreError> {
-        Ok(
-            sqlx::query_scalar("SELECT value FROM meta WHERE name = 'revision'")
-                .fetch_one(&self.pool)
-                .await?,
-        )
-    }
-
-    pub async fn count_accounts(&self) -> Result<u64, StoreError> {
-        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM accounts")
-            .fetch_one(&self.pool)
-            .await?;
-        Ok(n as u64)
-    }
-
     /// Create an account with one key whose SHA-256 is `key_hash`. Returns the account id.
     pub async fn create_account(
         &self,
@@ -295,73 +276,6 @@ impl SqliteStore {
         bump_revision(&mut tx).await?;
         tx.commit().await?;
         Ok(id as u64)
-    }
-
-    /// Add a key to an existing account.
-    pub async fn add_key(
-        &self,
-        account_id: u64,
-        key_hash: &[u8],
-        key_prefix: &str,
-    ) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await?;
-        let exists: Option<i64> = sqlx::query_scalar("SELECT id FROM accounts WHERE id = ?")
-            .bind(account_id as i64)
-            .fetch_optional(&mut *tx)
-            .await?;
-        if exists.is_none() {
-            return Err(StoreError::NotFound(format!("no account {account_id}")));
-        }
-        insert_key(&mut tx, account_id as i64, key_hash, key_prefix, now_unix()).await?;
-        bump_revision(&mut tx).await?;
-        tx.commit().await?;
-        Ok(())
-    }
-
-    /// Revoke keys: the one whose hash is given, or every key whose prefix matches, or every
-    /// key of an account. Returns how many live keys were revoked.
-    pub async fn revoke(&self, target: RevokeTarget<'_>) -> Result<u64, StoreError> {
-        let mut tx = self.pool.begin().await?;
-        let now = now_unix();
-        let done = match target {
-            RevokeTarget::KeyHash(hash) => {
-                sqlx::query(
-                    "UPDATE api_keys SET revoked_at = ? WHERE key_hash = ? AND revoked_at IS NULL",
-                )
-                .bind(now)
-                .bind(hash)
-                .execute(&mut *tx)
-                .await?
-            }
-            RevokeTarget::KeyPrefix(prefix) => {
-                let n: i64 = sqlx::query_scalar(
-                    "SELECT COUNT(*) FROM api_keys WHERE key_prefix = ? AND revoked_at IS NULL",
-                )
-                .bind(prefix)
-                .fetch_one(&mut *tx)
-                .await?;
-                if n > 1 {
-                    return Err(StoreError::Invalid(format!(
-                        "{n} live keys start with {prefix}; give the whole key or --account"
-                    )));
-                }
-                sqlx::query("UPDATE api_keys SET revoked_at = ? WHERE key_prefix = ? AND revoked_at IS NULL")
-                    .bind(now)
-                    .bind(prefix)
-                    .execute(&mut *tx)
-                    .await?
-            }
-            RevokeTarget::Account(id) => sqlx::query(
-                "UPDATE api_keys SET revoked_at = ? WHERE account_id = ? AND revoked_at IS NULL",
-            )
-            .bind(now)
-            .bind(id as i64)
-            .execute(&mut *tx)
-            .await?,
-        };
-        bump_revision(&mut tx).await?;
-        tx.commit().await?;
-        Ok(done.rows_affected())
     }
 
     /// Change an account's plan, balance or quota. `None` leaves a field as it is;
@@ -403,120 +317,6 @@ impl SqliteStore {
         Ok(())
     }
 
-    pub async fn accounts(&self) -> Result<Vec<AccountRow>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT id, plan, credits_granted, credits_used, daily_quota, label, created_at
-             FROM accounts ORDER BY id",
-        )
-        .fetch_all(&self.pool)
-        .await?;
-        Ok(rows
-            .into_iter()
-            .map(|r| AccountRow {
-                id: r.get::<i64, _>(0) as u64,
-                plan: r.get(1),
-                credits_granted: r.get::<Option<i64>, _>(2).map(|v| v.max(0) as u64),
-                credits_used: r.get::<i64, _>(3).max(0) as u64,
-                daily_quota: r.get::<Option<i64>, _>(4).map(|v| v.max(0) as u64),
-                label: r.get(5),
-                created_at: r.get(6),
-            })
-            .collect())
-    }
-
-    pub async fn keys(&self) -> Result<Vec<KeyRow>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT id, account_id, key_hash, key_prefix, created_at, revoked_at FROM api_keys ORDER BY id",
-        )
-        .fetch_all(&self.pool)
-        .await?;
-        Ok(rows
-            .into_iter()
-            .map(|r| KeyRow {
-                id: r.get::<i64, _>(0) as u64,
-                account_id: r.get::<i64, _>(1) as u64,
-                key_hash: r.get(2),
-                key_prefix: r.get(3),
-                created_at: r.get(4),
-                revoked_at: r.get(5),
-            })
-            .collect())
-    }
-
-    pub async fn day_usage(&self, day: i64) -> Result<Vec<(u64, u64)>, StoreError> {
-        let rows = sqlx::query("SELECT account_id, used FROM daily_usage WHERE day = ?")
-            .bind(day)
-            .fetch_all(&self.pool)
-            .await?;
-        Ok(rows
-            .into_iter()
-            .map(|r| (r.get::<i64, _>(0) as u64, r.get::<i64, _>(1).max(0) as u64))
-            .collect())
-    }
-
-    /// A consistent read of everything the ledger needs, with the revision it reflects.
-    pub async fn ledger_rows(&self, day: i64) -> Result<LedgerRows, StoreError> {
-        // The revision is read first: a change that lands during the reads bumps it again and
-        // is picked up by the next poll.
-        let revision = self.revision().await?;
-        Ok(LedgerRows {
-            revision,
-            accounts: self.accounts().await?,
-            keys: self.keys().await?,
-            day_usage: self.day_usage(day).await?,
-        })
-    }
-
-    /// Add usage counted in memory to the stored totals, in one transaction.
-    pub async fn add_usage(&self, deltas: &[UsageDelta]) -> Result<(), StoreError> {
-        if deltas.is_empty() {
-            return Ok(());
-        }
-        let mut tx = self.pool.begin().await?;
-        for d in deltas {
-            if d.credits > 0 {
-                sqlx::query("UPDATE accounts SET credits_used = credits_used + ? WHERE id = ?")
-                    .bind(d.credits as i64)
-                    .bind(d.account_id as i64)
-                    .execute(&mut *tx)
-                    .await?;
-            }
-            if d.day_queries > 0 {
-                sqlx::query(
-                    "INSERT INTO daily_usage (account_id, day, used) VALUES (?, ?, ?)
-                     ON CONFLICT(account_id, day) DO UPDATE SET used = used + excluded.used",
-                )
-                .bind(d.account_id as i64)
-                .bind(d.day)
-                .bind(d.day_queries as i64)
-                .execute(&mut *tx)
-                .await?;
-            }
-        }
-        tx.commit().await?;
-        Ok(())
-    }
-
-    /// Accept a job: once this returns, the job survives any crash.
-    pub async fn insert_job(
-        &self,
-        account_id: u64,
-        kind: JobKind,
-        target: &str,
-    ) -> Result<Job, StoreError> {
-        let row = sqlx::query(&format!(
-            "INSERT INTO jobs (account_id, kind, target, status, created_at) VALUES (?, ?, ?, 'QUEUED', ?)
-             RETURNING {JOB_COLUMNS}"
-        ))
-        .bind(account_id as i64)
-        .bind(kind.as_str())
-        .bind(target)
-        .bind(now_unix())
-        .fetch_one(&self.pool)
-        .await?;
-        job_from_row(&row)
-    }
-
     /// Accept a job and record its charge of one query and one credit, in one transaction:
     /// neither exists without the other (the meter counts the charge as already written).
     pub async fn insert_job_charged(
@@ -541,65 +341,6 @@ impl SqliteStore {
         record_charge(&mut tx, account_id, day, 1).await?;
         tx.commit().await?;
         Ok(job)
-    }
-
-    /// A job of this account (another account's job is "not found").
-    pub async fn job(&self, account_id: u64, id: u64) -> Result<Option<Job>, StoreError> {
-        let row = sqlx::query(&format!(
-            "SELECT {JOB_COLUMNS} FROM jobs WHERE id = ? AND account_id = ?"
-        ))
-        .bind(id as i64)
-        .bind(account_id as i64)
-        .fetch_optional(&self.pool)
-        .await?;
-        row.as_ref().map(job_from_row).transpose()
-    }
-
-    /// Take the oldest runnable job for `owner` until `lease_until`: QUEUED becomes
-    /// PROCESSING, INTERRUPTED becomes RESUMING. One statement, so two workers (or two
-    /// servers sharing the store) never take the same job.
-    pub async fn claim_job(
-        &self,
-        owner: &str,
-        lease_until: i64,
-        skip: &ClaimSkip,
-    ) -> Result<Option<Job>, StoreError> {
-        // Ids and kind names are ours (numbers, fixed words), so they are inlined.
-        let mut filter = String::new();
-        if !skip.accounts.is_empty() {
-            let ids: Vec<String> = skip.accounts.iter().map(u64::to_string).collect();
-            filter.push_str(&format!(" AND account_id NOT IN ({})", ids.join(",")));
-        }
-        if !skip.kinds.is_empty() {
-            let kinds: Vec<String> = skip
-                .kinds
-                .iter()
-                .map(|k| format!("'{}'", k.as_str()))
-                .collect();
-            filter.push_str(&format!(" AND kind NOT IN ({})", kinds.join(",")));
-        }
-        let row = sqlx::query(&format!(
-            "UPDATE jobs SET
-                 status = CASE status WHEN 'INTERRUPTED' THEN 'RESUMING' ELSE 'PROCESSING' END,
-                 lease_owner = ?, lease_until = ?, attempts = attempts + 1
-             WHERE id = (SELECT id FROM jobs WHERE status IN ('QUEUED', 'INTERRUPTED'){filter} ORDER BY id LIMIT 1)
-             RETURNING {JOB_COLUMNS}"
-        ))
-        .bind(owner)
-        .bind(lease_until)
-        .fetch_optional(&self.pool)
-        .await?;
-        row.as_ref().map(job_from_row).transpose()
-    }
-
-    /// RESUMING -> PROCESSING once a resumed job's work starts again.
-    pub async fn mark_processing(&self, id: u64, owner: &str) -> Result<(), StoreError> {
-        sqlx::query("UPDATE jobs SET status = 'PROCESSING' WHERE id = ? AND lease_owner = ? AND status = 'RESUMING'")
-            .bind(id as i64)
-            .bind(owner)
-            .execute(&self.pool)
-            .await?;
-        Ok(())
     }
 
     /// Record a job's outcome, if `owner` still holds it. A cancel requested meanwhile wins:
@@ -631,160 +372,6 @@ impl SqliteStore {
         Ok(done.rows_affected() == 1)
     }
 
-    /// Cancel: a queued or interrupted job ends at once; a running one is asked to stop.
-    pub async fn cancel_job(&self, account_id: u64, id: u64) -> Result<Option<Job>, StoreError> {
-        sqlx::query(
-            "UPDATE jobs SET
-                 status = CASE WHEN status IN ('QUEUED', 'INTERRUPTED') THEN 'CANCELLED' ELSE 'CANCEL_REQUESTED' END,
-                 message = CASE WHEN status IN ('QUEUED', 'INTERRUPTED') THEN 'cancelled by request' ELSE message END,
-                 finished_at = CASE WHEN status IN ('QUEUED', 'INTERRUPTED') THEN ? ELSE finished_at END
-             WHERE id = ? AND account_id = ? AND status IN ('QUEUED', 'INTERRUPTED', 'PROCESSING', 'RESUMING')",
-        )
-        .bind(now_unix())
-        .bind(id as i64)
-        .bind(account_id as i64)
-        .execute(&self.pool)
-        .await?;
-        self.job(account_id, id).await
-    }
-
-    /// Whether a running job has been asked to stop.
-    pub async fn cancel_requested(&self, id: u64) -> Result<bool, StoreError> {
-        let status: Option<String> = sqlx::query_scalar("SELECT status FROM jobs WHERE id = ?")
-            .bind(id as i64)
-            .fetch_optional(&self.pool)
-            .await?;
-        Ok(status.as_deref() == Some("CANCEL_REQUESTED"))
-    }
-
-    /// Work whose worker died: running jobs whose lease has expired (or has no owner), and
-    /// those leased by an owner in `dead_owners` (the caller knows those processes are gone).
-    /// They become INTERRUPTED and are claimed again; a pending cancel ends them CANCELLED.
-    /// A live owner's unexpired lease is never taken.
-    pub async fn interrupt_abandoned(
-        &self,
-        now: i64,
-        dead_owners: &[String],
-    ) -> Result<u64, StoreError> {
-        const TAKE_BACK: &str = "UPDATE jobs SET status = CASE status WHEN 'CANCEL_REQUESTED' THEN 'CANCELLED' ELSE 'INTERRUPTED' END,
-                 finished_at = CASE status WHEN 'CANCEL_REQUESTED' THEN ? ELSE finished_at END,
-                 lease_owner = NULL, lease_until = NULL
-             WHERE status IN ('INITIALIZING', 'PROCESSING', 'RESUMING', 'CANCEL_REQUESTED')";
-        let mut tx = self.pool.begin().await?;
-        let mut n = sqlx::query(&format!(
-            "{TAKE_BACK} AND (lease_until < ? OR lease_owner IS NULL)"
-        ))
-        .bind(now)
-        .bind(now)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
-        for owner in dead_owners {
-            n += sqlx::query(&format!("{TAKE_BACK} AND lease_owner = ?"))
-                .bind(now)
-                .bind(owner)
-                .execute(&mut *tx)
-                .await?
-                .rows_affected();
-        }
-        tx.commit().await?;
-        Ok(n)
-    }
-
-    /// The owners of leases on running jobs.
-    pub async fn lease_owners(&self) -> Result<Vec<String>, StoreError> {
-        Ok(sqlx::query_scalar(
-            "SELECT DISTINCT lease_owner FROM jobs WHERE lease_owner IS NOT NULL
-               AND status IN ('INITIALIZING', 'PROCESSING', 'RESUMING', 'CANCEL_REQUESTED')",
-        )
-        .fetch_all(&self.pool)
-        .await?)
-    }
-
-    /// How many jobs have finished (for benchmarks and metrics).
-    pub async fn count_finished_jobs(&self) -> Result<u64, StoreError> {
-        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM jobs WHERE finished_at IS NOT NULL")
-            .fetch_one(&self.pool)
-            .await?;
-        Ok(n as u64)
-    }
-
-    /// Delete finished jobs that finished before `before` (unix seconds), bulk requests
-    /// (and their results) before `bulk_before`. Returns how many.
-    pub async fn sweep_jobs(&self, before: i64, bulk_before: i64) -> Result<u64, StoreError> {
-        let done = sqlx::query(
-            "DELETE FROM jobs WHERE finished_at IS NOT NULL
-               AND finished_at < CASE kind WHEN 'bulk' THEN ? ELSE ? END",
-        )
-        .bind(bulk_before)
-        .bind(before)
-        .execute(&self.pool)
-        .await?;
-        Ok(done.rows_affected())
-    }
-
-    /// Accept a bulk request and record its charge, in one transaction: once this returns
-    /// the request and its payment both survive any crash, and neither exists without the
-    /// other. A request with no valid terms is finished at once.
-    pub async fn insert_bulk(&self, new: &NewBulk<'_>) -> Result<u64, StoreError> {
-        let mut tx = self.pool.begin().await?;
-        let now = now_unix();
-        let nothing_to_do = new.terms.is_empty();
-        let id: i64 = sqlx::query_scalar(
-            "INSERT INTO jobs (account_id, kind, target, status, message, created_at, finished_at)
-             VALUES (?, 'bulk', ?, ?, ?, ?, ?) RETURNING id",
-        )
-        .bind(new.account_id as i64)
-        .bind(format!("{} terms", new.total_terms))
-        .bind(if nothing_to_do { "COMPLETED" } else { "QUEUED" })
-        .bind(nothing_to_do.then_some("no valid terms"))
-        .bind(now)
-        .bind(nothing_to_do.then_some(now))
-        .fetch_one(&mut *tx)
-        .await?;
-        sqlx::query(
-            "INSERT INTO bulk_requests (job_id, format, reverse_ip, chunk_terms, total_terms,
-                 invalid_terms, charged, terms, invalid)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        )
-        .bind(id)
-        .bind(new.format)
-        .bind(new.reverse_ip)
-        .bind(new.chunk_terms as i64)
-        .bind(new.total_terms as i64)
-        .bind(new.invalid_terms as i64)
-        .bind(new.charge as i64)
-        .bind(new.terms)
-        .bind(new.invalid)
-        .execute(&mut *tx)
-        .await?;
-        record_charge(&mut tx, new.account_id, new.day, new.charge).await?;
-        tx.commit().await?;
-        Ok(id as u64)
-    }
-
-    /// The requests of `account_id` among `ids`; unknown and foreign ids are left out.
-    pub async fn bulk_statuses(
-        &self,
-        account_id: u64,
-        ids: &[u64],
-    ) -> Result<Vec<BulkStatus>, StoreError> {
-        if ids.is_empty() {
-            return Ok(Vec::new());
-        }
-        // Ids are numbers we parsed, so they are inlined.
-        let list: Vec<String> = ids.iter().map(u64::to_string).collect();
-        let rows = sqlx::query(&format!(
-            "SELECT {STATUS_COLUMNS} FROM jobs j JOIN bulk_requests b ON b.job_id = j.id
-             WHERE j.account_id = ? AND j.id IN ({}) ORDER BY j.id",
-            list.join(",")
-        ))
-        .bind(account_id as i64)
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter().map(status_from_row).collect()
-    }
-
     /// One page of an account's requests, and how many it has in all.
     pub async fn bulk_page(
         &self,
@@ -812,44 +399,6 @@ impl SqliteStore {
             rows.iter().map(status_from_row).collect::<Result<_, _>>()?,
             total as u64,
         ))
-    }
-
-    /// The work of a request, from where it stands.
-    pub async fn bulk_work(&self, id: u64) -> Result<Option<BulkWork>, StoreError> {
-        let row = sqlx::query(
-            "SELECT terms, chunk_terms, next_chunk, reverse_ip, charged, failed_terms
-             FROM bulk_requests WHERE job_id = ?",
-        )
-        .bind(id as i64)
-        .fetch_optional(&self.pool)
-        .await?;
-        Ok(row.map(|r| BulkWork {
-            terms: r.get(0),
-            chunk_terms: r.get::<i64, _>(1) as u32,
-            next_chunk: r.get::<i64, _>(2) as u32,
-            reverse_ip: r.get(3),
-            charged: r.get::<i64, _>(4) as u64,
-            failed_terms: r.get::<i64, _>(5) as u64,
-        }))
-    }
-
-    /// Extend `owner`'s lease on a running job to `lease_until`. Returns whether it holds it.
-    pub async fn renew_lease(
-        &self,
-        id: u64,
-        owner: &str,
-        lease_until: i64,
-    ) -> Result<bool, StoreError> {
-        let done = sqlx::query(
-            "UPDATE jobs SET lease_until = ?
-             WHERE id = ? AND lease_owner = ? AND status IN ('PROCESSING', 'RESUMING')",
-        )
-        .bind(lease_until)
-        .bind(id as i64)
-        .bind(owner)
-        .execute(&self.pool)
-        .await?;
-        Ok(done.rows_affected() == 1)
     }
 
     /// Record chunk `chunk`'s results and renew the lease to `lease_until`, if `owner` still
@@ -939,37 +488,6 @@ impl SqliteStore {
         }
         tx.commit().await?;
         Ok(true)
-    }
-
-    /// One chunk's completed or failed results (JSON lines), if the chunk is recorded.
-    pub async fn bulk_chunk(
-        &self,
-        id: u64,
-        chunk: u32,
-        part: BulkPart,
-    ) -> Result<Option<String>, StoreError> {
-        let column = match part {
-            BulkPart::Completed => "completed",
-            BulkPart::Failed => "failed",
-        };
-        Ok(sqlx::query_scalar(&format!(
-            "SELECT {column} FROM bulk_chunks WHERE job_id = ? AND chunk = ?"
-        ))
-        .bind(id as i64)
-        .bind(chunk as i64)
-        .fetch_optional(&self.pool)
-        .await?)
-    }
-
-    /// A request's invalid terms (JSON lines).
-    pub async fn bulk_invalid(&self, id: u64) -> Result<String, StoreError> {
-        Ok(
-            sqlx::query_scalar("SELECT invalid FROM bulk_requests WHERE job_id = ?")
-                .bind(id as i64)
-                .fetch_optional(&self.pool)
-                .await?
-                .unwrap_or_default(),
-        )
     }
 }
 
@@ -1083,17 +601,32 @@ fn status_from_row(r: &sqlx::sqlite::SqliteRow) -> Result<BulkStatus, StoreError
     })
 }
 
+/// Each statement is written once, in the trait method it serves; the registry's live in
+/// `registry.rs` beside their helpers and are forwarded from here.
 impl Backend for SqliteStore {
     fn close<'a>(&'a self) -> BoxFuture<'a, ()> {
-        Box::pin(SqliteStore::close(self))
+        Box::pin(async move {
+            self.pool.close().await;
+        })
     }
 
     fn revision<'a>(&'a self) -> BoxFuture<'a, Result<i64, StoreError>> {
-        Box::pin(SqliteStore::revision(self))
+        Box::pin(async move {
+            Ok(
+                sqlx::query_scalar("SELECT value FROM meta WHERE name = 'revision'")
+                    .fetch_one(&self.pool)
+                    .await?,
+            )
+        })
     }
 
     fn count_accounts<'a>(&'a self) -> BoxFuture<'a, Result<u64, StoreError>> {
-        Box::pin(SqliteStore::count_accounts(self))
+        Box::pin(async move {
+            let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM accounts")
+                .fetch_one(&self.pool)
+                .await?;
+            Ok(n as u64)
+        })
     }
 
     fn create_account<'a>(
@@ -1122,11 +655,66 @@ impl Backend for SqliteStore {
         key_hash: &'a [u8],
         key_prefix: &'a str,
     ) -> BoxFuture<'a, Result<(), StoreError>> {
-        Box::pin(SqliteStore::add_key(self, account_id, key_hash, key_prefix))
+        Box::pin(async move {
+            let mut tx = self.pool.begin().await?;
+            let exists: Option<i64> = sqlx::query_scalar("SELECT id FROM accounts WHERE id = ?")
+                .bind(account_id as i64)
+                .fetch_optional(&mut *tx)
+                .await?;
+            if exists.is_none() {
+                return Err(StoreError::NotFound(format!("no account {account_id}")));
+            }
+            insert_key(&mut tx, account_id as i64, key_hash, key_prefix, now_unix()).await?;
+            bump_revision(&mut tx).await?;
+            tx.commit().await?;
+            Ok(())
+        })
     }
 
     fn revoke<'a>(&'a self, target: RevokeTarget<'a>) -> BoxFuture<'a, Result<u64, StoreError>> {
-        Box::pin(SqliteStore::revoke(self, target))
+        Box::pin(async move {
+            let mut tx = self.pool.begin().await?;
+            let now = now_unix();
+            let done = match target {
+                RevokeTarget::KeyHash(hash) => {
+                    sqlx::query(
+                        "UPDATE api_keys SET revoked_at = ? WHERE key_hash = ? AND revoked_at IS NULL",
+                    )
+                    .bind(now)
+                    .bind(hash)
+                    .execute(&mut *tx)
+                    .await?
+                }
+                RevokeTarget::KeyPrefix(prefix) => {
+                    let n: i64 = sqlx::query_scalar(
+                        "SELECT COUNT(*) FROM api_keys WHERE key_prefix = ? AND revoked_at IS NULL",
+                    )
+                    .bind(prefix)
+                    .fetch_one(&mut *tx)
+                    .await?;
+                    if n > 1 {
+                        return Err(StoreError::Invalid(format!(
+                            "{n} live keys start with {prefix}; give the whole key or --account"
+                        )));
+                    }
+                    sqlx::query("UPDATE api_keys SET revoked_at = ? WHERE key_prefix = ? AND revoked_at IS NULL")
+                        .bind(now)
+                        .bind(prefix)
+                        .execute(&mut *tx)
+                        .await?
+                }
+                RevokeTarget::Account(id) => sqlx::query(
+                    "UPDATE api_keys SET revoked_at = ? WHERE account_id = ? AND revoked_at IS NULL",
+                )
+                .bind(now)
+                .bind(id as i64)
+                .execute(&mut *tx)
+                .await?,
+            };
+            bump_revision(&mut tx).await?;
+            tx.commit().await?;
+            Ok(done.rows_affected())
+        })
     }
 
     fn update_account<'a>(
@@ -1146,23 +734,105 @@ impl Backend for SqliteStore {
     }
 
     fn accounts<'a>(&'a self) -> BoxFuture<'a, Result<Vec<AccountRow>, StoreError>> {
-        Box::pin(SqliteStore::accounts(self))
+        Box::pin(async move {
+            let rows = sqlx::query(
+                "SELECT id, plan, credits_granted, credits_used, daily_quota, label, created_at
+                 FROM accounts ORDER BY id",
+            )
+            .fetch_all(&self.pool)
+            .await?;
+            Ok(rows
+                .into_iter()
+                .map(|r| AccountRow {
+                    id: r.get::<i64, _>(0) as u64,
+                    plan: r.get(1),
+                    credits_granted: r.get::<Option<i64>, _>(2).map(|v| v.max(0) as u64),
+                    credits_used: r.get::<i64, _>(3).max(0) as u64,
+                    daily_quota: r.get::<Option<i64>, _>(4).map(|v| v.max(0) as u64),
+                    label: r.get(5),
+                    created_at: r.get(6),
+                })
+                .collect())
+        })
     }
 
     fn keys<'a>(&'a self) -> BoxFuture<'a, Result<Vec<KeyRow>, StoreError>> {
-        Box::pin(SqliteStore::keys(self))
+        Box::pin(async move {
+            let rows = sqlx::query(
+                "SELECT id, account_id, key_hash, key_prefix, created_at, revoked_at FROM api_keys ORDER BY id",
+            )
+            .fetch_all(&self.pool)
+            .await?;
+            Ok(rows
+                .into_iter()
+                .map(|r| KeyRow {
+                    id: r.get::<i64, _>(0) as u64,
+                    account_id: r.get::<i64, _>(1) as u64,
+                    key_hash: r.get(2),
+                    key_prefix: r.get(3),
+                    created_at: r.get(4),
+                    revoked_at: r.get(5),
+                })
+                .collect())
+        })
     }
 
     fn day_usage<'a>(&'a self, day: i64) -> BoxFuture<'a, Result<Vec<(u64, u64)>, StoreError>> {
-        Box::pin(SqliteStore::day_usage(self, day))
+        Box::pin(async move {
+            let rows = sqlx::query("SELECT account_id, used FROM daily_usage WHERE day = ?")
+                .bind(day)
+                .fetch_all(&self.pool)
+                .await?;
+            Ok(rows
+                .into_iter()
+                .map(|r| (r.get::<i64, _>(0) as u64, r.get::<i64, _>(1).max(0) as u64))
+                .collect())
+        })
     }
 
     fn ledger_rows<'a>(&'a self, day: i64) -> BoxFuture<'a, Result<LedgerRows, StoreError>> {
-        Box::pin(SqliteStore::ledger_rows(self, day))
+        Box::pin(async move {
+            // The revision is read first: a change that lands during the reads bumps it again and
+            // is picked up by the next poll.
+            let revision = self.revision().await?;
+            Ok(LedgerRows {
+                revision,
+                accounts: self.accounts().await?,
+                keys: self.keys().await?,
+                day_usage: self.day_usage(day).await?,
+            })
+        })
     }
 
     fn add_usage<'a>(&'a self, deltas: &'a [UsageDelta]) -> BoxFuture<'a, Result<(), StoreError>> {
-        Box::pin(SqliteStore::add_usage(self, deltas))
+        Box::pin(async move {
+            if deltas.is_empty() {
+                return Ok(());
+            }
+            let mut tx = self.pool.begin().await?;
+            for d in deltas {
+                if d.credits > 0 {
+                    sqlx::query("UPDATE accounts SET credits_used = credits_used + ? WHERE id = ?")
+                        .bind(d.credits as i64)
+                        .bind(d.account_id as i64)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                if d.day_queries > 0 {
+                    sqlx::query(
+                        "INSERT INTO daily_usage (account_id, day, used) VALUES (?, ?, ?)
+                         ON CONFLICT(account_id, day) DO UPDATE SET used = used + excluded.used",
+                    )
+                    .bind(d.account_id as i64)
+                    .bind(d.day)
+                    .bind(d.day_queries as i64)
+                    .execute(&mut *tx)
+                    .await?;
+                }
+            }
+            tx.commit().await?;
+            Ok(())
+        })
     }
 
     fn insert_job<'a>(
@@ -1171,7 +841,19 @@ impl Backend for SqliteStore {
         kind: JobKind,
         target: &'a str,
     ) -> BoxFuture<'a, Result<Job, StoreError>> {
-        Box::pin(SqliteStore::insert_job(self, account_id, kind, target))
+        Box::pin(async move {
+            let row = sqlx::query(&format!(
+                "INSERT INTO jobs (account_id, kind, target, status, created_at) VALUES (?, ?, ?, 'QUEUED', ?)
+                 RETURNING {JOB_COLUMNS}"
+            ))
+            .bind(account_id as i64)
+            .bind(kind.as_str())
+            .bind(target)
+            .bind(now_unix())
+            .fetch_one(&self.pool)
+            .await?;
+            job_from_row(&row)
+        })
     }
 
     fn insert_job_charged<'a>(
@@ -1191,7 +873,16 @@ impl Backend for SqliteStore {
         account_id: u64,
         id: u64,
     ) -> BoxFuture<'a, Result<Option<Job>, StoreError>> {
-        Box::pin(SqliteStore::job(self, account_id, id))
+        Box::pin(async move {
+            let row = sqlx::query(&format!(
+                "SELECT {JOB_COLUMNS} FROM jobs WHERE id = ? AND account_id = ?"
+            ))
+            .bind(id as i64)
+            .bind(account_id as i64)
+            .fetch_optional(&self.pool)
+            .await?;
+            row.as_ref().map(job_from_row).transpose()
+        })
     }
 
     fn claim_job<'a>(
@@ -1200,7 +891,34 @@ impl Backend for SqliteStore {
         lease_until: i64,
         skip: &'a ClaimSkip,
     ) -> BoxFuture<'a, Result<Option<Job>, StoreError>> {
-        Box::pin(SqliteStore::claim_job(self, owner, lease_until, skip))
+        Box::pin(async move {
+            // Ids and kind names are ours (numbers, fixed words), so they are inlined.
+            let mut filter = String::new();
+            if !skip.accounts.is_empty() {
+                let ids: Vec<String> = skip.accounts.iter().map(u64::to_string).collect();
+                filter.push_str(&format!(" AND account_id NOT IN ({})", ids.join(",")));
+            }
+            if !skip.kinds.is_empty() {
+                let kinds: Vec<String> = skip
+                    .kinds
+                    .iter()
+                    .map(|k| format!("'{}'", k.as_str()))
+                    .collect();
+                filter.push_str(&format!(" AND kind NOT IN ({})", kinds.join(",")));
+            }
+            let row = sqlx::query(&format!(
+                "UPDATE jobs SET
+                     status = CASE status WHEN 'INTERRUPTED' THEN 'RESUMING' ELSE 'PROCESSING' END,
+                     lease_owner = ?, lease_until = ?, attempts = attempts + 1
+                 WHERE id = (SELECT id FROM jobs WHERE status IN ('QUEUED', 'INTERRUPTED'){filter} ORDER BY id LIMIT 1)
+                 RETURNING {JOB_COLUMNS}"
+            ))
+            .bind(owner)
+            .bind(lease_until)
+            .fetch_optional(&self.pool)
+            .await?;
+            row.as_ref().map(job_from_row).transpose()
+        })
     }
 
     fn mark_processing<'a>(
@@ -1208,7 +926,14 @@ impl Backend for SqliteStore {
         id: u64,
         owner: &'a str,
     ) -> BoxFuture<'a, Result<(), StoreError>> {
-        Box::pin(SqliteStore::mark_processing(self, id, owner))
+        Box::pin(async move {
+            sqlx::query("UPDATE jobs SET status = 'PROCESSING' WHERE id = ? AND lease_owner = ? AND status = 'RESUMING'")
+                .bind(id as i64)
+                .bind(owner)
+                .execute(&self.pool)
+                .await?;
+            Ok(())
+        })
     }
 
     fn finish_job<'a>(
@@ -1229,11 +954,31 @@ impl Backend for SqliteStore {
         account_id: u64,
         id: u64,
     ) -> BoxFuture<'a, Result<Option<Job>, StoreError>> {
-        Box::pin(SqliteStore::cancel_job(self, account_id, id))
+        Box::pin(async move {
+            sqlx::query(
+                "UPDATE jobs SET
+                     status = CASE WHEN status IN ('QUEUED', 'INTERRUPTED') THEN 'CANCELLED' ELSE 'CANCEL_REQUESTED' END,
+                     message = CASE WHEN status IN ('QUEUED', 'INTERRUPTED') THEN 'cancelled by request' ELSE message END,
+                     finished_at = CASE WHEN status IN ('QUEUED', 'INTERRUPTED') THEN ? ELSE finished_at END
+                 WHERE id = ? AND account_id = ? AND status IN ('QUEUED', 'INTERRUPTED', 'PROCESSING', 'RESUMING')",
+            )
+            .bind(now_unix())
+            .bind(id as i64)
+            .bind(account_id as i64)
+            .execute(&self.pool)
+            .await?;
+            self.job(account_id, id).await
+        })
     }
 
     fn cancel_requested<'a>(&'a self, id: u64) -> BoxFuture<'a, Result<bool, StoreError>> {
-        Box::pin(SqliteStore::cancel_requested(self, id))
+        Box::pin(async move {
+            let status: Option<String> = sqlx::query_scalar("SELECT status FROM jobs WHERE id = ?")
+                .bind(id as i64)
+                .fetch_optional(&self.pool)
+                .await?;
+            Ok(status.as_deref() == Some("CANCEL_REQUESTED"))
+        })
     }
 
     fn interrupt_abandoned<'a>(
@@ -1241,15 +986,52 @@ impl Backend for SqliteStore {
         now: i64,
         dead_owners: &'a [String],
     ) -> BoxFuture<'a, Result<u64, StoreError>> {
-        Box::pin(SqliteStore::interrupt_abandoned(self, now, dead_owners))
+        Box::pin(async move {
+            const TAKE_BACK: &str = "UPDATE jobs SET status = CASE status WHEN 'CANCEL_REQUESTED' THEN 'CANCELLED' ELSE 'INTERRUPTED' END,
+                     finished_at = CASE status WHEN 'CANCEL_REQUESTED' THEN ? ELSE finished_at END,
+                     lease_owner = NULL, lease_until = NULL
+                 WHERE status IN ('INITIALIZING', 'PROCESSING', 'RESUMING', 'CANCEL_REQUESTED')";
+            let mut tx = self.pool.begin().await?;
+            let mut n = sqlx::query(&format!(
+                "{TAKE_BACK} AND (lease_until < ? OR lease_owner IS NULL)"
+            ))
+            .bind(now)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            for owner in dead_owners {
+                n += sqlx::query(&format!("{TAKE_BACK} AND lease_owner = ?"))
+                    .bind(now)
+                    .bind(owner)
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected();
+            }
+            tx.commit().await?;
+            Ok(n)
+        })
     }
 
     fn lease_owners<'a>(&'a self) -> BoxFuture<'a, Result<Vec<String>, StoreError>> {
-        Box::pin(SqliteStore::lease_owners(self))
+        Box::pin(async move {
+            Ok(sqlx::query_scalar(
+                "SELECT DISTINCT lease_owner FROM jobs WHERE lease_owner IS NOT NULL
+                   AND status IN ('INITIALIZING', 'PROCESSING', 'RESUMING', 'CANCEL_REQUESTED')",
+            )
+            .fetch_all(&self.pool)
+            .await?)
+        })
     }
 
     fn count_finished_jobs<'a>(&'a self) -> BoxFuture<'a, Result<u64, StoreError>> {
-        Box::pin(SqliteStore::count_finished_jobs(self))
+        Box::pin(async move {
+            let n: i64 =
+                sqlx::query_scalar("SELECT COUNT(*) FROM jobs WHERE finished_at IS NOT NULL")
+                    .fetch_one(&self.pool)
+                    .await?;
+            Ok(n as u64)
+        })
     }
 
     fn sweep_jobs<'a>(
@@ -1257,11 +1039,56 @@ impl Backend for SqliteStore {
         before: i64,
         bulk_before: i64,
     ) -> BoxFuture<'a, Result<u64, StoreError>> {
-        Box::pin(SqliteStore::sweep_jobs(self, before, bulk_before))
+        Box::pin(async move {
+            let done = sqlx::query(
+                "DELETE FROM jobs WHERE finished_at IS NOT NULL
+                   AND finished_at < CASE kind WHEN 'bulk' THEN ? ELSE ? END",
+            )
+            .bind(bulk_before)
+            .bind(before)
+            .execute(&self.pool)
+            .await?;
+            Ok(done.rows_affected())
+        })
     }
 
     fn insert_bulk<'a>(&'a self, new: &'a NewBulk<'a>) -> BoxFuture<'a, Result<u64, StoreError>> {
-        Box::pin(SqliteStore::insert_bulk(self, new))
+        Box::pin(async move {
+            let mut tx = self.pool.begin().await?;
+            let now = now_unix();
+            let nothing_to_do = new.terms.is_empty();
+            let id: i64 = sqlx::query_scalar(
+                "INSERT INTO jobs (account_id, kind, target, status, message, created_at, finished_at)
+                 VALUES (?, 'bulk', ?, ?, ?, ?, ?) RETURNING id",
+            )
+            .bind(new.account_id as i64)
+            .bind(format!("{} terms", new.total_terms))
+            .bind(if nothing_to_do { "COMPLETED" } else { "QUEUED" })
+            .bind(nothing_to_do.then_some("no valid terms"))
+            .bind(now)
+            .bind(nothing_to_do.then_some(now))
+            .fetch_one(&mut *tx)
+            .await?;
+            sqlx::query(
+                "INSERT INTO bulk_requests (job_id, format, reverse_ip, chunk_terms, total_terms,
+                     invalid_terms, charged, terms, invalid)
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            )
+            .bind(id)
+            .bind(new.format)
+            .bind(new.reverse_ip)
+            .bind(new.chunk_terms as i64)
+            .bind(new.total_terms as i64)
+            .bind(new.invalid_terms as i64)
+            .bind(new.charge as i64)
+            .bind(new.terms)
+            .bind(new.invalid)
+            .execute(&mut *tx)
+            .await?;
+            record_charge(&mut tx, new.account_id, new.day, new.charge).await?;
+            tx.commit().await?;
+            Ok(id as u64)
+        })
     }
 
     fn bulk_statuses<'a>(
@@ -1269,7 +1096,22 @@ impl Backend for SqliteStore {
         account_id: u64,
         ids: &'a [u64],
     ) -> BoxFuture<'a, Result<Vec<BulkStatus>, StoreError>> {
-        Box::pin(SqliteStore::bulk_statuses(self, account_id, ids))
+        Box::pin(async move {
+            if ids.is_empty() {
+                return Ok(Vec::new());
+            }
+            // Ids are numbers we parsed, so they are inlined.
+            let list: Vec<String> = ids.iter().map(u64::to_string).collect();
+            let rows = sqlx::query(&format!(
+                "SELECT {STATUS_COLUMNS} FROM jobs j JOIN bulk_requests b ON b.job_id = j.id
+                 WHERE j.account_id = ? AND j.id IN ({}) ORDER BY j.id",
+                list.join(",")
+            ))
+            .bind(account_id as i64)
+            .fetch_all(&self.pool)
+            .await?;
+            rows.iter().map(status_from_row).collect()
+        })
     }
 
     fn bulk_page<'a>(
@@ -1289,7 +1131,23 @@ impl Backend for SqliteStore {
     }
 
     fn bulk_work<'a>(&'a self, id: u64) -> BoxFuture<'a, Result<Option<BulkWork>, StoreError>> {
-        Box::pin(SqliteStore::bulk_work(self, id))
+        Box::pin(async move {
+            let row = sqlx::query(
+                "SELECT terms, chunk_terms, next_chunk, reverse_ip, charged, failed_terms
+                 FROM bulk_requests WHERE job_id = ?",
+            )
+            .bind(id as i64)
+            .fetch_optional(&self.pool)
+            .await?;
+            Ok(row.map(|r| BulkWork {
+                terms: r.get(0),
+                chunk_terms: r.get::<i64, _>(1) as u32,
+                next_chunk: r.get::<i64, _>(2) as u32,
+                reverse_ip: r.get(3),
+                charged: r.get::<i64, _>(4) as u64,
+                failed_terms: r.get::<i64, _>(5) as u64,
+            }))
+        })
     }
 
     fn renew_lease<'a>(
@@ -1298,7 +1156,18 @@ impl Backend for SqliteStore {
         owner: &'a str,
         lease_until: i64,
     ) -> BoxFuture<'a, Result<bool, StoreError>> {
-        Box::pin(SqliteStore::renew_lease(self, id, owner, lease_until))
+        Box::pin(async move {
+            let done = sqlx::query(
+                "UPDATE jobs SET lease_until = ?
+                 WHERE id = ? AND lease_owner = ? AND status IN ('PROCESSING', 'RESUMING')",
+            )
+            .bind(lease_until)
+            .bind(id as i64)
+            .bind(owner)
+            .execute(&self.pool)
+            .await?;
+            Ok(done.rows_affected() == 1)
+        })
     }
 
     fn commit_bulk_chunk<'a>(
@@ -1344,11 +1213,31 @@ impl Backend for SqliteStore {
         chunk: u32,
         part: BulkPart,
     ) -> BoxFuture<'a, Result<Option<String>, StoreError>> {
-        Box::pin(SqliteStore::bulk_chunk(self, id, chunk, part))
+        Box::pin(async move {
+            let column = match part {
+                BulkPart::Completed => "completed",
+                BulkPart::Failed => "failed",
+            };
+            Ok(sqlx::query_scalar(&format!(
+                "SELECT {column} FROM bulk_chunks WHERE job_id = ? AND chunk = ?"
+            ))
+            .bind(id as i64)
+            .bind(chunk as i64)
+            .fetch_optional(&self.pool)
+            .await?)
+        })
     }
 
     fn bulk_invalid<'a>(&'a self, id: u64) -> BoxFuture<'a, Result<String, StoreError>> {
-        Box::pin(SqliteStore::bulk_invalid(self, id))
+        Box::pin(async move {
+            Ok(
+                sqlx::query_scalar("SELECT invalid FROM bulk_requests WHERE job_id = ?")
+                    .bind(id as i64)
+                    .fetch_optional(&self.pool)
+                    .await?
+                    .unwrap_or_default(),
+            )
+        })
     }
 
     fn registry_generation<'a>(&'a self) -> BoxFuture<'a, Result<i64, StoreError>> {
