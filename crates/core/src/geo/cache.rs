@@ -204,10 +204,6 @@ impl RecordCache {
     }
 }
 
-/// What the allocator really hands out for a request of `len` bytes (glibc: the request
-/// plus an 8-byte header, in 16-byte steps, 32 at least). Counting only `len` put the real
-/// heap at about twice the budget.
-
 fn opt_len(s: &Option<Box<str>>) -> u64 {
     s.as_ref().map_or(0, |s| heap(s.len()))
 }

@@ -328,7 +328,8 @@ fn import_graph(
             let mut rest = line;
             while let Some(at) = rest.find("crate::").or_else(|| rest.find("super::")) {
                 let is_crate = rest[at..].starts_with("crate::");
-                let tail = &rest[at + if is_crate { 7 } else { 7 }..];
+                // `crate::` and `super::` are both seven bytes.
+                let tail = &rest[at + 7..];
                 let path: Vec<String> = tail
                     .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == ':'))
                     .next()

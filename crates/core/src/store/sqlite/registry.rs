@@ -507,10 +507,10 @@ async fn retire(
     key: &str,
     committed: i64,
 ) -> Result<(), StoreError> {
-    sqlx::query(&format!(
+    sqlx::query(
         "UPDATE registry_objects SET retired = ?1 + 1
-         WHERE source = ?2 AND class = ?3 AND key = ?4 AND gen <= ?1 AND retired IS NULL"
-    ))
+         WHERE source = ?2 AND class = ?3 AND key = ?4 AND gen <= ?1 AND retired IS NULL",
+    )
     .bind(committed)
     .bind(source)
     .bind(class)
