@@ -247,36 +247,7 @@ async fn r19_full_disk_refuses_writes_and_loses_nothing_acknowledged() {
 async fn import_registry(server: &TestServer, text: &str) {
     let file = server.dir.path().join("registry.rpsl");
     std::fs::write(&file, text).unwrap();
-    let data = server.data_dir();
-    let out = crate::support::ipintel_async(&[
-        "--data-dir",
-        data.to_str().unwrap(),
-        "registry",
-        "import",
-        "--source",
-        "TEST",
-        file.to_str().unwrap(),
-    ])
-    .await;
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let generation = server
-        .state
-        .registry
-        .store()
-        .registry_generation()
-        .await
-        .unwrap();
-    assert!(
-        crate::support::eventually(20, || async {
-            server.state.registry.current().generation == generation
-        })
-        .await,
-        "the server loads the import"
-    );
+    crate::support::import_registry(server, "TEST", &file).await;
 }
 
 /// `maintainers` mntners with a bcrypt password each (cost 6: each check takes

@@ -392,3 +392,37 @@ pub async fn post_body(addr: SocketAddr, path: &str, body: &[u8]) -> Response {
     bytes.extend_from_slice(body);
     raw(addr, &bytes).await
 }
+
+/// Import `file` into `source` through the real CLI and wait until the server serves it.
+pub async fn import_registry(server: &TestServer, source: &str, file: &Path) {
+    let data = server.data_dir();
+    let out = ipintel_async(&[
+        "--data-dir",
+        data.to_str().unwrap(),
+        "registry",
+        "import",
+        "--source",
+        source,
+        file.to_str().unwrap(),
+    ])
+    .await;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let generation = server
+        .state
+        .registry
+        .store()
+        .registry_generation()
+        .await
+        .unwrap();
+    assert!(
+        eventually(10, || async {
+            server.state.registry.current().generation == generation
+        })
+        .await,
+        "the server loads the import"
+    );
+}

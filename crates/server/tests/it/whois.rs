@@ -5,51 +5,18 @@
 //! (`tests/registry/gen1.rpsl`), imported by the real CLI.
 
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use crate::support::{eventually, ipintel_async, request, Setup, TestServer};
+use crate::support::{eventually, request, Setup, TestServer};
 
 fn registry_file(name: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("tests/registry")
         .join(name)
-}
-
-async fn import(server: &TestServer, source: &str, file: &Path) {
-    let data = server.data_dir();
-    let out = ipintel_async(&[
-        "--data-dir",
-        data.to_str().unwrap(),
-        "registry",
-        "import",
-        "--source",
-        source,
-        file.to_str().unwrap(),
-    ])
-    .await;
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let generation = server
-        .state
-        .registry
-        .store()
-        .registry_generation()
-        .await
-        .unwrap();
-    assert!(
-        eventually(10, || async {
-            server.state.registry.current().generation == generation
-        })
-        .await,
-        "the server loads the import"
-    );
 }
 
 async fn server_with(whois: &str) -> TestServer {
@@ -60,7 +27,7 @@ async fn server_with(whois: &str) -> TestServer {
         ..Default::default()
     })
     .await;
-    import(&server, "TEST", &registry_file("gen1.rpsl")).await;
+    crate::support::import_registry(&server, "TEST", &registry_file("gen1.rpsl")).await;
     server
 }
 
@@ -591,7 +558,7 @@ async fn an_import_switches_the_set_answers_atomically() {
     let mut text = std::fs::read_to_string(registry_file("gen1.rpsl")).unwrap();
     text.push_str("\naut-num:        AS64499\nas-name:        JOINED-AS\nmember-of:      AS-EXAMPLE\nmnt-by:         EX-MNT\nsource:         TEST\n\nroute:          203.0.113.0/24\norigin:         AS64499\nmnt-by:         EX-MNT\nsource:         TEST\n");
     std::fs::write(&next, text).unwrap();
-    import(&server, "TEST", &next).await;
+    crate::support::import_registry(&server, "TEST", &next).await;
     let second = exchange(server.whois, b"!!\n!iAS-EXAMPLE,1\n!a4AS-EXAMPLE\n!q\n").await;
     assert_eq!(
         second,
@@ -815,7 +782,7 @@ async fn bgpq4_expands_a_large_generated_set_both_ways() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("big.rpsl");
     std::fs::write(&file, text).unwrap();
-    import(&server, "BIG", &file).await;
+    crate::support::import_registry(&server, "BIG", &file).await;
     let port = server.whois.port();
     assert_eq!(bgpq4(port, &["-4", "-S", "BIG", "AS-BIG"]).await, v4);
     assert_eq!(bgpq4(port, &["-6", "-S", "BIG", "AS-BIG"]).await, v6);
