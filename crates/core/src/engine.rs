@@ -215,7 +215,7 @@ impl Engine {
         let now = SystemTime::now();
         meter.check(policy.cost.of(ips.len() as u64), now)?;
         let set = self.geo.snapshot();
-        let located = self.locate_all(&set, ips, policy)?;
+        let located = judge(&set, &self.local_networks, &*self.observer, ips, policy)?;
         // Charged only once the answer exists; the charge is the exact check, so racing
         // requests cannot overspend even when `check` let them all through.
         let remaining = meter.charge(policy.cost.of(located.len() as u64), now)?;
@@ -224,52 +224,6 @@ impl Engine {
             located: &located,
             remaining,
         }))
-    }
-
-    /// Judge every address against one snapshot by `policy`, counting outcomes.
-    fn locate_all<'s>(
-        &'s self,
-        set: &'s GeoSet,
-        ips: &[IpAddr],
-        policy: LookupPolicy,
-    ) -> Result<Vec<Located<'s>>, GeoError> {
-        if set.dbs.is_empty() {
-            return Err(GeoError::NoDatabases);
-        }
-        let mut located = Vec::with_capacity(ips.len());
-        for &ip in ips {
-            let label = reserved::reserved_label(ip);
-            if label.is_some() && policy.reserved == ReservedPolicy::Refuse {
-                self.observer.lookup(LookupOutcome::Reserved);
-                return Err(GeoError::Reserved(ip));
-            }
-            let entry = Located {
-                ip,
-                answer: set.locate(ip)?,
-                reserved: label,
-                local: self.local_networks.find(ip),
-            };
-            let outcome = match (label, entry.is_missing()) {
-                (Some(_), _) => LookupOutcome::Reserved,
-                (None, true) => LookupOutcome::NotFound,
-                (None, false) => LookupOutcome::Found,
-            };
-            self.observer.lookup(outcome);
-            if entry.is_missing() {
-                match policy.missing {
-                    MissingPolicy::Refuse => return Err(GeoError::NotFound(ip)),
-                    MissingPolicy::Skip => continue,
-                    MissingPolicy::Answer => {}
-                }
-            }
-            located.push(entry);
-        }
-        if located.is_empty() && policy.missing == MissingPolicy::Skip {
-            return Err(GeoError::NotFound(
-                ips.first().copied().ok_or(GeoError::NoDatabases)?,
-            ));
-        }
-        Ok(located)
     }
 
     /// Accept a network task: the charge and the stored job happen together or not at all
@@ -440,4 +394,72 @@ impl Engine {
             )
         }))
     }
+}
+
+/// An unmetered lookup for the operator's own tools (`ipintel lookup`): the same judging
+/// of reserved ranges, local networks and misses as every metered dialect, with no account.
+pub fn locate_unmetered<R>(
+    geo: &GeoService,
+    local_networks: &LocalNetworks,
+    ips: &[IpAddr],
+    policy: LookupPolicy,
+    render: impl FnOnce(Answers<'_>) -> R,
+) -> Result<R, GeoError> {
+    let set = geo.snapshot();
+    let located = judge(&set, local_networks, &NoObserver, ips, policy)?;
+    Ok(render(Answers {
+        set: &set,
+        located: &located,
+        remaining: Remaining {
+            credits: None,
+            today: None,
+        },
+    }))
+}
+
+/// Judge every address against one snapshot by `policy`, counting outcomes.
+fn judge<'s>(
+    set: &'s GeoSet,
+    local_networks: &'s LocalNetworks,
+    observer: &dyn Observer,
+    ips: &[IpAddr],
+    policy: LookupPolicy,
+) -> Result<Vec<Located<'s>>, GeoError> {
+    if set.dbs.is_empty() {
+        return Err(GeoError::NoDatabases);
+    }
+    let mut located = Vec::with_capacity(ips.len());
+    for &ip in ips {
+        let label = reserved::reserved_label(ip);
+        if label.is_some() && policy.reserved == ReservedPolicy::Refuse {
+            observer.lookup(LookupOutcome::Reserved);
+            return Err(GeoError::Reserved(ip));
+        }
+        let entry = Located {
+            ip,
+            answer: set.locate(ip)?,
+            reserved: label,
+            local: local_networks.find(ip),
+        };
+        let outcome = match (label, entry.is_missing()) {
+            (Some(_), _) => LookupOutcome::Reserved,
+            (None, true) => LookupOutcome::NotFound,
+            (None, false) => LookupOutcome::Found,
+        };
+        observer.lookup(outcome);
+        if entry.is_missing() {
+            match policy.missing {
+                MissingPolicy::Refuse => return Err(GeoError::NotFound(ip)),
+                MissingPolicy::Skip => continue,
+                MissingPolicy::Answer => {}
+            }
+        }
+        located.push(entry);
+    }
+    if located.is_empty() && policy.missing == MissingPolicy::Skip {
+        return Err(GeoError::NotFound(
+            ips.first().copied().ok_or(GeoError::NoDatabases)?,
+        ));
+    }
+    Ok(located)
 }

@@ -5,6 +5,9 @@ use std::net::IpAddr;
 use std::path::PathBuf;
 
 use anyhow::{bail, Context};
+use ipintel_core::engine::{
+    locate_unmetered, Cost, Located, LookupPolicy, MissingPolicy, ReservedPolicy,
+};
 use ipintel_core::geo::{GeoError, GeoOptions, GeoService};
 
 use super::LookupArgs;
@@ -37,22 +40,57 @@ pub fn lookup(config: &Config, args: LookupArgs) -> anyhow::Result<i32> {
         verify: false,
         cache_bytes: config.geoip.cache_mb << 20,
     })?;
-    let set = geo.snapshot();
-    let mut out = std::io::stdout().lock();
-    let answer = match set.lookup(ip) {
-        Ok(answer) => answer,
-        Err(e @ (GeoError::Reserved(_) | GeoError::NotFound(_))) => {
-            writeln!(out, "{e}")?;
-            return Ok(EXIT_NOT_FOUND);
+    // The same judging as every dialect (reserved ranges, the configured local networks,
+    // misses), without an account: the operator's own tool is not metered.
+    let policy = LookupPolicy {
+        reserved: ReservedPolicy::Answer,
+        missing: MissingPolicy::Answer,
+        cost: Cost::PerAnswer,
+    };
+    let printed = locate_unmetered(&geo, &config.local_networks(), &[ip], policy, |answers| {
+        let mut out = std::io::stdout().lock();
+        match answers.located.first() {
+            Some(located) => print_located(&mut out, located, args.json),
+            None => Ok(EXIT_NOT_FOUND),
         }
+    });
+    match printed {
+        Ok(result) => Ok(result?),
         Err(GeoError::NoDatabases) => bail!(
             "no MMDB database found in {:?}; run scripts/fetch-data.sh or pass --mmdb",
             geo.paths()
         ),
-        Err(e) => return Err(e.into()),
-    };
-    if args.json {
-        out.write_all(&crate::app::insights_json(&answer))?;
+        Err(e) => Err(e.into()),
+    }
+}
+
+fn print_located(
+    out: &mut impl Write,
+    located: &Located<'_>,
+    json: bool,
+) -> anyhow::Result<i32> {
+    let answer = &located.answer;
+    if let Some(label) = located.reserved {
+        writeln!(out, "{} is in a reserved range ({label})", located.ip)?;
+        if located.local.is_none() {
+            return Ok(EXIT_NOT_FOUND);
+        }
+    }
+    if let Some(local) = located.local {
+        writeln!(
+            out,
+            "local network {} {} (domain {})",
+            local.network, local.name, local.domain_id
+        )?;
+        if answer.is_empty() {
+            return Ok(EXIT_OK);
+        }
+    } else if answer.is_empty() {
+        writeln!(out, "{} is not in any database", located.ip)?;
+        return Ok(EXIT_NOT_FOUND);
+    }
+    if json {
+        out.write_all(&crate::app::insights_json(answer))?;
         writeln!(out)?;
         return Ok(EXIT_OK);
     }

@@ -38,6 +38,42 @@ fn lookup_prints_the_merged_record() {
     argv_with(&argv, "nonsense", 2);
 }
 
+/// `ipintel lookup` judges an address as every dialect does (through the engine): a
+/// reserved address is labelled, a miss says so, and the operator's local networks answer
+/// for addresses no database knows.
+#[test]
+fn lookup_judges_reserved_missing_and_local_like_the_dialects() {
+    let dir = tempfile::tempdir().unwrap();
+    let dbs = build_fixtures(dir.path(), STANDARD_SET);
+    let cfg = dir.path().join("ipintel.toml");
+    std::fs::write(
+        &cfg,
+        "[[local_networks]]\ncidr = \"10.1.0.0/16\"\nname = \"corp.lab\"\ndomain_id = 7\n",
+    )
+    .unwrap();
+    let run = |ip: &str| {
+        let mut args: Vec<String> = vec!["--config".into(), cfg.display().to_string()];
+        args.extend(["lookup".into(), ip.to_string()]);
+        for db in &dbs {
+            args.push("--mmdb".into());
+            args.push(db.display().to_string());
+        }
+        let argv: Vec<&str> = args.iter().map(String::as_str).collect();
+        let out = ipintel(&argv);
+        (out.status.code(), String::from_utf8_lossy(&out.stdout).into_owned())
+    };
+    let (code, text) = run("10.1.2.3");
+    assert_eq!(code, Some(0), "{text}");
+    assert!(text.contains("reserved range (Rfc 1918)"), "{text}");
+    assert!(text.contains("local network 10.1.0.0/16 corp.lab (domain 7)"), "{text}");
+    let (code, text) = run("10.9.9.9");
+    assert_eq!(code, Some(1), "{text}");
+    assert!(text.contains("10.9.9.9 is in a reserved range (Rfc 1918)"), "{text}");
+    let (code, text) = run("1.2.3.4");
+    assert_eq!(code, Some(1), "{text}");
+    assert!(text.contains("1.2.3.4 is not in any database"), "{text}");
+}
+
 fn argv_with(argv: &[&str], ip: &str, code: i32) {
     let mut a = argv.to_vec();
     a[1] = ip;
