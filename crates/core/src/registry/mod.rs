@@ -21,4 +21,5 @@ pub mod service;
 pub mod sets;
 pub mod template;
 pub mod unlock;
+pub mod versions;
 pub mod view;

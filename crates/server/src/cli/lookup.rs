@@ -64,11 +64,7 @@ pub fn lookup(config: &Config, args: LookupArgs) -> anyhow::Result<i32> {
     }
 }
 
-fn print_located(
-    out: &mut impl Write,
-    located: &Located<'_>,
-    json: bool,
-) -> anyhow::Result<i32> {
+fn print_located(out: &mut impl Write, located: &Located<'_>, json: bool) -> anyhow::Result<i32> {
     let answer = &located.answer;
     if let Some(label) = located.reserved {
         writeln!(out, "{} is in a reserved range ({label})", located.ip)?;

@@ -6,11 +6,11 @@
 
 use ipintel_core::registry::flags::{self, Flag};
 use ipintel_core::registry::index::{ObjectId, Registry, Stored};
-use ipintel_core::registry::key::{classify, format_span, parse_range, Family, SearchKey};
+use ipintel_core::registry::key::{classify, SearchKey};
 use ipintel_core::registry::query::{self, Query, QueryError, Warning};
 use ipintel_core::registry::template::{self, Template};
+use ipintel_core::registry::versions::{announced_key, VersionsError};
 use ipintel_core::registry::view::{rpsl_text, view_with, View};
-use ipintel_core::store::History;
 
 use super::{Outcome, Session};
 
@@ -458,7 +458,7 @@ fn search(
             let Some(email) = abuse_mailbox(registry, group.primary) else {
                 body.push_str(&message(&format!(
                     "No abuse contact registered for {}",
-                    group_key(stored)
+                    announced_key(stored)
                 )));
                 continue;
             };
@@ -485,7 +485,7 @@ fn search(
             let stored = registry.object(group.primary);
             body.push_str(&message(&format!(
                 "Information related to '{}'",
-                group_key(stored)
+                announced_key(stored)
             )));
             abuse_line(registry, group.primary, &mut body);
             for id in std::iter::once(group.primary).chain(group.related.iter().copied()) {
@@ -507,24 +507,8 @@ fn is_resource(stored: &Stored) -> bool {
     matches!(stored.template.class, "inetnum" | "inet6num" | "aut-num")
 }
 
-/// The key a group is announced by: an inetnum as `a - b`, a route with its origin
-/// (`192.0.2.0/24AS64496`), the rest as written.
-fn group_key(stored: &Stored) -> String {
-    if stored.template.class == "inetnum" {
-        if let Ok((Family::V4, span)) = parse_range(stored.object.first_value()) {
-            return format_span(Family::V4, span);
-        }
-    }
-    stored.key.to_string()
-}
-
 fn abuse_mailbox(registry: &Registry, id: ObjectId) -> Option<String> {
-    let role = registry.abuse_contact(id).role?;
-    registry
-        .object(role)
-        .object
-        .value("abuse-mailbox")
-        .map(str::to_string)
+    Some(registry.abuse_mailbox(id).email).filter(|email| !email.is_empty())
 }
 
 /// `% Abuse contact for 'K' is 'E'` (or that there is none) before a resource.
@@ -533,11 +517,7 @@ fn abuse_line(registry: &Registry, id: ObjectId, body: &mut String) {
     if !is_resource(stored) {
         return;
     }
-    let key = group_key(stored);
-    body.push_str(&message(&match abuse_mailbox(registry, id) {
-        Some(email) => format!("Abuse contact for '{key}' is '{email}'"),
-        None => format!("No abuse contact registered for {key}"),
-    }));
+    body.push_str(&message(&registry.abuse_mailbox(id).sentence()));
 }
 
 /// -K: only the attributes of the primary key (and a set's members).
@@ -636,40 +616,29 @@ async fn versions(
         .or_else(|| primaries.iter().copied().find(versioned))
     else {
         if !answer.groups.is_empty() {
-            return RipeAnswer::error(
-                "ERROR:116: unsupported query\n\nVersions are not supported for PERSON/ROLE objects",
-            );
+            return RipeAnswer::error(&VersionsError::NotVersioned.to_string());
         }
         return no_entries(registry, &query);
     };
     let stored = registry.object(id);
-    let canonical = ipintel_core::registry::index::canonical_key(stored.template, &stored.key)
-        .map(|k| k.into_owned())
-        .unwrap_or_else(|| stored.key.to_lowercase());
-    let history = match session
+    let versions = match session
         .state
         .registry
-        .history(&stored.source, stored.template.class, &canonical)
+        .versions(registry, &stored.source, stored.template, &stored.key)
         .await
     {
-        Ok(history) => history,
-        Err(e) => {
-            tracing::error!(error = %e, "registry history read failed");
-            return RipeAnswer::error("ERROR:100: internal software error");
-        }
+        Ok(versions) if !versions.rows.is_empty() => versions,
+        Ok(_) | Err(VersionsError::NotFound) => return no_entries(registry, &query),
+        Err(e) => return RipeAnswer::error(&e.to_string()),
     };
-    let rows = match history {
-        History::Versions(rows) => rows,
-        History::Never | History::Deleted => return no_entries(registry, &query),
-    };
-    let class = stored.template.class.to_ascii_uppercase();
-    let key = &stored.key;
+    let class = versions.template.class.to_ascii_uppercase();
+    let key = &versions.key;
     let Some(wanted) = parsed.value("show-version") else {
         let mut body = message(&format!(
             "Version history for {class} object \"{key}\"\nYou can use \"--show-version rev#\" to get an exact version of the object."
         ));
         body.push_str("rev#  Date              Op.\n\n");
-        for row in &rows {
+        for row in &versions.rows {
             body.push_str(&format!(
                 "{:<6}{:<18}ADD/UPD\n",
                 row.revision,
@@ -684,23 +653,11 @@ async fn versions(
             "\"--show-version {wanted}\": the version is a number."
         )));
     };
-    let Some(row) = rows.iter().find(|r| r.revision == n) else {
-        return RipeAnswer::error(&format!(
-            "ERROR:117: version cannot exceed {} for this object\n\nThe versions of this object are 1 to {}.",
-            rows.len(),
-            rows.len()
-        ));
+    let (old, row) = match versions.revision(n) {
+        Ok(found) => found,
+        Err(e) => return RipeAnswer::error(&e.to_string()),
     };
-    let Some(Ok(object)) = ipintel_core::registry::rpsl::parse(&row.text).next() else {
-        return RipeAnswer::error("ERROR:100: internal software error");
-    };
-    let old = Stored {
-        source: stored.source.clone(),
-        template: stored.template,
-        key: stored.key.clone(),
-        object,
-    };
-    let current = if n as usize == rows.len() {
+    let current = if versions.is_current(n) {
         " (current version)"
     } else {
         ""

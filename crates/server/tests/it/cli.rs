@@ -60,15 +60,24 @@ fn lookup_judges_reserved_missing_and_local_like_the_dialects() {
         }
         let argv: Vec<&str> = args.iter().map(String::as_str).collect();
         let out = ipintel(&argv);
-        (out.status.code(), String::from_utf8_lossy(&out.stdout).into_owned())
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+        )
     };
     let (code, text) = run("10.1.2.3");
     assert_eq!(code, Some(0), "{text}");
     assert!(text.contains("reserved range (Rfc 1918)"), "{text}");
-    assert!(text.contains("local network 10.1.0.0/16 corp.lab (domain 7)"), "{text}");
+    assert!(
+        text.contains("local network 10.1.0.0/16 corp.lab (domain 7)"),
+        "{text}"
+    );
     let (code, text) = run("10.9.9.9");
     assert_eq!(code, Some(1), "{text}");
-    assert!(text.contains("10.9.9.9 is in a reserved range (Rfc 1918)"), "{text}");
+    assert!(
+        text.contains("10.9.9.9 is in a reserved range (Rfc 1918)"),
+        "{text}"
+    );
     let (code, text) = run("1.2.3.4");
     assert_eq!(code, Some(1), "{text}");
     assert!(text.contains("1.2.3.4 is not in any database"), "{text}");

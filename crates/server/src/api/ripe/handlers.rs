@@ -8,13 +8,13 @@ use axum::extract::rejection::PathRejection;
 use axum::extract::{ConnectInfo, Path, State};
 use axum::http::{HeaderMap, Uri};
 use axum::response::{IntoResponse, Response};
-use ipintel_core::registry::index::{canonical_key, ObjectId, Registry, Stored};
-use ipintel_core::registry::key::{classify, format_span, parse_range, SearchKey};
+use ipintel_core::registry::index::{ObjectId, Registry};
+use ipintel_core::registry::key::{classify, parse_range, SearchKey};
 use ipintel_core::registry::query::{self, Query, QueryError, Warning};
 use ipintel_core::registry::service::Generation;
 use ipintel_core::registry::template::template;
 use ipintel_core::registry::unlock::{UnlockOutcome, Unlocker};
-use ipintel_core::store::History;
+use ipintel_core::registry::versions::VersionsError;
 use ipintel_core::ErrorKind;
 
 use super::doc::Node;
@@ -629,61 +629,20 @@ pub async fn lookup(
             .await
         }
         Wanted::Versions | Wanted::Version(_) => {
-            if matches!(template.class, "person" | "role") {
-                return Err(r.error(
-                    ErrorKind::NotFound,
-                    Message::error("ERROR:116: unsupported query\n\nVersions are not supported for PERSON/ROLE objects"),
-                ));
-            }
-            let canonical = canonical_key(template, key).ok_or_else(|| {
-                r.error(
+            let refuse = |e: VersionsError| match e {
+                VersionsError::NotFound => r.error(
                     ErrorKind::NotFound,
                     no_entries(std::slice::from_ref(&source)),
-                )
-            })?;
-            let history = state
-                .registry
-                .history(&source, template.class, &canonical)
-                .await
-                .map_err(|e| {
-                    tracing::error!(error = %e, "registry history read failed");
-                    r.error(
-                        e.kind(),
-                        Message::error("ERROR:100: internal software error"),
-                    )
-                })?;
-            let versions = match history {
-                History::Never => return Err(r.error(ErrorKind::NotFound, no_entries(&[source]))),
-                History::Deleted => Vec::new(),
-                History::Versions(v) => v,
+                ),
+                e => r.error(e.kind(), Message::error(e.to_string())),
             };
-            let shown_key = registry
-                .get(&source, template.class, key)
-                .map_or_else(|| key.to_string(), |id| registry.object(id).key.to_string());
+            let versions = state
+                .registry
+                .versions(registry, &source, template, key)
+                .await
+                .map_err(refuse)?;
             if let Wanted::Version(n) = wanted {
-                let Some(row) = versions.iter().find(|v| v.revision == n) else {
-                    let text = if versions.is_empty() {
-                        no_entries(&[source]).text
-                    } else {
-                        format!(
-                            "ERROR:117: version cannot exceed {} for this object",
-                            versions.len()
-                        )
-                    };
-                    return Err(r.error(ErrorKind::NotFound, Message::error(text)));
-                };
-                let Some(Ok(object)) = ipintel_core::registry::rpsl::parse(&row.text).next() else {
-                    return Err(r.error(
-                        ErrorKind::Internal,
-                        Message::error("ERROR:100: internal software error"),
-                    ));
-                };
-                let stored = Stored {
-                    source: source.as_str().into(),
-                    template,
-                    key: shown_key.into(),
-                    object,
-                };
+                let (stored, _) = versions.revision(n).map_err(refuse)?;
                 let renderer = r.renderer(&options);
                 if r.format == Format::Text {
                     let mut text = String::new();
@@ -693,12 +652,14 @@ pub async fn lookup(
                 let object = renderer.object(None, &stored, Some(n));
                 return Ok(r.respond(vec![("objects", Node::wrap("object", vec![object]))], true));
             }
+            let shown_key = &versions.key;
+            let versions = &versions.rows;
             if r.format == Format::Text {
                 let mut text = format!(
                     "Version history for {} object \"{shown_key}\"\n\nrev#  Date              Op.\n",
                     template.class.to_ascii_uppercase()
                 );
-                for v in &versions {
+                for v in versions {
                     text.push_str(&format!(
                         "{:<5} {:<21} {}\n",
                         v.revision,
@@ -902,20 +863,10 @@ pub async fn abuse_contact(
             format!("No abuse contact found for {resource}"),
         ));
     };
-    let options = Options::default();
-    let primary = registry.object(id).key.to_string();
-    let primary = match parse_range(&primary) {
-        Ok((family, span)) if registry.object(id).template.class == "inetnum" => {
-            format_span(family, span)
-        }
-        _ => primary,
-    };
-    let (key, email, org_id) = r.renderer(&options).abuse_parts(id);
-    let text = match email.as_str() {
-        "" => format!("% No abuse contact registered for {primary}\n"),
-        email => format!("% Abuse contact for '{primary}' is '{email}'\n"),
-    };
-    let contact = super::render::abuse_node((key, email, org_id));
+    let abuse = registry.abuse_mailbox(id);
+    let text = format!("% {}\n", abuse.sentence());
+    let primary = abuse.resource.clone();
+    let contact = super::render::abuse_node(abuse);
     let doc = Node::obj(vec![
         ("service", Node::str("abuse-contact")),
         (

@@ -7,6 +7,7 @@ use std::borrow::Cow;
 use ipintel_core::registry::index::{ObjectId, Registry, Stored};
 use ipintel_core::registry::query::STOP_MAINTAINERS;
 use ipintel_core::registry::unlock::Unlocker;
+use ipintel_core::registry::versions::AbuseMailbox;
 use ipintel_core::registry::view::{rpsl_text, view_with, View};
 
 use super::doc::Node;
@@ -195,20 +196,7 @@ impl Renderer<'_> {
 
     /// `{key, email, suspect, org-id}` of an object's abuse contact (empty when none).
     pub fn abuse_contact(&self, id: ObjectId) -> Node<'static> {
-        abuse_node(self.abuse_parts(id))
-    }
-
-    /// (role handle, abuse-mailbox, org-id) of an object's abuse contact, empty when none.
-    pub fn abuse_parts(&self, id: ObjectId) -> (String, String, String) {
-        let contact = self.registry.abuse_contact(id);
-        let (key, email) = contact.role.map_or((String::new(), String::new()), |role| {
-            let role = self.registry.object(role);
-            (
-                role.key.to_string(),
-                role.object.value("abuse-mailbox").unwrap_or("").to_string(),
-            )
-        });
-        (key, email, contact.org_id.unwrap_or_default())
+        abuse_node(self.registry.abuse_mailbox(id))
     }
 
     fn resource_holder(&self, id: ObjectId) -> Option<ObjectId> {
@@ -273,12 +261,12 @@ fn managed_attribute(stored: &Stored, name: &str) -> bool {
         )
 }
 
-/// `{key, email, suspect, org-id}` from [`Renderer::abuse_parts`].
-pub fn abuse_node((key, email, org_id): (String, String, String)) -> Node<'static> {
+/// `{key, email, suspect, org-id}` of an abuse contact.
+pub fn abuse_node(abuse: AbuseMailbox) -> Node<'static> {
     Node::obj(vec![
-        ("key", Node::str(key)),
-        ("email", Node::str(email)),
+        ("key", Node::str(abuse.role_key)),
+        ("email", Node::str(abuse.email)),
         ("suspect", Node::Bool(false)),
-        ("org-id", Node::str(org_id)),
+        ("org-id", Node::str(abuse.org_id)),
     ])
 }
