@@ -377,6 +377,29 @@ impl Engine {
             .await
     }
 
+    /// Finish a bulk request held by `owner`: the stored outcome and the refund of failed
+    /// terms' credits happen together; the account's live meter is given the credits back
+    /// only once the store recorded them (so a retry after a failed write cannot refund
+    /// twice). False when the lease was taken back meanwhile (nothing refunded).
+    pub async fn finish_bulk(
+        &self,
+        job: &Job,
+        owner: &str,
+        message: &str,
+        refund: u64,
+    ) -> Result<bool, StoreError> {
+        let finished = self
+            .store()
+            .finish_bulk(job.id, owner, job.account_id, message, refund)
+            .await?;
+        if finished {
+            if let Some(meter) = self.accounts.meter(job.account_id) {
+                meter.refund_recorded(refund, 0, 0);
+            }
+        }
+        Ok(finished)
+    }
+
     /// One of the account's bulk requests and a reader of its stored parts.
     pub async fn bulk_download(
         &self,

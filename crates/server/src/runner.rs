@@ -485,14 +485,8 @@ async fn execute_bulk(state: &AppState, owner: &str, job: Job) {
         "{} terms processed, {failed} failed",
         n_terms as u64 - failed
     );
-    match until_writable(|| store.finish_bulk(job.id, owner, job.account_id, &message, refund))
-        .await
-    {
-        Ok(true) => {
-            if let Some(meter) = state.accounts.meter(job.account_id) {
-                meter.refund_recorded(refund, 0, 0);
-            }
-        }
+    match until_writable(|| state.engine.finish_bulk(&job, owner, &message, refund)).await {
+        Ok(true) => {}
         Ok(false) => tracing::warn!(job = job.id, "bulk request taken back before it finished"),
         Err(e) => tracing::error!(job = job.id, error = %e, "cannot finish a bulk request"),
     }
