@@ -15,8 +15,9 @@ pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$work"; }
 trap cleanup EXIT
 
-cargo build --release -q -p ipintel
-BIN="${CARGO_TARGET_DIR:-target}/release/ipintel"
+# BENCH_BIN=path measures an already built binary (an A/B against another commit).
+if [ -z "${BENCH_BIN:-}" ]; then cargo build --release -q -p ipintel; fi
+BIN=${BENCH_BIN:-"${CARGO_TARGET_DIR:-target}/release/ipintel"}
 
 # 10,000 random public IPv4 addresses, fixed seed.
 python3 - "$work/ips.txt" <<'PY'

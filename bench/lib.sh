@@ -9,8 +9,9 @@ pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$work"; }
 trap cleanup EXIT
 
-cargo build --release -q -p ipintel
-BIN="${CARGO_TARGET_DIR:-target}/release/ipintel"
+# BENCH_BIN=path measures an already built binary (an A/B against another commit).
+if [ -z "${BENCH_BIN:-}" ]; then cargo build --release -q -p ipintel; fi
+BIN=${BENCH_BIN:-"${CARGO_TARGET_DIR:-target}/release/ipintel"}
 mkdir -p "$work/data"
 DB_DIR=${DB_DIR:-$(scripts/data-dir.sh)}
 ln -s "$DB_DIR/GeoLite2-City.mmdb" "$DB_DIR/GeoLite2-ASN.mmdb" "$work/data/"
