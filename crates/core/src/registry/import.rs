@@ -173,7 +173,8 @@ impl Importer {
         for parsed in parse(text) {
             self.summary.read += 1;
             let object = match parsed {
-                Ok(object) => object,
+                // Stored as IRRd stores it: keys in one form (`AS065537` is `AS65537`).
+                Ok(object) => super::normalise::normalise_keys(object),
                 Err(e) => {
                     self.skip(file, e.line, e.reason);
                     continue;

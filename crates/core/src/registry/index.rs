@@ -107,6 +107,15 @@ pub fn admit(object: &RpslObject) -> Result<Admitted, String> {
     let key = object
         .key_in(template)
         .ok_or_else(|| format!("{} without its primary key", template.class))?;
+    let sources: Vec<&str> = object.values("source").collect();
+    if sources.len() > 1 {
+        return Err(format!(
+            "{} {key}: {} source: lines ({}); an object belongs to one source",
+            template.class,
+            sources.len(),
+            sources.join(", ")
+        ));
+    }
     let class = template.class;
     let mut admitted = Admitted {
         template,

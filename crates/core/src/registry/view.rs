@@ -149,7 +149,9 @@ pub fn rpsl_text(view: &View<'_>, out: &mut String) {
         for line in lines {
             let line = line.trim_end_matches('\r');
             let rest = line[1.min(line.len())..].trim();
-            if line.starts_with('+') && rest.is_empty() {
+            // An empty continuation is written `+` whatever started it: a line of spaces
+            // would look blank, and a client that trims lines would split the object there.
+            if rest.is_empty() {
                 out.push_str("+\n");
                 continue;
             }
@@ -158,6 +160,96 @@ pub fn rpsl_text(view: &View<'_>, out: &mut String) {
             out.push('\n');
         }
     }
+}
+
+/// An object as IRRd shows it in `!m`, `!o` and `!r` answers (and NRTM): every attribute
+/// kept (`changed:`, notifications, `source:` as written), comment lines dropped, names
+/// lower-cased and padded to 16 columns, values trimmed, each continuation line behind its
+/// own continuation character and 15 spaces (`+` for an empty one, so no line of the object
+/// looks blank), and password hashes replaced by IRRd's placeholder.
+pub fn irrd_text(stored: &Stored, out: &mut String) {
+    let start = out.len();
+    let routes = matches!(stored.template.class, "route" | "route6");
+    for (name, raw) in raw_values(&stored.object.text) {
+        let name = name.to_ascii_lowercase();
+        // IRRd discards its own RPKI verdict on routes; a mirror never repeats it.
+        if routes && name == "rpki-ov-state" {
+            continue;
+        }
+        // IRRd's value: the first line trimmed, then "\n" and each continuation trimmed
+        // after its continuation character; leading and trailing empty lines fall away.
+        let mut lines = raw.split('\n');
+        let mut value = lines.next().unwrap_or("").trim().to_string();
+        let mut marks: Vec<char> = Vec::new();
+        for line in lines {
+            let line = line.trim_end_matches('\r');
+            let mut chars = line.chars();
+            marks.push(chars.next().unwrap_or(' '));
+            value.push('\n');
+            value.push_str(chars.as_str().trim());
+        }
+        let head = format!("{name}:");
+        out.push_str(&head);
+        let value = value.trim_matches('\n');
+        if value.is_empty() {
+            out.push('\n');
+            continue;
+        }
+        out.extend(std::iter::repeat_n(' ', 16usize.saturating_sub(head.len())));
+        for (i, line) in value.split('\n').enumerate() {
+            let line = line.trim_matches('\r');
+            if i > 0 {
+                let mark = if line.is_empty() {
+                    '+'
+                } else {
+                    marks.get(i - 1).copied().unwrap_or(' ')
+                };
+                out.push(mark);
+                out.push_str(&" ".repeat(15));
+            }
+            out.push_str(line);
+            out.push('\n');
+        }
+    }
+    let masked = mask_hashes(&out[start..]);
+    if let Cow::Owned(masked) = masked {
+        out.truncate(start);
+        out.push_str(&masked);
+    }
+}
+
+/// IRRd's hash filter: from a hash scheme's name (any case, anywhere in the text) to the
+/// end of its line becomes the scheme and `DummyValue  # Filtered for security`.
+fn mask_hashes(text: &str) -> Cow<'_, str> {
+    const SCHEMES: [&str; 3] = ["CRYPT-PW", "MD5-PW", "BCRYPT-PW"];
+    let bytes = text.as_bytes();
+    let mut out = String::new();
+    let mut copied = 0;
+    let mut at = 0;
+    while at < bytes.len() {
+        let scheme = SCHEMES.iter().find(|scheme| {
+            bytes.len() > at + scheme.len()
+                && bytes[at..at + scheme.len()].eq_ignore_ascii_case(scheme.as_bytes())
+                && bytes[at + scheme.len()] != b'\n'
+        });
+        let Some(scheme) = scheme else {
+            at += 1;
+            continue;
+        };
+        let name_end = at + scheme.len();
+        let line_end = text[name_end..]
+            .find('\n')
+            .map_or(text.len(), |n| name_end + n);
+        out.push_str(&text[copied..name_end]);
+        out.push_str(" DummyValue  # Filtered for security");
+        copied = line_end;
+        at = line_end;
+    }
+    if copied == 0 {
+        return Cow::Borrowed(text);
+    }
+    out.push_str(&text[copied..]);
+    Cow::Owned(out)
 }
 
 /// Whether `password` matches one `auth:` value (`MD5-PW $1$salt$hash`).
@@ -196,6 +288,37 @@ changed:     ops@example.org 20240101
 mnt-by:      EX-MNT
 source:      TEST
 ";
+
+    #[test]
+    fn irrd_text_keeps_every_attribute_and_masks_hashes_as_irrd_does() {
+        let r = registry(MNT);
+        let mut text = String::new();
+        irrd_text(r.object(0), &mut text);
+        assert_eq!(
+            text,
+            "mntner:         EX-MNT\ndescr:          one\n                two   # a comment\n\
+             auth:           MD5-PW DummyValue  # Filtered for security\n\
+             auth:           PGPKEY-1234ABCD\nupd-to:         ops@example.org\n\
+             changed:        ops@example.org 20240101\nmnt-by:         EX-MNT\nsource:         TEST\n"
+        );
+        // An empty continuation inside a value is a `+` line; a line of spaces never is.
+        let r = registry("person: A\nAddress: one\n \t\n\ttwo\nnic-hdl: A1-TEST\nsource: TEST\n");
+        let mut text = String::new();
+        irrd_text(r.object(0), &mut text);
+        assert_eq!(
+            text,
+            "person:         A\naddress:        one\n+               \n\t               two\n\
+             nic-hdl:        A1-TEST\nsource:         TEST\n"
+        );
+        let v = view(r.object(0), true, true);
+        let mut ripe = String::new();
+        rpsl_text(&v, &mut ripe);
+        assert!(ripe.contains("one\n+\n                two\n"), "{ripe:?}");
+        assert_eq!(
+            mask_hashes("remarks: see bcrypt-pw x\nBCRYPT-PW\n"),
+            "remarks: see bcrypt-pw DummyValue  # Filtered for security\nBCRYPT-PW\n"
+        );
+    }
 
     #[test]
     fn filtering_masks_hashes_and_removes_notifications() {

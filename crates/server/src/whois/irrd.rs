@@ -6,7 +6,7 @@ use ipintel_core::registry::index::{ObjectId, Registry};
 use ipintel_core::registry::key::{parse_range, Family};
 use ipintel_core::registry::sets::RouteSearch;
 use ipintel_core::registry::template::template;
-use ipintel_core::registry::view::{rpsl_text, view_with};
+use ipintel_core::registry::view::irrd_text;
 
 use super::{Outcome, Session};
 
@@ -311,7 +311,8 @@ fn lookup(session: &Session<'_>, registry: &Registry, argument: &str) -> Answer 
     }
 }
 
-/// Objects as RPSL text, one blank line between them, password hashes masked.
+/// Objects as IRRd shows them (every attribute, `source:` as written, password hashes
+/// replaced by IRRd's placeholder), one blank line between them.
 fn objects(registry: &Registry, ids: &[ObjectId]) -> Answer {
     if ids.is_empty() {
         return Answer::NotFound;
@@ -321,7 +322,7 @@ fn objects(registry: &Registry, ids: &[ObjectId]) -> Answer {
         if i > 0 {
             out.push('\n');
         }
-        rpsl_text(&view_with(registry.object(id), true, false, true), &mut out);
+        irrd_text(registry.object(id), &mut out);
     }
     while out.ends_with('\n') {
         out.pop();

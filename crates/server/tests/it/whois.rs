@@ -56,7 +56,7 @@ fn data(payload: &str) -> String {
 async fn irrd_commands_answer_in_order_with_exact_framing() {
     let server = server().await;
     let route_25 = "route:          192.0.2.0/25\norigin:         AS64496\nmnt-by:         EX-MNT\nsource:         TEST";
-    let mntner = "mntner:         EX-MNT\ndescr:          Example maintainer\nadmin-c:        AE1-TEST\nupd-to:         ops@example.net\nmnt-nfy:        ops@example.net\nauth:           MD5-PW # Filtered\nmnt-by:         EX-MNT\nsource:         TEST # Filtered";
+    let mntner = "mntner:         EX-MNT\ndescr:          Example maintainer\nadmin-c:        AE1-TEST\nupd-to:         ops@example.net\nmnt-nfy:        ops@example.net\nauth:           MD5-PW DummyValue  # Filtered for security\nmnt-by:         EX-MNT\nsource:         TEST";
     let steps: Vec<(&str, String)> = vec![
         ("!!", String::new()),
         ("", String::new()),
@@ -836,4 +836,91 @@ async fn hostile_lines_get_errors_and_the_server_serves_on() {
         .metrics
         .render()
         .contains("ipintel_handler_panics_total 1"));
+}
+
+/// Issue 20's differences from IRRd 4.5, on objects written the way real IRR dumps write
+/// them: keys with leading zeros are admitted in IRRd's form (so `!g` and bgpq4 find
+/// them), `!m` shows the object as IRRd does (every attribute, hashes replaced by IRRd's
+/// placeholder, empty continuations as `+` lines), a route-set's IPv6 members come back
+/// canonical, an as-block's contacts and a set's members are inverse keys, and an object
+/// naming two sources is refused with the reason.
+#[tokio::test]
+async fn irr_objects_are_admitted_and_answered_as_irrd_answers_them() {
+    let server = server().await;
+    let dir = tempfile::tempdir().unwrap();
+    let dump = dir.path().join("irr.db");
+    std::fs::write(
+        &dump,
+        "aut-num:   AS065537\nas-name:   ZEROS\nadmin-c:  AE1-TEST\ntech-c: AE1-TEST\nmnt-by: IRR-MNT\nchanged: ops@example.net 20240101\nsource: IRR\n\n\
+         as-block:  AS65536 - as065538\nadmin-c:   AE1-TEST\ntech-c:    AE1-TEST\nmnt-by:    IRR-MNT\nsource:    IRR\n\n\
+         route:     192.0.02.0/24\norigin:    AS065537\nmnt-by:    IRR-MNT\nsource:    IRR\n\n\
+         as-set:    AS-ZEROS\nmembers:   AS065537, AS64496\nmnt-by:    IRR-MNT\nsource:    IRR\n\n\
+         route-set: RS-V6\nmp-members: 2001:DB8:0::/48, 2001:0db8:1::/48^+\nmnt-by:    IRR-MNT\nsource:    IRR\n\n\
+         mntner:    IRR-MNT\ndescr:     first line\n   \n\tsecond line\nupd-to:    ops@example.net\nauth:      BCRYPT-PW $2y$05$FcsN/YSYnNFPpueKMh8HuuBZ5pqq8PFCUByXKMo2KJHpaSoKlel1S\nmnt-by:    IRR-MNT\nchanged:   ops@example.net 20240101\nsource:    IRR\n\n\
+         aut-num:   AS64999\nas-name:   TWICE\nsource:    IRR\nsource:    RIPE\n",
+    )
+    .unwrap();
+    let out = crate::support::ipintel_async(&[
+        "--data-dir",
+        server.data_dir().to_str().unwrap(),
+        "registry",
+        "import",
+        "--source",
+        "IRR",
+        dump.to_str().unwrap(),
+    ])
+    .await;
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        format!("{stdout}{stderr}").contains("2 source: lines (IRR, RIPE)"),
+        "the refused object is reported: {stdout}{stderr}"
+    );
+    assert!(
+        eventually(10, || async {
+            exchange(server.whois, b"!gAS65537\n").await == data("192.0.2.0/24")
+        })
+        .await,
+        "the route with origin AS065537 is AS65537's"
+    );
+    let steps: Vec<(&str, String)> = vec![
+        ("!gAS065537", data("192.0.2.0/24")),
+        ("!iAS-ZEROS", data("AS64496 AS65537")),
+        ("!iAS-ZEROS,1", data("AS64496 AS65537")),
+        ("!iRS-V6,1", data("2001:db8:1::/48^+ 2001:db8::/48")),
+        (
+            "!maut-num,AS65537",
+            data("aut-num:        AS65537\nas-name:        ZEROS\nadmin-c:        AE1-TEST\ntech-c:         AE1-TEST\nmnt-by:         IRR-MNT\nchanged:        ops@example.net 20240101\nsource:         IRR"),
+        ),
+        (
+            "!mmntner,IRR-MNT",
+            data("mntner:         IRR-MNT\ndescr:          first line\n+               \n\t               second line\nupd-to:         ops@example.net\nauth:           BCRYPT-PW DummyValue  # Filtered for security\nmnt-by:         IRR-MNT\nchanged:        ops@example.net 20240101\nsource:         IRR"),
+        ),
+        ("!maut-num,AS64999", "D\n".into()),
+        ("!mas-block,AS65536 - AS65538", data("as-block:       AS65536 - AS65538\nadmin-c:        AE1-TEST\ntech-c:         AE1-TEST\nmnt-by:         IRR-MNT\nsource:         IRR")),
+    ];
+    let mut input = String::from("!!\n");
+    let mut expected = String::new();
+    for (query, answer) in &steps {
+        input.push_str(query);
+        input.push('\n');
+        expected.push_str(answer);
+    }
+    input.push_str("q\n");
+    assert_eq!(exchange(server.whois, input.as_bytes()).await, expected);
+
+    // RIPE-style inverse queries on an as-block's contacts and a set's members.
+    let got = exchange(server.whois, b"-r -s IRR -i admin-c AE1-TEST\n").await;
+    assert!(got.contains("as-block:       AS65536 - AS65538"), "{got}");
+    let got = exchange(server.whois, b"-r -s IRR -i members AS65537\n").await;
+    assert!(got.contains("as-set:         AS-ZEROS"), "{got}");
+    let got = exchange(server.whois, b"-r -s IRR -i mp-members 2001:db8::/48\n").await;
+    assert!(got.contains("route-set:      RS-V6"), "{got}");
+    // RIPE text writes an empty continuation as `+`, never as a line of spaces.
+    let got = exchange(server.whois, b"-r -s IRR IRR-MNT\n").await;
+    assert!(
+        got.contains("first line\n+\n                second line\n"),
+        "{got}"
+    );
 }
