@@ -150,7 +150,7 @@ pub async fn start(config: Config) -> anyhow::Result<Started> {
         metrics.clone(),
     ));
     Ok(Started {
-        state: AppState {
+        state: AppState::new(crate::state::Services {
             engine,
             body_budget,
             geo,
@@ -173,7 +173,7 @@ pub async fn start(config: Config) -> anyhow::Result<Started> {
             )),
             config: Arc::new(config),
             metrics,
-        },
+        }),
         bootstrap,
     })
 }
