@@ -188,6 +188,14 @@ pub const KEYS: &[(&str, &str)] = &[
         "client networks with no query rate limit, e.g. your route servers (default none)",
     ),
     (
+        "whois.nrtm_clients",
+        "client networks allowed to mirror the registry with NRTM (-g SOURCE:3:FIRST-LAST); others get \"Access denied\" (default none)",
+    ),
+    (
+        "whois.nrtm_max_serials",
+        "most journal entries one -g query may ask for (default 100000)",
+    ),
+    (
         "whois.name",
         "name in the banner and served-by lines (default ipintel)",
     ),
@@ -608,6 +616,10 @@ pub struct WhoisConfig {
     pub burst: u32,
     #[serde(default, deserialize_with = "string_or_list")]
     pub unmetered_networks: Vec<ipnet::IpNet>,
+    #[serde(default, deserialize_with = "string_or_list")]
+    pub nrtm_clients: Vec<ipnet::IpNet>,
+    #[serde(default = "default_whois_nrtm_max_serials")]
+    pub nrtm_max_serials: u64,
     #[serde(default = "default_whois_name")]
     pub name: String,
 }
@@ -625,11 +637,16 @@ impl Default for WhoisConfig {
             queries_per_second: default_whois_rate(),
             burst: default_whois_burst(),
             unmetered_networks: Vec::new(),
+            nrtm_clients: Vec::new(),
+            nrtm_max_serials: default_whois_nrtm_max_serials(),
             name: default_whois_name(),
         }
     }
 }
 
+fn default_whois_nrtm_max_serials() -> u64 {
+    100_000
+}
 fn default_whois_listen() -> Option<SocketAddr> {
     Some(SocketAddr::from(([127, 0, 0, 1], 4343)))
 }

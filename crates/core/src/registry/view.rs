@@ -168,9 +168,15 @@ pub fn rpsl_text(view: &View<'_>, out: &mut String) {
 /// own continuation character and 15 spaces (`+` for an empty one, so no line of the object
 /// looks blank), and password hashes replaced by IRRd's placeholder.
 pub fn irrd_text(stored: &Stored, out: &mut String) {
+    irrd_text_of(&stored.object.text, out)
+}
+
+/// [`irrd_text`] of an object's stored text (an NRTM journal entry).
+pub fn irrd_text_of(text: &str, out: &mut String) {
     let start = out.len();
-    let routes = matches!(stored.template.class, "route" | "route6");
-    for (name, raw) in raw_values(&stored.object.text) {
+    let class = text.split(':').next().unwrap_or("").trim();
+    let routes = class.eq_ignore_ascii_case("route") || class.eq_ignore_ascii_case("route6");
+    for (name, raw) in raw_values(text) {
         let name = name.to_ascii_lowercase();
         // IRRd discards its own RPKI verdict on routes; a mirror never repeats it.
         if routes && name == "rpki-ov-state" {

@@ -97,7 +97,41 @@ async fn registry_imports_keep_history(store: &Store) {
         deleted: vec![("mntner".into(), "m2-mnt".into())],
         ..Default::default()
     };
+    // A source's first import is its starting point: nothing journaled.
+    assert_eq!(
+        store.registry_journal("TEST", 0, None, 10).await.unwrap(),
+        Journal::default()
+    );
     let g2 = store.registry_apply(&second).await.unwrap();
+    // Two changes after serial 7, and the dump says 8: the journal numbers them 8 and 9
+    // (the dump's serial is behind) and the source is at 9.
+    let journal = store.registry_journal("TEST", 0, None, 10).await.unwrap();
+    assert_eq!((journal.oldest, journal.newest), (Some(8), Some(9)));
+    assert_eq!(
+        journal
+            .rows
+            .iter()
+            .map(|r| (r.serial, r.op.as_str(), r.text.as_str()))
+            .collect::<Vec<_>>(),
+        [
+            (8, "ADD", "mntner: M1-MNT\nremarks: two\n"),
+            (9, "DEL", "mntner: M2-MNT\n")
+        ],
+        "a change journals the new text, a deletion the last one"
+    );
+    assert_eq!(store.registry_sources().await.unwrap()[0].serial, Some(9));
+    let one = store
+        .registry_journal("TEST", 9, Some(9), 10)
+        .await
+        .unwrap();
+    assert_eq!(one.rows.len(), 1);
+    assert_eq!(one.rows[0].serial, 9);
+    assert!(store
+        .registry_journal("OTHER", 0, None, 10)
+        .await
+        .unwrap()
+        .rows
+        .is_empty());
     let rows = store.registry_digests("TEST").await.unwrap();
     assert_eq!(rows.len(), 11_999);
     let m1 = rows.iter().find(|r| r.key == "m1-mnt").unwrap();
@@ -145,6 +179,17 @@ async fn registry_imports_keep_history(store: &Store) {
         ..Default::default()
     };
     store.registry_apply(&third).await.unwrap();
+    // No serial given: the next change follows the source's.
+    let journal = store.registry_journal("TEST", 10, None, 10).await.unwrap();
+    assert_eq!(
+        journal
+            .rows
+            .iter()
+            .map(|r| (r.serial, r.op.as_str()))
+            .collect::<Vec<_>>(),
+        [(10, "ADD")]
+    );
+    assert_eq!(journal.newest, Some(10));
     let History::Versions(v) = store
         .registry_history("TEST", "mntner", "m2-mnt")
         .await

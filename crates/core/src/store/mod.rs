@@ -194,6 +194,24 @@ pub struct SourceRow {
     pub objects: u64,
 }
 
+/// One change of a source's NRTM journal.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JournalRow {
+    pub serial: i64,
+    /// `ADD` (an object added or changed) or `DEL`.
+    pub op: String,
+    /// The object's text after an `ADD`, before a `DEL`.
+    pub text: String,
+}
+
+/// What a source's journal holds, and the rows a query asked for.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Journal {
+    pub oldest: Option<i64>,
+    pub newest: Option<i64>,
+    pub rows: Vec<JournalRow>,
+}
+
 /// An object an import adds or changes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewObject {
@@ -494,6 +512,16 @@ pub trait Backend: Send + Sync + std::fmt::Debug {
         &'a self,
         changes: &'a RegistryChanges,
     ) -> BoxFuture<'a, Result<i64, StoreError>>;
+
+    /// `source`'s NRTM journal from serial `first` to `last` (to the newest when `None`),
+    /// at most `limit` rows, with the oldest and newest serials it holds.
+    fn registry_journal<'a>(
+        &'a self,
+        source: &'a str,
+        first: i64,
+        last: Option<i64>,
+        limit: usize,
+    ) -> BoxFuture<'a, Result<Journal, StoreError>>;
 
     /// The history of one object (`key` lower case).
     fn registry_history<'a>(

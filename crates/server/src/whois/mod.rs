@@ -17,6 +17,7 @@
 
 pub mod http;
 mod irrd;
+mod nrtm;
 mod ripe;
 
 use std::future::Future;
@@ -350,6 +351,8 @@ impl<'a> Session<'a> {
                 answer.body.into_bytes()
             } else if answer.silent {
                 Vec::new()
+            } else if answer.unframed {
+                answer.body.into_bytes()
             } else {
                 ripe::frame(self, &answer.body).into_bytes()
             },

@@ -19,6 +19,8 @@ pub struct RipeAnswer {
     /// Message blocks and objects, each ending in one blank line.
     pub body: String,
     pub outcome: Outcome,
+    /// Sent as it is, without banner and served-by line (NRTM, as IRRd sends it).
+    pub unframed: bool,
     /// Close the connection after it (a bare `-k` ending a persistent session).
     pub close: bool,
     /// Send nothing (a bare `-k` opening one).
@@ -30,6 +32,7 @@ impl RipeAnswer {
         RipeAnswer {
             body,
             outcome,
+            unframed: false,
             close: false,
             silent: false,
         }
@@ -37,6 +40,13 @@ impl RipeAnswer {
 
     fn error(text: &str) -> RipeAnswer {
         RipeAnswer::of(message(text), Outcome::Error)
+    }
+
+    pub(super) fn unframed(body: String, outcome: Outcome) -> RipeAnswer {
+        RipeAnswer {
+            unframed: true,
+            ..RipeAnswer::of(body, outcome)
+        }
     }
 }
 
@@ -217,10 +227,9 @@ pub async fn answer(session: &mut Session<'_>, line: &str) -> RipeAnswer {
             let was = session.persistent;
             session.persistent = !was;
             return RipeAnswer {
-                body: String::new(),
-                outcome: Outcome::Empty,
                 close: was,
                 silent: true,
+                ..RipeAnswer::of(String::new(), Outcome::Empty)
             };
         }
         session.persistent = true;
@@ -240,7 +249,10 @@ pub async fn answer(session: &mut Session<'_>, line: &str) -> RipeAnswer {
             }
         }
     }
-    for unsupported in ["brief", "diff-versions", "mirror"] {
+    if let Some(mirror) = parsed.value("mirror") {
+        return super::nrtm::answer(session, &mirror).await;
+    }
+    for unsupported in ["brief", "diff-versions"] {
         if parsed.has(unsupported) {
             let flag = flags::by_long(unsupported).expect("in the table");
             return RipeAnswer::error(&invalid_option(&format!(

@@ -924,3 +924,87 @@ async fn irr_objects_are_admitted_and_answered_as_irrd_answers_them() {
         "{got}"
     );
 }
+
+/// Issue 20, mirroring (server side): after a source's first import, every later import
+/// journals its changes, and `-g SOURCE:VERSION:FIRST-LAST` answers them as IRRd's NRTM
+/// does, to the client networks in `whois.nrtm_clients` only.
+#[tokio::test]
+async fn nrtm_answers_the_journal_of_later_imports_to_allowed_clients() {
+    let server = server_with("nrtm_clients = [\"127.0.0.1/32\"]").await;
+    let g = |q: &str| {
+        let line = format!("-g {q}\n");
+        let addr = server.whois;
+        async move { exchange(addr, line.as_bytes()).await }
+    };
+    assert_eq!(
+        g("TEST:3:1-LAST").await,
+        "% Warning: there are no updates available\n\n\n",
+        "a first import is the starting point: nothing journaled"
+    );
+    crate::support::import_registry(&server, "TEST", &registry_file("gen2.rpsl")).await;
+
+    let all = g("TEST:3:1-LAST").await;
+    assert!(
+        all.starts_with("%START Version: 3 TEST 1-4\n\nADD 1\n\n"),
+        "{all}"
+    );
+    assert!(all.ends_with("\n%END TEST\n\n\n"), "{all}");
+    assert!(!all.contains("This is the"), "no banner: {all}");
+    for op in ["ADD 1\n", "ADD 2\n", "ADD 3\n", "DEL 4\n"] {
+        assert!(all.contains(op), "{op:?} in {all}");
+    }
+    assert!(
+        all.contains(
+            "ADD 1\n\ninetnum:        203.0.113.64 - 203.0.113.95\nnetname:        EXTRA-NET\n"
+        ),
+        "{all}"
+    );
+    assert!(
+        all.contains(
+            "DEL 4\n\ninetnum:        203.0.113.0 - 203.0.113.255\nnetname:        TEMP-NET\n"
+        ),
+        "a deletion carries the object's last text: {all}"
+    );
+    assert!(
+        all.contains("as-name:        NEIGHBOUR-AS-RENAMED\n"),
+        "{all}"
+    );
+    let v1 = g("test:1:2-3").await;
+    assert!(
+        v1.starts_with("%START Version: 1 TEST 2-3\n\nADD\n\n"),
+        "{v1}"
+    );
+    assert_eq!(v1.matches("\n\nADD\n\n").count(), 2, "{v1}");
+    assert!(!v1.contains("DEL"), "{v1}");
+
+    for (query, answer) in [
+        ("TEST:3:5-LAST", "% Warning: there are no newer updates available\n\n\n"),
+        ("TEST:3:0-LAST", "%% ERROR: Serials 0 - 1 do not exist\n\n\n"),
+        ("TEST:3:1-9", "%% ERROR: Serials 4 - 9 do not exist\n\n\n"),
+        ("TEST:3:9-LAST", "%% ERROR: Serials 4 - 9 do not exist\n\n\n"),
+        ("TEST:3:3-2", "%% ERROR: Start of the serial range (3) must be lower or equal to end of the serial range (2)\n\n\n"),
+        ("NOPE:3:1-LAST", "%% ERROR: Unknown source: NOPE\n\n\n"),
+        ("TEST:2:1-LAST", "%% ERROR: Invalid NRTM version: 2\n\n\n"),
+        ("TEST:3", "%% ERROR: Invalid parameter: must contain three elements\n\n\n"),
+        ("TEST:3:1-99999999999999999999", "%% ERROR: Invalid serial range: 1-99999999999999999999\n\n\n"),
+    ] {
+        assert_eq!(g(query).await, answer, "-g {query}");
+    }
+    // The source's serial is the journal's: `!j` and `-q sources` say 4.
+    assert_eq!(
+        exchange(server.whois, b"!jTEST\n").await,
+        data("TEST:N:0-4")
+    );
+
+    // From an address outside whois.nrtm_clients (127.0.0.2 is loopback too).
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.bind("127.0.0.2:0".parse().unwrap()).unwrap();
+    let mut stream = socket.connect(server.whois).await.unwrap();
+    stream.write_all(b"-g TEST:3:1-LAST\n").await.unwrap();
+    let mut out = String::new();
+    tokio::time::timeout(Duration::from_secs(10), stream.read_to_string(&mut out))
+        .await
+        .expect("the server answers and closes")
+        .unwrap();
+    assert_eq!(out, "%% ERROR: Access denied\n\n\n");
+}

@@ -173,6 +173,21 @@ CREATE INDEX registry_objects_retired ON registry_objects(retired) WHERE retired
 ALTER TABLE registry_history ADD COLUMN gen INTEGER NOT NULL DEFAULT 0;
 INSERT INTO meta(name, value) VALUES ('registry_pending', 0), ('registry_pending_at', 0);
 "#,
+    // The NRTM journal: every change an import made to a source after its first import,
+    // numbered by the source's serial (sqlite/registry.rs), for `-g` mirror queries.
+    r#"
+CREATE TABLE registry_journal (
+    source TEXT    NOT NULL,
+    serial INTEGER NOT NULL,
+    op     TEXT    NOT NULL,
+    class  TEXT    NOT NULL,
+    key    TEXT    NOT NULL,
+    text   TEXT    NOT NULL,
+    at     INTEGER NOT NULL,
+    gen    INTEGER NOT NULL,
+    PRIMARY KEY (source, serial)
+) WITHOUT ROWID;
+"#,
 ];
 
 /// The SQLite store.
@@ -1267,6 +1282,18 @@ impl Backend for SqliteStore {
         changes: &'a RegistryChanges,
     ) -> BoxFuture<'a, Result<i64, StoreError>> {
         Box::pin(SqliteStore::registry_apply(self, changes))
+    }
+
+    fn registry_journal<'a>(
+        &'a self,
+        source: &'a str,
+        first: i64,
+        last: Option<i64>,
+        limit: usize,
+    ) -> BoxFuture<'a, Result<Journal, StoreError>> {
+        Box::pin(SqliteStore::registry_journal(
+            self, source, first, last, limit,
+        ))
     }
 
     fn registry_history<'a>(

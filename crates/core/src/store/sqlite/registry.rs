@@ -12,7 +12,9 @@
 use sqlx::Row;
 
 use super::SqliteStore;
-use crate::store::{History, RegistryChanges, SourceRow, StoreError, StoredDigest, VersionRow};
+use crate::store::{
+    History, Journal, JournalRow, RegistryChanges, SourceRow, StoreError, StoredDigest, VersionRow,
+};
 
 /// Rowids per chunk of `registry_texts` and `registry_digests` (~2 MB of text).
 const CHUNK_ROWS: i64 = 10_000;
@@ -136,9 +138,16 @@ impl SqliteStore {
         let committed = changes.generation;
         let next = committed + 1;
         let token = self.claim_import(committed).await?;
-        let written = self.write_import(changes, token, next).await;
+        let serials = match self.journal_serials(changes).await {
+            Ok(serials) => serials,
+            Err(e) => {
+                let _ = self.clear_pending(committed, Some(token)).await;
+                return Err(e);
+            }
+        };
+        let written = self.write_import(changes, token, next, &serials).await;
         let shown = match written {
-            Ok(()) => self.show_import(changes, token, next).await,
+            Ok(()) => self.show_import(changes, token, next, serials.serial).await,
             Err(e) => Err(e),
         };
         if let Err(e) = shown {
@@ -153,6 +162,94 @@ impl SqliteStore {
             tracing::warn!(error = %e, "registry: retired rows stay until the next import");
         }
         Ok(next)
+    }
+
+    /// How this import numbers its changes in the source's journal. A source's first
+    /// import is its starting point (a mirror takes it as a dump): nothing is journaled and
+    /// the serial is the dump's, if it has one. Later imports journal each change, after
+    /// the source's serial; when the dump's own serial leaves room (RIPE's serial counts
+    /// every update, an import sees only their sum), the changes end at it, else they
+    /// follow on and the dump's serial is passed over with a warning.
+    async fn journal_serials(&self, changes: &RegistryChanges) -> Result<Serials, StoreError> {
+        let current: Option<Option<i64>> =
+            sqlx::query_scalar("SELECT serial FROM registry_sources WHERE name = ?")
+                .bind(&changes.source)
+                .fetch_optional(&self.pool)
+                .await?;
+        let Some(current) = current else {
+            return Ok(Serials {
+                first: None,
+                serial: changes.serial,
+            });
+        };
+        let base = current.unwrap_or(0);
+        let count = (changes.added.len() + changes.changed.len() + changes.deleted.len()) as i64;
+        let end = match changes.serial {
+            Some(given) if given >= base + count => given,
+            Some(given) => {
+                tracing::warn!(
+                    source = %changes.source,
+                    given,
+                    base,
+                    count,
+                    "registry: the dump's serial is behind this import's changes; the journal numbers them after the source's serial"
+                );
+                base + count
+            }
+            None => base + count,
+        };
+        Ok(Serials {
+            first: (count > 0).then_some(end - count + 1),
+            serial: Some(end),
+        })
+    }
+
+    /// `source`'s journal rows from `first` to `last` (the newest when `None`), at most
+    /// `limit`, as the committed generation shows them.
+    pub async fn registry_journal(
+        &self,
+        source: &str,
+        first: i64,
+        last: Option<i64>,
+        limit: usize,
+    ) -> Result<Journal, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let committed: i64 =
+            sqlx::query_scalar("SELECT CAST(value AS INTEGER) FROM meta WHERE name = 'registry'")
+                .fetch_one(&mut *tx)
+                .await?;
+        let (oldest, newest): (Option<i64>, Option<i64>) = sqlx::query_as(
+            "SELECT MIN(serial), MAX(serial) FROM registry_journal WHERE source = ?2 AND gen <= ?1",
+        )
+        .bind(committed)
+        .bind(source)
+        .fetch_one(&mut *tx)
+        .await?;
+        let rows = sqlx::query(
+            "SELECT serial, op, text FROM registry_journal
+             WHERE source = ?2 AND gen <= ?1 AND serial >= ?3 AND serial <= ?4
+             ORDER BY serial LIMIT ?5",
+        )
+        .bind(committed)
+        .bind(source)
+        .bind(first)
+        .bind(last.unwrap_or(i64::MAX))
+        .bind(limit as i64)
+        .fetch_all(&mut *tx)
+        .await?
+        .into_iter()
+        .map(|r| JournalRow {
+            serial: r.get(0),
+            op: r.get(1),
+            text: r.get(2),
+        })
+        .collect();
+        tx.commit().await?;
+        Ok(Journal {
+            oldest,
+            newest,
+            rows,
+        })
     }
 
     /// Take the import claim at committed generation `committed`, or fail with
@@ -202,6 +299,8 @@ impl SqliteStore {
                (SELECT rowid FROM registry_objects WHERE gen > ?1 LIMIT 5000)",
             "DELETE FROM registry_history WHERE rowid IN
                (SELECT rowid FROM registry_history WHERE gen > ?1 LIMIT 5000)",
+            "DELETE FROM registry_journal WHERE (source, serial) IN
+               (SELECT source, serial FROM registry_journal WHERE gen > ?1 LIMIT 5000)",
             "UPDATE registry_objects SET retired = NULL WHERE rowid IN
                (SELECT rowid FROM registry_objects WHERE retired > ?1 LIMIT 5000)",
         ] {
@@ -251,9 +350,12 @@ impl SqliteStore {
         changes: &RegistryChanges,
         token: i64,
         next: i64,
+        serials: &Serials,
     ) -> Result<(), StoreError> {
         let source = changes.source.as_str();
         let committed = next - 1;
+        // The journal's next serial (`None`: this import is not journaled).
+        let mut serial = serials.first;
         // Added in key order: the unique index then grows at its end instead of at random
         // pages (a third of a fresh million-object import's time otherwise).
         let mut added: Vec<&crate::store::NewObject> = changes.added.iter().collect();
@@ -288,6 +390,32 @@ impl SqliteStore {
                 ),
                 e => e.into(),
             })?;
+            if let Some(first) = serial {
+                let mut sql = String::with_capacity(30 * chunk.len() + 100);
+                sql.push_str(
+                    "INSERT INTO registry_journal (source, serial, op, class, key, text, at, gen) VALUES ",
+                );
+                for i in 0..chunk.len() {
+                    sql.push_str(if i == 0 {
+                        "(?,?,'ADD',?,?,?,?,?)"
+                    } else {
+                        ",(?,?,'ADD',?,?,?,?,?)"
+                    });
+                }
+                let mut query = sqlx::query(&sql);
+                for (i, object) in chunk.iter().enumerate() {
+                    query = query
+                        .bind(source)
+                        .bind(first + i as i64)
+                        .bind(&object.class)
+                        .bind(&object.key)
+                        .bind(&object.text)
+                        .bind(changes.at)
+                        .bind(next);
+                }
+                query.execute(&mut *tx).await?;
+                serial = Some(first + chunk.len() as i64);
+            }
             tx.commit().await?;
             tokio::time::sleep(BATCH_PAUSE).await;
         }
@@ -318,6 +446,21 @@ impl SqliteStore {
                     )));
                 }
                 retire(&mut tx, source, &object.class, &object.key, committed).await?;
+                if let Some(at) = serial {
+                    journal(
+                        &mut tx,
+                        source,
+                        at,
+                        "ADD",
+                        &object.class,
+                        &object.key,
+                        &object.text,
+                        changes.at,
+                        next,
+                    )
+                    .await?;
+                    serial = Some(at + 1);
+                }
             }
             tx.commit().await?;
             tokio::time::sleep(BATCH_PAUSE).await;
@@ -325,6 +468,24 @@ impl SqliteStore {
         for chunk in changes.deleted.chunks(CHANGE_ROWS) {
             let mut tx = self.batch(token).await?;
             for (class, key) in chunk {
+                if let Some(at) = serial {
+                    // The journal keeps the object's last text with its deletion.
+                    sqlx::query(&format!(
+                        "INSERT INTO registry_journal (source, serial, op, class, key, text, at, gen)
+                         SELECT source, ?5, 'DEL', class, key, text, ?6, ?7 FROM registry_objects
+                         WHERE source = ?2 AND class = ?3 AND key = ?4 AND {VISIBLE}"
+                    ))
+                    .bind(committed)
+                    .bind(source)
+                    .bind(class)
+                    .bind(key)
+                    .bind(at)
+                    .bind(changes.at)
+                    .bind(next)
+                    .execute(&mut *tx)
+                    .await?;
+                    serial = Some(at + 1);
+                }
                 keep_current_as_version(&mut tx, source, class, key, committed).await?;
                 sqlx::query(&format!(
                     "INSERT INTO registry_history (source, class, key, revision, op, at, text, gen)
@@ -354,6 +515,7 @@ impl SqliteStore {
         changes: &RegistryChanges,
         token: i64,
         next: i64,
+        serial: Option<i64>,
     ) -> Result<(), StoreError> {
         let source = changes.source.as_str();
         let mut tx = self.batch(token).await?;
@@ -381,7 +543,7 @@ impl SqliteStore {
                  objects = registry_sources.objects + ?5",
         )
         .bind(source)
-        .bind(changes.serial)
+        .bind(serial)
         .bind(changes.at)
         .bind(delta.max(0))
         .bind(delta)
@@ -519,6 +681,44 @@ async fn retire(
     .bind(source)
     .bind(class)
     .bind(key)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// How an import numbers its journal rows.
+struct Serials {
+    /// The first change's serial; `None` when the import is not journaled.
+    first: Option<i64>,
+    /// The source's serial once the import is shown.
+    serial: Option<i64>,
+}
+
+/// One journal row.
+#[allow(clippy::too_many_arguments)]
+async fn journal(
+    tx: &mut sqlx::Transaction<'static, sqlx::Sqlite>,
+    source: &str,
+    serial: i64,
+    op: &str,
+    class: &str,
+    key: &str,
+    text: &str,
+    at: i64,
+    gen: i64,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO registry_journal (source, serial, op, class, key, text, at, gen)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+    )
+    .bind(source)
+    .bind(serial)
+    .bind(op)
+    .bind(class)
+    .bind(key)
+    .bind(text)
+    .bind(at)
+    .bind(gen)
     .execute(&mut **tx)
     .await?;
     Ok(())
