@@ -188,6 +188,10 @@ pub const KEYS: &[(&str, &str)] = &[
         "client networks with no query rate limit, e.g. your route servers (default none)",
     ),
     (
+        "registry.mirrors",
+        "sources followed from an NRTM server: [[registry.mirrors]] source, nrtm (host:port), dump (first dump file), dump_serial, interval_secs (60), max_bytes (268435456)",
+    ),
+    (
         "whois.nrtm_clients",
         "client networks allowed to mirror the registry with NRTM (-g SOURCE:3:FIRST-LAST); others get \"Access denied\" (default none)",
     ),
@@ -726,6 +730,39 @@ pub struct RegistryConfig {
     /// How often a running server checks the store for a finished import.
     #[serde(default = "default_registry_refresh_ms")]
     pub refresh_ms: u64,
+    /// Sources followed from another server's NRTM journal.
+    #[serde(default)]
+    pub mirrors: Vec<MirrorConfig>,
+}
+
+/// One `[[registry.mirrors]]`: a source kept current from an NRTM server.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct MirrorConfig {
+    /// The source's name, as the upstream calls it (`RADB`).
+    pub source: String,
+    /// The NRTM server, `host:port`.
+    pub nrtm: String,
+    /// The first dump, imported when the store holds no object of the source yet.
+    #[serde(default)]
+    pub dump: Option<PathBuf>,
+    /// The dump's serial; absent: read from `SOURCE.CURRENTSERIAL` beside the dump.
+    #[serde(default)]
+    pub dump_serial: Option<i64>,
+    /// Seconds between polls (default 60).
+    #[serde(default = "default_mirror_interval")]
+    pub interval_secs: u64,
+    /// Largest NRTM answer taken in one poll (default 268435456).
+    #[serde(default = "default_mirror_max_bytes")]
+    pub max_bytes: u64,
+}
+
+fn default_mirror_interval() -> u64 {
+    60
+}
+
+fn default_mirror_max_bytes() -> u64 {
+    256 << 20
 }
 
 impl Default for RegistryConfig {
@@ -737,6 +774,7 @@ impl Default for RegistryConfig {
             terms_url: None,
             max_results: default_registry_max_results(),
             refresh_ms: default_registry_refresh_ms(),
+            mirrors: Vec::new(),
         }
     }
 }
@@ -1057,6 +1095,12 @@ impl Config {
                 _ => cwd.clone(),
             }
         };
+        let mirrors_base = base_for("registry.mirrors");
+        for mirror in &mut config.registry.mirrors {
+            if let Some(dump) = &mirror.dump {
+                mirror.dump = Some(absolute(dump, &mirrors_base));
+            }
+        }
         let data_base = base_for("data_dir");
         let mmdb_base = base_for("geoip.mmdb");
         let cert_base = base_for("tls.cert");
@@ -1214,6 +1258,20 @@ impl Config {
             if !(url.starts_with("http://") || url.starts_with("https://")) {
                 return Err(ConfigError::Invalid(format!(
                     "registry.base_url {url:?} must start with http:// or https://"
+                )));
+            }
+        }
+        for mirror in &self.registry.mirrors {
+            if crate::net::whois::Target::parse(&mirror.nrtm).is_none() {
+                return Err(ConfigError::Invalid(format!(
+                    "registry.mirrors: nrtm {:?} of source {} is not host:port",
+                    mirror.nrtm, mirror.source
+                )));
+            }
+            if mirror.interval_secs == 0 || mirror.max_bytes == 0 {
+                return Err(ConfigError::Invalid(format!(
+                    "registry.mirrors: interval_secs and max_bytes of source {} must be at least 1",
+                    mirror.source
                 )));
             }
         }

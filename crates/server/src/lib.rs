@@ -23,6 +23,7 @@ pub mod http;
 pub mod limits;
 pub mod listen;
 pub mod metrics;
+pub mod mirror;
 pub mod net;
 pub mod render;
 pub mod runner;

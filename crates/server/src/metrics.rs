@@ -37,6 +37,10 @@ pub struct Metrics {
     pub live_keys: Gauge,
     /// Handler panics answered 500 (each one is a bug).
     pub panics: Counter,
+    /// NRTM polls of mirrored sources that failed (the last good serial kept).
+    pub mirror_failures: Counter,
+    /// NRTM operations taken from mirrored sources.
+    pub mirror_operations: Counter,
     /// Request body bytes held by requests in flight, all clients together.
     pub body_bytes_in_flight: Gauge,
     /// Requests refused because the body budget (total or the client's share) was spent.
@@ -89,6 +93,18 @@ impl Metrics {
         let geo_generation = Gauge::default();
         let live_keys = Gauge::default();
         let panics = Counter::default();
+        let mirror_failures = Counter::default();
+        let mirror_operations = Counter::default();
+        registry.register(
+            "registry_mirror_failures",
+            "NRTM polls of mirrored sources that failed; the source keeps its last good serial",
+            mirror_failures.clone(),
+        );
+        registry.register(
+            "registry_mirror_operations",
+            "NRTM operations (ADD, DEL) taken from mirrored sources",
+            mirror_operations.clone(),
+        );
         let body_bytes_in_flight = Gauge::default();
         let body_budget_refusals = Counter::default();
         let geo_stale = Gauge::default();
@@ -183,6 +199,8 @@ impl Metrics {
             geo_generation,
             live_keys,
             panics,
+            mirror_failures,
+            mirror_operations,
             body_bytes_in_flight,
             body_budget_refusals,
             geo_stale,

@@ -23,6 +23,31 @@ pub struct ReadError {
     pub reason: String,
 }
 
+/// One object of a mirrored source's journal, admitted as an import would admit it (keys
+/// normalised, the class known, the key valid, the source the mirrored one).
+pub fn journal_object(source: &str, text: &str) -> Result<NewObject, String> {
+    let object = match parse(text).next() {
+        Some(Ok(object)) => super::normalise::normalise_keys(object),
+        Some(Err(e)) => return Err(e.reason),
+        None => return Err("no object".into()),
+    };
+    let facts = admit(&object)?;
+    let written = object
+        .value("source")
+        .and_then(|v| v.split_whitespace().next())
+        .unwrap_or("");
+    if !written.eq_ignore_ascii_case(source) {
+        return Err(format!("source {written:?}, not {source}"));
+    }
+    let text: String = object.text.into();
+    Ok(NewObject {
+        class: facts.template.class.to_string(),
+        key: facts.canonical,
+        digest: text_digest(&text),
+        text,
+    })
+}
+
 /// Read one dump file whole: gunzipped when it starts with gzip's magic bytes (whatever its
 /// name), decoded as UTF-8 when valid, else ISO-8859-1. `progress` hears the bytes read
 /// from disk. A corrupt or truncated gzip stream names the line it broke at.

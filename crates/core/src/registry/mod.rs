@@ -14,6 +14,7 @@ pub mod flags;
 pub mod import;
 pub mod index;
 pub mod key;
+pub mod mirror;
 pub mod normalise;
 pub mod query;
 pub mod ranges;

@@ -296,6 +296,7 @@ pub async fn run(
     tasks.spawn(reload::watch_databases(state.clone(), cancel.clone()));
     tasks.spawn(sync_ledger(state.clone(), cancel.clone()));
     tasks.spawn(refresh_registry(state.clone(), cancel.clone()));
+    tasks.spawn(crate::mirror::follow_all(state.clone(), cancel.clone()));
     let render = crate::runner::TaskRender {
         message: crate::api::qradar::model::task_message,
         result: |found| crate::api::v1::model::task_result(found).to_string(),

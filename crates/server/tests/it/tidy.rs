@@ -429,10 +429,10 @@ fn the_import_graphs_have_no_cycle_and_keep_the_layers() {
                 && !leaves.contains(&target.as_str())
             {
                 Some("state and listen import only leaves")
-            } else if (module == "http" || module == "bulk" || module == "runner")
+            } else if matches!(module.as_str(), "http" | "bulk" | "runner" | "mirror")
                 && front_end(target)
             {
-                Some("http, bulk and runner import no front end")
+                Some("http, bulk, runner and mirror import no front end")
             } else if target.starts_with("api") && module != "app" && !module.starts_with("api") {
                 Some("only app/ names api::")
             } else if module.starts_with("api/") && target.starts_with("api") {

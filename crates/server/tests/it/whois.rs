@@ -1008,3 +1008,63 @@ async fn nrtm_answers_the_journal_of_later_imports_to_allowed_clients() {
         .unwrap();
     assert_eq!(out, "%% ERROR: Access denied\n\n\n");
 }
+
+/// Issue 20, mirroring (client side), between two real servers: B follows A's source TEST
+/// over NRTM. B starts from the same first dump (serial 0); after A imports a changed dump,
+/// B takes A's journal and answers as A does, at A's serial.
+#[tokio::test]
+async fn a_mirror_follows_another_servers_journal() {
+    let upstream = server_with("nrtm_clients = [\"127.0.0.1/32\"]").await;
+    let mirror = TestServer::with(Setup {
+        toml: format!(
+            "[registry]\nbase_url = \"https://reg.example\"\nterms_url = \"https://reg.example/terms\"\nrefresh_ms = 50\n[[registry.mirrors]]\nsource = \"TEST\"\nnrtm = \"{}\"\ndump = \"{}\"\ndump_serial = 0\ninterval_secs = 1\n",
+            upstream.whois,
+            registry_file("gen1.rpsl").display()
+        ),
+        ..Default::default()
+    })
+    .await;
+    let same = |query: &'static str| {
+        let (a, b) = (upstream.whois, mirror.whois);
+        async move {
+            let line = format!("{query}\n");
+            exchange(a, line.as_bytes()).await == exchange(b, line.as_bytes()).await
+        }
+    };
+    assert!(
+        eventually(10, || same("!iAS-EXAMPLE,1")).await,
+        "the mirror starts from the first dump"
+    );
+    crate::support::import_registry(&upstream, "TEST", &registry_file("gen2.rpsl")).await;
+    assert!(
+        eventually(15, || async {
+            exchange(mirror.whois, b"!jTEST\n").await == data("TEST:N:0-4")
+        })
+        .await,
+        "the mirror reaches the upstream's serial: {}",
+        exchange(mirror.whois, b"!jTEST\n").await
+    );
+    for query in [
+        "!r203.0.113.0/24,M",
+        "!gAS64497",
+        "-r -B -T inetnum 203.0.113.64 - 203.0.113.95",
+        "-r -B AS64497",
+        "-r -B 203.0.113.200",
+    ] {
+        let line = format!("{query}\n");
+        let a = exchange(upstream.whois, line.as_bytes()).await;
+        let b = exchange(mirror.whois, line.as_bytes()).await;
+        assert_eq!(a, b, "{query}");
+    }
+    let gone = exchange(
+        mirror.whois,
+        b"-r -x -T inetnum 203.0.113.0 - 203.0.113.255\n",
+    )
+    .await;
+    assert!(
+        gone.contains("ERROR:101") && !gone.contains("TEMP-NET"),
+        "TEMP-NET was deleted upstream: {gone}"
+    );
+    let changed = exchange(mirror.whois, b"-r AS64497\n").await;
+    assert!(changed.contains("NEIGHBOUR-AS-RENAMED"), "{changed}");
+}
