@@ -189,7 +189,7 @@ pub const KEYS: &[(&str, &str)] = &[
     ),
     (
         "registry.mirrors",
-        "sources followed from an NRTM server: [[registry.mirrors]] source, nrtm (host:port), dump (first dump file), dump_serial, interval_secs (60), max_bytes (268435456)",
+        "sources followed from an NRTM server: [[registry.mirrors]] source, nrtm (host:port), dump (first dump file), dump_serial, interval_secs (60), max_bytes (268435456), timeout_secs (60)",
     ),
     (
         "whois.nrtm_clients",
@@ -755,6 +755,13 @@ pub struct MirrorConfig {
     /// Largest NRTM answer taken in one poll (default 268435456).
     #[serde(default = "default_mirror_max_bytes")]
     pub max_bytes: u64,
+    /// Seconds one poll may take, connect to last byte (default 60).
+    #[serde(default = "default_mirror_timeout")]
+    pub timeout_secs: u64,
+}
+
+fn default_mirror_timeout() -> u64 {
+    60
 }
 
 fn default_mirror_interval() -> u64 {
@@ -1268,9 +1275,9 @@ impl Config {
                     mirror.nrtm, mirror.source
                 )));
             }
-            if mirror.interval_secs == 0 || mirror.max_bytes == 0 {
+            if mirror.interval_secs == 0 || mirror.max_bytes == 0 || mirror.timeout_secs == 0 {
                 return Err(ConfigError::Invalid(format!(
-                    "registry.mirrors: interval_secs and max_bytes of source {} must be at least 1",
+                    "registry.mirrors: interval_secs, max_bytes and timeout_secs of source {} must be at least 1",
                     mirror.source
                 )));
             }

@@ -56,7 +56,7 @@ async fn poll(state: &AppState, mirror: &MirrorConfig) -> anyhow::Result<()> {
         .ok_or_else(|| anyhow::anyhow!("nrtm {:?} is not host:port", mirror.nrtm))?;
     let first = serial + 1;
     let limits = Limits {
-        timeout: Duration::from_secs(state.config.tasks.timeout_secs.max(60)),
+        timeout: Duration::from_secs(mirror.timeout_secs),
         max_bytes: mirror.max_bytes as usize,
         max_referrals: 0,
     };

@@ -1068,3 +1068,74 @@ async fn a_mirror_follows_another_servers_journal() {
     let changed = exchange(mirror.whois, b"-r AS64497\n").await;
     assert!(changed.contains("NEIGHBOUR-AS-RENAMED"), "{changed}");
 }
+
+/// A mirror's upstream that misbehaves: a stream cut before `%END`, a flood past
+/// `max_bytes`, and silence past `timeout_secs` are each refused, counted and retried with
+/// the last good serial (the next poll asks for the same serials); then a good stream is
+/// applied. A scripted peer on loopback stands in for the upstream, since no real server
+/// can be made to fail in these ways on demand.
+#[tokio::test]
+async fn a_mirror_refuses_broken_upstream_answers_and_keeps_its_serial() {
+    use std::sync::{Arc, Mutex};
+    use tokio::io::AsyncBufReadExt;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let upstream = listener.local_addr().unwrap();
+    let asked: Arc<Mutex<Vec<String>>> = Arc::default();
+    let peer = {
+        let asked = asked.clone();
+        tokio::spawn(async move {
+            for script in 0.. {
+                let (stream, _) = listener.accept().await.unwrap();
+                let (read, mut write) = stream.into_split();
+                let mut line = String::new();
+                tokio::io::BufReader::new(read)
+                    .read_line(&mut line)
+                    .await
+                    .unwrap();
+                asked.lock().unwrap().push(line.trim().to_string());
+                match script {
+                    0 => {
+                        let cut = "%START Version: 3 TEST 1-1\n\nADD 1\n\nmntner: NEW-MNT\n";
+                        let _ = write.write_all(cut.as_bytes()).await;
+                    }
+                    1 => {
+                        let flood = "% flood\n".repeat(300_000);
+                        let _ = write.write_all(flood.as_bytes()).await;
+                    }
+                    2 => tokio::time::sleep(Duration::from_secs(5)).await,
+                    _ => {
+                        let good = "%START Version: 3 TEST 1-1\n\nADD 1\n\nmntner: NEW-MNT\nmnt-by: NEW-MNT\nsource: TEST\n\n%END TEST\n\n\n";
+                        let _ = write.write_all(good.as_bytes()).await;
+                    }
+                }
+            }
+        })
+    };
+    let mirror = TestServer::with(Setup {
+        toml: format!(
+            "[registry]\nrefresh_ms = 50\n[[registry.mirrors]]\nsource = \"TEST\"\nnrtm = \"{upstream}\"\ndump = \"{}\"\ndump_serial = 0\ninterval_secs = 1\nmax_bytes = 1048576\ntimeout_secs = 2\n",
+            registry_file("gen1.rpsl").display()
+        ),
+        ..Default::default()
+    })
+    .await;
+    let found = eventually(40, || async {
+        exchange(mirror.whois, b"!mmntner,NEW-MNT\n")
+            .await
+            .contains("NEW-MNT")
+    })
+    .await;
+    peer.abort();
+    assert!(found, "the good stream is applied after the broken ones");
+    assert_eq!(mirror.state.metrics.mirror_failures.get(), 3);
+    assert_eq!(
+        exchange(mirror.whois, b"!jTEST\n").await,
+        data("TEST:N:0-1")
+    );
+    let asked = asked.lock().unwrap().clone();
+    assert_eq!(asked.len(), 4, "{asked:?}");
+    assert!(
+        asked.iter().all(|q| q == "-g TEST:3:1-LAST"),
+        "every retry asks from the last good serial: {asked:?}"
+    );
+}
