@@ -373,11 +373,12 @@ fn serials(rows: &[ipintel_core::store::SourceRow], registry: &Registry, argumen
             None if !registry.sources().iter().any(|s| **s == **name) => {
                 format!("{name}:X:Database unknown")
             }
+            // `Y`: the source keeps a journal (every source does, from its second import).
             Some(ipintel_core::store::SourceRow {
                 serial: Some(serial),
                 ..
-            }) => format!("{name}:N:0-{serial}"),
-            _ => format!("{name}:N:-"),
+            }) => format!("{name}:Y:0-{serial}"),
+            _ => format!("{name}:Y:-"),
         })
         .collect();
     Answer::Data(lines.join("\n"))

@@ -269,7 +269,7 @@ pub async fn answer(session: &mut Session<'_>, line: &str) -> RipeAnswer {
         }
     }
     if let Some(what) = parsed.value("query-type") {
-        return server_info(session, &what);
+        return server_info(session, &what).await;
     }
     if let Some(class) = parsed.value("template") {
         return template_answer(&class, false);
@@ -543,7 +543,7 @@ fn keep_keys(stored: &Stored, view: &mut View<'_>) {
 }
 
 /// `-q sources`, `-q version`, `-q types`.
-fn server_info(session: &Session<'_>, what: &str) -> RipeAnswer {
+async fn server_info(session: &Session<'_>, what: &str) -> RipeAnswer {
     match what.to_ascii_lowercase().as_str() {
         "types" => {
             let mut body: String = template::all()
@@ -558,16 +558,34 @@ fn server_info(session: &Session<'_>, what: &str) -> RipeAnswer {
             Outcome::Data,
         ),
         "sources" => {
+            // As IRRd: version 3, whether this client may mirror (`X`) or not (`N`), and
+            // the serials the journal holds (`Unknown` before the first journaled change).
             let generation = session.state.registry.current();
+            let allowed = session
+                .state
+                .config
+                .whois
+                .nrtm_clients
+                .iter()
+                .any(|n| n.contains(&session.client));
             let mut body = String::new();
             for source in generation.registry.sources() {
-                let serial = generation
-                    .sources
-                    .iter()
-                    .find(|r| *r.name == **source)
-                    .and_then(|r| r.serial)
-                    .unwrap_or(0);
-                body.push_str(&format!("{source}:3:N:0-{serial}\n"));
+                let journal = session
+                    .state
+                    .registry
+                    .store()
+                    .registry_journal(source, i64::MAX, None, 0)
+                    .await;
+                let range = match journal {
+                    Ok(ipintel_core::store::Journal {
+                        oldest: Some(oldest),
+                        newest: Some(newest),
+                        ..
+                    }) => format!("{oldest}-{newest}"),
+                    _ => "Unknown".into(),
+                };
+                let permission = if allowed { "X" } else { "N" };
+                body.push_str(&format!("{source}:3:{permission}:{range}\n"));
             }
             body.push('\n');
             RipeAnswer::of(body, Outcome::Data)

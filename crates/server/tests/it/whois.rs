@@ -126,7 +126,7 @@ async fn irrd_commands_answer_in_order_with_exact_framing() {
         ),
         ("!stest", "C\n".into()),
         ("!s-*", "C\n".into()),
-        ("!jTEST,NOPE", data("TEST:N:-\nNOPE:X:Database unknown")),
+        ("!jTEST,NOPE", data("TEST:Y:-\nNOPE:X:Database unknown")),
         ("!t300", "C\n".into()),
         ("!tfoo", "F Invalid value for timeout: foo\n".into()),
         ("!t-5", "F Invalid value for timeout: -5\n".into()),
@@ -299,7 +299,7 @@ async fn ripe_queries_answer_in_port_43_form() {
 
     // Server information and templates.
     let got = exchange(server.whois, b"-q sources\n").await;
-    assert!(got.contains("\nTEST:3:N:0-0\n"), "{got}");
+    assert!(got.contains("\nTEST:3:N:Unknown\n"), "{got}");
     let got = exchange(server.whois, b"-q types\n").await;
     assert!(
         got.contains("\naut-num\n") && got.contains("\nroute6\n"),
@@ -990,11 +990,14 @@ async fn nrtm_answers_the_journal_of_later_imports_to_allowed_clients() {
     ] {
         assert_eq!(g(query).await, answer, "-g {query}");
     }
-    // The source's serial is the journal's: `!j` and `-q sources` say 4.
+    // The source's serial is the journal's: `!j` says 4, `-q sources` the journal's range
+    // and that this client may mirror (`X`, as IRRd writes it).
     assert_eq!(
         exchange(server.whois, b"!jTEST\n").await,
-        data("TEST:N:0-4")
+        data("TEST:Y:0-4")
     );
+    let sources = exchange(server.whois, b"-q sources\n").await;
+    assert!(sources.contains("\nTEST:3:X:1-4\n"), "{sources}");
 
     // From an address outside whois.nrtm_clients (127.0.0.2 is loopback too).
     let socket = tokio::net::TcpSocket::new_v4().unwrap();
@@ -1038,7 +1041,7 @@ async fn a_mirror_follows_another_servers_journal() {
     crate::support::import_registry(&upstream, "TEST", &registry_file("gen2.rpsl")).await;
     assert!(
         eventually(15, || async {
-            exchange(mirror.whois, b"!jTEST\n").await == data("TEST:N:0-4")
+            exchange(mirror.whois, b"!jTEST\n").await == data("TEST:Y:0-4")
         })
         .await,
         "the mirror reaches the upstream's serial: {}",
@@ -1130,7 +1133,7 @@ async fn a_mirror_refuses_broken_upstream_answers_and_keeps_its_serial() {
     assert_eq!(mirror.state.metrics.mirror_failures.get(), 3);
     assert_eq!(
         exchange(mirror.whois, b"!jTEST\n").await,
-        data("TEST:N:0-1")
+        data("TEST:Y:0-1")
     );
     let asked = asked.lock().unwrap().clone();
     assert_eq!(asked.len(), 4, "{asked:?}");
