@@ -30,6 +30,7 @@ mod cli;
 mod dbip;
 mod engine;
 mod hardening;
+mod irrd;
 mod maxmind;
 mod newcomer;
 mod openapi;

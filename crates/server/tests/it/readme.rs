@@ -49,10 +49,10 @@ fn run_walkthrough(doc: &str) -> String {
 }
 
 /// What a script printed, and whether it succeeded.
-struct ScriptOutput {
-    success: bool,
-    stdout: String,
-    stderr: String,
+pub(crate) struct ScriptOutput {
+    pub success: bool,
+    pub stdout: String,
+    pub stderr: String,
 }
 
 /// Kills a process group when dropped: the script and whatever it left running (a
@@ -70,7 +70,12 @@ impl Drop for GroupGuard {
 /// Run `script` with bash in its own process group, the ipintel binary first on PATH, a
 /// fresh HOME, output to files (a server it backgrounds can't hold a pipe open), within
 /// two minutes. Everything it started is killed before this returns.
-fn run_bash(script: &str, work: &Path, home: &Path, env: &[(&str, String)]) -> ScriptOutput {
+pub(crate) fn run_bash(
+    script: &str,
+    work: &Path,
+    home: &Path,
+    env: &[(&str, String)],
+) -> ScriptOutput {
     use std::os::unix::process::CommandExt;
     let bin_dir = Path::new(env!("CARGO_BIN_EXE_ipintel")).parent().unwrap();
     let (out_path, err_path) = (home.join("script.out"), home.join("script.err"));
@@ -133,7 +138,7 @@ fn run_bash(script: &str, work: &Path, home: &Path, env: &[(&str, String)]) -> S
 
 /// Fail at once, naming the Debian package, when a real client a walkthrough drives is
 /// not installed.
-fn require_clients(clients: &[(&str, &str)]) {
+pub(crate) fn require_clients(clients: &[(&str, &str)]) {
     for (program, package) in clients {
         let found = std::env::var_os("PATH")
             .map(|paths| std::env::split_paths(&paths).any(|dir| dir.join(program).is_file()))
