@@ -273,6 +273,30 @@ pub async fn remove(store: &Store, source: &str) -> Result<u64, ImportError> {
 mod tests {
     use super::*;
 
+    /// A source removed and imported again never reuses a journal serial.
+    #[tokio::test]
+    async fn a_removed_source_imported_again_journals_after_its_old_serials() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open_sqlite(&dir.path().join("s.db")).await.unwrap();
+        let write = |name: &str, text: &str| {
+            let file = dir.path().join(name);
+            std::fs::write(&file, text).unwrap();
+            vec![file]
+        };
+        let one = write("1.db", "person: A\nnic-hdl: A1-TEST\nsource: TEST\n");
+        let two = write("2.db", "person: A B\nnic-hdl: A1-TEST\nsource: TEST\n");
+        import(&store, "TEST", &one, None, &mut ()).await.unwrap();
+        import(&store, "TEST", &two, None, &mut ()).await.unwrap();
+        assert_eq!(remove(&store, "TEST").await.unwrap(), 1);
+        import(&store, "TEST", &one, None, &mut ()).await.unwrap();
+        import(&store, "TEST", &two, None, &mut ())
+            .await
+            .expect("the change is journaled after the old serials");
+        let journal = store.registry_journal("TEST", 0, None, 10).await.unwrap();
+        let serials: Vec<i64> = journal.rows.iter().map(|r| r.serial).collect();
+        assert_eq!(serials, [1, 2, 3], "change, removal, change again");
+    }
+
     #[tokio::test]
     async fn a_service_loads_on_refresh_and_again_after_an_import() {
         let dir = tempfile::tempdir().unwrap();

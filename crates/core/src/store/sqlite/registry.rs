@@ -182,7 +182,14 @@ impl SqliteStore {
                 serial: changes.serial,
             });
         };
-        let base = current.unwrap_or(0);
+        // A source removed and imported again keeps its old journal rows: number after
+        // them too, so a serial is never given twice.
+        let journaled: Option<i64> =
+            sqlx::query_scalar("SELECT MAX(serial) FROM registry_journal WHERE source = ?")
+                .bind(&changes.source)
+                .fetch_one(&self.pool)
+                .await?;
+        let base = current.unwrap_or(0).max(journaled.unwrap_or(0));
         let count = (changes.added.len() + changes.changed.len() + changes.deleted.len()) as i64;
         let end = match changes.serial {
             Some(given) if given >= base + count => given,
