@@ -125,7 +125,7 @@ pub const KEYS: &[(&str, &str)] = &[
     ("tasks.workers", "network tasks run at once (default 16)"),
     (
         "registry.base_url",
-        "public base URL of the RIPE REST API, for links (default http://<listen>)",
+        "public base URL of the RIPE REST API, for links (default http://<listen>, https:// with TLS)",
     ),
     (
         "registry.prefix",
@@ -712,7 +712,7 @@ fn optional_listen_addr<'de, D: Deserializer<'de>>(de: D) -> Result<Option<Socke
 #[serde(deny_unknown_fields)]
 pub struct RegistryConfig {
     /// Public base URL of the REST API, for `link` and `locator` URLs (never the request's
-    /// Host header); absent: `http://<listen>`.
+    /// Host header); absent: `http://<listen>` (`https://` with TLS).
     #[serde(default)]
     pub base_url: Option<String>,
     /// Where the REST API is served besides the root paths (RIPE's own `/whois`).
@@ -812,7 +812,11 @@ impl Config {
     pub fn registry_base_url(&self) -> String {
         match &self.registry.base_url {
             Some(url) => url.trim_end_matches('/').to_string(),
-            None => format!("http://{}", self.listen),
+            None => format!(
+                "{}://{}",
+                if self.tls.is_some() { "https" } else { "http" },
+                self.listen
+            ),
         }
     }
 }

@@ -7,7 +7,10 @@ use super::EXIT_OK;
 use crate::app;
 use crate::config::Config;
 
-pub async fn serve(config: Config, pid_file: Option<std::path::PathBuf>) -> anyhow::Result<i32> {
+pub async fn serve(
+    mut config: Config,
+    pid_file: Option<std::path::PathBuf>,
+) -> anyhow::Result<i32> {
     // Everything that can be wrong is found before anything is announced: the address, the
     // TLS files, the data directory and store, the databases.
     let listener = tokio::net::TcpListener::bind(config.listen)
@@ -22,6 +25,9 @@ pub async fn serve(config: Config, pid_file: Option<std::path::PathBuf>) -> anyh
             anyhow::anyhow!("cannot listen on {} (listen, from {}): {e}{hint}", config.listen, config.sources.get("listen").map_or("the default", String::as_str))
         })?;
     let local = listener.local_addr()?;
+    // Links the server writes (the registry's base and terms URLs when not configured) name
+    // the address it really listens on, not a port 0 asked for.
+    config.listen = local;
     let whois_listener = match config.whois.listen {
         None => None,
         Some(addr) => Some(tokio::net::TcpListener::bind(addr).await.map_err(|e| {

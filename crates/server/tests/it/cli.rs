@@ -561,3 +561,38 @@ fn serve_checks_everything_before_announcing_and_logs_plain_text() {
         "{stderr}"
     );
 }
+
+/// A server asked to listen on port 0 names the port it got in the links it writes (the
+/// registry's default base and terms URL), not `:0`.
+#[test]
+fn links_name_the_port_really_bound() {
+    let home = tempfile::tempdir().unwrap();
+    let script = r#"
+ipintel --data-dir "$HOME/data" --create serve --listen 127.0.0.1:0 --pid-file "$HOME/ipintel.pid" >"$HOME/out" 2>&1 &
+for _ in $(seq 100); do grep -q 'whois on' "$HOME/out" && break; sleep 0.1; done
+http=$(grep -o 'http://127.0.0.1:[0-9]*' "$HOME/out" | head -1 | sed 's|.*:||')
+whois_port=$(sed -n 's|.*whois on 127.0.0.1:\([0-9]*\).*|\1|p' "$HOME/out" | head -1)
+echo "http=$http"
+whois -h 127.0.0.1 -p "$whois_port" -- '-q version'
+kill "$(cat "$HOME/ipintel.pid")"
+"#;
+    let out = crate::readme::run_bash(
+        script,
+        home.path(),
+        home.path(),
+        &[("IPINTEL_WHOIS__LISTEN", "127.0.0.1:0".into())],
+    );
+    assert!(out.success, "{}\n{}", out.stdout, out.stderr);
+    let http = out
+        .stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("http="))
+        .expect("the HTTP port");
+    assert_ne!(http, "0");
+    assert!(
+        out.stdout
+            .contains(&format!("% See http://127.0.0.1:{http}/\n")),
+        "{}",
+        out.stdout
+    );
+}
