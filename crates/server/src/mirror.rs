@@ -113,7 +113,7 @@ async fn poll(state: &AppState, mirror: &MirrorConfig) -> anyhow::Result<()> {
 async fn first_dump(state: &AppState, mirror: &MirrorConfig) -> anyhow::Result<i64> {
     let Some(dump) = &mirror.dump else {
         anyhow::bail!(
-            "source {} is not in the store and has no dump configured to start from",
+            "source {} has no serial in the store (never imported, or imported without one) and no dump is configured to start from",
             mirror.source
         );
     };
