@@ -1197,8 +1197,9 @@ impl Config {
         }
         let bulk = &self.bulk;
         let http = &self.http;
-        let positive: [(&'static str, u64); 19] = [
+        let positive: [(&'static str, u64); 20] = [
             ("usage_sync_ms", self.usage_sync_ms),
+            ("whois.nrtm_max_serials", self.whois.nrtm_max_serials),
             ("registry.max_results", self.registry.max_results as u64),
             ("registry.refresh_ms", self.registry.refresh_ms),
             ("tasks.workers", self.tasks.workers as u64),
@@ -1538,12 +1539,17 @@ mod tests {
         let file = dir.path().join("c.toml");
         std::fs::write(
             &file,
-            "data_dir = \"state\"\n[geoip]\nmmdb = [\"db/City.mmdb\"]\n",
+            "data_dir = \"state\"\n[geoip]\nmmdb = [\"db/City.mmdb\"]\n[[registry.mirrors]]\nsource = \"RADB\"\nnrtm = \"127.0.0.1:43\"\ndump = \"radb.db.gz\"\n",
         )
         .unwrap();
         let cfg = Config::load(Some(&file), &env(&[("HOME", "/home/ann")]), &none).unwrap();
         assert_eq!(cfg.data_dir, dir.path().join("state"));
         assert_eq!(cfg.geoip.mmdb, vec![dir.path().join("db/City.mmdb")]);
+        assert_eq!(
+            cfg.registry.mirrors[0].dump.as_deref(),
+            Some(dir.path().join("radb.db.gz").as_path())
+        );
+        assert_eq!(cfg.registry.mirrors[0].interval_secs, 60);
         // The flag beats the environment, which beats the file.
         let cfg = Config::load(
             Some(&file),

@@ -23,8 +23,14 @@ const CHUNK_ROWS: i64 = 10_000;
 /// statement per object costs ~20 us in sqlx; a million-object import cannot afford it.
 const INSERT_ROWS: usize = 1000;
 
+/// Added objects per write transaction (four INSERT statements, and four more for the
+/// journal). With 1,000, a million objects took 18.5 s (1,000 pauses); with 4,000, 13.5 s,
+/// and the slowest bulk submission during an import waits 36-60 ms instead of 5-12 ms
+/// (debug build; docs/benchmarks.md), inside the ~100 ms other writers are promised.
+const ADDED_PER_TX: usize = 4 * INSERT_ROWS;
+
 /// Changed or deleted objects per write transaction (three statements each).
-const CHANGE_ROWS: usize = 200;
+const CHANGE_ROWS: usize = 500;
 
 /// Pause between an import's batches, so writers waiting on SQLite's busy handler get
 /// the lock between them.
@@ -367,61 +373,63 @@ impl SqliteStore {
         // pages (a third of a fresh million-object import's time otherwise).
         let mut added: Vec<&crate::store::NewObject> = changes.added.iter().collect();
         added.sort_unstable_by(|a, b| (&a.class, &a.key).cmp(&(&b.class, &b.key)));
-        for chunk in added.chunks(INSERT_ROWS) {
+        for batch in added.chunks(ADDED_PER_TX) {
             let mut tx = self.batch(token).await?;
-            let mut sql = String::with_capacity(40 * chunk.len() + 100);
-            sql.push_str(
+            for chunk in batch.chunks(INSERT_ROWS) {
+                let mut sql = String::with_capacity(40 * chunk.len() + 100);
+                sql.push_str(
                 "INSERT INTO registry_objects (source, class, key, text, digest, revision, updated_at, gen) VALUES ",
             );
-            for i in 0..chunk.len() {
-                sql.push_str(if i == 0 {
-                    "(?,?,?,?,?,1,?,?)"
-                } else {
-                    ",(?,?,?,?,?,1,?,?)"
-                });
-            }
-            let mut query = sqlx::query(&sql);
-            for object in chunk {
-                query = query
-                    .bind(source)
-                    .bind(&object.class)
-                    .bind(&object.key)
-                    .bind(&object.text)
-                    .bind(object.digest)
-                    .bind(changes.at)
-                    .bind(next);
-            }
-            query.execute(&mut *tx).await.map_err(|e| match e {
-                sqlx::Error::Database(d) if d.is_unique_violation() => StoreError::Conflict(
-                    "an added object is already stored; run the import again".into(),
-                ),
-                e => e.into(),
-            })?;
-            if let Some(first) = serial {
-                let mut sql = String::with_capacity(30 * chunk.len() + 100);
-                sql.push_str(
-                    "INSERT INTO registry_journal (source, serial, op, class, key, text, at, gen) VALUES ",
-                );
                 for i in 0..chunk.len() {
                     sql.push_str(if i == 0 {
-                        "(?,?,'ADD',?,?,?,?,?)"
+                        "(?,?,?,?,?,1,?,?)"
                     } else {
-                        ",(?,?,'ADD',?,?,?,?,?)"
+                        ",(?,?,?,?,?,1,?,?)"
                     });
                 }
                 let mut query = sqlx::query(&sql);
-                for (i, object) in chunk.iter().enumerate() {
+                for object in chunk {
                     query = query
                         .bind(source)
-                        .bind(first + i as i64)
                         .bind(&object.class)
                         .bind(&object.key)
                         .bind(&object.text)
+                        .bind(object.digest)
                         .bind(changes.at)
                         .bind(next);
                 }
-                query.execute(&mut *tx).await?;
-                serial = Some(first + chunk.len() as i64);
+                query.execute(&mut *tx).await.map_err(|e| match e {
+                    sqlx::Error::Database(d) if d.is_unique_violation() => StoreError::Conflict(
+                        "an added object is already stored; run the import again".into(),
+                    ),
+                    e => e.into(),
+                })?;
+                if let Some(first) = serial {
+                    let mut sql = String::with_capacity(30 * chunk.len() + 100);
+                    sql.push_str(
+                    "INSERT INTO registry_journal (source, serial, op, class, key, text, at, gen) VALUES ",
+                );
+                    for i in 0..chunk.len() {
+                        sql.push_str(if i == 0 {
+                            "(?,?,'ADD',?,?,?,?,?)"
+                        } else {
+                            ",(?,?,'ADD',?,?,?,?,?)"
+                        });
+                    }
+                    let mut query = sqlx::query(&sql);
+                    for (i, object) in chunk.iter().enumerate() {
+                        query = query
+                            .bind(source)
+                            .bind(first + i as i64)
+                            .bind(&object.class)
+                            .bind(&object.key)
+                            .bind(&object.text)
+                            .bind(changes.at)
+                            .bind(next);
+                    }
+                    query.execute(&mut *tx).await?;
+                    serial = Some(first + chunk.len() as i64);
+                }
             }
             tx.commit().await?;
             tokio::time::sleep(BATCH_PAUSE).await;
