@@ -77,3 +77,5 @@ until [ "$(serial_of "$UP_WHOIS")" = "$target" ]; do sleep 0.1; done
 echo "UP serving serial $target $(seconds_since "$done_at") s after"
 sleep 2
 echo "DOWN RSS after applying: $(rss "$down_pid")"
+sleep 10
+echo "DOWN RSS 12 s after (the server returns freed heap every 10 s): $(rss "$down_pid")"
