@@ -8,11 +8,13 @@
 #
 #   bench/registry.sh                        # 1,000,000 objects
 #   IPINTEL_BENCH_OBJECTS=100000 bench/registry.sh
+#   IPINTEL_BENCH_OBJECTS=10000000 IPINTEL_BENCH_SIZES=ripe bench/registry.sh   # RIPE-sized objects
 set -euo pipefail
 cd "$(dirname "$0")/.."
 OBJECTS=${IPINTEL_BENCH_OBJECTS:-1000000}
 # IPINTEL_* variables are configuration to ipintel itself.
-unset IPINTEL_BENCH_OBJECTS
+SIZES=${IPINTEL_BENCH_SIZES:-}
+unset IPINTEL_BENCH_OBJECTS IPINTEL_BENCH_SIZES
 PORT=${PORT:-18431}
 DURATION=${DURATION:-10s}
 work=$(mktemp -d)
@@ -22,7 +24,7 @@ trap cleanup EXIT
 
 cargo build --release -q -p ipintel
 BIN="${CARGO_TARGET_DIR:-target}/release/ipintel"
-IPINTEL_BENCH_OBJECTS=$OBJECTS IPINTEL_BENCH_DUMP="$work/dump.db" IPINTEL_BENCH_PHASE=dump \
+IPINTEL_BENCH_OBJECTS=$OBJECTS IPINTEL_BENCH_SIZES=$SIZES IPINTEL_BENCH_DUMP="$work/dump.db" IPINTEL_BENCH_PHASE=dump \
   cargo bench -q -p ipintel --bench registry | grep -v '^$'
 ls -l "$work/dump.db" | awk '{printf "dump: %.1f MB\n", $5/1e6}'
 
