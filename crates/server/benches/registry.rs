@@ -131,8 +131,10 @@ fn generate(objects: usize, seed: u64, ripe_sizes: bool) -> String {
     for n in 0..objects * 2 / 100 {
         let _ = write!(
             out,
-            "\nroute6: 2001:db8:{:x}::/48\norigin: AS{}\nmnt-by: {}\nsource: TEST\n",
-            n,
+            // Past 65,535 the second group moves on (2001:db9:...): one group holds 16 bits.
+            "\nroute6: 2001:{:x}:{:x}::/48\norigin: AS{}\nmnt-by: {}\nsource: TEST\n",
+            0xdb8 + (n >> 16),
+            n & 0xffff,
             4_200_000_000u64 + rng.below(10_000),
             mntner(rng.below(maintainers as u64)),
         );
