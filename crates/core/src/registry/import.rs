@@ -8,7 +8,7 @@ use std::io::Read;
 use std::path::Path;
 
 use super::index::admit;
-use super::rpsl::{decode, parse};
+use super::rpsl::{decode, parse, RpslObject};
 use crate::store::{text_digest, NewObject, RegistryChanges, StoredDigest};
 
 /// Largest dump file accepted, decompressed (RIPE's whole `ripe.db` is about 6 GB
@@ -23,29 +23,54 @@ pub struct ReadError {
     pub reason: String,
 }
 
-/// One object of a mirrored source's journal, admitted as an import would admit it (keys
-/// normalised, the class known, the key valid, the source the mirrored one).
-pub fn journal_object(source: &str, text: &str) -> Result<NewObject, String> {
-    let object = match parse(text).next() {
-        Some(Ok(object)) => super::normalise::normalise_keys(object),
-        Some(Err(e)) => return Err(e.reason),
-        None => return Err("no object".into()),
-    };
+/// An object admitted into `source`, as an import and a mirror admit it.
+struct Taken {
+    class: &'static str,
+    object: NewObject,
+    /// The first thing the template finds wrong: a warning, the object is kept.
+    warning: Option<String>,
+}
+
+/// Admit `object` into `source`: keys rewritten as IRRd stores them (`AS065537` is
+/// `AS65537`), the class known, the key valid, the `source:` the imported one.
+fn take(source: &str, object: RpslObject) -> Result<Taken, String> {
+    let object = super::normalise::normalise_keys(object);
     let facts = admit(&object)?;
     let written = object
         .value("source")
         .and_then(|v| v.split_whitespace().next())
         .unwrap_or("");
     if !written.eq_ignore_ascii_case(source) {
-        return Err(format!("source {written:?}, not {source}"));
+        return Err(if written.is_empty() {
+            "no source attribute".to_string()
+        } else {
+            format!("source {written:?}, not {source}")
+        });
     }
+    let warning = object
+        .problems_against(facts.template)
+        .first()
+        .map(|first| format!("{} {}: {first}", facts.template.class, facts.key));
     let text: String = object.text.into();
-    Ok(NewObject {
-        class: facts.template.class.to_string(),
-        key: facts.canonical,
-        digest: text_digest(&text),
-        text,
+    Ok(Taken {
+        class: facts.template.class,
+        object: NewObject {
+            class: facts.template.class.to_string(),
+            key: facts.canonical,
+            digest: text_digest(&text),
+            text,
+        },
+        warning,
     })
+}
+
+/// One object of a mirrored source's journal, admitted as an import would admit it.
+pub fn journal_object(source: &str, text: &str) -> Result<NewObject, String> {
+    match parse(text).next() {
+        Some(Ok(object)) => take(source, object).map(|taken| taken.object),
+        Some(Err(e)) => Err(e.reason),
+        None => Err("no object".into()),
+    }
 }
 
 /// Read one dump file whole: gunzipped when it starts with gzip's magic bytes (whatever its
@@ -198,62 +223,39 @@ impl Importer {
         for parsed in parse(text) {
             self.summary.read += 1;
             let object = match parsed {
-                // Stored as IRRd stores it: keys in one form (`AS065537` is `AS65537`).
-                Ok(object) => super::normalise::normalise_keys(object),
+                Ok(object) => object,
                 Err(e) => {
                     self.skip(file, e.line, e.reason);
                     continue;
                 }
             };
-            let facts = match admit(&object) {
-                Ok(facts) => facts,
+            let line = object.line;
+            let taken = match take(&self.source, object) {
+                Ok(taken) => taken,
                 Err(reason) => {
-                    self.skip(file, object.line, reason);
+                    self.skip(file, line, reason);
                     continue;
                 }
             };
-            let source = object
-                .value("source")
-                .and_then(|v| v.split_whitespace().next())
-                .unwrap_or("");
-            if !source.eq_ignore_ascii_case(&self.source) {
-                let reason = if source.is_empty() {
-                    "no source attribute".to_string()
-                } else {
-                    format!("source {source:?}, not {}", self.source)
-                };
-                self.skip(file, object.line, reason);
-                continue;
-            }
-            let problems = object.problems_against(facts.template);
-            if let Some(first) = problems.first() {
+            if let Some(warning) = taken.warning {
                 self.summary.warnings += 1;
                 if self.summary.warning_examples.len() < WARNING_EXAMPLES {
                     self.summary.warning_examples.push(Left {
                         file: file.to_string(),
-                        line: object.line,
-                        reason: format!("{} {}: {first}", facts.template.class, facts.key),
+                        line,
+                        reason: warning,
                     });
                 }
             }
-            let text: String = object.text.into();
-            let new = NewObject {
-                class: facts.template.class.to_string(),
-                key: facts.canonical.clone(),
-                digest: text_digest(&text),
-                text,
-            };
-            match self
-                .by_key
-                .get(&(facts.template.class, facts.canonical.clone()))
-            {
+            let (class, new) = (taken.class, taken.object);
+            match self.by_key.get(&(class, new.key.clone())) {
                 Some(&at) => {
                     self.summary.repeated += 1;
                     self.objects[at] = new;
                 }
                 None => {
                     self.by_key
-                        .insert((facts.template.class, facts.canonical), self.objects.len());
+                        .insert((class, new.key.clone()), self.objects.len());
                     self.objects.push(new);
                 }
             }

@@ -376,17 +376,11 @@ impl SqliteStore {
         for batch in added.chunks(ADDED_PER_TX) {
             let mut tx = self.batch(token).await?;
             for chunk in batch.chunks(INSERT_ROWS) {
-                let mut sql = String::with_capacity(40 * chunk.len() + 100);
-                sql.push_str(
-                "INSERT INTO registry_objects (source, class, key, text, digest, revision, updated_at, gen) VALUES ",
-            );
-                for i in 0..chunk.len() {
-                    sql.push_str(if i == 0 {
-                        "(?,?,?,?,?,1,?,?)"
-                    } else {
-                        ",(?,?,?,?,?,1,?,?)"
-                    });
-                }
+                let sql = rows_insert(
+                    "INSERT INTO registry_objects (source, class, key, text, digest, revision, updated_at, gen) VALUES ",
+                    "(?,?,?,?,?,1,?,?)",
+                    chunk.len(),
+                );
                 let mut query = sqlx::query(&sql);
                 for object in chunk {
                     query = query
@@ -405,17 +399,11 @@ impl SqliteStore {
                     e => e.into(),
                 })?;
                 if let Some(first) = serial {
-                    let mut sql = String::with_capacity(30 * chunk.len() + 100);
-                    sql.push_str(
-                    "INSERT INTO registry_journal (source, serial, op, class, key, text, at, gen) VALUES ",
-                );
-                    for i in 0..chunk.len() {
-                        sql.push_str(if i == 0 {
-                            "(?,?,'ADD',?,?,?,?,?)"
-                        } else {
-                            ",(?,?,'ADD',?,?,?,?,?)"
-                        });
-                    }
+                    let sql = rows_insert(
+                        "INSERT INTO registry_journal (source, serial, op, class, key, text, at, gen) VALUES ",
+                        "(?,?,'ADD',?,?,?,?,?)",
+                        chunk.len(),
+                    );
                     let mut query = sqlx::query(&sql);
                     for (i, object) in chunk.iter().enumerate() {
                         query = query
@@ -699,6 +687,19 @@ async fn retire(
     .execute(&mut **tx)
     .await?;
     Ok(())
+}
+
+/// `head` followed by `rows` copies of `row`, comma-separated: one multi-row INSERT.
+fn rows_insert(head: &str, row: &str, rows: usize) -> String {
+    let mut sql = String::with_capacity(head.len() + rows * (row.len() + 1));
+    sql.push_str(head);
+    for i in 0..rows {
+        if i > 0 {
+            sql.push(',');
+        }
+        sql.push_str(row);
+    }
+    sql
 }
 
 /// How an import numbers its journal rows.
