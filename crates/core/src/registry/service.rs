@@ -130,6 +130,20 @@ impl RegistryService {
         &self.store
     }
 
+    /// `source`'s NRTM journal from serial `first` to `last` (the newest when `None`), at
+    /// most `limit` rows, with the oldest and newest serials it holds: kept in the store.
+    pub async fn journal(
+        &self,
+        source: &str,
+        first: i64,
+        last: Option<i64>,
+        limit: usize,
+    ) -> Result<crate::store::Journal, StoreError> {
+        self.store
+            .registry_journal(source, first, last, limit)
+            .await
+    }
+
     /// An object's history (`/versions`): kept in the store, not in memory.
     pub async fn history(
         &self,

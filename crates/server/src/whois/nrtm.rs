@@ -81,8 +81,7 @@ async fn journal_text(session: &Session<'_>, argument: &str) -> Result<String, S
     let journal = session
         .state
         .registry
-        .store()
-        .registry_journal(
+        .journal(
             &request.source,
             request.first,
             request.last,

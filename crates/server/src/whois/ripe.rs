@@ -573,8 +573,7 @@ async fn server_info(session: &Session<'_>, what: &str) -> RipeAnswer {
                 let journal = session
                     .state
                     .registry
-                    .store()
-                    .registry_journal(source, i64::MAX, None, 0)
+                    .journal(source, i64::MAX, None, 0)
                     .await;
                 let range = match journal {
                     Ok(ipintel_core::store::Journal {

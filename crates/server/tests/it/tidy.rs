@@ -493,3 +493,15 @@ fn source_comments_point_only_inside_the_repository() {
         "comments that point outside the repository: {bad:#?}"
     );
 }
+
+/// ARCHITECTURE.md: the whois front end never touches the store; history and the NRTM
+/// journal go through `RegistryService`.
+#[test]
+fn whois_never_touches_the_store() {
+    let bad = violations("crates/server/src/whois", |_, line| {
+        line.contains(".store()")
+            || line.contains("registry_journal")
+            || line.contains("registry_history")
+    });
+    assert!(bad.is_empty(), "whois/ reaches the store: {bad:#?}");
+}
