@@ -39,15 +39,33 @@ du -cb "$work/data"/ipintel.db* | awk 'END {printf "  store: %.1f MB\n", $1/1e6}
 echo "== the same dump again (every object unchanged)"
 import "$work/dump.db"
 
-echo "== server start on the imported store"
-started=$(date +%s.%N)
-IPINTEL_LOG=info taskset -c 1 "$BIN" --data-dir "$work/data" serve --listen "127.0.0.1:$PORT" --whois-listen off >"$work/server.log" 2>&1 &
-server_pid=$!
-until grep -q "registry loaded" "$work/server.log" 2>/dev/null; do sleep 0.05; done
-# (no MMDB databases here, so /readyz is 503: the registry API is what must answer)
-until curl -sf "http://127.0.0.1:$PORT/metadata/sources" >/dev/null; do sleep 0.05; done
-python3 -c "import sys; print(f'  registry loaded and serving after {float(sys.argv[2]) - float(sys.argv[1]):.1f} s')" "$started" "$(date +%s.%N)"
-rss() { awk '/VmRSS/ {printf "%.0f MB", $2/1024}' "/proc/$server_pid/status"; }
+# Start the server and wait for the registry to answer; prints the time it took.
+start_server() {
+  started=$(date +%s.%N)
+  IPINTEL_LOG=info taskset -c 1 "$BIN" --data-dir "$work/data" serve --listen "127.0.0.1:$PORT" --whois-listen off >"$work/server.log" 2>&1 &
+  server_pid=$!
+  until grep -q "registry loaded" "$work/server.log" 2>/dev/null; do sleep 0.02; done
+  # (no MMDB databases here, so /readyz is 503: the registry API is what must answer)
+  until curl -sf "http://127.0.0.1:$PORT/metadata/sources" >/dev/null; do sleep 0.02; done
+  python3 -c "import sys; print(f'  registry loaded and serving after {float(sys.argv[2]) - float(sys.argv[1]):.2f} s')" "$started" "$(date +%s.%N)"
+}
+stop_server() { kill "$server_pid"; wait "$server_pid" 2>/dev/null || true; server_pid=; }
+# RSS with its anonymous (heap) and file-backed (the mapped registry file) parts.
+rss() { awk '/^VmRSS/ {t=$2} /^RssAnon/ {a=$2} /^RssFile/ {f=$2} END {printf "%.0f MB (anon %.0f MB, file %.0f MB)", t/1024, a/1024, f/1024}' "/proc/$server_pid/status"; }
+ls -l "$work/data/registry/" | awk '/ipreg/ {printf "  registry file: %.1f MB\n", $5/1e6}'
+
+echo "== server start on the imported store (the import wrote the registry file)"
+start_server
+echo "  steady RSS: $(rss)"
+stop_server
+echo "== server start with the registry file removed (built from the store, then opened)"
+rm -f "$work/data/registry/"*.ipreg
+start_server
+grep -o 'registry file built.*' "$work/server.log" | head -1 | sed 's/^/  /' || true
+echo "  steady RSS: $(rss)"
+stop_server
+echo "== server start again (the file is there)"
+start_server
 echo "  steady RSS: $(rss)"
 
 # Request lists: keys the generator made (aut-nums, maintainers, persons, inetnum ranges

@@ -349,7 +349,7 @@ fn registry_whois(state: &AppState, ip: std::net::IpAddr) -> Option<whois::Answe
     }
     let ids = std::iter::once(covering.id).chain(registry.related(covering.id, &Query::default()));
     for id in ids {
-        view::rpsl_text(&view::view(registry.object(id), false, false), &mut text);
+        view::rpsl_text(&view::view(&registry.object(id), false, false), &mut text);
         text.push('\n');
     }
     Some(whois::Answer {

@@ -1,15 +1,19 @@
-//! One generation of the registry in memory: every object, and the indexes the queries use
-//! (primary key per source and class, lookup keys with name words, inverse attributes,
-//! address ranges per family, AS numbers and AS blocks). Built whole from the objects, then
-//! read-only: an import builds the next generation beside it and swaps it in.
+//! One generation of the registry: every object, and the indexes the queries use (primary
+//! key per source and class, lookup keys with name words, inverse attributes, address
+//! ranges per family, AS numbers and AS blocks), read in place from a registry file
+//! ([`super::compact`]: mapped from the data directory, or built in memory). Read-only: an
+//! import writes the next generation's file beside it and the server swaps it in.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use super::key::{format_span, parse_asn, parse_range, Family};
+use super::compact::{self, section, Builder, Bytes, OpenError, Sections};
+use super::key::Family;
 use super::ranges::{RangeIndex, Span};
 use super::rpsl::RpslObject;
 use super::template::{template, Template};
+
+pub use super::admit::{admit, canonical_key, Admitted, RangeKind, Skipped};
 
 /// An object's place in its generation.
 pub type ObjectId = u32;
@@ -25,192 +29,49 @@ pub struct Stored {
     pub object: RpslObject,
 }
 
-/// Which range index: address objects (inetnum, inet6num) or routes (route, route6).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum RangeKind {
-    Network,
-    Route,
-}
-
-/// Why an object was not indexed.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Skipped {
-    pub line: usize,
-    pub reason: String,
-}
-
-#[derive(Debug, Default)]
+/// One generation: the bytes of a registry file ([`super::compact`]), read in place.
 pub struct Registry {
-    objects: Vec<Stored>,
-    /// Every source, upper case; the primary index refers to them by position.
+    bytes: Bytes,
+    sections: Sections,
+    /// Every source, upper case, by its number in the file.
     sources: Vec<Arc<str>>,
-    /// (source position, class) -> canonical key -> object: looked up by `&str`, with no
-    /// allocation on the request path.
-    primary: HashMap<(u32, &'static str), HashMap<Box<str>, ObjectId>>,
-    /// Lower-case value of a lookup attribute -> objects (handles, set names, e-mail).
-    lookup: HashMap<Box<str>, Vec<ObjectId>>,
-    /// Lower-case word of a person, role or organisation name -> objects.
-    words: HashMap<Box<str>, Vec<ObjectId>>,
-    /// (attribute, lower-case value) -> objects, for every inverse attribute.
-    inverse: HashMap<(&'static str, Box<str>), Vec<ObjectId>>,
-    ranges: HashMap<(Family, RangeKind), RangeIndex>,
-    /// Origin of each route, by object.
-    origins: HashMap<ObjectId, u32>,
-    /// Routes (route and route6) by origin AS, in id order, with what set expansion
-    /// reads of them, so `!a` of 100,000 prefixes touches no object.
-    by_origin: HashMap<u32, Vec<OriginRoute>>,
-    /// The prefixes [`OriginRoute`]s point into, canonical, one after another.
-    route_prefixes: String,
-    /// aut-num by number.
-    aut_nums: HashMap<u32, Vec<ObjectId>>,
-    as_blocks: RangeIndex,
+    /// The template of each class number in the file.
+    classes: Vec<&'static Template>,
+    len: u32,
+    /// The outermost level of each range index ([`compact::RANGE_INDEXES`] order).
+    tops: [u32; 5],
     /// Recursive set answers computed from this generation (`sets.rs`).
     pub(super) sets_cache: super::caches::SetCache,
     /// Maintainer passwords checked against this generation (`unlock.rs`).
     unlock_cache: super::caches::UnlockCache,
 }
 
+impl std::fmt::Debug for Registry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Registry")
+            .field("bytes", &self.bytes)
+            .field("objects", &self.len)
+            .field("generation", &self.sections.generation)
+            .finish()
+    }
+}
+
+impl Default for Registry {
+    fn default() -> Registry {
+        Registry::build(std::iter::empty()).0
+    }
+}
+
 /// A route or route6 object as its origin's index holds it.
 #[derive(Debug, Clone, Copy)]
 pub struct OriginRoute {
     pub id: ObjectId,
-    /// Position in [`Registry::sources`].
+    /// The source's number in the generation ([`Registry::sources`]).
     pub source: u32,
     pub v6: bool,
-    /// The prefix's place in `route_prefixes`.
+    /// The prefix's place in the file's route prefixes.
     at: u32,
     len: u32,
-}
-
-/// What a registry needs to know of an object to index it, read once at import and again
-/// when a generation is built: one function decides whether an object can be held.
-#[derive(Debug, Clone)]
-pub struct Admitted {
-    pub template: &'static Template,
-    /// The primary key as written (`192.0.2.0/24AS64496`).
-    pub key: String,
-    /// The key as the store and the primary index hold it: lower case, address ranges in
-    /// one form (`192.0.2.0/24` and `192.0.2.0 - 192.0.2.255` are the same inetnum).
-    pub canonical: String,
-    pub range: Option<(Family, Span, RangeKind)>,
-    /// A route's origin, an aut-num's number.
-    pub asn: Option<u32>,
-    pub as_block: Option<Span>,
-}
-
-/// Whether `object` can be indexed, and its keys. Refused (with the reason): an unknown
-/// class, no primary key, an address, origin, AS number or AS range that does not parse.
-/// Other template problems do not refuse an object (non-strict, as IRRd imports).
-pub fn admit(object: &RpslObject) -> Result<Admitted, String> {
-    let template = template(object.class())
-        .ok_or_else(|| format!("unknown object class {:?}", object.class()))?;
-    let key = object
-        .key_in(template)
-        .ok_or_else(|| format!("{} without its primary key", template.class))?;
-    let sources: Vec<&str> = object.values("source").collect();
-    if sources.len() > 1 {
-        return Err(format!(
-            "{} {key}: {} source: lines ({}); an object belongs to one source",
-            template.class,
-            sources.len(),
-            sources.join(", ")
-        ));
-    }
-    let class = template.class;
-    let mut admitted = Admitted {
-        template,
-        canonical: key.to_lowercase(),
-        key,
-        range: None,
-        asn: None,
-        as_block: None,
-    };
-    match class {
-        "inetnum" | "inet6num" | "route" | "route6" => {
-            let (family, span) = parse_range(object.first_value()).map_err(|e| e.to_string())?;
-            let kind = if class.starts_with("route") {
-                let origin = object
-                    .value("origin")
-                    .and_then(parse_asn)
-                    .ok_or_else(|| format!("{class} without a valid origin"))?;
-                admitted.asn = Some(origin);
-                RangeKind::Route
-            } else {
-                RangeKind::Network
-            };
-            let want = if matches!(class, "inet6num" | "route6") {
-                Family::V6
-            } else {
-                Family::V4
-            };
-            if family != want {
-                return Err(format!(
-                    "{class} {:?} is not an IP{} range",
-                    object.first_value(),
-                    if want == Family::V4 { "v4" } else { "v6" }
-                ));
-            }
-            admitted.canonical = match admitted.asn {
-                Some(origin) => format!("{}as{origin}", format_span(family, span).to_lowercase()),
-                None => format_span(family, span).to_lowercase(),
-            };
-            admitted.range = Some((family, span, kind));
-        }
-        "aut-num" => {
-            let asn = parse_asn(object.first_value())
-                .ok_or_else(|| format!("{:?} is not an AS number", object.first_value()))?;
-            admitted.canonical = format!("as{asn}");
-            admitted.asn = Some(asn);
-        }
-        "as-block" => {
-            let value = object.first_value();
-            let span = value
-                .split_once('-')
-                .and_then(|(a, b)| Some((parse_asn(a.trim())?, parse_asn(b.trim())?)))
-                .and_then(|(a, b)| Span::new(a as u128, b as u128))
-                .ok_or_else(|| format!("{value:?} is not an AS range"))?;
-            admitted.canonical = format!("as{} - as{}", span.start, span.end);
-            admitted.as_block = Some(span);
-        }
-        _ => {}
-    }
-    Ok(admitted)
-}
-
-/// The canonical primary key of a key someone typed for `class` (see
-/// [`Admitted::canonical`]), or `None` when it cannot be one.
-pub fn canonical_key<'k>(class: &Template, key: &'k str) -> Option<std::borrow::Cow<'k, str>> {
-    use std::borrow::Cow;
-    let key = key.trim();
-    Some(Cow::Owned(match class.class {
-        "inetnum" | "inet6num" => {
-            let (family, span) = parse_range(key).ok()?;
-            let want = if class.class == "inet6num" {
-                Family::V6
-            } else {
-                Family::V4
-            };
-            if family != want {
-                return None;
-            }
-            format_span(family, span).to_lowercase()
-        }
-        "route" | "route6" => {
-            let at = key.to_ascii_lowercase().rfind("as")?;
-            let (prefix, origin) = key.split_at(at);
-            let (family, span) = parse_range(prefix.trim()).ok()?;
-            let origin = parse_asn(origin)?;
-            format!("{}as{origin}", format_span(family, span).to_lowercase())
-        }
-        "aut-num" => format!("as{}", parse_asn(key)?),
-        "as-block" => {
-            let (a, b) = key.split_once('-')?;
-            format!("as{} - as{}", parse_asn(a.trim())?, parse_asn(b.trim())?)
-        }
-        // Handles and names: most are typed as stored; lower-case only when needed.
-        _ if !key.chars().any(char::is_uppercase) => return Some(Cow::Borrowed(key)),
-        _ => key.to_lowercase(),
-    }))
 }
 
 impl Registry {
@@ -220,18 +81,15 @@ impl Registry {
         &self.unlock_cache
     }
 
-    /// Index `objects` (source, object). An object [`admit`] refuses is skipped with the
-    /// reason; a later object with the same source, class and key replaces an earlier one,
-    /// as a newer dump line would.
+    /// Index `objects` (source, object) in memory. An object [`admit`] refuses is skipped
+    /// with the reason; a later object with the same source, class and key replaces an
+    /// earlier one, as a newer dump line would.
     pub fn build(
         objects: impl IntoIterator<Item = (String, RpslObject)>,
     ) -> (Registry, Vec<Skipped>) {
-        let mut registry = Registry::default();
         let mut skipped = Vec::new();
-        let mut ranges: HashMap<(Family, RangeKind), Vec<(Span, ObjectId)>> = HashMap::new();
-        let mut as_blocks = Vec::new();
-        let mut admitted: Vec<Option<(u32, Admitted, RpslObject)>> = Vec::new();
-        let mut primary: HashMap<(u32, &'static str, Box<str>), usize> = HashMap::new();
+        let mut admitted: Vec<Option<(String, Admitted, RpslObject)>> = Vec::new();
+        let mut primary: HashMap<(String, &'static str, String), usize> = HashMap::new();
         for (source, object) in objects {
             let facts = match admit(&object) {
                 Ok(facts) => facts,
@@ -243,123 +101,149 @@ impl Registry {
                     continue;
                 }
             };
-            let source_id = registry.source_id(&source);
             let slot = (
-                source_id,
+                source.to_ascii_uppercase(),
                 facts.template.class,
-                facts.canonical.clone().into_boxed_str(),
+                facts.canonical.clone(),
             );
             match primary.get(&slot) {
-                Some(&at) => admitted[at] = Some((source_id, facts, object)),
+                Some(&at) => admitted[at] = Some((source, facts, object)),
                 None => {
                     primary.insert(slot, admitted.len());
-                    admitted.push(Some((source_id, facts, object)));
+                    admitted.push(Some((source, facts, object)));
                 }
             }
         }
         drop(primary);
-        for (source_id, facts, object) in admitted.into_iter().flatten() {
-            let id = registry.objects.len() as ObjectId;
-            let class = facts.template.class;
-            if let Some((family, span, kind)) = facts.range {
-                ranges.entry((family, kind)).or_default().push((span, id));
-                if kind == RangeKind::Route {
-                    let origin = facts.asn.expect("admitted routes have one");
-                    registry.origins.insert(id, origin);
-                    // Set answers carry the prefix in one form, however it was written.
-                    let prefix = super::key::format_prefix(family, span)
-                        .unwrap_or_else(|| object.first_value().to_ascii_lowercase());
-                    let at = registry.route_prefixes.len();
-                    registry.route_prefixes.push_str(&prefix);
-                    registry
-                        .by_origin
-                        .entry(origin)
-                        .or_default()
-                        .push(OriginRoute {
-                            id,
-                            source: source_id,
-                            v6: class == "route6",
-                            at: at as u32,
-                            len: prefix.len() as u32,
-                        });
-                }
-            }
-            if class == "aut-num" {
-                let asn = facts.asn.expect("admitted aut-nums have one");
-                registry.aut_nums.entry(asn).or_default().push(id);
-            }
-            if let Some(span) = facts.as_block {
-                as_blocks.push((span, id));
-            }
-            registry
-                .primary
-                .entry((source_id, class))
-                .or_default()
-                .insert(facts.canonical.into_boxed_str(), id);
-            for attribute in object.attributes() {
-                let Some(spec) = facts.template.attribute(attribute.name) else {
-                    continue;
-                };
-                let value = attribute.value.to_lowercase();
-                if value.is_empty() {
-                    continue;
-                }
-                if spec.lookup {
-                    let words = matches!(
-                        (class, spec.name),
-                        ("person", "person") | ("role", "role") | ("organisation", "org-name")
-                    );
-                    if words {
-                        for word in value.split_whitespace() {
-                            push_id(registry.words.entry(word.into()).or_default(), id);
-                        }
-                    } else {
-                        push_id(registry.lookup.entry(value.clone().into()).or_default(), id);
-                    }
-                }
-                if spec.inverse {
-                    // Lists (`mnt-by: A, B`) are indexed item by item.
-                    for item in value.split(',').map(str::trim).filter(|v| !v.is_empty()) {
-                        push_id(
-                            registry
-                                .inverse
-                                .entry((spec.name, item.into()))
-                                .or_default(),
-                            id,
-                        );
-                    }
-                }
-            }
-            registry.objects.push(Stored {
-                source: registry.sources[source_id as usize].clone(),
-                template: facts.template,
-                key: facts.key.into_boxed_str(),
-                object,
-            });
+        let mut builder =
+            Builder::new(std::io::Cursor::new(Vec::new())).expect("writing to memory");
+        for (source, facts, object) in admitted.into_iter().flatten() {
+            builder
+                .add(&source, facts, &object)
+                .expect("writing to memory");
         }
-        registry.ranges = ranges
-            .into_iter()
-            .map(|(k, items)| (k, RangeIndex::build(items)))
-            .collect();
-        registry.as_blocks = RangeIndex::build(as_blocks);
-        registry.route_prefixes.shrink_to_fit();
+        let bytes = builder
+            .finish(0, 0)
+            .expect("writing to memory")
+            .into_inner();
+        let registry =
+            Registry::open(Bytes::heap(&bytes)).expect("a file just written in memory reads");
         (registry, skipped)
     }
 
-    pub fn len(&self) -> usize {
-        self.objects.len()
+    /// Read a registry file's bytes: header, table and the small sections are checked
+    /// here; every other read is bounds-checked as it happens (a damaged entry reads as
+    /// absent, never as a panic).
+    pub fn open(bytes: Bytes) -> Result<Registry, OpenError> {
+        let sections = Sections::read(&bytes)?;
+        let damaged = |why: String| OpenError::Damaged(why);
+        let text = |n: usize| {
+            std::str::from_utf8(&bytes[sections.ranges[n].clone()])
+                .map_err(|_| damaged(format!("section {n} is not UTF-8")))
+        };
+        let split = |t: &str| -> Vec<String> {
+            if t.is_empty() {
+                Vec::new()
+            } else {
+                t.split('\n').map(str::to_owned).collect()
+            }
+        };
+        let sources: Vec<Arc<str>> = split(text(section::SOURCES)?)
+            .into_iter()
+            .map(Arc::from)
+            .collect();
+        let classes = split(text(section::CLASSES)?)
+            .iter()
+            .map(|c| template(c).ok_or_else(|| damaged(format!("unknown class {c:?}"))))
+            .collect::<Result<Vec<_>, _>>()?;
+        let counts: &[u32] =
+            bytemuck::try_cast_slice(&bytes[sections.ranges[section::COUNTS].clone()])
+                .map_err(|_| damaged("counts misaligned".into()))?;
+        if counts.len() != 6 {
+            return Err(damaged("counts section has the wrong size".into()));
+        }
+        let len = counts[0];
+        let objects = sections.ranges[section::OBJECTS].len();
+        if objects != len as usize * compact::OBJECT_WORDS * 4 {
+            return Err(damaged(format!(
+                "{len} objects announced, {objects} bytes of object entries"
+            )));
+        }
+        let mut tops = [0u32; 5];
+        tops.copy_from_slice(&counts[1..6]);
+        Ok(Registry {
+            bytes,
+            sections,
+            sources,
+            classes,
+            len,
+            tops,
+            sets_cache: Default::default(),
+            unlock_cache: Default::default(),
+        })
     }
 
-    /// The position of a source (upper-cased), added when new. A registry holds a handful.
-    fn source_id(&mut self, name: &str) -> u32 {
-        let name = name.to_ascii_uppercase();
-        match self.sources.iter().position(|s| **s == *name) {
-            Some(at) => at as u32,
-            None => {
-                self.sources.push(name.into());
-                (self.sources.len() - 1) as u32
-            }
+    /// Map the file at `path` and read it ([`open`](Self::open)); it must have been built
+    /// for `generation` of a store whose sources have `fingerprint`.
+    pub fn open_file(
+        path: &std::path::Path,
+        generation: i64,
+        fingerprint: u64,
+    ) -> Result<Registry, OpenError> {
+        let registry = Registry::open(Bytes::map(path)?)?;
+        if registry.sections.generation != generation {
+            return Err(OpenError::Stale {
+                found: registry.sections.generation,
+                wanted: generation,
+            });
         }
+        if registry.sections.fingerprint != fingerprint {
+            return Err(OpenError::Damaged(
+                "built from another store, or sources changed since".into(),
+            ));
+        }
+        Ok(registry)
+    }
+
+    /// The store generation the file was built for (0 for one built in memory).
+    pub fn generation(&self) -> i64 {
+        self.sections.generation
+    }
+
+    /// The file's size in bytes.
+    pub fn size(&self) -> usize {
+        self.bytes.len()
+    }
+
+    fn section(&self, n: usize) -> &[u8] {
+        self.sections
+            .ranges
+            .get(n)
+            .and_then(|r| self.bytes.get(r.clone()))
+            .unwrap_or(&[])
+    }
+
+    fn u32s(&self, n: usize) -> &[u32] {
+        bytemuck::try_cast_slice(self.section(n)).unwrap_or(&[])
+    }
+
+    fn str_in(&self, n: usize, at: u32, len: u32) -> &str {
+        self.section(n)
+            .get(at as usize..at as usize + len as usize)
+            .and_then(|b| std::str::from_utf8(b).ok())
+            .unwrap_or("")
+    }
+
+    /// Object `id`'s entry ([`compact::OBJECT_WORDS`] values).
+    fn entry(&self, id: ObjectId) -> &[u32] {
+        let at = id as usize * compact::OBJECT_WORDS;
+        self.u32s(section::OBJECTS)
+            .get(at..at + compact::OBJECT_WORDS)
+            .unwrap_or(&[0; compact::OBJECT_WORDS])
+    }
+
+    pub fn len(&self) -> usize {
+        self.len as usize
     }
 
     /// The sources, upper case, in the order first seen.
@@ -368,11 +252,66 @@ impl Registry {
     }
 
     pub fn is_empty(&self) -> bool {
-        self.objects.is_empty()
+        self.len == 0
     }
 
-    pub fn object(&self, id: ObjectId) -> &Stored {
-        &self.objects[id as usize]
+    /// The object's source, upper case, without reading the object.
+    pub fn source_of(&self, id: ObjectId) -> &Arc<str> {
+        static NONE: std::sync::OnceLock<Arc<str>> = std::sync::OnceLock::new();
+        self.sources
+            .get((self.entry(id)[5] & 0xffff) as usize)
+            .unwrap_or_else(|| NONE.get_or_init(|| Arc::from("")))
+    }
+
+    /// The object's class, without reading the object.
+    pub fn template_of(&self, id: ObjectId) -> &'static Template {
+        self.classes
+            .get((self.entry(id)[5] >> 16) as usize)
+            .copied()
+            .unwrap_or_else(|| template("person").expect("a known class"))
+    }
+
+    /// The object's primary key as written, without reading the object.
+    pub fn key_of(&self, id: ObjectId) -> &str {
+        let e = self.entry(id);
+        self.str_in(section::KEYS, e[3], e[4])
+    }
+
+    /// The object's text as stored.
+    pub fn text_of(&self, id: ObjectId) -> &str {
+        let e = self.entry(id);
+        let at = e[0] as usize | (e[1] as usize) << 32;
+        self.section(section::TEXTS)
+            .get(at..at + e[2] as usize)
+            .and_then(|b| std::str::from_utf8(b).ok())
+            .unwrap_or("")
+    }
+
+    /// Object `id`, read from its text. An object the file cannot give back (a damaged
+    /// file) reads as its class and key with a remark saying so.
+    pub fn object(&self, id: ObjectId) -> Stored {
+        let template = self.template_of(id);
+        let key = self.key_of(id);
+        let object = super::rpsl::parse(self.text_of(id))
+            .next()
+            .and_then(Result::ok)
+            .unwrap_or_else(|| {
+                tracing::warn!(id, "registry file: an object's text cannot be read");
+                let text = format!(
+                    "{}: {key}\nremarks: unreadable in the registry file; run `ipintel registry rebuild`\n",
+                    template.class
+                );
+                super::rpsl::parse(&text)
+                    .next()
+                    .and_then(Result::ok)
+                    .expect("a two-line object parses")
+            });
+        Stored {
+            source: self.source_of(id).clone(),
+            template,
+            key: key.into(),
+            object,
+        }
     }
 
     /// The object of `source`, `class` (long or short name) and primary key, any case.
@@ -382,31 +321,124 @@ impl Registry {
             .sources
             .iter()
             .position(|s| s.eq_ignore_ascii_case(source))? as u32;
+        let class = self
+            .classes
+            .iter()
+            .position(|t| t.class == template.class)? as u32;
         let key = canonical_key(template, key)?;
-        self.primary
-            .get(&(source, template.class))?
-            .get(&*key)
-            .copied()
+        let wanted = (source | class << 16, key.as_bytes());
+        let entries = self.u32s(section::PRIMARY);
+        let keys = self.section(section::PRIMARY_KEYS);
+        let objects = self.u32s(section::OBJECTS);
+        let entry = |i: usize| {
+            let e = &entries[i * compact::PRIMARY_WORDS..][..compact::PRIMARY_WORDS];
+            let class = objects
+                .get(e[2] as usize * compact::OBJECT_WORDS + 5)
+                .copied()
+                .unwrap_or(u32::MAX);
+            let key = keys
+                .get(e[0] as usize..e[0] as usize + e[1] as usize)
+                .unwrap_or(&[]);
+            ((class, key), e[2])
+        };
+        let count = entries.len() / compact::PRIMARY_WORDS;
+        let (mut lo, mut hi) = (0, count);
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2;
+            let (at, id) = entry(mid);
+            match at.cmp(&wanted) {
+                std::cmp::Ordering::Less => lo = mid + 1,
+                std::cmp::Ordering::Greater => hi = mid,
+                std::cmp::Ordering::Equal => return (id < self.len).then_some(id),
+            }
+        }
+        None
     }
 
-    /// The range index of a family and kind (empty when no such object exists).
-    pub fn ranges(&self, family: Family, kind: RangeKind) -> Option<&RangeIndex> {
-        self.ranges.get(&(family, kind))
+    /// The ids a string map (lookup keys, name words, inverse values) holds for `key`.
+    fn map_get(&self, first: usize, key: &[u8]) -> &[ObjectId] {
+        let entries = self.u32s(first);
+        let keys = self.section(first + 1);
+        let ids = self.u32s(first + 2);
+        let count = entries.len() / compact::MAP_WORDS;
+        let entry = |i: usize| &entries[i * compact::MAP_WORDS..][..compact::MAP_WORDS];
+        let (mut lo, mut hi) = (0, count);
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2;
+            let e = entry(mid);
+            let at = keys
+                .get(e[0] as usize..e[0] as usize + e[1] as usize)
+                .unwrap_or(&[]);
+            match at.cmp(key) {
+                std::cmp::Ordering::Less => lo = mid + 1,
+                std::cmp::Ordering::Greater => hi = mid,
+                std::cmp::Ordering::Equal => {
+                    return ids
+                        .get(e[2] as usize..e[2] as usize + e[3] as usize)
+                        .unwrap_or(&[]);
+                }
+            }
+        }
+        &[]
     }
 
-    /// The origin of a route object.
+    /// The range index of a family and kind (`None` when no such object exists).
+    pub fn ranges(&self, family: Family, kind: RangeKind) -> Option<RangeIndex<'_>> {
+        let slot = compact::RANGE_INDEXES
+            .iter()
+            .position(|k| *k == Some((family, kind)))?;
+        self.range_index(slot)
+    }
+
+    fn range_index(&self, slot: usize) -> Option<RangeIndex<'_>> {
+        let first = section::RANGES + 3 * slot;
+        let bounds: &[u128] = bytemuck::try_cast_slice(self.section(first)).unwrap_or(&[]);
+        let index = RangeIndex::from_parts(
+            bounds,
+            self.u32s(first + 1),
+            self.u32s(first + 2),
+            self.tops[slot],
+        );
+        (!index.is_empty()).then_some(index)
+    }
+
+    /// The origin of a route object (the number of an aut-num).
     pub fn origin(&self, id: ObjectId) -> Option<u32> {
-        self.origins.get(&id).copied()
+        let e = self.entry(id);
+        (e[7] & compact::HAS_ASN != 0 && self.template_of(id).class.starts_with("route"))
+            .then_some(e[6])
     }
 
     /// The route and route6 objects whose origin is `asn`, in id order.
-    pub fn routes_of(&self, asn: u32) -> &[OriginRoute] {
-        self.by_origin.get(&asn).map_or(&[], Vec::as_slice)
+    pub fn routes_of(&self, asn: u32) -> impl Iterator<Item = OriginRoute> + '_ {
+        let all = self.u32s(section::ORIGINS);
+        let routes = &all[..all.len() / compact::ORIGIN_WORDS * compact::ORIGIN_WORDS];
+        let count = routes.len() / compact::ORIGIN_WORDS;
+        let origin = |i: usize| routes[i * compact::ORIGIN_WORDS];
+        let (mut lo, mut hi) = (0, count);
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2;
+            if origin(mid) < asn {
+                lo = mid + 1;
+            } else {
+                hi = mid;
+            }
+        }
+        routes[lo * compact::ORIGIN_WORDS..]
+            .chunks_exact(compact::ORIGIN_WORDS)
+            .take_while(move |e| e[0] == asn)
+            .map(|e| OriginRoute {
+                id: e[1],
+                source: e[2],
+                v6: e[3] != 0,
+                at: e[4],
+                len: e[5],
+            })
     }
 
     /// A route's prefix in canonical form (`2001:db8::/32`).
     pub fn route_prefix(&self, route: &OriginRoute) -> &str {
-        &self.route_prefixes[route.at as usize..(route.at + route.len) as usize]
+        self.str_in(section::ROUTE_PREFIXES, route.at, route.len)
     }
 
     /// Objects whose inverse attribute `attribute` names `value` (`-i mnt-by EX-MNT`).
@@ -419,22 +451,21 @@ impl Registry {
         else {
             return &[];
         };
-        self.inverse
-            .get(&(name, value.to_lowercase().into_boxed_str()))
-            .map_or(&[], Vec::as_slice)
+        let key = compact::inverse_key(name, &value.to_lowercase());
+        self.map_get(section::INVERSE, key.as_bytes())
     }
 
     /// Objects a text key finds: lookup keys equal to it, and persons, roles and
     /// organisations whose name has every word of it.
     pub fn text(&self, key: &str) -> Vec<ObjectId> {
         let key = key.to_lowercase();
-        let mut out: Vec<ObjectId> = self.lookup.get(key.as_str()).cloned().unwrap_or_default();
+        let mut out: Vec<ObjectId> = self.map_get(section::LOOKUP, key.as_bytes()).to_vec();
         let mut words = key.split_whitespace();
         if let Some(first) = words.next() {
-            let mut named: Vec<ObjectId> = self.words.get(first).cloned().unwrap_or_default();
+            let mut named: Vec<ObjectId> = self.map_get(section::WORDS, first.as_bytes()).to_vec();
             for word in words {
                 // Posting lists are in id order: membership is a binary search.
-                let with = self.words.get(word).map_or(&[][..], Vec::as_slice);
+                let with = self.map_get(section::WORDS, word.as_bytes());
                 named.retain(|id| with.binary_search(id).is_ok());
             }
             out.extend(named);
@@ -445,35 +476,38 @@ impl Registry {
     }
 
     /// The aut-num objects of an AS number.
-    pub fn aut_num(&self, asn: u32) -> &[ObjectId] {
-        self.aut_nums.get(&asn).map_or(&[], Vec::as_slice)
+    pub fn aut_num(&self, asn: u32) -> Vec<ObjectId> {
+        let pairs = self.u32s(section::AUT_NUMS);
+        let count = pairs.len() / 2;
+        let (mut lo, mut hi) = (0, count);
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2;
+            if pairs[2 * mid] < asn {
+                lo = mid + 1;
+            } else {
+                hi = mid;
+            }
+        }
+        pairs[2 * lo..]
+            .chunks_exact(2)
+            .take_while(|p| p[0] == asn)
+            .map(|p| p[1])
+            .collect()
     }
 
     /// The smallest as-block holding an AS number.
     pub fn as_block(&self, asn: u32) -> Option<ObjectId> {
         let span = Span::new(asn as u128, asn as u128)?;
-        self.as_blocks
+        self.range_index(4)?
             .most_specific(span)
             .and_then(|(_, ids)| ids.first().copied())
-    }
-}
-
-/// Add `id` to a posting list. Objects are indexed in id order, so a list only ever sees
-/// the current object again at its end: checking the last entry keeps lists sorted and
-/// without repeats, with no scan (a popular word or e-mail address has a long list).
-fn push_id(list: &mut Vec<ObjectId>, id: ObjectId) {
-    if list.last() != Some(&id) {
-        debug_assert!(
-            list.last().is_none_or(|&last| last < id),
-            "ids arrive in order"
-        );
-        list.push(id);
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::registry::key::parse_range;
     use crate::registry::rpsl::parse;
 
     const SAMPLE: &str = "\

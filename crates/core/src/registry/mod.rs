@@ -9,7 +9,10 @@
 //! and works out an import's changes; [`service`] serves one generation and swaps in the
 //! next; [`sets`] expands as-sets and route-sets for IRR clients.
 
+pub mod admit;
 pub mod caches;
+pub mod compact;
+pub mod files;
 pub mod flags;
 pub mod import;
 pub mod index;

@@ -420,7 +420,7 @@ impl Registry {
                     if found != id
                         && !out.contains(&found)
                         && !(query.no_personal
-                            && matches!(self.object(found).template.class, "person" | "role"))
+                            && matches!(self.template_of(found).class, "person" | "role"))
                     {
                         out.push(found);
                     }
@@ -474,7 +474,7 @@ impl Registry {
         };
         classes.iter().find_map(|class| {
             self.get(source, class, value)
-                .map(|id| (id, self.object(id).template.class))
+                .map(|id| (id, self.template_of(id).class))
         })
     }
 
@@ -486,7 +486,7 @@ impl Registry {
         index.one_less(span).and_then(|(_, ids)| {
             ids.iter()
                 .copied()
-                .find(|&p| self.object(p).source == stored.source)
+                .find(|&p| *self.source_of(p) == stored.source)
         })
     }
 
@@ -512,7 +512,8 @@ impl Registry {
                 let via_org = || {
                     let org =
                         self.get(&stored.source, "organisation", stored.object.value("org")?)?;
-                    let handle = self.object(org).object.value("abuse-c")?;
+                    let org = self.object(org);
+                    let handle = org.object.value("abuse-c")?;
                     self.abuse_role(&stored.source, handle)
                 };
                 contact.role = own.or_else(via_org);
@@ -646,7 +647,7 @@ impl Registry {
 
     /// Whether an object is the whole address space (no abuse contact is reported for it).
     pub fn is_whole_space(&self, id: ObjectId) -> bool {
-        let stored: &Stored = self.object(id);
+        let stored: &Stored = &self.object(id);
         matches!(stored.template.class, "inetnum" | "inet6num")
             && super::key::parse_range(stored.object.first_value())
                 .is_ok_and(|(family, span)| span.start == 0 && span.end == family_max(family))

@@ -8,6 +8,12 @@
 //! ends increase, and the ranges containing (or inside) a query are one run found by two
 //! binary searches. Equal ranges (a route with several origins) share one node.
 //! IPv4 and IPv6 live in separate indexes; a range is two `u128`s, inclusive.
+//!
+//! [`RangeIndexBuf::build`] lays the nodes out as three flat arrays (bounds, links, ids)
+//! that a registry file stores as they are; [`RangeIndex`] reads them in place, from memory
+//! or a mapped file. Reading never trusts the arrays: an index out of bounds reads as
+//! empty, a child always sits after its parent, and a query visits at most as many levels
+//! as there are nodes (a tree never needs more), so a damaged file cannot loop or panic.
 
 use std::ops::Range;
 
@@ -33,29 +39,45 @@ impl Span {
     }
 }
 
+/// Values per node in [`RangeIndex::links`]: ids from, ids to, children from, children to.
+const LINKS: usize = 4;
+
+/// One node as read: its range, the objects with exactly that range (`ids[ids]`), and the
+/// ranges directly inside it (`nodes[children]`).
 #[derive(Debug, Clone)]
 struct Node {
     span: Span,
-    /// The objects with exactly this range: `ids[ids]`.
     ids: Range<u32>,
-    /// The ranges directly inside this one: `nodes[children]`.
     children: Range<u32>,
 }
 
-/// One index: build once per registry generation, query from any thread.
+/// An index built in memory, in the layout a registry file stores.
 #[derive(Debug, Clone, Default)]
-pub struct RangeIndex {
-    nodes: Vec<Node>,
-    ids: Vec<u32>,
-    top: Range<u32>,
+pub struct RangeIndexBuf {
+    /// Two per node: start, end.
+    pub bounds: Vec<u128>,
+    /// [`LINKS`] per node.
+    pub links: Vec<u32>,
+    pub ids: Vec<u32>,
+    /// Nodes `0..top` are the outermost level.
+    pub top: u32,
+}
+
+/// One index, read in place: query from any thread.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RangeIndex<'a> {
+    bounds: &'a [u128],
+    links: &'a [u32],
+    ids: &'a [u32],
+    top: u32,
 }
 
 /// A range found and the objects that have it.
 pub type Found<'a> = (Span, &'a [u32]);
 
-impl RangeIndex {
+impl RangeIndexBuf {
     /// From (range, object id) pairs, in any order; an id may appear with several ranges.
-    pub fn build(items: impl IntoIterator<Item = (Span, u32)>) -> RangeIndex {
+    pub fn build(items: impl IntoIterator<Item = (Span, u32)>) -> RangeIndexBuf {
         let mut items: Vec<(Span, u32)> = items.into_iter().collect();
         // Start ascending, longer first, so a range comes after every range containing it.
         items.sort_unstable_by(|a, b| {
@@ -92,8 +114,8 @@ impl RangeIndex {
             parent.push(stack.last().copied());
             stack.push(i as u32);
         }
-        // Lay the nodes out level by level so each node's children are contiguous (and
-        // stay in start order).
+        // Lay the nodes out level by level (breadth first) so each node's children are
+        // contiguous, stay in start order, and come after their parent.
         let mut children: Vec<Vec<u32>> = vec![Vec::new(); spans.len()];
         let mut roots = Vec::new();
         for (i, p) in parent.iter().enumerate() {
@@ -102,7 +124,6 @@ impl RangeIndex {
                 None => roots.push(i as u32),
             }
         }
-        let mut nodes: Vec<Node> = Vec::with_capacity(spans.len());
         let mut position = vec![0u32; spans.len()];
         let mut queue: Vec<u32> = roots.clone();
         let mut head = 0;
@@ -112,43 +133,113 @@ impl RangeIndex {
             head += 1;
             queue.extend_from_slice(&children[i]);
         }
+        let mut out = RangeIndexBuf {
+            bounds: Vec::with_capacity(2 * spans.len()),
+            links: Vec::with_capacity(LINKS * spans.len()),
+            ids,
+            top: roots.len() as u32,
+        };
         for &i in &queue {
             let i = i as usize;
             let first = children[i].first().map_or(0, |&c| position[c as usize]);
-            nodes.push(Node {
-                span: spans[i].0,
-                ids: spans[i].1.clone(),
-                children: first..first + children[i].len() as u32,
-            });
+            out.bounds.extend([spans[i].0.start, spans[i].0.end]);
+            out.links.extend([
+                spans[i].1.start,
+                spans[i].1.end,
+                first,
+                first + children[i].len() as u32,
+            ]);
         }
+        out
+    }
+
+    pub fn view(&self) -> RangeIndex<'_> {
         RangeIndex {
-            nodes,
+            bounds: &self.bounds,
+            links: &self.links,
+            ids: &self.ids,
+            top: self.top,
+        }
+    }
+}
+
+impl<'a> RangeIndex<'a> {
+    /// An index over arrays a file holds (see [`RangeIndexBuf`]).
+    pub fn from_parts(bounds: &'a [u128], links: &'a [u32], ids: &'a [u32], top: u32) -> Self {
+        RangeIndex {
+            bounds,
+            links,
             ids,
-            top: 0..roots.len() as u32,
+            top,
         }
     }
 
     pub fn len(&self) -> usize {
-        self.nodes.len()
+        (self.bounds.len() / 2).min(self.links.len() / LINKS)
     }
 
     pub fn is_empty(&self) -> bool {
-        self.nodes.is_empty()
+        self.len() == 0
     }
 
-    fn level(&self, range: &Range<u32>) -> &[Node] {
-        &self.nodes[range.start as usize..range.end as usize]
+    /// Node `i`, or `None` past the end. Ranges that point outside the arrays, or children
+    /// that do not come after their parent, read as empty.
+    fn node(&self, i: u32) -> Option<Node> {
+        let at = i as usize;
+        if at >= self.len() {
+            return None;
+        }
+        let span = Span::new(self.bounds[2 * at], self.bounds[2 * at + 1])?;
+        let link = &self.links[LINKS * at..LINKS * at + LINKS];
+        let ids = if link[0] <= link[1] && (link[1] as usize) <= self.ids.len() {
+            link[0]..link[1]
+        } else {
+            0..0
+        };
+        let children = if i < link[2] && link[2] <= link[3] && (link[3] as usize) <= self.len() {
+            link[2]..link[3]
+        } else {
+            0..0
+        };
+        Some(Node {
+            span,
+            ids,
+            children,
+        })
     }
 
-    fn found(&self, node: &Node) -> Found<'_> {
+    /// The nodes of one level, in order.
+    fn level(&self, range: Range<u32>) -> impl Iterator<Item = Node> + '_ {
+        range.filter_map(move |i| self.node(i))
+    }
+
+    /// The first position in `range` whose node does not satisfy `pred` (a level is sorted
+    /// so `pred` holds for a prefix of it).
+    fn partition(&self, range: Range<u32>, pred: impl Fn(&Span) -> bool) -> u32 {
+        let (mut lo, mut hi) = (range.start, range.end);
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2;
+            match self.node(mid) {
+                Some(node) if pred(&node.span) => lo = mid + 1,
+                _ => hi = mid,
+            }
+        }
+        lo
+    }
+
+    fn found(&self, node: &Node) -> Found<'a> {
         (
             node.span,
             &self.ids[node.ids.start as usize..node.ids.end as usize],
         )
     }
 
+    fn top(&self) -> Range<u32> {
+        0..self.top.min(self.len() as u32)
+    }
+
     /// The objects whose range is exactly `q`.
-    pub fn exact(&self, q: Span) -> &[u32] {
+    pub fn exact(&self, q: Span) -> &'a [u32] {
         self.containing(q)
             .into_iter()
             .find(|(span, _)| *span == q)
@@ -156,17 +247,20 @@ impl RangeIndex {
     }
 
     /// Every range that contains `q`, `q` itself included, outermost first.
-    pub fn containing(&self, q: Span) -> Vec<Found<'_>> {
+    pub fn containing(&self, q: Span) -> Vec<Found<'a>> {
         let mut out = Vec::new();
-        let mut levels = vec![self.top.clone()];
+        let mut levels = vec![self.top()];
+        let mut budget = self.len() + 1;
         while let Some(range) = levels.pop() {
-            let level = self.level(&range);
+            if !spend(&mut budget) {
+                break;
+            }
             // Starts and ends both increase along a level: the containers are one run.
-            let hi = level.partition_point(|n| n.span.start <= q.start);
-            let lo = level[..hi].partition_point(|n| n.span.end < q.end);
-            for node in &level[lo..hi] {
-                out.push(self.found(node));
-                levels.push(node.children.clone());
+            let hi = self.partition(range.clone(), |s| s.start <= q.start);
+            let lo = self.partition(range.start..hi, |s| s.end < q.end);
+            for node in self.level(lo..hi) {
+                out.push(self.found(&node));
+                levels.push(node.children);
             }
         }
         out.sort_by_key(|(span, _)| std::cmp::Reverse(span.width()));
@@ -174,53 +268,56 @@ impl RangeIndex {
     }
 
     /// all-less: every range that contains `q`, not `q` itself, outermost first.
-    pub fn all_less(&self, q: Span) -> Vec<Found<'_>> {
+    pub fn all_less(&self, q: Span) -> Vec<Found<'a>> {
         let mut all = self.containing(q);
         all.retain(|(span, _)| *span != q);
         all
     }
 
     /// one-less: the smallest range that contains `q`, not `q` itself.
-    pub fn one_less(&self, q: Span) -> Option<Found<'_>> {
+    pub fn one_less(&self, q: Span) -> Option<Found<'a>> {
         self.all_less(q).pop()
     }
 
     /// The smallest range that contains `q`, `q` itself included (what an address lookup
     /// answers: the object, never its parent, when the range exists).
-    pub fn most_specific(&self, q: Span) -> Option<Found<'_>> {
+    pub fn most_specific(&self, q: Span) -> Option<Found<'a>> {
         self.containing(q).pop()
     }
 
     /// all-more: every range inside `q`, not `q` itself, in start order.
-    pub fn all_more(&self, q: Span) -> Vec<Found<'_>> {
+    pub fn all_more(&self, q: Span) -> Vec<Found<'a>> {
         self.inside(q, false)
     }
 
     /// one-more: the ranges inside `q` that no other range inside `q` contains.
-    pub fn one_more(&self, q: Span) -> Vec<Found<'_>> {
+    pub fn one_more(&self, q: Span) -> Vec<Found<'a>> {
         self.inside(q, true)
     }
 
-    fn inside(&self, q: Span, outermost_only: bool) -> Vec<Found<'_>> {
-        let mut out: Vec<Found<'_>> = Vec::new();
-        let mut levels = vec![self.top.clone()];
+    fn inside(&self, q: Span, outermost_only: bool) -> Vec<Found<'a>> {
+        let mut out: Vec<Found<'a>> = Vec::new();
+        let mut levels = vec![self.top()];
+        let mut budget = self.len() + 1;
         while let Some(range) = levels.pop() {
-            let level = self.level(&range);
+            if !spend(&mut budget) {
+                break;
+            }
             // Ranges that overlap q at all: start <= q.end and end >= q.start.
-            let from = level.partition_point(|n| n.span.end < q.start);
-            let to = level.partition_point(|n| n.span.start <= q.end);
-            for node in level.get(from..to).unwrap_or(&[]) {
+            let from = self.partition(range.clone(), |s| s.end < q.start);
+            let to = self.partition(range.clone(), |s| s.start <= q.end);
+            for node in self.level(from..to.max(from)) {
                 if node.span == q {
                     // The query's own range: not an answer, but what it holds is.
-                    levels.push(node.children.clone());
+                    levels.push(node.children);
                 } else if q.contains(&node.span) {
-                    out.push(self.found(node));
+                    out.push(self.found(&node));
                     if !outermost_only {
-                        self.subtree(node, &mut out);
+                        self.subtree(&node, &mut out, &mut budget);
                     }
                 } else {
                     // Overlaps q without being inside it: some of its descendants may be.
-                    levels.push(node.children.clone());
+                    levels.push(node.children);
                 }
             }
         }
@@ -234,14 +331,28 @@ impl RangeIndex {
         out
     }
 
-    fn subtree<'a>(&'a self, node: &Node, out: &mut Vec<Found<'a>>) {
+    fn subtree(&self, node: &Node, out: &mut Vec<Found<'a>>, budget: &mut usize) {
         let mut levels = vec![node.children.clone()];
         while let Some(range) = levels.pop() {
-            for child in self.level(&range) {
-                out.push(self.found(child));
-                levels.push(child.children.clone());
+            if !spend(budget) {
+                break;
+            }
+            for child in self.level(range) {
+                out.push(self.found(&child));
+                levels.push(child.children);
             }
         }
+    }
+}
+/// Count one level visited; false once more levels were visited than a tree of the
+/// index's nodes has (only a damaged file gets there).
+fn spend(budget: &mut usize) -> bool {
+    match budget.checked_sub(1) {
+        Some(left) => {
+            *budget = left;
+            true
+        }
+        None => false,
     }
 }
 
@@ -265,7 +376,8 @@ mod tests {
         let odd = v4("192.0.2.10", "192.0.2.37");
         let inner = v4("192.0.2.16", "192.0.2.31");
         let other = v4("192.0.2.128", "192.0.2.191");
-        let index = RangeIndex::build([(all, 1), (odd, 2), (inner, 3), (other, 4), (inner, 5)]);
+        let buf = RangeIndexBuf::build([(all, 1), (odd, 2), (inner, 3), (other, 4), (inner, 5)]);
+        let index = buf.view();
         assert_eq!(index.len(), 4, "equal ranges share a node");
         assert_eq!(index.exact(inner), &[3, 5]);
         assert_eq!(index.exact(v4("192.0.2.16", "192.0.2.30")), &[] as &[u32]);
@@ -289,10 +401,11 @@ mod tests {
         assert_eq!(index.one_less(between).unwrap().0, all);
         // IPv6-sized numbers.
         let whole = Span::new(0, u128::MAX).unwrap();
-        let v6 = RangeIndex::build([
+        let v6 = RangeIndexBuf::build([
             (whole, 9),
             (Span::new(1 << 120, (2 << 120) - 1).unwrap(), 10),
         ]);
+        let v6 = v6.view();
         assert_eq!(
             v6.one_less(Span::new(3 << 119, 3 << 119).unwrap())
                 .unwrap()
@@ -300,7 +413,7 @@ mod tests {
             &[10]
         );
         assert_eq!(spans(&v6.one_more(whole)).len(), 1);
-        assert!(RangeIndex::build([]).containing(whole).is_empty());
+        assert!(RangeIndexBuf::build([]).view().containing(whole).is_empty());
     }
 
     /// Ranges as a registry holds them: CIDR prefixes (nested or disjoint) mixed with
@@ -321,7 +434,8 @@ mod tests {
         #[test]
         fn every_query_agrees_with_a_scan(items in ranges(), a in 0u128..256, b in 0u128..256) {
             let q = Span::new(a.min(b), a.max(b)).unwrap();
-            let index = RangeIndex::build(items.iter().enumerate().map(|(i, s)| (*s, i as u32)));
+            let buf = RangeIndexBuf::build(items.iter().enumerate().map(|(i, s)| (*s, i as u32)));
+            let index = buf.view();
             let mut distinct: Vec<Span> = items.clone();
             distinct.sort();
             distinct.dedup();

@@ -1,7 +1,8 @@
-//! The registry a server answers from: one generation in memory, loaded from the store at
-//! start and again when an import (here or by the CLI in another process) bumps the
-//! store's registry generation. Readers hold an `Arc` of one generation for the length of
-//! a request, so an answer never mixes two.
+//! The registry a server answers from: one generation, opened from its registry file in the
+//! data directory (`files.rs`: built from the store when missing, mapped, never rebuilt at
+//! start when present) and again when an import (here or by the CLI in another process)
+//! bumps the store's registry generation. Readers hold an `Arc` of one generation for the
+//! length of a request, so an answer never mixes two.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -29,6 +30,9 @@ pub struct Generation {
 #[derive(Debug)]
 pub struct RegistryService {
     store: Store,
+    /// Where generation files live; `None` builds each generation in memory (tests, and
+    /// tools that open a store without a data directory).
+    dir: Option<std::path::PathBuf>,
     current: ArcSwap<Generation>,
     loading: tokio::sync::Mutex<()>,
 }
@@ -50,8 +54,17 @@ impl RegistryService {
     pub fn new(store: Store) -> RegistryService {
         RegistryService {
             store,
+            dir: None,
             current: ArcSwap::from_pointee(Generation::default()),
             loading: tokio::sync::Mutex::new(()),
+        }
+    }
+
+    /// A service whose generations are files in `dir` (see `files.rs`).
+    pub fn with_dir(store: Store, dir: std::path::PathBuf) -> RegistryService {
+        RegistryService {
+            dir: Some(dir),
+            ..RegistryService::new(store)
         }
     }
 
@@ -89,32 +102,13 @@ impl RegistryService {
             return Ok(());
         }
         let sources = self.store.registry_sources().await?;
-        let mut texts = Vec::with_capacity(sources.len());
-        for source in &sources {
-            texts.push((
-                source.name.clone(),
-                self.store.registry_texts(&source.name).await?,
-            ));
-        }
-        // Parsing and indexing a million objects takes seconds: off the async workers.
-        let registry = tokio::task::spawn_blocking(move || {
-            let objects = texts.into_iter().flat_map(|(source, chunks)| {
-                chunks.into_iter().flat_map(move |chunk| {
-                    let source = source.clone();
-                    // Stored objects parsed before; a chunk is dropped once read.
-                    parse(&chunk)
-                        .filter_map(Result::ok)
-                        .map(move |object| (source.clone(), object))
-                        .collect::<Vec<_>>()
-                })
-            });
-            let registry = Registry::build(objects).0;
-            // The build's temporaries (chunks, parse buffers, staging maps) go back now.
-            crate::release_free_heap();
-            registry
-        })
-        .await
-        .map_err(|e| StoreError::Db(format!("registry load failed: {e}")))?;
+        let (registry, generation, sources) = match &self.dir {
+            Some(dir) => super::files::open_or_build(&self.store, dir, generation, sources).await?,
+            None => {
+                let (registry, generation, sources) = build_in_memory(&self.store).await?;
+                (registry, generation, sources)
+            }
+        };
         tracing::info!(objects = registry.len(), generation, "registry loaded");
         self.current.store(Arc::new(Generation {
             registry,
@@ -123,6 +117,9 @@ impl RegistryService {
             loaded_at: now_unix(),
             loaded: true,
         }));
+        if let Some(dir) = &self.dir {
+            super::files::remove_others(dir, generation);
+        }
         Ok(())
     }
 
@@ -155,6 +152,29 @@ impl RegistryService {
             .registry_history(source, class, canonical_key)
             .await
     }
+}
+
+/// The store's registry as a generation in memory (no data directory): streamed from the
+/// store like a file build, into a buffer instead of a file.
+async fn build_in_memory(store: &Store) -> Result<(Registry, i64, Vec<SourceRow>), StoreError> {
+    let (sink, mut chunks) = tokio::sync::mpsc::channel::<(String, String)>(4);
+    let building = tokio::task::spawn_blocking(move || {
+        let mut objects = Vec::new();
+        while let Some((source, texts)) = chunks.blocking_recv() {
+            objects.extend(
+                parse(&texts)
+                    .filter_map(Result::ok)
+                    .map(|object| (source.clone(), object)),
+            );
+        }
+        Registry::build(objects).0
+    });
+    let read = store.registry_stream(sink).await;
+    let registry = building
+        .await
+        .map_err(|e| StoreError::Db(format!("registry load failed: {e}")))?;
+    let (generation, sources) = read?;
+    Ok((registry, generation, sources))
 }
 
 /// How far an import is, for a progress display.

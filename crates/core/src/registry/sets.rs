@@ -77,7 +77,7 @@ impl Registry {
     /// registry: its `members` and `mp-members`, and the objects that name it in
     /// `member-of` and are maintained by one of its `mbrs-by-ref` maintainers (or any,
     /// with `ANY`).
-    fn each_member<'a>(&'a self, id: ObjectId, mut visit: impl FnMut(&'a str)) {
+    fn each_member(&self, id: ObjectId, mut visit: impl FnMut(&str)) {
         let set = self.object(id);
         for attribute in set.object.attributes() {
             if attribute.name != "members" && attribute.name != "mp-members" {
@@ -101,10 +101,10 @@ impl Registry {
         }
         let any = by_ref.iter().any(|m| m.eq_ignore_ascii_case("ANY"));
         for &member in self.inverse("member-of", &set.key) {
-            let object = self.object(member);
-            if object.source != set.source {
+            if *self.source_of(member) != set.source {
                 continue;
             }
+            let object = self.object(member);
             let maintained = any
                 || object
                     .object
@@ -208,7 +208,7 @@ impl Registry {
             if family.is_some_and(|f| (f == Family::V6) != route.v6) {
                 continue;
             }
-            out.push(self.route_prefix(route));
+            out.push(self.route_prefix(&route));
         }
     }
 
@@ -234,7 +234,7 @@ impl Registry {
             .get_or(cache_key("members", name, sources, exclude), || {
                 let root = self.set(name, sources)?;
                 let expansion = self.expand(name, sources, exclude)?;
-                Some(if self.object(root).template.class == "as-set" {
+                Some(if self.template_of(root).class == "as-set" {
                     Listing::of(expansion.asns.iter().map(|asn| format!("AS{asn}")))
                 } else {
                     let mut prefixes: Vec<&str> =
@@ -295,7 +295,7 @@ impl Registry {
             sources.is_empty()
                 || sources
                     .iter()
-                    .any(|s| s.eq_ignore_ascii_case(&self.object(*id).source))
+                    .any(|s| s.eq_ignore_ascii_case(self.source_of(*id)))
         };
         let mut out: Vec<ObjectId> = match search {
             RouteSearch::Exact => index.exact(span).to_vec(),

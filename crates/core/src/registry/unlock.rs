@@ -115,7 +115,8 @@ impl Unlocker {
         {
             return known;
         }
-        let auths: Vec<&str> = registry.object(holder).object.values("auth").collect();
+        let holder_object = registry.object(holder);
+        let auths: Vec<&str> = holder_object.object.values("auth").collect();
         let mut accepted = false;
         for (password, digest) in &self.passwords {
             let key = (holder, *digest);

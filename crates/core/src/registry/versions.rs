@@ -106,7 +106,7 @@ impl RegistryService {
         };
         let key = registry.get(source, template.class, key).map_or_else(
             || key.trim().to_string(),
-            |id| registry.object(id).key.to_string(),
+            |id| registry.key_of(id).to_string(),
         );
         Ok(Versions {
             source: source.to_string(),
@@ -162,7 +162,7 @@ impl Registry {
             )
         });
         AbuseMailbox {
-            resource: announced_key(self.object(id)),
+            resource: announced_key(&self.object(id)),
             role_key,
             email,
             org_id: contact.org_id.unwrap_or_default(),

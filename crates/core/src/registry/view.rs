@@ -299,7 +299,7 @@ source:      TEST
     fn irrd_text_keeps_every_attribute_and_masks_hashes_as_irrd_does() {
         let r = registry(MNT);
         let mut text = String::new();
-        irrd_text(r.object(0), &mut text);
+        irrd_text(&r.object(0), &mut text);
         assert_eq!(
             text,
             "mntner:         EX-MNT\ndescr:          one\n                two   # a comment\n\
@@ -310,13 +310,14 @@ source:      TEST
         // An empty continuation inside a value is a `+` line; a line of spaces never is.
         let r = registry("person: A\nAddress: one\n \t\n\ttwo\nnic-hdl: A1-TEST\nsource: TEST\n");
         let mut text = String::new();
-        irrd_text(r.object(0), &mut text);
+        irrd_text(&r.object(0), &mut text);
         assert_eq!(
             text,
             "person:         A\naddress:        one\n+               \n\t               two\n\
              nic-hdl:        A1-TEST\nsource:         TEST\n"
         );
-        let v = view(r.object(0), true, true);
+        let stored = r.object(0);
+        let v = view(&stored, true, true);
         let mut ripe = String::new();
         rpsl_text(&v, &mut ripe);
         assert!(ripe.contains("one\n+\n                two\n"), "{ripe:?}");
@@ -329,7 +330,7 @@ source:      TEST
     #[test]
     fn filtering_masks_hashes_and_removes_notifications() {
         let r = registry(MNT);
-        let stored = r.object(0);
+        let stored = &r.object(0);
         let v = view(stored, false, false);
         let names: Vec<&str> = v.attributes.iter().map(|a| a.name).collect();
         assert_eq!(

@@ -505,6 +505,15 @@ pub trait Backend: Send + Sync + std::fmt::Debug {
         source: &'a str,
     ) -> BoxFuture<'a, Result<Vec<String>, StoreError>>;
 
+    /// Every current object text of every source, read at one generation and sent to
+    /// `sink` as (source, chunk) in the shape of [`registry_texts`](Self::registry_texts);
+    /// returns the generation read and the sources as they were at it. The sink is
+    /// bounded: a registry file is built from it holding a few chunks at a time.
+    fn registry_stream<'a>(
+        &'a self,
+        sink: tokio::sync::mpsc::Sender<(String, String)>,
+    ) -> BoxFuture<'a, Result<(i64, Vec<SourceRow>), StoreError>>;
+
     /// Apply one import in one transaction: add, change (keeping the old text as a
     /// version) and delete objects, record the source's serial and time, bump the
     /// generation. Returns the new generation.

@@ -108,8 +108,9 @@ pub async fn start(config: Config) -> anyhow::Result<Started> {
     };
     // Loaded in the background by `refresh_registry` (its first tick is at once): the
     // other APIs serve meanwhile, the registry's answers 503 until it is loaded.
-    let registry = Arc::new(ipintel_core::registry::service::RegistryService::new(
+    let registry = Arc::new(ipintel_core::registry::service::RegistryService::with_dir(
         store.clone(),
+        registry_dir(&config),
     ));
     let accounts = Accounts::load(store, plans).await?;
     let options = config.geo_options(config.geoip.verify);
@@ -180,6 +181,11 @@ pub async fn start(config: Config) -> anyhow::Result<Started> {
 
 /// Create the data directory (and missing parents) readable by the owner only: it holds the
 /// store. A directory that exists keeps its mode.
+/// Where the registry's generation files live: `registry/` in the data directory.
+pub fn registry_dir(config: &Config) -> std::path::PathBuf {
+    config.data_dir.join("registry")
+}
+
 pub fn create_data_dir(path: &std::path::Path) -> anyhow::Result<()> {
     use std::os::unix::fs::DirBuilderExt;
     std::fs::DirBuilder::new()

@@ -252,6 +252,10 @@ pub enum RegistryCommand {
         #[arg(value_name = "SOURCE")]
         source: String,
     },
+    /// Build the registry file of the store's current generation again (in the data
+    /// directory's `registry/`), replacing the one there. A server builds a missing or
+    /// damaged file by itself; this does it ahead of time, or after a file was lost.
+    Rebuild,
     /// List the sources with their serial, import time and object count.
     Sources {
         #[arg(long)]

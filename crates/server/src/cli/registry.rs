@@ -1,4 +1,6 @@
-//! `ipintel registry`: import dumps into a source, remove a source, list the sources.
+//! `ipintel registry`: import dumps into a source, remove a source, build the registry
+//! file again, list the sources. An import or a removal also writes the new generation's
+//! file, so a server started afterwards opens it at once.
 
 use super::open_store;
 use crate::config::Config;
@@ -24,6 +26,17 @@ pub async fn registry(
             let started = std::time::Instant::now();
             let mut progress = ImportProgress::new();
             let result = service::import(&store, &source, &files, serial, &mut progress).await;
+            let indexed = match &result {
+                Ok(_) => {
+                    service::Progress::phase(&mut progress, "indexing");
+                    let clock = std::time::Instant::now();
+                    Some((
+                        build_file(config, &store).await,
+                        clock.elapsed().as_secs_f64(),
+                    ))
+                }
+                Err(_) => None,
+            };
             progress.finish();
             store.close().await;
             let summary = match result {
@@ -34,6 +47,16 @@ pub async fn registry(
                 }
             };
             let seconds = started.elapsed().as_secs_f64();
+            let mut summary = summary;
+            let mut file = None;
+            if let Some((built, indexing)) = indexed {
+                summary.phases.push(("indexing", indexing));
+                // The import is stored either way; a server builds the file itself.
+                match built {
+                    Ok(built) => file = Some(built.path.display().to_string()),
+                    Err(e) => eprintln!("warning: the registry file was not written ({e}); a server builds it when it loads the registry"),
+                }
+            }
             if json {
                 let left = |l: &Vec<ipintel_core::registry::import::Left>| {
                     l.iter()
@@ -48,7 +71,7 @@ pub async fn registry(
                         "unchanged": summary.unchanged, "deleted": summary.deleted,
                         "repeated": summary.repeated, "skipped": left(&summary.skipped),
                         "warnings": summary.warnings, "warning_examples": left(&summary.warning_examples),
-                        "seconds": seconds,
+                        "seconds": seconds, "file": file,
                         "phases": summary.phases.iter().map(|(p, s)| (p.to_string(), serde_json::json!(s))).collect::<serde_json::Map<_, _>>(),
                     })
                 );
@@ -100,6 +123,11 @@ pub async fn registry(
         RegistryCommand::Remove { source } => {
             let store = open_store(config, false).await?;
             let result = service::remove(&store, &source).await;
+            if result.is_ok() {
+                if let Err(e) = build_file(config, &store).await {
+                    eprintln!("warning: the registry file was not written ({e}); a server builds it when it loads the registry");
+                }
+            }
             store.close().await;
             match result {
                 Ok(n) => {
@@ -107,6 +135,36 @@ pub async fn registry(
                         "{}: removed, {n} objects deleted",
                         source.to_ascii_uppercase()
                     );
+                    Ok(0)
+                }
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    Ok(1)
+                }
+            }
+        }
+        RegistryCommand::Rebuild => {
+            let store = open_store(config, false).await?;
+            let clock = std::time::Instant::now();
+            let built = build_file(config, &store).await;
+            store.close().await;
+            match built {
+                Ok(built) => {
+                    let size = std::fs::metadata(&built.path).map_or(0, |m| m.len());
+                    println!(
+                        "{}: {} objects of generation {} in {:.1} s, {:.1} MB",
+                        built.path.display(),
+                        built.objects,
+                        built.generation,
+                        clock.elapsed().as_secs_f64(),
+                        size as f64 / 1e6
+                    );
+                    if built.skipped > 0 {
+                        println!(
+                            "{} stored objects could not be indexed (see the log)",
+                            built.skipped
+                        );
+                    }
                     Ok(0)
                 }
                 Err(e) => {
@@ -147,6 +205,18 @@ pub async fn registry(
             Ok(0)
         }
     }
+}
+
+/// Write the registry file of the store's current generation, and remove older ones.
+async fn build_file(
+    config: &Config,
+    store: &ipintel_core::store::Store,
+) -> Result<ipintel_core::registry::files::Built, ipintel_core::store::StoreError> {
+    use ipintel_core::registry::files;
+    let dir = crate::app::registry_dir(config);
+    let built = files::build(store, &dir).await?;
+    files::remove_others(&dir, built.generation);
+    Ok(built)
 }
 
 /// The import's progress bar on a terminal (bytes, objects/s, ETA); nothing otherwise.

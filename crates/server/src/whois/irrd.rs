@@ -211,7 +211,7 @@ fn in_sources(registry: &Registry, id: ObjectId, sources: &[String]) -> bool {
     sources.is_empty()
         || sources
             .iter()
-            .any(|s| s.eq_ignore_ascii_case(&registry.object(id).source))
+            .any(|s| s.eq_ignore_ascii_case(registry.source_of(id)))
 }
 
 /// `!s-lc`, `!s-*`, `!sSRC[,SRC]`.
@@ -322,7 +322,7 @@ fn objects(registry: &Registry, ids: &[ObjectId]) -> Answer {
         if i > 0 {
             out.push('\n');
         }
-        irrd_text(registry.object(id), &mut out);
+        irrd_text(&registry.object(id), &mut out);
     }
     while out.ends_with('\n') {
         out.pop();

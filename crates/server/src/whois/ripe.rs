@@ -452,7 +452,7 @@ fn search(
             return false;
         }
         written += 1;
-        let stored = registry.object(id);
+        let stored = &registry.object(id);
         let mut view = view_with(stored, unfiltered, false, true);
         if primary_keys {
             keep_keys(stored, &mut view);
@@ -463,7 +463,7 @@ fn search(
     };
     if brief {
         for group in &answer.groups {
-            let stored = registry.object(group.primary);
+            let stored = &registry.object(group.primary);
             if !is_resource(stored) {
                 continue;
             }
@@ -494,7 +494,7 @@ fn search(
         }
     } else {
         'groups: for group in &answer.groups {
-            let stored = registry.object(group.primary);
+            let stored = &registry.object(group.primary);
             body.push_str(&message(&format!(
                 "Information related to '{}'",
                 announced_key(stored)
@@ -525,7 +525,7 @@ fn abuse_mailbox(registry: &Registry, id: ObjectId) -> Option<String> {
 
 /// `% Abuse contact for 'K' is 'E'` (or that there is none) before a resource.
 fn abuse_line(registry: &Registry, id: ObjectId, body: &mut String) {
-    let stored = registry.object(id);
+    let stored = &registry.object(id);
     if !is_resource(stored) {
         return;
     }
@@ -626,10 +626,9 @@ async fn versions(
     };
     // The object whose primary key is the key asked (AS64497's aut-num, not the as-block
     // that holds it), else the first one found.
-    let versioned =
-        |id: &ObjectId| !matches!(registry.object(*id).template.class, "person" | "role");
+    let versioned = |id: &ObjectId| !matches!(registry.template_of(*id).class, "person" | "role");
     let same_key = |id: &ObjectId| {
-        let stored = registry.object(*id);
+        let stored = &registry.object(*id);
         let canonical = |key: &str| {
             ipintel_core::registry::index::canonical_key(stored.template, key)
                 .map(|k| k.into_owned())
@@ -649,7 +648,7 @@ async fn versions(
         }
         return no_entries(registry, &query);
     };
-    let stored = registry.object(id);
+    let stored = &registry.object(id);
     let versions = match session
         .state
         .registry

@@ -1284,3 +1284,68 @@ async fn registry_ranges_answer_in_v1_and_in_qradar_whois_tasks() {
         }
     }
 }
+
+/// The CLI's import writes the generation's registry file; a service opening the store
+/// again maps it without writing it; a file cut short is rebuilt from the store with the
+/// same answers; `ipintel registry rebuild` writes it again.
+#[tokio::test]
+async fn registry_files_are_opened_as_they_are_and_rebuilt_when_cut() {
+    use ipintel_core::registry::service::RegistryService;
+    let s = server().await;
+    let generation = s.state.registry.current().generation;
+    let data = s.data_dir();
+    let file = data.join(format!("registry/generation-{generation}.ipreg"));
+    assert!(file.exists(), "the import wrote {}", file.display());
+    let answer = |registry: &ipintel_core::registry::index::Registry| {
+        let id = registry
+            .get("TEST", "person", "AE1-TEST")
+            .expect("AE1-TEST");
+        (registry.len(), registry.object(id).object.text.to_string())
+    };
+    let served = answer(&s.state.registry.current().registry);
+    let _dir = s.stop().await;
+
+    let open = || async {
+        let store = ipintel_core::store::Store::open_sqlite(&data.join("ipintel.db"))
+            .await
+            .unwrap();
+        let service = RegistryService::with_dir(store.clone(), data.join("registry"));
+        service.refresh().await.unwrap();
+        store.close().await;
+        service
+    };
+    let written = std::fs::read(&file).unwrap();
+    let modified = std::fs::metadata(&file).unwrap().modified().unwrap();
+    let service = open().await;
+    assert_eq!(answer(&service.current().registry), served);
+    assert_eq!(
+        std::fs::metadata(&file).unwrap().modified().unwrap(),
+        modified,
+        "opened, not written again"
+    );
+    drop(service);
+
+    std::fs::write(&file, &written[..written.len() / 2]).unwrap();
+    let service = open().await;
+    assert_eq!(answer(&service.current().registry), served, "rebuilt");
+    assert_eq!(
+        std::fs::read(&file).unwrap(),
+        written,
+        "the same file again"
+    );
+    drop(service);
+
+    std::fs::remove_file(&file).unwrap();
+    let out = ipintel_async(&["--data-dir", data.to_str().unwrap(), "registry", "rebuild"]).await;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout} {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains(&format!("generation-{generation}.ipreg")),
+        "{stdout}"
+    );
+    assert_eq!(std::fs::read(&file).unwrap(), written);
+}

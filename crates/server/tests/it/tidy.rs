@@ -505,3 +505,24 @@ fn whois_never_touches_the_store() {
     });
     assert!(bad.is_empty(), "whois/ reaches the store: {bad:#?}");
 }
+
+/// ARCHITECTURE.md names every `unsafe` block; a new one is a decision, not an accident.
+#[test]
+fn unsafe_code_is_only_where_the_architecture_says() {
+    let words = ["unsafe {", "unsafe fn", "unsafe impl"];
+    let mut found = violations("crates", |file, line| {
+        !file.ends_with("tidy.rs") && words.iter().any(|w| line.contains(w))
+    });
+    found.sort();
+    let files: Vec<&str> = found.iter().map(|f| f.split(':').next().unwrap()).collect();
+    assert_eq!(
+        files,
+        [
+            "crates/core/src/lib.rs",
+            "crates/core/src/registry/compact.rs"
+        ],
+        "{found:#?}"
+    );
+    let architecture = std::fs::read_to_string(root().join("ARCHITECTURE.md")).unwrap();
+    assert!(architecture.contains("two `unsafe` blocks"));
+}

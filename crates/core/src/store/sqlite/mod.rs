@@ -1270,6 +1270,13 @@ impl Backend for SqliteStore {
         Box::pin(SqliteStore::registry_digests(self, source))
     }
 
+    fn registry_stream<'a>(
+        &'a self,
+        sink: tokio::sync::mpsc::Sender<(String, String)>,
+    ) -> BoxFuture<'a, Result<(i64, Vec<SourceRow>), StoreError>> {
+        Box::pin(SqliteStore::registry_stream(self, sink))
+    }
+
     fn registry_texts<'a>(
         &'a self,
         source: &'a str,

@@ -52,20 +52,8 @@ impl SqliteStore {
     }
 
     pub async fn registry_sources(&self) -> Result<Vec<SourceRow>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT name, serial, imported_at, objects FROM registry_sources ORDER BY name",
-        )
-        .fetch_all(&self.pool)
-        .await?;
-        Ok(rows
-            .iter()
-            .map(|r| SourceRow {
-                name: r.get(0),
-                serial: r.get(1),
-                imported_at: r.get(2),
-                objects: r.get::<i64, _>(3) as u64,
-            })
-            .collect())
+        let mut conn = self.pool.acquire().await?;
+        sources_in(&mut conn).await
     }
 
     pub async fn registry_digests(&self, source: &str) -> Result<Vec<StoredDigest>, StoreError> {
@@ -106,38 +94,45 @@ impl SqliteStore {
     /// One read transaction, so the chunks are of one generation.
     async fn chunks(&self, source: &str, expr: &str) -> Result<Vec<String>, StoreError> {
         let mut tx = self.pool.begin().await?;
-        let committed: i64 = sqlx::query_scalar("SELECT value FROM meta WHERE name = 'registry'")
-            .fetch_one(&mut *tx)
-            .await?;
-        let (first, last): (Option<i64>, Option<i64>) =
-            sqlx::query_as("SELECT MIN(rowid), MAX(rowid) FROM registry_objects WHERE source = ?")
-                .bind(source)
-                .fetch_one(&mut *tx)
-                .await?;
-        let (Some(first), Some(last)) = (first, last) else {
-            return Ok(Vec::new());
-        };
-        // NOT INDEXED: by the rowid range, not the (source, class, key) index, which would
-        // visit every row of the source for each chunk.
-        let sql = format!(
-            "SELECT group_concat({expr}, char(10)) FROM registry_objects NOT INDEXED
-             WHERE rowid >= ?2 AND rowid < ?3 AND source = ?4 AND {VISIBLE}"
-        );
+        let committed = committed_in(&mut tx).await?;
         let mut out = Vec::new();
-        let mut from = first;
-        while from <= last {
-            let chunk: Option<String> = sqlx::query_scalar(&sql)
-                .bind(committed)
-                .bind(from)
-                .bind(from + CHUNK_ROWS)
-                .bind(source)
-                .fetch_one(&mut *tx)
-                .await?;
-            out.extend(chunk);
-            from += CHUNK_ROWS;
+        if let Some((first, last)) = rowid_bounds(&mut tx, source).await? {
+            let mut from = first;
+            while from <= last {
+                out.extend(chunk(&mut tx, committed, source, expr, from).await?);
+                from += CHUNK_ROWS;
+            }
         }
         tx.commit().await?;
         Ok(out)
+    }
+
+    /// Every source's object texts, in one read transaction (one generation), sent to
+    /// `sink` in chunks; returns the generation read. The sink is bounded, so a reader
+    /// holds a few chunks, never the registry. Stops when the receiver is gone.
+    pub async fn registry_stream(
+        &self,
+        sink: tokio::sync::mpsc::Sender<(String, String)>,
+    ) -> Result<(i64, Vec<SourceRow>), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let committed = committed_in(&mut tx).await?;
+        let sources = sources_in(&mut tx).await?;
+        for source in sources.iter().map(|s| s.name.clone()) {
+            let Some((first, last)) = rowid_bounds(&mut tx, &source).await? else {
+                continue;
+            };
+            let mut from = first;
+            while from <= last {
+                if let Some(texts) = chunk(&mut tx, committed, &source, "text", from).await? {
+                    if sink.send((source.clone(), texts)).await.is_err() {
+                        return Err(StoreError::Db("the registry reader stopped".into()));
+                    }
+                }
+                from += CHUNK_ROWS;
+            }
+        }
+        tx.commit().await?;
+        Ok((committed, sources))
     }
 
     pub async fn registry_apply(&self, changes: &RegistryChanges) -> Result<i64, StoreError> {
@@ -748,4 +743,67 @@ fn ring_random_8() -> Result<[u8; 8], StoreError> {
         .fill(&mut bytes)
         .map_err(|_| StoreError::Io("no randomness for the import claim".into()))?;
     Ok(bytes)
+}
+
+type Tx<'c> = sqlx::Transaction<'c, sqlx::Sqlite>;
+
+/// The committed registry generation, read inside `tx`.
+async fn committed_in(tx: &mut Tx<'_>) -> Result<i64, StoreError> {
+    Ok(
+        sqlx::query_scalar("SELECT value FROM meta WHERE name = 'registry'")
+            .fetch_one(&mut **tx)
+            .await?,
+    )
+}
+
+/// The first and last rowid of `source`'s rows, any generation.
+async fn rowid_bounds(tx: &mut Tx<'_>, source: &str) -> Result<Option<(i64, i64)>, StoreError> {
+    let (first, last): (Option<i64>, Option<i64>) =
+        sqlx::query_as("SELECT MIN(rowid), MAX(rowid) FROM registry_objects WHERE source = ?")
+            .bind(source)
+            .fetch_one(&mut **tx)
+            .await?;
+    Ok(first.zip(last))
+}
+
+/// `expr` of `source`'s rows visible at `committed` with rowids from `from` (a chunk of
+/// [`CHUNK_ROWS`]), joined by newlines; `None` when the range holds none.
+async fn chunk(
+    tx: &mut Tx<'_>,
+    committed: i64,
+    source: &str,
+    expr: &str,
+    from: i64,
+) -> Result<Option<String>, StoreError> {
+    // NOT INDEXED: by the rowid range, not the (source, class, key) index, which would
+    // visit every row of the source for each chunk.
+    let sql = format!(
+        "SELECT group_concat({expr}, char(10)) FROM registry_objects NOT INDEXED
+         WHERE rowid >= ?2 AND rowid < ?3 AND source = ?4 AND {VISIBLE}"
+    );
+    Ok(sqlx::query_scalar(&sql)
+        .bind(committed)
+        .bind(from)
+        .bind(from + CHUNK_ROWS)
+        .bind(source)
+        .fetch_one(&mut **tx)
+        .await?)
+}
+
+/// Every registry source with its last import, by name.
+async fn sources_in(conn: &mut sqlx::SqliteConnection) -> Result<Vec<SourceRow>, StoreError> {
+    let rows = sqlx::query(
+        "SELECT name, serial, imported_at, objects FROM registry_sources ORDER BY name",
+    )
+    .fetch_all(&mut *conn)
+    .await?;
+    Ok(rows
+        .iter()
+        .map(|r| SourceRow {
+            name: r.get(0),
+            serial: r.get(1),
+            imported_at: r.get(2),
+            objects: r.get::<i64, _>(3) as u64,
+        })
+        .collect())
 }

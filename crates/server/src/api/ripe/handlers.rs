@@ -497,17 +497,22 @@ fn search_document(
             if cancel.is_cancelled() {
                 return Err(cancelled());
             }
-            renderer.text(Some(id), registry.object(id), &mut text);
+            renderer.text(Some(id), &registry.object(id), &mut text);
         }
         return Ok(r.text(text));
     }
-    let mut objects: Vec<Node> = Vec::with_capacity(page.len());
+    // Objects are read from the generation's file; the rendered nodes borrow them.
+    let mut stored = Vec::with_capacity(page.len());
     for &id in page {
         if cancel.is_cancelled() {
             return Err(cancelled());
         }
-        objects.push(renderer.object(Some(id), registry.object(id), None));
+        stored.push((id, registry.object(id)));
     }
+    let objects: Vec<Node> = stored
+        .iter()
+        .map(|(id, object)| renderer.object(Some(*id), object, None))
+        .collect();
     let value_list = |name: &'static str, key: &'static str, values: Vec<String>| {
         Node::wrap(
             name,
@@ -620,10 +625,11 @@ pub async fn lookup(
                 let renderer = r.renderer(options);
                 if r.format == Format::Text {
                     let mut text = String::new();
-                    renderer.text(Some(id), registry.object(id), &mut text);
+                    renderer.text(Some(id), &registry.object(id), &mut text);
                     return Ok(r.text(text));
                 }
-                let object = renderer.object(Some(id), registry.object(id), None);
+                let stored = registry.object(id);
+                let object = renderer.object(Some(id), &stored, None);
                 Ok(r.respond(vec![("objects", Node::wrap("object", vec![object]))], true))
             })
             .await

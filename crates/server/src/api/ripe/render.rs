@@ -220,7 +220,7 @@ impl Renderer<'_> {
                 return self
                     .registry
                     .get(source, "key-cert", value)
-                    .map(|id| ("key-cert", self.registry.object(id).key.to_string()));
+                    .map(|id| ("key-cert", self.registry.key_of(id).to_string()));
             }
             return None;
         }
@@ -228,7 +228,7 @@ impl Renderer<'_> {
             return None;
         }
         let (id, class) = self.registry.referenced(source, name, value)?;
-        Some((class, self.registry.object(id).key.to_string()))
+        Some((class, self.registry.key_of(id).to_string()))
     }
 
     /// The RPSL text of an object as shown, then a blank line.

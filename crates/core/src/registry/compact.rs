@@ -1,0 +1,609 @@
+//! The registry file: one generation's objects and every index, in a layout that is read in
+//! place from a memory map (no per-key allocation, nothing rebuilt when a server starts).
+//!
+//! Layout, little-endian, every section aligned to 16 bytes:
+//!
+//! ```text
+//! header (64 bytes)   magic, format version, section count, store generation, fingerprint of
+//!                     the store's sources, file length, checksum of header and table
+//! table               (offset, length) of each section, u64 each
+//! sections            texts first (streamed while building), then the indexes
+//! footer (8 bytes)    written last: a file cut short has none
+//! ```
+//!
+//! Objects are numbered in the order they were added. Each has a fixed entry (text and key
+//! spans, source and class numbers, a route's origin); texts are stored once, as the store
+//! holds them. Lookup keys, name words and inverse values are sorted distinct strings, each
+//! with a sorted list of object ids; the primary index is the ids sorted by (source, class,
+//! canonical key); routes by origin and aut-nums by number are sorted arrays; address and
+//! AS ranges are [`RangeIndexBuf`]'s three arrays. Lookups are binary searches.
+//!
+//! A file is written under a temporary name and renamed into place, never changed after:
+//! readers of an older generation keep their mapping while a newer file replaces it.
+
+use std::collections::HashMap;
+use std::io::{Seek, SeekFrom, Write};
+use std::ops::Range;
+
+use super::admit::{Admitted, RangeKind};
+use super::key::Family;
+use super::ranges::{RangeIndexBuf, Span};
+use super::rpsl::RpslObject;
+
+/// `IPIREG` and the layout's major number.
+pub const MAGIC: [u8; 8] = *b"IPIREG\x00\x01";
+/// Written after everything else.
+pub const FOOTER: [u8; 8] = *b"IPIREGOK";
+/// Bumped whenever the layout or what a section means changes: a file of another version
+/// is rebuilt, never read.
+pub const VERSION: u32 = 1;
+pub const HEADER_LEN: usize = 64;
+const ALIGN: u64 = 16;
+
+/// Section numbers.
+pub mod section {
+    pub const SOURCES: usize = 0;
+    pub const CLASSES: usize = 1;
+    pub const COUNTS: usize = 2;
+    pub const OBJECTS: usize = 3;
+    pub const TEXTS: usize = 4;
+    pub const KEYS: usize = 5;
+    pub const PRIMARY: usize = 6;
+    pub const PRIMARY_KEYS: usize = 7;
+    /// Three each: entries, key bytes, ids.
+    pub const LOOKUP: usize = 8;
+    pub const WORDS: usize = 11;
+    pub const INVERSE: usize = 14;
+    /// Three per range index (bounds, links, ids), in [`super::RANGE_INDEXES`] order.
+    pub const RANGES: usize = 17;
+    pub const ORIGINS: usize = 32;
+    pub const ROUTE_PREFIXES: usize = 33;
+    pub const AUT_NUMS: usize = 34;
+    pub const COUNT: usize = 35;
+}
+
+/// The range indexes a file holds, in order; the as-block index is last (`None`).
+pub const RANGE_INDEXES: [Option<(Family, RangeKind)>; 5] = [
+    Some((Family::V4, RangeKind::Network)),
+    Some((Family::V6, RangeKind::Network)),
+    Some((Family::V4, RangeKind::Route)),
+    Some((Family::V6, RangeKind::Route)),
+    None,
+];
+
+/// u32 values per object entry: text offset (low, high), text length, key offset, key
+/// length, source | class << 16, origin, flags.
+pub const OBJECT_WORDS: usize = 8;
+/// Flag: the object has an origin (routes) or a number (aut-nums) in word 6.
+pub const HAS_ASN: u32 = 1;
+/// u32 values per primary entry: canonical key offset, length, object id.
+pub const PRIMARY_WORDS: usize = 3;
+/// u32 values per string-map entry: key offset, key length, ids offset, ids length.
+pub const MAP_WORDS: usize = 4;
+/// u32 values per origin entry: origin, object id, source, IPv6 (0 or 1), prefix offset,
+/// prefix length.
+pub const ORIGIN_WORDS: usize = 6;
+
+/// FNV-1a, 64 bits: the checksum of header and table, and the sources' fingerprint.
+pub fn fnv1a(seed: u64, bytes: &[u8]) -> u64 {
+    let mut hash = if seed == 0 {
+        0xcbf2_9ce4_8422_2325
+    } else {
+        seed
+    };
+    for &b in bytes {
+        hash ^= b as u64;
+        hash = hash.wrapping_mul(0x0100_0000_01b3);
+    }
+    hash
+}
+
+/// Distinct strings with the ids of the objects that have them, built in id order.
+#[derive(Default)]
+struct Postings {
+    keys: HashMap<Box<str>, u32>,
+    /// (key number, object id), in the order seen: ids ascend within a key.
+    pairs: Vec<(u32, u32)>,
+}
+
+impl Postings {
+    fn add(&mut self, key: &str, id: u32) {
+        let next = self.keys.len() as u32;
+        let at = match self.keys.get(key) {
+            Some(&at) => at,
+            None => {
+                self.keys.insert(key.into(), next);
+                next
+            }
+        };
+        if self.pairs.last() != Some(&(at, id)) {
+            self.pairs.push((at, id));
+        }
+    }
+
+    /// Entries, key bytes and ids, keys in byte order.
+    fn finish(self) -> std::io::Result<(Vec<u32>, Vec<u8>, Vec<u32>)> {
+        let bytes: usize = self.keys.keys().map(|k| k.len()).sum();
+        if bytes > u32::MAX as usize || self.pairs.len() > u32::MAX as usize {
+            return Err(std::io::Error::other(
+                "an index's keys exceed 4 GiB in one registry file",
+            ));
+        }
+        let mut keys: Vec<(Box<str>, u32)> = self.keys.into_iter().collect();
+        keys.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        let mut rank = vec![0u32; keys.len()];
+        for (position, (_, at)) in keys.iter().enumerate() {
+            rank[*at as usize] = position as u32;
+        }
+        let mut pairs = self.pairs;
+        for pair in &mut pairs {
+            pair.0 = rank[pair.0 as usize];
+        }
+        pairs.sort_unstable();
+        pairs.dedup();
+        let mut entries = Vec::with_capacity(keys.len() * MAP_WORDS);
+        let mut bytes = Vec::new();
+        let mut ids = Vec::with_capacity(pairs.len());
+        let mut next = 0;
+        for (position, (key, _)) in keys.iter().enumerate() {
+            let from = ids.len();
+            while next < pairs.len() && pairs[next].0 == position as u32 {
+                ids.push(pairs[next].1);
+                next += 1;
+            }
+            entries.extend([
+                bytes.len() as u32,
+                key.len() as u32,
+                from as u32,
+                (ids.len() - from) as u32,
+            ]);
+            bytes.extend_from_slice(key.as_bytes());
+        }
+        Ok((entries, bytes, ids))
+    }
+}
+
+/// Writes one registry file: [`add`](Builder::add) every object (source, parsed object,
+/// what [`super::admit::admit`] said of it), then [`finish`](Builder::finish). Texts go to
+/// the output as they come; the indexes are kept (compactly) until the end.
+pub struct Builder<W: Write + Seek> {
+    out: W,
+    /// Bytes of text written so far.
+    texts: u64,
+    sources: Vec<String>,
+    classes: Vec<&'static str>,
+    objects: Vec<u32>,
+    keys: Vec<u8>,
+    primary: Vec<u32>,
+    primary_keys: Vec<u8>,
+    lookup: Postings,
+    words: Postings,
+    inverse: Postings,
+    ranges: [Vec<(Span, u32)>; 5],
+    origins: Vec<u32>,
+    route_prefixes: Vec<u8>,
+    aut_nums: Vec<(u32, u32)>,
+}
+
+impl<W: Write + Seek> Builder<W> {
+    pub fn new(mut out: W) -> std::io::Result<Builder<W>> {
+        // Header and table are written at the end; texts start after their room.
+        let room = align(HEADER_LEN as u64 + 16 * section::COUNT as u64);
+        out.seek(SeekFrom::Start(room))?;
+        Ok(Builder {
+            out,
+            texts: 0,
+            sources: Vec::new(),
+            classes: Vec::new(),
+            objects: Vec::new(),
+            keys: Vec::new(),
+            primary: Vec::new(),
+            primary_keys: Vec::new(),
+            lookup: Postings::default(),
+            words: Postings::default(),
+            inverse: Postings::default(),
+            ranges: Default::default(),
+            origins: Vec::new(),
+            route_prefixes: Vec::new(),
+            aut_nums: Vec::new(),
+        })
+    }
+
+    pub fn len(&self) -> usize {
+        self.objects.len() / OBJECT_WORDS
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.objects.is_empty()
+    }
+
+    fn source_number(&mut self, name: &str) -> u32 {
+        match self
+            .sources
+            .iter()
+            .position(|s| s.eq_ignore_ascii_case(name))
+        {
+            Some(at) => at as u32,
+            None => {
+                self.sources.push(name.to_ascii_uppercase());
+                (self.sources.len() - 1) as u32
+            }
+        }
+    }
+
+    fn class_number(&mut self, class: &'static str) -> u32 {
+        match self.classes.iter().position(|c| *c == class) {
+            Some(at) => at as u32,
+            None => {
+                self.classes.push(class);
+                (self.classes.len() - 1) as u32
+            }
+        }
+    }
+
+    /// Add one object. The caller makes (source, class, canonical key) unique: the store
+    /// does, and `Registry::build` keeps the last of equal keys.
+    pub fn add(
+        &mut self,
+        source: &str,
+        facts: Admitted,
+        object: &RpslObject,
+    ) -> std::io::Result<()> {
+        let id = self.len() as u32;
+        let source = self.source_number(source);
+        let class = self.class_number(facts.template.class);
+        // Offsets inside the file are u32 (texts excepted): refuse rather than wrap.
+        let full = |len: usize, more: usize| len + more > u32::MAX as usize;
+        if source > u16::MAX as u32
+            || id == u32::MAX
+            || full(self.keys.len(), facts.key.len())
+            || full(self.primary_keys.len(), facts.canonical.len())
+            || full(self.route_prefixes.len(), 64)
+        {
+            return Err(std::io::Error::other(
+                "too many objects, sources or key bytes for one registry file",
+            ));
+        }
+        let text = object.text.as_bytes();
+        self.out.write_all(text)?;
+        self.objects.extend([
+            self.texts as u32,
+            (self.texts >> 32) as u32,
+            text.len() as u32,
+            self.keys.len() as u32,
+            facts.key.len() as u32,
+            source | class << 16,
+            facts.asn.unwrap_or(0),
+            if facts.asn.is_some() { HAS_ASN } else { 0 },
+        ]);
+        self.texts += text.len() as u64;
+        self.keys.extend_from_slice(facts.key.as_bytes());
+        self.primary.extend([
+            self.primary_keys.len() as u32,
+            facts.canonical.len() as u32,
+            id,
+        ]);
+        self.primary_keys
+            .extend_from_slice(facts.canonical.as_bytes());
+
+        let kind = facts.template.class;
+        if let Some((family, span, range_kind)) = facts.range {
+            let slot = RANGE_INDEXES
+                .iter()
+                .position(|k| *k == Some((family, range_kind)))
+                .expect("every family and kind has an index");
+            self.ranges[slot].push((span, id));
+            if range_kind == RangeKind::Route {
+                let origin = facts.asn.expect("admitted routes have one");
+                // Set answers carry the prefix in one form, however it was written.
+                let prefix = super::key::format_prefix(family, span)
+                    .unwrap_or_else(|| object.first_value().to_ascii_lowercase());
+                self.origins.extend([
+                    origin,
+                    id,
+                    source,
+                    (kind == "route6") as u32,
+                    self.route_prefixes.len() as u32,
+                    prefix.len() as u32,
+                ]);
+                self.route_prefixes.extend_from_slice(prefix.as_bytes());
+            }
+        }
+        if kind == "aut-num" {
+            self.aut_nums
+                .push((facts.asn.expect("admitted aut-nums have one"), id));
+        }
+        if let Some(span) = facts.as_block {
+            self.ranges[4].push((span, id));
+        }
+        for attribute in object.attributes() {
+            let Some(spec) = facts.template.attribute(attribute.name) else {
+                continue;
+            };
+            if !(spec.lookup || spec.inverse) || attribute.value.is_empty() {
+                continue;
+            }
+            let value = attribute.value.to_lowercase();
+            if spec.lookup {
+                let words = matches!(
+                    (kind, spec.name),
+                    ("person", "person") | ("role", "role") | ("organisation", "org-name")
+                );
+                if words {
+                    for word in value.split_whitespace() {
+                        self.words.add(word, id);
+                    }
+                } else {
+                    self.lookup.add(&value, id);
+                }
+            }
+            if spec.inverse {
+                // Lists (`mnt-by: A, B`) are indexed item by item, under the attribute.
+                for item in value.split(',').map(str::trim).filter(|v| !v.is_empty()) {
+                    self.inverse.add(&inverse_key(spec.name, item), id);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Write the indexes, the footer and the header; returns the output.
+    pub fn finish(mut self, generation: i64, fingerprint: u64) -> std::io::Result<W> {
+        let mut table = vec![(0u64, 0u64); section::COUNT];
+        let room = align(HEADER_LEN as u64 + 16 * section::COUNT as u64);
+        table[section::TEXTS] = (room, self.texts);
+        let mut at = room + self.texts;
+
+        // The primary index: ids by (source, class, canonical key).
+        let objects = &self.objects;
+        let keys = &self.primary_keys;
+        let mut order: Vec<u32> = (0..self.primary.len() / PRIMARY_WORDS)
+            .map(|i| i as u32)
+            .collect();
+        let primary = &self.primary;
+        let sort_key = |i: u32| {
+            let e = &primary[i as usize * PRIMARY_WORDS..][..PRIMARY_WORDS];
+            let id = e[2] as usize;
+            (
+                objects[id * OBJECT_WORDS + 5],
+                &keys[e[0] as usize..(e[0] + e[1]) as usize],
+            )
+        };
+        order.sort_unstable_by(|&a, &b| sort_key(a).cmp(&sort_key(b)));
+        let mut sorted = Vec::with_capacity(self.primary.len());
+        for i in order {
+            sorted.extend_from_slice(&primary[i as usize * PRIMARY_WORDS..][..PRIMARY_WORDS]);
+        }
+
+        let mut sections: Vec<(usize, Vec<u8>)> = vec![
+            (section::SOURCES, self.sources.join("\n").into_bytes()),
+            (section::CLASSES, self.classes.join("\n").into_bytes()),
+            (section::OBJECTS, words(&self.objects)),
+            (section::KEYS, std::mem::take(&mut self.keys)),
+            (section::PRIMARY, words(&sorted)),
+            (
+                section::PRIMARY_KEYS,
+                std::mem::take(&mut self.primary_keys),
+            ),
+        ];
+        drop(sorted);
+        for (first, postings) in [
+            (section::LOOKUP, std::mem::take(&mut self.lookup)),
+            (section::WORDS, std::mem::take(&mut self.words)),
+            (section::INVERSE, std::mem::take(&mut self.inverse)),
+        ] {
+            let (entries, bytes, ids) = postings.finish()?;
+            sections.push((first, words(&entries)));
+            sections.push((first + 1, bytes));
+            sections.push((first + 2, words(&ids)));
+        }
+        let mut tops = Vec::new();
+        for (slot, items) in std::mem::take(&mut self.ranges).into_iter().enumerate() {
+            let index = RangeIndexBuf::build(items);
+            tops.push(index.top);
+            let first = section::RANGES + 3 * slot;
+            sections.push((first, bytemuck::cast_slice(&index.bounds).to_vec()));
+            sections.push((first + 1, words(&index.links)));
+            sections.push((first + 2, words(&index.ids)));
+        }
+        // Routes by origin, ids ascending within an origin (they were added in id order).
+        let mut origins: Vec<&[u32]> = self.origins.chunks_exact(ORIGIN_WORDS).collect();
+        origins.sort_by_key(|e| e[0]);
+        sections.push((section::ORIGINS, words(&origins.concat())));
+        drop(origins);
+        sections.push((
+            section::ROUTE_PREFIXES,
+            std::mem::take(&mut self.route_prefixes),
+        ));
+        self.aut_nums.sort_unstable();
+        let aut_nums: Vec<u32> = self.aut_nums.iter().flat_map(|&(a, i)| [a, i]).collect();
+        sections.push((section::AUT_NUMS, words(&aut_nums)));
+        let mut counts = vec![self.len() as u32];
+        counts.extend(tops);
+        sections.push((section::COUNTS, words(&counts)));
+
+        for (number, bytes) in sections {
+            let start = align(at);
+            self.out.write_all(&vec![0u8; (start - at) as usize])?;
+            self.out.write_all(&bytes)?;
+            table[number] = (start, bytes.len() as u64);
+            at = start + bytes.len() as u64;
+        }
+        self.out.write_all(&FOOTER)?;
+        let length = at + FOOTER.len() as u64;
+
+        let mut head = Vec::with_capacity(HEADER_LEN + 16 * section::COUNT);
+        head.extend_from_slice(&MAGIC);
+        head.extend_from_slice(&VERSION.to_le_bytes());
+        head.extend_from_slice(&(section::COUNT as u32).to_le_bytes());
+        head.extend_from_slice(&generation.to_le_bytes());
+        head.extend_from_slice(&fingerprint.to_le_bytes());
+        head.extend_from_slice(&length.to_le_bytes());
+        let mut table_bytes = Vec::with_capacity(16 * section::COUNT);
+        for (offset, len) in &table {
+            table_bytes.extend_from_slice(&offset.to_le_bytes());
+            table_bytes.extend_from_slice(&len.to_le_bytes());
+        }
+        let checksum = fnv1a(fnv1a(0, &head), &table_bytes);
+        head.extend_from_slice(&checksum.to_le_bytes());
+        head.resize(HEADER_LEN, 0);
+        head.extend_from_slice(&table_bytes);
+        self.out.seek(SeekFrom::Start(0))?;
+        self.out.write_all(&head)?;
+        self.out.flush()?;
+        Ok(self.out)
+    }
+}
+
+/// How the inverse index names a value: the attribute, a NUL, the lower-case value.
+pub fn inverse_key(attribute: &str, value: &str) -> String {
+    let mut key = String::with_capacity(attribute.len() + 1 + value.len());
+    key.push_str(attribute);
+    key.push('\0');
+    key.push_str(value);
+    key
+}
+
+fn words(values: &[u32]) -> Vec<u8> {
+    values.iter().flat_map(|v| v.to_le_bytes()).collect()
+}
+
+fn align(at: u64) -> u64 {
+    at.div_ceil(ALIGN) * ALIGN
+}
+
+/// Why a file cannot be read (it is then rebuilt from the store).
+#[derive(Debug, thiserror::Error)]
+pub enum OpenError {
+    #[error("no such file")]
+    Missing,
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+    #[error("{0}")]
+    Damaged(String),
+    #[error("built for store generation {found}, the store is at {wanted}")]
+    Stale { found: i64, wanted: i64 },
+}
+
+/// The bytes of a file: mapped, or in memory (tests, and a server without a data dir).
+pub enum Bytes {
+    Mapped(memmap2::Mmap),
+    /// `u128`s so the start is aligned as a map's is; the length in bytes beside.
+    Heap(Vec<u128>, usize),
+}
+
+impl std::ops::Deref for Bytes {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        match self {
+            Bytes::Mapped(map) => map,
+            Bytes::Heap(words, len) => &bytemuck::cast_slice::<u128, u8>(words)[..*len],
+        }
+    }
+}
+
+impl std::fmt::Debug for Bytes {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Bytes::Mapped(map) => write!(f, "Mapped({} bytes)", map.len()),
+            Bytes::Heap(_, len) => write!(f, "Heap({len} bytes)"),
+        }
+    }
+}
+
+impl Bytes {
+    pub fn heap(bytes: &[u8]) -> Bytes {
+        let mut words = vec![0u128; bytes.len().div_ceil(16)];
+        bytemuck::cast_slice_mut::<u128, u8>(&mut words)[..bytes.len()].copy_from_slice(bytes);
+        Bytes::Heap(words, bytes.len())
+    }
+
+    /// Map `path` read-only.
+    pub fn map(path: &std::path::Path) -> Result<Bytes, OpenError> {
+        let file = match std::fs::File::open(path) {
+            Ok(file) => file,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(OpenError::Missing),
+            Err(e) => return Err(e.into()),
+        };
+        // SAFETY: the map is read-only and the file is never written after it is renamed
+        // into place (a new generation is a new file), so its bytes do not change under
+        // the map. Every read of them is bounds-checked (`Sections`).
+        #[allow(unsafe_code)]
+        let map = unsafe { memmap2::Mmap::map(&file)? };
+        Ok(Bytes::Mapped(map))
+    }
+}
+
+/// A file's header and sections, checked: every section lies inside the file and is
+/// aligned, the checksum holds, the footer is there.
+#[derive(Debug, Clone)]
+pub struct Sections {
+    pub generation: i64,
+    pub fingerprint: u64,
+    pub ranges: Vec<Range<usize>>,
+}
+
+impl Sections {
+    pub fn read(bytes: &[u8]) -> Result<Sections, OpenError> {
+        let damaged = |why: &str| OpenError::Damaged(why.to_owned());
+        if !cfg!(target_endian = "little") {
+            return Err(damaged(
+                "registry files are little-endian; this machine is not",
+            ));
+        }
+        if bytes.len() < HEADER_LEN + FOOTER.len() || bytes[..8] != MAGIC {
+            return Err(damaged("not a registry file (no header)"));
+        }
+        let u32_at = |at: usize| u32::from_le_bytes(bytes[at..at + 4].try_into().unwrap());
+        let u64_at = |at: usize| u64::from_le_bytes(bytes[at..at + 8].try_into().unwrap());
+        let version = u32_at(8);
+        if version != VERSION {
+            return Err(OpenError::Damaged(format!(
+                "format version {version}, this ipintel reads {VERSION}"
+            )));
+        }
+        let count = u32_at(12) as usize;
+        if count != section::COUNT {
+            return Err(damaged("wrong number of sections"));
+        }
+        let table_end = HEADER_LEN + 16 * count;
+        if bytes.len() < table_end {
+            return Err(damaged("cut short in its table"));
+        }
+        let length = u64_at(32);
+        if length != bytes.len() as u64 {
+            return Err(OpenError::Damaged(format!(
+                "{} bytes long, its header says {length}: cut short or grown",
+                bytes.len()
+            )));
+        }
+        if bytes[bytes.len() - FOOTER.len()..] != FOOTER {
+            return Err(damaged("no footer: the file was not finished"));
+        }
+        let checksum = fnv1a(fnv1a(0, &bytes[..40]), &bytes[HEADER_LEN..table_end]);
+        if checksum != u64_at(40) {
+            return Err(damaged("header checksum does not match"));
+        }
+        let mut ranges = Vec::with_capacity(count);
+        for i in 0..count {
+            let offset = u64_at(HEADER_LEN + 16 * i);
+            let len = u64_at(HEADER_LEN + 16 * i + 8);
+            let end = offset.checked_add(len).filter(|&end| end <= length - 8);
+            match end {
+                Some(end) if offset % ALIGN == 0 && offset >= table_end as u64 => {
+                    ranges.push(offset as usize..end as usize)
+                }
+                _ => {
+                    return Err(OpenError::Damaged(format!(
+                        "section {i} lies outside the file"
+                    )))
+                }
+            }
+        }
+        Ok(Sections {
+            generation: u64_at(16) as i64,
+            fingerprint: u64_at(24),
+            ranges,
+        })
+    }
+}
