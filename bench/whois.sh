@@ -38,7 +38,7 @@ IPINTEL_WHOIS__UNMETERED_NETWORKS=127.0.0.0/8 IPINTEL_LOG=info taskset -c 1 \
 server_pid=$!
 until grep -q "registry loaded" "$work/server.log" 2>/dev/null; do sleep 0.1; done
 until curl -sf "http://127.0.0.1:$PORT/v1/whois?q=!s-lc" >/dev/null; do sleep 0.1; done
-echo "server loaded; RSS $(awk '/VmRSS/ {printf "%.0f MB", $2/1024}' "/proc/$server_pid/status")"
+echo "server loaded; RSS $(awk '/^VmRSS/ {t=$2} /^RssAnon/ {a=$2} /^RssFile/ {f=$2} END {printf "%.0f MB (anon %.0f, file %.0f)", t/1024, a/1024, f/1024}' "/proc/$server_pid/status")"
 
 # With IRRD=1 both servers get the same IRRd-style query mix, for a fair ratio.
 irr_only=; [ "${IRRD:-}" = 1 ] && irr_only=1
@@ -46,7 +46,7 @@ IPINTEL_BENCH_WHOIS="127.0.0.1:$WHOIS_PORT" IPINTEL_BENCH_SERVER_PID=$server_pid
 IPINTEL_BENCH_SECS=$SECS IPINTEL_BENCH_OBJECTS=$OBJECTS IPINTEL_BENCH_TSV="$work/ipintel.tsv" \
 IPINTEL_BENCH_IRR_ONLY=$irr_only IPINTEL_BENCH_ANSWERS="$work/answers-ipintel" \
   taskset -c 0 cargo bench -q -p ipintel --bench whois
-echo "server RSS at the end: $(awk '/VmRSS/ {printf "%.0f MB", $2/1024}' "/proc/$server_pid/status")"
+echo "server RSS at the end: $(awk '/^VmRSS/ {t=$2} /^RssAnon/ {a=$2} /^RssFile/ {f=$2} END {printf "%.0f MB (anon %.0f, file %.0f)", t/1024, a/1024, f/1024}' "/proc/$server_pid/status")"
 
 if [ "${IRRD:-}" = 1 ]; then
   kill "$server_pid"; wait "$server_pid" 2>/dev/null || true; server_pid=
