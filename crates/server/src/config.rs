@@ -849,6 +849,14 @@ fn default_listen() -> SocketAddr {
 /// The data directory when none is configured: `$XDG_DATA_HOME/ipintel`, else
 /// `$HOME/.local/share/ipintel`, else `/var/lib/ipintel` (a service without a home). The
 /// second half says which rule applied, for `check-config` and `serve`'s first line.
+impl Config {
+    /// Where the registry's generation files (and an import's spill file) live:
+    /// `registry/` in the data directory.
+    pub fn registry_dir(&self) -> PathBuf {
+        self.data_dir.join("registry")
+    }
+}
+
 pub fn default_data_dir(env: &BTreeMap<String, String>) -> (PathBuf, &'static str) {
     let absolute = |name: &str| env.get(name).map(PathBuf::from).filter(|p| p.is_absolute());
     if let Some(xdg) = absolute("XDG_DATA_HOME") {

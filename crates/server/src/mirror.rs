@@ -135,12 +135,13 @@ async fn first_dump(state: &AppState, mirror: &MirrorConfig) -> anyhow::Result<i
             })?
         }
     };
-    let summary = ipintel_core::registry::service::import(
+    let summary = ipintel_core::registry::service::import_spilled(
         state.registry.store(),
         &mirror.source,
         std::slice::from_ref(dump),
         Some(serial),
         &mut (),
+        Some(&state.config.registry_dir()),
     )
     .await?;
     tracing::info!(source = %mirror.source, serial, objects = summary.added, "mirror: first dump imported");

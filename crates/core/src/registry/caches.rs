@@ -1,6 +1,7 @@
 //! The caches a registry generation holds, below the index and the use cases that fill
-//! them: recursive set answers (`sets.rs`) within a byte budget, and checked maintainer
-//! passwords (`unlock.rs`). Gone with their generation, so nothing stale is ever served.
+//! them: objects parsed from the registry file (`index.rs`), recursive set answers
+//! (`sets.rs`), each within a byte budget, and checked maintainer passwords (`unlock.rs`).
+//! Gone with their generation, so nothing stale is ever served.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -13,6 +14,70 @@ type ObjectId = u32;
 /// fixed cost per entry). A set whose answer is larger than a quarter of it is computed
 /// each time instead.
 pub const SET_CACHE_BYTES: usize = 64 << 20;
+
+/// Most bytes the parsed objects cached in one generation may hold (estimated heap bytes:
+/// about three times an object's text). The registry file holds every object; this keeps
+/// the ones queries read again and again (maintainers, persons, popular sets) parsed.
+pub const OBJECT_CACHE_BYTES: u64 = 32 << 20;
+
+/// Objects parsed from the registry file, by id: quick_cache's S3-FIFO (one sweep over
+/// many objects, such as an inverse query, does not push the hot ones out), weighted by
+/// an estimate of each object's heap bytes.
+pub struct ObjectCache<T> {
+    cache: quick_cache::sync::Cache<ObjectId, Arc<T>, ByWeight<T>>,
+}
+
+/// How much of the budget an object takes: given by its parser.
+pub struct ByWeight<T>(fn(&T) -> u64);
+
+impl<T> Clone for ByWeight<T> {
+    fn clone(&self) -> Self {
+        ByWeight(self.0)
+    }
+}
+
+impl<T> quick_cache::Weighter<ObjectId, Arc<T>> for ByWeight<T> {
+    fn weight(&self, _: &ObjectId, value: &Arc<T>) -> u64 {
+        (self.0)(value).max(1)
+    }
+}
+
+impl<T> ObjectCache<T> {
+    /// A cache of `bytes`, each object weighing `weight(object)`.
+    pub fn new(bytes: u64, weight: fn(&T) -> u64) -> ObjectCache<T> {
+        ObjectCache {
+            cache: quick_cache::sync::Cache::with_weighter(
+                (bytes / 1024).max(16) as usize,
+                bytes.max(1),
+                ByWeight(weight),
+            ),
+        }
+    }
+
+    /// The cached object `id`, or `parse()` it and keep it.
+    pub fn get_or(&self, id: ObjectId, parse: impl FnOnce() -> T) -> Arc<T> {
+        if let Some(hit) = self.cache.get(&id) {
+            return hit;
+        }
+        let object = Arc::new(parse());
+        self.cache.insert(id, object.clone());
+        object
+    }
+
+    /// Objects held now.
+    pub fn len(&self) -> usize {
+        self.cache.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.cache.is_empty()
+    }
+
+    /// Estimated bytes held now.
+    pub fn weight(&self) -> u64 {
+        self.cache.weight()
+    }
+}
 
 /// A password's SHA-256.
 pub(super) type Digest = [u8; 32];

@@ -21,7 +21,6 @@
 //! A file is written under a temporary name and renamed into place, never changed after:
 //! readers of an older generation keep their mapping while a newer file replaces it.
 
-use std::collections::HashMap;
 use std::io::{Seek, SeekFrom, Write};
 use std::ops::Range;
 
@@ -98,68 +97,97 @@ pub fn fnv1a(seed: u64, bytes: &[u8]) -> u64 {
     hash
 }
 
-/// Distinct strings with the ids of the objects that have them, built in id order.
+/// Distinct strings with the ids of the objects that have them, built in id order. Keys
+/// sit end to end in one buffer (no allocation per key), found through a hash table of
+/// their numbers; the buffer becomes the file's key section as it is.
 #[derive(Default)]
 struct Postings {
-    keys: HashMap<Box<str>, u32>,
+    arena: Vec<u8>,
+    /// Key number -> (offset, length) in `arena`.
+    spans: Vec<(u32, u32)>,
+    table: hashbrown::HashTable<u32>,
+    hasher: std::hash::RandomState,
     /// (key number, object id), in the order seen: ids ascend within a key.
     pairs: Vec<(u32, u32)>,
+    /// The keys outgrew the u32 offsets of one file.
+    full: bool,
 }
 
 impl Postings {
+    fn key(&self, n: u32) -> &[u8] {
+        let (at, len) = self.spans[n as usize];
+        &self.arena[at as usize..(at + len) as usize]
+    }
+
     fn add(&mut self, key: &str, id: u32) {
-        let next = self.keys.len() as u32;
-        let at = match self.keys.get(key) {
-            Some(&at) => at,
+        use std::hash::BuildHasher;
+        let hash = self.hasher.hash_one(key.as_bytes());
+        let found = {
+            let (arena, spans) = (&self.arena, &self.spans);
+            self.table
+                .find(hash, |&n| {
+                    let (at, len) = spans[n as usize];
+                    &arena[at as usize..(at + len) as usize] == key.as_bytes()
+                })
+                .copied()
+        };
+        let number = match found {
+            Some(n) => n,
             None => {
-                self.keys.insert(key.into(), next);
-                next
+                if self.arena.len() + key.len() > u32::MAX as usize {
+                    self.full = true;
+                    return;
+                }
+                let n = self.spans.len() as u32;
+                self.spans.push((self.arena.len() as u32, key.len() as u32));
+                self.arena.extend_from_slice(key.as_bytes());
+                let (arena, spans, hasher) = (&self.arena, &self.spans, &self.hasher);
+                self.table.insert_unique(hash, n, |&m| {
+                    let (at, len) = spans[m as usize];
+                    hasher.hash_one(&arena[at as usize..(at + len) as usize])
+                });
+                n
             }
         };
-        if self.pairs.last() != Some(&(at, id)) {
-            self.pairs.push((at, id));
+        if self.pairs.last() != Some(&(number, id)) {
+            self.pairs.push((number, id));
         }
     }
 
-    /// Entries, key bytes and ids, keys in byte order.
-    fn finish(self) -> std::io::Result<(Vec<u32>, Vec<u8>, Vec<u32>)> {
-        let bytes: usize = self.keys.keys().map(|k| k.len()).sum();
-        if bytes > u32::MAX as usize || self.pairs.len() > u32::MAX as usize {
+    /// Entries (in key byte order), key bytes and ids.
+    fn finish(mut self) -> std::io::Result<(Vec<u32>, Vec<u8>, Vec<u32>)> {
+        if self.full || self.pairs.len() > u32::MAX as usize {
             return Err(std::io::Error::other(
                 "an index's keys exceed 4 GiB in one registry file",
             ));
         }
-        let mut keys: Vec<(Box<str>, u32)> = self.keys.into_iter().collect();
-        keys.sort_unstable_by(|a, b| a.0.cmp(&b.0));
-        let mut rank = vec![0u32; keys.len()];
-        for (position, (_, at)) in keys.iter().enumerate() {
-            rank[*at as usize] = position as u32;
+        self.table = hashbrown::HashTable::new();
+        let mut order: Vec<u32> = (0..self.spans.len() as u32).collect();
+        order.sort_unstable_by(|&a, &b| self.key(a).cmp(self.key(b)));
+        let mut rank = vec![0u32; order.len()];
+        for (position, &n) in order.iter().enumerate() {
+            rank[n as usize] = position as u32;
         }
-        let mut pairs = self.pairs;
+        let mut pairs = std::mem::take(&mut self.pairs);
         for pair in &mut pairs {
             pair.0 = rank[pair.0 as usize];
         }
+        drop(rank);
         pairs.sort_unstable();
         pairs.dedup();
-        let mut entries = Vec::with_capacity(keys.len() * MAP_WORDS);
-        let mut bytes = Vec::new();
+        let mut entries = Vec::with_capacity(order.len() * MAP_WORDS);
         let mut ids = Vec::with_capacity(pairs.len());
         let mut next = 0;
-        for (position, (key, _)) in keys.iter().enumerate() {
+        for (position, &n) in order.iter().enumerate() {
             let from = ids.len();
             while next < pairs.len() && pairs[next].0 == position as u32 {
                 ids.push(pairs[next].1);
                 next += 1;
             }
-            entries.extend([
-                bytes.len() as u32,
-                key.len() as u32,
-                from as u32,
-                (ids.len() - from) as u32,
-            ]);
-            bytes.extend_from_slice(key.as_bytes());
+            let (at, len) = self.spans[n as usize];
+            entries.extend([at, len, from as u32, (ids.len() - from) as u32]);
         }
-        Ok((entries, bytes, ids))
+        Ok((entries, self.arena, ids))
     }
 }
 
@@ -187,6 +215,10 @@ pub struct Builder<W: Write + Seek> {
 
 impl<W: Write + Seek> Builder<W> {
     pub fn new(mut out: W) -> std::io::Result<Builder<W>> {
+        if !cfg!(target_endian = "little") {
+            // Sections are written as the machine holds them.
+            return Err(std::io::Error::other("registry files are little-endian"));
+        }
         // Header and table are written at the end; texts start after their room.
         let room = align(HEADER_LEN as u64 + 16 * section::COUNT as u64);
         out.seek(SeekFrom::Start(room))?;
@@ -349,10 +381,11 @@ impl<W: Write + Seek> Builder<W> {
 
     /// Write the indexes, the footer and the header; returns the output.
     pub fn finish(mut self, generation: i64, fingerprint: u64) -> std::io::Result<W> {
+        let count = self.len();
         let mut table = vec![(0u64, 0u64); section::COUNT];
         let room = align(HEADER_LEN as u64 + 16 * section::COUNT as u64);
         table[section::TEXTS] = (room, self.texts);
-        let mut at = room + self.texts;
+        let at = room + self.texts;
 
         // The primary index: ids by (source, class, canonical key).
         let objects = &self.objects;
@@ -375,60 +408,57 @@ impl<W: Write + Seek> Builder<W> {
             sorted.extend_from_slice(&primary[i as usize * PRIMARY_WORDS..][..PRIMARY_WORDS]);
         }
 
-        let mut sections: Vec<(usize, Vec<u8>)> = vec![
-            (section::SOURCES, self.sources.join("\n").into_bytes()),
-            (section::CLASSES, self.classes.join("\n").into_bytes()),
-            (section::OBJECTS, words(&self.objects)),
-            (section::KEYS, std::mem::take(&mut self.keys)),
-            (section::PRIMARY, words(&sorted)),
-            (
-                section::PRIMARY_KEYS,
-                std::mem::take(&mut self.primary_keys),
-            ),
-        ];
+        // Each section is written as soon as it is made, so the build never holds the
+        // file's indexes twice.
+        let mut sink = Sink {
+            out: &mut self.out,
+            at,
+            table: &mut table,
+        };
+        sink.put(section::SOURCES, self.sources.join("\n").as_bytes())?;
+        sink.put(section::CLASSES, self.classes.join("\n").as_bytes())?;
+        sink.put(section::OBJECTS, bytemuck::cast_slice(&self.objects))?;
+        self.objects = Vec::new();
+        sink.put(section::KEYS, &std::mem::take(&mut self.keys))?;
+        sink.put(section::PRIMARY, bytemuck::cast_slice(&sorted))?;
         drop(sorted);
+        self.primary = Vec::new();
+        sink.put(
+            section::PRIMARY_KEYS,
+            &std::mem::take(&mut self.primary_keys),
+        )?;
         for (first, postings) in [
             (section::LOOKUP, std::mem::take(&mut self.lookup)),
             (section::WORDS, std::mem::take(&mut self.words)),
             (section::INVERSE, std::mem::take(&mut self.inverse)),
         ] {
             let (entries, bytes, ids) = postings.finish()?;
-            sections.push((first, words(&entries)));
-            sections.push((first + 1, bytes));
-            sections.push((first + 2, words(&ids)));
+            sink.put(first, bytemuck::cast_slice(&entries))?;
+            sink.put(first + 1, &bytes)?;
+            sink.put(first + 2, bytemuck::cast_slice(&ids))?;
         }
         let mut tops = Vec::new();
         for (slot, items) in std::mem::take(&mut self.ranges).into_iter().enumerate() {
             let index = RangeIndexBuf::build(items);
             tops.push(index.top);
             let first = section::RANGES + 3 * slot;
-            sections.push((first, bytemuck::cast_slice(&index.bounds).to_vec()));
-            sections.push((first + 1, words(&index.links)));
-            sections.push((first + 2, words(&index.ids)));
+            sink.put(first, bytemuck::cast_slice(&index.bounds))?;
+            sink.put(first + 1, bytemuck::cast_slice(&index.links))?;
+            sink.put(first + 2, bytemuck::cast_slice(&index.ids))?;
         }
         // Routes by origin, ids ascending within an origin (they were added in id order).
         let mut origins: Vec<&[u32]> = self.origins.chunks_exact(ORIGIN_WORDS).collect();
         origins.sort_by_key(|e| e[0]);
-        sections.push((section::ORIGINS, words(&origins.concat())));
+        sink.put(section::ORIGINS, bytemuck::cast_slice(&origins.concat()))?;
         drop(origins);
-        sections.push((
-            section::ROUTE_PREFIXES,
-            std::mem::take(&mut self.route_prefixes),
-        ));
+        sink.put(section::ROUTE_PREFIXES, &self.route_prefixes)?;
         self.aut_nums.sort_unstable();
         let aut_nums: Vec<u32> = self.aut_nums.iter().flat_map(|&(a, i)| [a, i]).collect();
-        sections.push((section::AUT_NUMS, words(&aut_nums)));
-        let mut counts = vec![self.len() as u32];
+        sink.put(section::AUT_NUMS, bytemuck::cast_slice(&aut_nums))?;
+        let mut counts = vec![count as u32];
         counts.extend(tops);
-        sections.push((section::COUNTS, words(&counts)));
-
-        for (number, bytes) in sections {
-            let start = align(at);
-            self.out.write_all(&vec![0u8; (start - at) as usize])?;
-            self.out.write_all(&bytes)?;
-            table[number] = (start, bytes.len() as u64);
-            at = start + bytes.len() as u64;
-        }
+        sink.put(section::COUNTS, bytemuck::cast_slice(&counts))?;
+        let at = sink.at;
         self.out.write_all(&FOOTER)?;
         let length = at + FOOTER.len() as u64;
 
@@ -464,8 +494,23 @@ pub fn inverse_key(attribute: &str, value: &str) -> String {
     key
 }
 
-fn words(values: &[u32]) -> Vec<u8> {
-    values.iter().flat_map(|v| v.to_le_bytes()).collect()
+/// Where sections go as they are made: the output, its length, the table.
+struct Sink<'a, W> {
+    out: &'a mut W,
+    at: u64,
+    table: &'a mut [(u64, u64)],
+}
+
+impl<W: Write> Sink<'_, W> {
+    fn put(&mut self, number: usize, bytes: &[u8]) -> std::io::Result<()> {
+        let start = align(self.at);
+        self.out
+            .write_all(&[0u8; ALIGN as usize][..(start - self.at) as usize])?;
+        self.out.write_all(bytes)?;
+        self.table[number] = (start, bytes.len() as u64);
+        self.at = start + bytes.len() as u64;
+        Ok(())
+    }
 }
 
 fn align(at: u64) -> u64 {

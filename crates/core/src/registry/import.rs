@@ -3,13 +3,18 @@
 //! holds (added, changed, unchanged, deleted), so the store applies one import in one
 //! transaction and nothing is half-applied. No SQL here: the store interface applies it.
 
-use std::collections::HashMap;
+use std::hash::BuildHasher;
 use std::io::Read;
 use std::path::Path;
+use std::sync::Arc;
 
 use super::index::admit;
 use super::rpsl::{decode, parse, RpslObject};
-use crate::store::{text_digest, NewObject, RegistryChanges, StoredDigest};
+use crate::store::{text_digest, NewObject, RegistryChanges, StoredDigest, TextSpill};
+
+/// Decompressed bytes a dump is read and parsed in, cut at an empty line (an object is
+/// never split); an object larger than this grows the chunk.
+const CHUNK_BYTES: usize = 8 << 20;
 
 /// Largest dump file accepted, decompressed (RIPE's whole `ripe.db` is about 6 GB
 /// decompressed; its split files are well under this).
@@ -55,10 +60,10 @@ fn take(source: &str, object: RpslObject) -> Result<Taken, String> {
     Ok(Taken {
         class: facts.template.class,
         object: NewObject {
-            class: facts.template.class.to_string(),
+            class: facts.template.class,
             key: facts.canonical,
             digest: text_digest(&text),
-            text,
+            text: text.into(),
         },
         warning,
     })
@@ -73,10 +78,35 @@ pub fn journal_object(source: &str, text: &str) -> Result<NewObject, String> {
     }
 }
 
-/// Read one dump file whole: gunzipped when it starts with gzip's magic bytes (whatever its
-/// name), decoded as UTF-8 when valid, else ISO-8859-1. `progress` hears the bytes read
-/// from disk. A corrupt or truncated gzip stream names the line it broke at.
+/// Read one dump file whole (see [`read_dump_chunks`]).
 pub fn read_dump(path: &Path, progress: &mut dyn FnMut(u64)) -> Result<String, ReadError> {
+    let mut whole = String::new();
+    read_dump_chunks(path, progress, &mut |text, _| {
+        whole.push_str(text);
+        Ok(())
+    })?;
+    Ok(whole)
+}
+
+/// Read one dump file in chunks of about [`CHUNK_BYTES`], each ending at an empty line so
+/// no object is split: gunzipped when it starts with gzip's magic bytes (whatever its
+/// name), each chunk decoded as UTF-8 when valid, else ISO-8859-1. `each` gets a chunk and
+/// the line number it starts at; `progress` hears the bytes read from disk. A corrupt or
+/// truncated gzip stream names the line it broke at. Nothing holds more than a chunk.
+pub fn read_dump_chunks(
+    path: &Path,
+    progress: &mut dyn FnMut(u64),
+    each: &mut dyn FnMut(&str, usize) -> Result<(), String>,
+) -> Result<(), ReadError> {
+    read_in_chunks_of(path, CHUNK_BYTES, progress, each)
+}
+
+fn read_in_chunks_of(
+    path: &Path,
+    chunk: usize,
+    progress: &mut dyn FnMut(u64),
+    each: &mut dyn FnMut(&str, usize) -> Result<(), String>,
+) -> Result<(), ReadError> {
     let file_name = path.display().to_string();
     let fail = |reason: String| ReadError {
         file: file_name.clone(),
@@ -98,40 +128,80 @@ pub fn read_dump(path: &Path, progress: &mut dyn FnMut(u64)) -> Result<String, R
             n => head += n,
         }
     }
-    let mut bytes = magic[..head].to_vec();
-    let gzip = bytes == [0x1f, 0x8b];
-    let result = if gzip {
-        bytes.clear();
-        let chained = std::io::Cursor::new(magic).chain(counted);
-        let decoder = flate2::read::MultiGzDecoder::new(chained);
-        decoder
-            .take(MAX_FILE_BYTES + 1)
-            .read_to_end(&mut bytes)
-            .map(|_| ())
+    let gzip = magic[..head] == [0x1f, 0x8b];
+    let chained = std::io::Cursor::new(magic[..head].to_vec()).chain(counted);
+    let mut reader: Box<dyn Read + '_> = if gzip {
+        Box::new(flate2::read::MultiGzDecoder::new(chained))
     } else {
-        (&mut counted)
-            .take(MAX_FILE_BYTES + 1)
-            .read_to_end(&mut bytes)
-            .map(|_| ())
+        Box::new(chained)
     };
-    if let Err(e) = result {
-        let line = bytes.iter().filter(|&&b| b == b'\n').count() + 1;
-        return Err(fail(if gzip {
-            format!("the gzip data is corrupt or cut short at line {line}: {e}")
+    let step = chunk.clamp(1, 1 << 20);
+    let mut buf: Vec<u8> = Vec::with_capacity(chunk + step);
+    let mut line = 1usize;
+    let mut total = 0u64;
+    loop {
+        let filled = buf.len();
+        buf.resize(filled + step, 0);
+        let read = loop {
+            match reader.read(&mut buf[filled..]) {
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                other => break other,
+            }
+        };
+        let n = match read {
+            Ok(n) => n,
+            Err(e) => {
+                let at = line + buf[..filled].iter().filter(|&&b| b == b'\n').count();
+                return Err(fail(if gzip {
+                    format!("the gzip data is corrupt or cut short at line {at}: {e}")
+                } else {
+                    format!("read error at line {at}: {e}")
+                }));
+            }
+        };
+        buf.truncate(filled + n);
+        total += n as u64;
+        if total > MAX_FILE_BYTES {
+            return Err(fail(format!(
+                "larger than {} GiB decompressed",
+                MAX_FILE_BYTES >> 30
+            )));
+        }
+        let end = n == 0;
+        if buf.len() < chunk && !end {
+            continue;
+        }
+        let cut = if end {
+            Some(buf.len())
         } else {
-            format!("read error at line {line}: {e}")
-        }));
+            paragraph_end(&buf)
+        };
+        if let Some(cut) = cut {
+            let text = decode(&buf[..cut]);
+            each(&text, line).map_err(fail)?;
+            line += buf[..cut].iter().filter(|&&b| b == b'\n').count();
+            buf.drain(..cut);
+        }
+        if end {
+            return Ok(());
+        }
     }
-    if bytes.len() as u64 > MAX_FILE_BYTES {
-        return Err(fail(format!(
-            "larger than {} GiB decompressed",
-            MAX_FILE_BYTES >> 30
-        )));
+}
+
+/// Just after the last empty line in `bytes` (`\n\n` or `\n\r\n`), where a chunk can end.
+fn paragraph_end(bytes: &[u8]) -> Option<usize> {
+    let mut at = bytes.len();
+    while at > 1 {
+        let i = bytes[..at].iter().rposition(|&b| b == b'\n')?;
+        if i > 0 && bytes[i - 1] == b'\n' {
+            return Some(i + 1);
+        }
+        if i > 1 && bytes[i - 1] == b'\r' && bytes[i - 2] == b'\n' {
+            return Some(i + 1);
+        }
+        at = i;
     }
-    Ok(match decode(&bytes) {
-        std::borrow::Cow::Borrowed(_) => String::from_utf8(bytes).expect("checked by decode"),
-        std::borrow::Cow::Owned(text) => text,
-    })
+    None
 }
 
 struct Counted<'a, R> {
@@ -178,23 +248,37 @@ pub struct Summary {
 /// Warnings listed by name in a summary; the rest are counted.
 const WARNING_EXAMPLES: usize = 20;
 
-/// The objects of one import of one source, gathered file by file.
+/// The objects of one import of one source, gathered file by file: keys and digests in
+/// memory, texts too or spilled to a file (a RIPE-sized import holds ~100 bytes an object).
 #[derive(Debug)]
 pub struct Importer {
     source: String,
     objects: Vec<NewObject>,
-    by_key: HashMap<(&'static str, String), usize>,
+    /// Positions in `objects`, by (class, key): hashed, the keys not copied.
+    by_key: hashbrown::HashTable<u32>,
+    hasher: std::hash::RandomState,
+    spill: Option<Arc<TextSpill>>,
     summary: Summary,
 }
 
 impl Importer {
-    /// An import into `source` (any case; stored upper case).
+    /// An import into `source` (any case; stored upper case), texts held in memory.
     pub fn new(source: &str) -> Importer {
         Importer {
             source: source.to_ascii_uppercase(),
             objects: Vec::new(),
-            by_key: HashMap::new(),
+            by_key: hashbrown::HashTable::new(),
+            hasher: std::hash::RandomState::new(),
+            spill: None,
             summary: Summary::default(),
+        }
+    }
+
+    /// An import whose texts are spilled to `spill` as they are read.
+    pub fn spilled(source: &str, spill: TextSpill) -> Importer {
+        Importer {
+            spill: Some(Arc::new(spill)),
+            ..Importer::new(source)
         }
     }
 
@@ -216,20 +300,37 @@ impl Importer {
         self.objects.is_empty()
     }
 
-    /// Take every object of one file's text. Objects of another source (the `source:`
-    /// attribute), of unknown classes or with keys that do not parse are skipped with the
-    /// file and line; the import goes on (non-strict, as IRRd imports).
-    pub fn add_text(&mut self, file: &str, text: &str) {
+    fn position(&self, class: &str, key: &str) -> Option<usize> {
+        let hash = self.hasher.hash_one((class, key));
+        self.by_key
+            .find(hash, |&at| {
+                let o = &self.objects[at as usize];
+                o.class == class && o.key == key
+            })
+            .map(|&at| at as usize)
+    }
+
+    /// Take every object of one file's text (see [`add_text_at`](Self::add_text_at)).
+    pub fn add_text(&mut self, file: &str, text: &str) -> Result<(), String> {
+        self.add_text_at(file, text, 1)
+    }
+
+    /// Take every object of a piece of a file that starts at line `first_line`. Objects of
+    /// another source (the `source:` attribute), of unknown classes or with keys that do
+    /// not parse are skipped with the file and line; the import goes on (non-strict, as
+    /// IRRd imports). Fails only when a spilled text cannot be written.
+    pub fn add_text_at(&mut self, file: &str, text: &str, first_line: usize) -> Result<(), String> {
+        let lines = first_line - 1;
         for parsed in parse(text) {
             self.summary.read += 1;
             let object = match parsed {
                 Ok(object) => object,
                 Err(e) => {
-                    self.skip(file, e.line, e.reason);
+                    self.skip(file, e.line + lines, e.reason);
                     continue;
                 }
             };
-            let line = object.line;
+            let line = object.line + lines;
             let taken = match take(&self.source, object) {
                 Ok(taken) => taken,
                 Err(reason) => {
@@ -247,19 +348,32 @@ impl Importer {
                     });
                 }
             }
-            let (class, new) = (taken.class, taken.object);
-            match self.by_key.get(&(class, new.key.clone())) {
-                Some(&at) => {
+            let mut new = taken.object;
+            if let (Some(spill), crate::store::ObjectText::Inline(text)) = (&self.spill, &new.text)
+            {
+                new.text = spill
+                    .push(text)
+                    .map_err(|e| format!("writing the import's spill file: {e}"))?;
+            }
+            match self.position(taken.class, &new.key) {
+                Some(at) => {
                     self.summary.repeated += 1;
                     self.objects[at] = new;
                 }
                 None => {
-                    self.by_key
-                        .insert((class, new.key.clone()), self.objects.len());
+                    let at = u32::try_from(self.objects.len())
+                        .map_err(|_| "more than 4 billion objects in one import".to_string())?;
+                    let hash = self.hasher.hash_one((new.class, new.key.as_str()));
                     self.objects.push(new);
+                    let (objects, hasher) = (&self.objects, &self.hasher);
+                    self.by_key.insert_unique(hash, at, |&i| {
+                        let o = &objects[i as usize];
+                        hasher.hash_one((o.class, o.key.as_str()))
+                    });
                 }
             }
         }
+        Ok(())
     }
 
     fn skip(&mut self, file: &str, line: usize, reason: String) {
@@ -280,33 +394,37 @@ impl Importer {
         serial: Option<i64>,
         at: i64,
     ) -> (RegistryChanges, Summary) {
+        if let Some(spill) = &self.spill {
+            // Read back while the store writes: everything pushed must be on disk.
+            if let Err(e) = spill.flush() {
+                tracing::warn!(error = %e, "import spill file flush failed");
+            }
+        }
         let mut changes = RegistryChanges {
             source: self.source.clone(),
             serial,
             at,
             generation,
+            spill: self.spill.clone(),
             ..Default::default()
         };
-        let mut stored: HashMap<(String, String), i64> = current
-            .into_iter()
-            .map(|row| ((row.class, row.key), row.digest))
-            .collect();
-        for object in self.objects {
-            // Moved out and back: no key copies for a million lookups.
-            let slot = (object.class, object.key);
-            let found = stored.remove(&slot);
-            let object = NewObject {
-                class: slot.0,
-                key: slot.1,
-                ..object
-            };
-            match found {
-                None => changes.added.push(object),
-                Some(digest) if digest == object.digest => self.summary.unchanged += 1,
-                Some(_) => changes.changed.push(object),
+        // What each object is against the store: 0 new, 1 unchanged, 2 changed.
+        let mut state = vec![0u8; self.objects.len()];
+        for row in current {
+            match self.position(&row.class, &row.key) {
+                Some(i) if self.objects[i].digest == row.digest => state[i] = 1,
+                Some(i) => state[i] = 2,
+                None => changes.deleted.push((row.class, row.key)),
             }
         }
-        changes.deleted = stored.into_keys().collect();
+        self.by_key = hashbrown::HashTable::new();
+        for (object, state) in self.objects.into_iter().zip(state) {
+            match state {
+                0 => changes.added.push(object),
+                1 => self.summary.unchanged += 1,
+                _ => changes.changed.push(object),
+            }
+        }
         // Deletions in key order: the history reads the same whatever the hash order.
         changes.deleted.sort_unstable();
         self.summary.added = changes.added.len() as u64;
@@ -342,8 +460,69 @@ source: TEST
 
     fn importer() -> Importer {
         let mut importer = Importer::new("test");
-        importer.add_text("dump", DUMP);
+        importer.add_text("dump", DUMP).unwrap();
         importer
+    }
+
+    fn text_of(changes: &RegistryChanges, o: &NewObject) -> String {
+        changes.text(o).unwrap().into_owned()
+    }
+
+    /// Texts spilled to a file come back the same; the file goes with the import.
+    #[test]
+    fn a_spilled_import_plans_the_same_changes() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut spilled = Importer::spilled("test", TextSpill::create(dir.path()).unwrap());
+        spilled.add_text("dump", DUMP).unwrap();
+        spilled.add_text("dump", DUMP).unwrap();
+        let (held, _) = importer().plan(vec![], 0, None, 100);
+        let (changes, summary) = spilled.plan(vec![], 0, None, 100);
+        assert_eq!(summary.repeated, 2);
+        assert!(matches!(
+            changes.added[0].text,
+            crate::store::ObjectText::Spilled { .. }
+        ));
+        let texts = |c: &RegistryChanges| -> Vec<String> {
+            c.added.iter().map(|o| text_of(c, o)).collect()
+        };
+        assert_eq!(texts(&changes), texts(&held));
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+        drop(changes);
+        assert_eq!(
+            std::fs::read_dir(dir.path()).unwrap().count(),
+            0,
+            "the spill file is removed"
+        );
+    }
+
+    /// Chunks end at empty lines: objects are never split, line numbers run on, and a
+    /// chunk smaller than one object grows to hold it.
+    #[test]
+    fn dumps_are_read_in_chunks_that_never_split_an_object() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("dump.db");
+        // Windows line ends on the empty lines, and a separator between the copies.
+        let body = format!("{DUMP}\n").replace("\n\n", "\n\r\n").repeat(3);
+        std::fs::write(&file, &body).unwrap();
+        for size in [1, 7, 64, 100, 1 << 20] {
+            let mut importer = Importer::new("test");
+            let mut pieces = 0;
+            read_in_chunks_of(&file, size, &mut |_| {}, &mut |text, line| {
+                pieces += 1;
+                importer.add_text_at("dump", text, line)
+            })
+            .unwrap();
+            let summary = importer.summary();
+            assert_eq!(summary.read, 12, "chunks of {size}");
+            let lines: Vec<usize> = summary.skipped.iter().map(|s| s.line).collect();
+            let per = DUMP.lines().count() + 1;
+            assert_eq!(
+                lines,
+                [11, 15, 11 + per, 15 + per, 11 + 2 * per, 15 + 2 * per],
+                "chunks of {size}"
+            );
+            assert!(size > 1000 || pieces > 1, "chunks of {size}: {pieces}");
+        }
     }
 
     #[test]
@@ -364,7 +543,7 @@ source: TEST
         assert_eq!(changes.source, "TEST");
         let keys: Vec<&str> = changes.added.iter().map(|o| o.key.as_str()).collect();
         assert_eq!(keys, ["ex-mnt", "192.0.2.0 - 192.0.2.255"]);
-        assert!(changes.added[1].text.starts_with("inetnum: 192.0.2.0/24\n"));
+        assert!(text_of(&changes, &changes.added[1]).starts_with("inetnum: 192.0.2.0/24\n"));
         assert!(
             summary.warnings >= 1,
             "the mntner lacks mandatory attributes"
@@ -378,9 +557,9 @@ source: TEST
             .added
             .iter()
             .map(|o| StoredDigest {
-                class: o.class.clone(),
+                class: o.class.to_string(),
                 key: o.key.clone(),
-                digest: text_digest(&o.text),
+                digest: text_digest(&text_of(&first, o)),
             })
             .chain([StoredDigest {
                 class: "person".into(),
@@ -393,7 +572,8 @@ source: TEST
             "next",
             "mntner: EX-MNT\nauth: MD5-PW $1$abc$0123456789012345678901\nmnt-by: EX-MNT\nsource: TEST\n\n\
              inetnum: 192.0.2.0 - 192.0.2.255\nnetname: EX-NET-RENAMED\nsource: TEST\n",
-        );
+        )
+        .unwrap();
         let (changes, summary) = next.plan(rows, 1, None, 200);
         assert_eq!(
             (
@@ -415,11 +595,15 @@ source: TEST
     #[test]
     fn the_same_object_twice_keeps_the_later() {
         let mut importer = Importer::new("TEST");
-        importer.add_text("a", "person: A\nnic-hdl: X1-TEST\nsource: TEST\n");
-        importer.add_text("b", "person: B\nnic-hdl: x1-test\nsource: TEST\n");
+        importer
+            .add_text("a", "person: A\nnic-hdl: X1-TEST\nsource: TEST\n")
+            .unwrap();
+        importer
+            .add_text("b", "person: B\nnic-hdl: x1-test\nsource: TEST\n")
+            .unwrap();
         let (changes, summary) = importer.plan(vec![], 0, None, 1);
         assert_eq!((summary.added, summary.repeated), (1, 1));
-        assert!(changes.added[0].text.starts_with("person: B"));
+        assert!(text_of(&changes, &changes.added[0]).starts_with("person: B"));
     }
 
     #[test]

@@ -29,6 +29,14 @@ pub struct Stored {
     pub object: RpslObject,
 }
 
+impl Stored {
+    /// Estimated heap bytes of a parsed object (text, values, attribute table, the rest):
+    /// its weight in the generation's object cache.
+    pub fn weight(&self) -> u64 {
+        (3 * self.object.text.len() + 32 * self.object.attributes().len() + 160) as u64
+    }
+}
+
 /// One generation: the bytes of a registry file ([`super::compact`]), read in place.
 pub struct Registry {
     bytes: Bytes,
@@ -40,6 +48,8 @@ pub struct Registry {
     len: u32,
     /// The outermost level of each range index ([`compact::RANGE_INDEXES`] order).
     tops: [u32; 5],
+    /// Objects parsed from their texts, within a byte budget.
+    objects: super::caches::ObjectCache<Stored>,
     /// Recursive set answers computed from this generation (`sets.rs`).
     pub(super) sets_cache: super::caches::SetCache,
     /// Maintainer passwords checked against this generation (`unlock.rs`).
@@ -178,6 +188,10 @@ impl Registry {
             classes,
             len,
             tops,
+            objects: super::caches::ObjectCache::new(
+                super::caches::OBJECT_CACHE_BYTES,
+                Stored::weight,
+            ),
             sets_cache: Default::default(),
             unlock_cache: Default::default(),
         })
@@ -287,9 +301,14 @@ impl Registry {
             .unwrap_or("")
     }
 
-    /// Object `id`, read from its text. An object the file cannot give back (a damaged
-    /// file) reads as its class and key with a remark saying so.
-    pub fn object(&self, id: ObjectId) -> Stored {
+    /// Object `id`, parsed from its text (or from the generation's cache of parsed
+    /// objects). An object the file cannot give back (a damaged file) reads as its class
+    /// and key with a remark saying so.
+    pub fn object(&self, id: ObjectId) -> Arc<Stored> {
+        self.objects.get_or(id, || self.parse_object(id))
+    }
+
+    fn parse_object(&self, id: ObjectId) -> Stored {
         let template = self.template_of(id);
         let key = self.key_of(id);
         let object = super::rpsl::parse(self.text_of(id))
@@ -312,6 +331,11 @@ impl Registry {
             key: key.into(),
             object,
         }
+    }
+
+    /// The parsed objects cached now: how many, and their estimated bytes.
+    pub fn cached_objects(&self) -> (usize, u64) {
+        (self.objects.len(), self.objects.weight())
     }
 
     /// The object of `source`, `class` (long or short name) and primary key, any case.
@@ -646,6 +670,22 @@ source: TEST
         let block = r.as_block(64500).unwrap();
         assert_eq!(r.object(block).template.class, "as-block");
         assert!(r.as_block(64512).is_none());
+    }
+
+    #[test]
+    fn parsed_objects_are_kept_within_the_budget() {
+        let (r, _) = registry();
+        let first = r.object(0);
+        assert!(Arc::ptr_eq(&first, &r.object(0)), "read once, then cached");
+        let (count, bytes) = r.cached_objects();
+        assert_eq!(count, 1);
+        assert_eq!(bytes, first.weight());
+        let small = crate::registry::caches::ObjectCache::new(2_000, Stored::weight);
+        for id in 0..r.len() as u32 {
+            small.get_or(id, || (*r.object(id)).clone());
+        }
+        assert!(small.weight() <= 2_000, "{}", small.weight());
+        assert!(small.len() < r.len());
     }
 
     #[test]

@@ -95,7 +95,7 @@ pub async fn apply(
                 continue;
             }
         };
-        let slot = (object.class.clone(), object.key.clone());
+        let slot = (object.class.to_string(), object.key.clone());
         if !last_state.contains_key(&slot) {
             order.push(slot.clone());
         }

@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use arc_swap::ArcSwap;
 
-use super::import::{read_dump, Importer, ReadError, Summary};
+use super::import::{read_dump_chunks, Importer, ReadError, Summary};
 use super::index::Registry;
 use super::rpsl::parse;
 use crate::store::{now_unix, SourceRow, Store, StoreError};
@@ -189,16 +189,30 @@ pub trait Progress: Send {
 
 impl Progress for () {}
 
-/// Import `files` into `source` in `store`: read and parse every file first (a file that
-/// cannot be read stops the import before anything is written), compare with what the
-/// store holds, and apply the differences in one transaction. A file whose name ends in
-/// `CURRENTSERIAL` gives the serial instead of objects.
+/// Import `files` into `source` in `store`, texts held in memory (see [`import_spilled`]).
 pub async fn import(
+    store: &Store,
+    source: &str,
+    files: &[std::path::PathBuf],
+    serial: Option<i64>,
+    progress: &mut dyn Progress,
+) -> Result<Summary, ImportError> {
+    import_spilled(store, source, files, serial, progress, None).await
+}
+
+/// Import `files` into `source` in `store`: read and parse every file first, in chunks (a
+/// file that cannot be read stops the import before anything is written), compare with
+/// what the store holds, and apply the differences in short batches shown at once. A file
+/// whose name ends in `CURRENTSERIAL` gives the serial instead of objects. With
+/// `spill_dir`, object texts wait in a file there (removed at the end) instead of memory:
+/// a RIPE-sized import then holds keys and digests only.
+pub async fn import_spilled(
     store: &Store,
     source: &str,
     files: &[std::path::PathBuf],
     mut serial: Option<i64>,
     progress: &mut dyn Progress,
+    spill_dir: Option<&Path>,
 ) -> Result<Summary, ImportError> {
     if source.is_empty()
         || source.len() > 64
@@ -214,7 +228,16 @@ pub async fn import(
         .iter()
         .map(|f| std::fs::metadata(f).map(|m| m.len()).unwrap_or(0))
         .sum();
-    let mut importer = Importer::new(source);
+    let mut importer = match spill_dir {
+        Some(dir) => Importer::spilled(
+            source,
+            crate::store::TextSpill::create(dir).map_err(|e| ReadError {
+                file: dir.display().to_string(),
+                reason: format!("cannot create the import's spill file: {e}"),
+            })?,
+        ),
+        None => Importer::new(source),
+    };
     let mut read = 0u64;
     let mut clock = std::time::Instant::now();
     let mut lap = move || {
@@ -236,11 +259,13 @@ pub async fn import(
             })?);
             continue;
         }
-        let text = read_dump(Path::new(file), &mut |n| {
+        let mut bytes_read = |n| {
             read += n;
             progress.bytes(read, total);
+        };
+        read_dump_chunks(Path::new(file), &mut bytes_read, &mut |text, line| {
+            importer.add_text_at(&name, text, line)
         })?;
-        importer.add_text(&name, &text);
         progress.objects(importer.len() as u64);
     }
     let reading = lap();
@@ -298,6 +323,7 @@ pub async fn remove(store: &Store, source: &str) -> Result<u64, ImportError> {
         added: Vec::new(),
         changed: Vec::new(),
         deleted: current.into_iter().map(|d| (d.class, d.key)).collect(),
+        spill: None,
     };
     store.registry_apply(&changes).await?;
     Ok(changes.deleted.len() as u64)

@@ -18,11 +18,11 @@ pub async fn run(store: Store) {
     registry_imports_keep_history(&store).await;
 }
 
-fn object(class: &str, key: &str, text: &str) -> NewObject {
+fn object(class: &'static str, key: &str, text: &str) -> NewObject {
     NewObject {
-        class: class.into(),
+        class,
         key: key.into(),
-        text: text.into(),
+        text: text.to_string().into(),
         digest: text_digest(text),
     }
 }

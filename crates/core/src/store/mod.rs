@@ -215,11 +215,104 @@ pub struct Journal {
 /// An object an import adds or changes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewObject {
-    pub class: String,
+    /// The class's name as its template spells it.
+    pub class: &'static str,
     pub key: String,
-    pub text: String,
+    pub text: ObjectText,
     /// `text_digest(text)`.
     pub digest: i64,
+}
+
+/// An object's text: held, or spilled to the import's [`TextSpill`] (an import of ten
+/// million objects holds their keys, not their texts).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ObjectText {
+    Inline(String),
+    Spilled { at: u64, len: u32 },
+}
+
+impl From<String> for ObjectText {
+    fn from(text: String) -> ObjectText {
+        ObjectText::Inline(text)
+    }
+}
+
+/// Object texts appended to a file while an import reads its dump, read back by the
+/// store batch by batch. The file is removed when the spill is dropped.
+#[derive(Debug)]
+pub struct TextSpill {
+    path: std::path::PathBuf,
+    writer: std::sync::Mutex<std::io::BufWriter<std::fs::File>>,
+    reader: std::fs::File,
+    len: std::sync::atomic::AtomicU64,
+}
+
+impl TextSpill {
+    /// A new spill file in `dir` (created if needed).
+    pub fn create(dir: &Path) -> std::io::Result<TextSpill> {
+        static SPILLS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        std::fs::create_dir_all(dir)?;
+        let path = dir.join(format!(
+            ".import-{}-{}.spill",
+            std::process::id(),
+            SPILLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+        ));
+        let file = std::fs::OpenOptions::new()
+            .create_new(true)
+            .read(true)
+            .write(true)
+            .open(&path)?;
+        Ok(TextSpill {
+            reader: file.try_clone()?,
+            writer: std::sync::Mutex::new(std::io::BufWriter::with_capacity(1 << 20, file)),
+            path,
+            len: std::sync::atomic::AtomicU64::new(0),
+        })
+    }
+
+    /// Append `text`; returns where it is.
+    pub fn push(&self, text: &str) -> std::io::Result<ObjectText> {
+        use std::io::Write;
+        let len = u32::try_from(text.len())
+            .map_err(|_| std::io::Error::other("an object text over 4 GiB"))?;
+        let mut writer = self.writer.lock().unwrap_or_else(|e| e.into_inner());
+        writer.write_all(text.as_bytes())?;
+        let at = self
+            .len
+            .fetch_add(text.len() as u64, std::sync::atomic::Ordering::Relaxed);
+        Ok(ObjectText::Spilled { at, len })
+    }
+
+    /// Make every pushed text readable.
+    pub fn flush(&self) -> std::io::Result<()> {
+        use std::io::Write;
+        self.writer
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .flush()
+    }
+
+    fn read(&self, at: u64, len: u32) -> std::io::Result<String> {
+        use std::os::unix::fs::FileExt;
+        let mut bytes = vec![0u8; len as usize];
+        self.reader.read_exact_at(&mut bytes, at)?;
+        String::from_utf8(bytes).map_err(|_| std::io::Error::other("spilled text is not UTF-8"))
+    }
+
+    /// Bytes spilled so far.
+    pub fn len(&self) -> u64 {
+        self.len.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+impl Drop for TextSpill {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.path);
+    }
 }
 
 /// What one import of one source changes, worked out by the engine against the rows it
@@ -237,6 +330,24 @@ pub struct RegistryChanges {
     pub changed: Vec<NewObject>,
     /// (class, key) of objects the new dump no longer has.
     pub deleted: Vec<(String, String)>,
+    /// Where [`ObjectText::Spilled`] texts are.
+    pub spill: Option<Arc<TextSpill>>,
+}
+
+impl RegistryChanges {
+    /// An object's text, read back from the spill when it was spilled.
+    pub fn text<'a>(&self, object: &'a NewObject) -> Result<std::borrow::Cow<'a, str>, StoreError> {
+        match &object.text {
+            ObjectText::Inline(text) => Ok(std::borrow::Cow::Borrowed(text)),
+            ObjectText::Spilled { at, len } => self
+                .spill
+                .as_ref()
+                .ok_or_else(|| StoreError::Io("a spilled text without its spill file".into()))?
+                .read(*at, *len)
+                .map(std::borrow::Cow::Owned)
+                .map_err(|e| StoreError::Io(format!("reading the import's spill file: {e}"))),
+        }
+    }
 }
 
 /// One entry of an object's history.

@@ -110,7 +110,7 @@ pub async fn start(config: Config) -> anyhow::Result<Started> {
     // other APIs serve meanwhile, the registry's answers 503 until it is loaded.
     let registry = Arc::new(ipintel_core::registry::service::RegistryService::with_dir(
         store.clone(),
-        registry_dir(&config),
+        config.registry_dir(),
     ));
     let accounts = Accounts::load(store, plans).await?;
     let options = config.geo_options(config.geoip.verify);
@@ -181,11 +181,6 @@ pub async fn start(config: Config) -> anyhow::Result<Started> {
 
 /// Create the data directory (and missing parents) readable by the owner only: it holds the
 /// store. A directory that exists keeps its mode.
-/// Where the registry's generation files live: `registry/` in the data directory.
-pub fn registry_dir(config: &Config) -> std::path::PathBuf {
-    config.data_dir.join("registry")
-}
-
 pub fn create_data_dir(path: &std::path::Path) -> anyhow::Result<()> {
     use std::os::unix::fs::DirBuilderExt;
     std::fs::DirBuilder::new()

@@ -25,7 +25,17 @@ pub async fn registry(
             let store = open_store(config, create).await?;
             let started = std::time::Instant::now();
             let mut progress = ImportProgress::new();
-            let result = service::import(&store, &source, &files, serial, &mut progress).await;
+            // Texts wait in a spill file beside the registry files, not in memory.
+            let spill = config.registry_dir();
+            let result = service::import_spilled(
+                &store,
+                &source,
+                &files,
+                serial,
+                &mut progress,
+                Some(&spill),
+            )
+            .await;
             let indexed = match &result {
                 Ok(_) => {
                     service::Progress::phase(&mut progress, "indexing");
@@ -213,7 +223,7 @@ async fn build_file(
     store: &ipintel_core::store::Store,
 ) -> Result<ipintel_core::registry::files::Built, ipintel_core::store::StoreError> {
     use ipintel_core::registry::files;
-    let dir = crate::app::registry_dir(config);
+    let dir = config.registry_dir();
     let built = files::build(store, &dir).await?;
     files::remove_others(&dir, built.generation);
     Ok(built)

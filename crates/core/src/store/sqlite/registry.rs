@@ -376,13 +376,18 @@ impl SqliteStore {
                     "(?,?,?,?,?,1,?,?)",
                     chunk.len(),
                 );
+                // Spilled texts come back from the import's file one chunk at a time.
+                let texts = chunk
+                    .iter()
+                    .map(|object| changes.text(object))
+                    .collect::<Result<Vec<_>, _>>()?;
                 let mut query = sqlx::query(&sql);
-                for object in chunk {
+                for (object, text) in chunk.iter().zip(&texts) {
                     query = query
                         .bind(source)
-                        .bind(&object.class)
+                        .bind(object.class)
                         .bind(&object.key)
-                        .bind(&object.text)
+                        .bind(text.as_ref())
                         .bind(object.digest)
                         .bind(changes.at)
                         .bind(next);
@@ -400,13 +405,13 @@ impl SqliteStore {
                         chunk.len(),
                     );
                     let mut query = sqlx::query(&sql);
-                    for (i, object) in chunk.iter().enumerate() {
+                    for (i, (object, text)) in chunk.iter().zip(&texts).enumerate() {
                         query = query
                             .bind(source)
                             .bind(first + i as i64)
-                            .bind(&object.class)
+                            .bind(object.class)
                             .bind(&object.key)
-                            .bind(&object.text)
+                            .bind(text.as_ref())
                             .bind(changes.at)
                             .bind(next);
                     }
@@ -420,7 +425,8 @@ impl SqliteStore {
         for chunk in changes.changed.chunks(CHANGE_ROWS) {
             let mut tx = self.batch(token).await?;
             for object in chunk {
-                keep_current_as_version(&mut tx, source, &object.class, &object.key, committed)
+                let text = changes.text(object)?;
+                keep_current_as_version(&mut tx, source, object.class, &object.key, committed)
                     .await?;
                 let inserted = sqlx::query(&format!(
                     "INSERT INTO registry_objects (source, class, key, text, digest, revision, updated_at, gen)
@@ -429,9 +435,9 @@ impl SqliteStore {
                 ))
                 .bind(committed)
                 .bind(source)
-                .bind(&object.class)
+                .bind(object.class)
                 .bind(&object.key)
-                .bind(&object.text)
+                .bind(text.as_ref())
                 .bind(object.digest)
                 .bind(changes.at)
                 .bind(next)
@@ -443,16 +449,16 @@ impl SqliteStore {
                         object.class, object.key
                     )));
                 }
-                retire(&mut tx, source, &object.class, &object.key, committed).await?;
+                retire(&mut tx, source, object.class, &object.key, committed).await?;
                 if let Some(at) = serial {
                     journal(
                         &mut tx,
                         source,
                         at,
                         "ADD",
-                        &object.class,
+                        object.class,
                         &object.key,
-                        &object.text,
+                        &text,
                         changes.at,
                         next,
                     )
