@@ -106,7 +106,7 @@ struct Postings {
     /// Key number -> (offset, length) in `arena`.
     spans: Vec<(u32, u32)>,
     table: hashbrown::HashTable<u32>,
-    hasher: std::hash::RandomState,
+    hasher: hashbrown::DefaultHashBuilder,
     /// (key number, object id), in the order seen: ids ascend within a key.
     pairs: Vec<(u32, u32)>,
     /// The keys outgrew the u32 offsets of one file.
@@ -188,6 +188,94 @@ impl Postings {
             entries.extend([at, len, from as u32, (ids.len() - from) as u32]);
         }
         Ok((entries, self.arena, ids))
+    }
+}
+
+/// Which string map an index key goes to.
+#[derive(Debug, Clone, Copy)]
+pub enum Map {
+    Lookup,
+    Word,
+    Inverse,
+}
+
+/// An object with its index entries worked out: the part of adding an object that needs
+/// no builder, so it runs on every core while the builder takes objects in order. Keys sit
+/// end to end in one string (two allocations an object, not one per key).
+#[derive(Debug)]
+pub struct Prepared {
+    facts: Admitted,
+    text: Box<str>,
+    /// A route's prefix as set answers carry it (canonical, however it was written).
+    route_prefix: Option<String>,
+    keys: String,
+    /// (map, end of the key in `keys`), in order.
+    ends: Vec<(Map, u32)>,
+}
+
+impl Prepared {
+    pub fn of(facts: Admitted, object: RpslObject) -> Prepared {
+        let route_prefix = match facts.range {
+            Some((family, span, RangeKind::Route)) => Some(
+                super::key::format_prefix(family, span)
+                    .unwrap_or_else(|| object.first_value().to_ascii_lowercase()),
+            ),
+            _ => None,
+        };
+        let kind = facts.template.class;
+        let mut keys = String::new();
+        let mut ends = Vec::new();
+        let mut push = |map: Map, key: &str, keys: &mut String| {
+            keys.push_str(key);
+            ends.push((map, keys.len() as u32));
+        };
+        for attribute in object.attributes() {
+            let Some(spec) = facts.template.attribute(attribute.name) else {
+                continue;
+            };
+            if !(spec.lookup || spec.inverse) || attribute.value.is_empty() {
+                continue;
+            }
+            let value = attribute.value.to_lowercase();
+            if spec.lookup {
+                let words = matches!(
+                    (kind, spec.name),
+                    ("person", "person") | ("role", "role") | ("organisation", "org-name")
+                );
+                if words {
+                    for word in value.split_whitespace() {
+                        push(Map::Word, word, &mut keys);
+                    }
+                } else {
+                    push(Map::Lookup, &value, &mut keys);
+                }
+            }
+            if spec.inverse {
+                // Lists (`mnt-by: A, B`) are indexed item by item, under the attribute.
+                for item in value.split(',').map(str::trim).filter(|v| !v.is_empty()) {
+                    keys.push_str(spec.name);
+                    keys.push('\0');
+                    push(Map::Inverse, item, &mut keys);
+                }
+            }
+        }
+        Prepared {
+            facts,
+            text: object.text,
+            route_prefix,
+            keys,
+            ends,
+        }
+    }
+
+    /// The index keys, in order.
+    fn keys(&self) -> impl Iterator<Item = (Map, &str)> + '_ {
+        let mut from = 0usize;
+        self.ends.iter().map(move |&(map, end)| {
+            let start = from;
+            from = end as usize;
+            (map, &self.keys[start..end as usize])
+        })
     }
 }
 
@@ -281,6 +369,13 @@ impl<W: Write + Seek> Builder<W> {
         facts: Admitted,
         object: &RpslObject,
     ) -> std::io::Result<()> {
+        self.add_prepared(source, Prepared::of(facts, object.clone()))
+    }
+
+    /// Add one object whose index entries were worked out already (on another thread).
+    pub fn add_prepared(&mut self, source: &str, prepared: Prepared) -> std::io::Result<()> {
+        let facts = &prepared.facts;
+        let text = &prepared.text;
         let id = self.len() as u32;
         let source = self.source_number(source);
         let class = self.class_number(facts.template.class);
@@ -296,7 +391,7 @@ impl<W: Write + Seek> Builder<W> {
                 "too many objects, sources or key bytes for one registry file",
             ));
         }
-        let text = object.text.as_bytes();
+        let text = text.as_bytes();
         self.out.write_all(text)?;
         self.objects.extend([
             self.texts as u32,
@@ -325,11 +420,8 @@ impl<W: Write + Seek> Builder<W> {
                 .position(|k| *k == Some((family, range_kind)))
                 .expect("every family and kind has an index");
             self.ranges[slot].push((span, id));
-            if range_kind == RangeKind::Route {
+            if let (RangeKind::Route, Some(prefix)) = (range_kind, &prepared.route_prefix) {
                 let origin = facts.asn.expect("admitted routes have one");
-                // Set answers carry the prefix in one form, however it was written.
-                let prefix = super::key::format_prefix(family, span)
-                    .unwrap_or_else(|| object.first_value().to_ascii_lowercase());
                 self.origins.extend([
                     origin,
                     id,
@@ -348,32 +440,11 @@ impl<W: Write + Seek> Builder<W> {
         if let Some(span) = facts.as_block {
             self.ranges[4].push((span, id));
         }
-        for attribute in object.attributes() {
-            let Some(spec) = facts.template.attribute(attribute.name) else {
-                continue;
-            };
-            if !(spec.lookup || spec.inverse) || attribute.value.is_empty() {
-                continue;
-            }
-            let value = attribute.value.to_lowercase();
-            if spec.lookup {
-                let words = matches!(
-                    (kind, spec.name),
-                    ("person", "person") | ("role", "role") | ("organisation", "org-name")
-                );
-                if words {
-                    for word in value.split_whitespace() {
-                        self.words.add(word, id);
-                    }
-                } else {
-                    self.lookup.add(&value, id);
-                }
-            }
-            if spec.inverse {
-                // Lists (`mnt-by: A, B`) are indexed item by item, under the attribute.
-                for item in value.split(',').map(str::trim).filter(|v| !v.is_empty()) {
-                    self.inverse.add(&inverse_key(spec.name, item), id);
-                }
+        for (map, key) in prepared.keys() {
+            match map {
+                Map::Lookup => self.lookup.add(key, id),
+                Map::Word => self.words.add(key, id),
+                Map::Inverse => self.inverse.add(key, id),
             }
         }
         Ok(())

@@ -5,7 +5,7 @@
 
 use std::path::{Path, PathBuf};
 
-use super::compact::{self, Builder, OpenError};
+use super::compact::{self, Builder, OpenError, Prepared};
 use super::index::{admit, Registry};
 use super::rpsl::parse;
 use crate::store::{SourceRow, Store, StoreError};
@@ -68,21 +68,55 @@ pub async fn build(store: &Store, dir: &Path) -> Result<Built, StoreError> {
     let builder = tokio::task::spawn_blocking(move || -> Result<(usize, usize), String> {
         let out = std::io::BufWriter::with_capacity(1 << 20, file);
         let mut builder = Builder::new(out).map_err(|e| e.to_string())?;
+        // Chunks are parsed and their index entries worked out on every core; the
+        // builder takes the objects in store order.
         let mut skipped = 0;
-        while let Some((source, texts)) = chunks.blocking_recv() {
-            for object in parse(&texts).filter_map(Result::ok) {
-                match admit(&object) {
-                    Ok(facts) => builder
-                        .add(&source, facts, &object)
-                        .map_err(|e| e.to_string())?,
-                    Err(reason) => {
-                        if skipped == 0 {
-                            tracing::warn!(%source, %reason, "a stored object cannot be indexed");
-                        }
-                        skipped += 1;
+        let mut failed = None;
+        let taker = &mut builder;
+        let (_, stopped) = super::parallel::in_order(
+            |push: &mut dyn FnMut((String, String)) -> bool| -> Result<(), ()> {
+                while let Some(chunk) = chunks.blocking_recv() {
+                    if !push(chunk) {
+                        break;
                     }
                 }
-            }
+                Ok(())
+            },
+            |(source, texts)| {
+                let objects: Vec<Result<Prepared, String>> = parse(&texts)
+                    .filter_map(Result::ok)
+                    .map(|object| match admit(&object) {
+                        Ok(facts) => Ok(Prepared::of(facts, object)),
+                        Err(reason) => Err(reason),
+                    })
+                    .collect();
+                (source, objects)
+            },
+            |(source, objects)| {
+                for object in objects {
+                    match object {
+                        Ok(prepared) => {
+                            if let Err(e) = taker.add_prepared(&source, prepared) {
+                                failed = Some(e.to_string());
+                                return false;
+                            }
+                        }
+                        Err(reason) => {
+                            if skipped == 0 {
+                                tracing::warn!(%source, %reason, "a stored object cannot be indexed");
+                            }
+                            skipped += 1;
+                        }
+                    }
+                }
+                true
+            },
+        );
+        if let Some(e) = failed {
+            return Err(e);
+        }
+        if stopped {
+            return Err("the registry file build stopped".into());
         }
         let objects = builder.len();
         let (generation, fingerprint) = header
@@ -102,9 +136,13 @@ pub async fn build(store: &Store, dir: &Path) -> Result<Built, StoreError> {
         Ok(read) => read,
         Err(e) => {
             drop(head);
-            let _ = builder.await;
+            // When the builder failed first, its reason is the one to give.
+            let built = builder.await;
             let _ = std::fs::remove_file(&temp);
-            return Err(e);
+            return Err(match built {
+                Ok(Err(why)) => io(&temp.display().to_string(), why),
+                _ => e,
+            });
         }
     };
     let _ = head.send((generation, fingerprint(&sources)));

@@ -29,6 +29,7 @@ pub struct ReadError {
 }
 
 /// An object admitted into `source`, as an import and a mirror admit it.
+#[derive(Debug)]
 struct Taken {
     class: &'static str,
     object: NewObject,
@@ -248,6 +249,47 @@ pub struct Summary {
 /// Warnings listed by name in a summary; the rest are counted.
 const WARNING_EXAMPLES: usize = 20;
 
+/// A piece of a dump parsed and admitted (see [`take_piece`]): the work that runs on every
+/// core, before the importer takes the objects in order.
+#[derive(Debug, Default)]
+pub struct Piece {
+    /// Objects read (before skipping).
+    read: u64,
+    items: Vec<Item>,
+}
+
+#[derive(Debug)]
+enum Item {
+    Taken { line: usize, taken: Taken },
+    Skipped { line: usize, reason: String },
+}
+
+/// Parse and admit every object of `text`, a piece of a dump starting at line
+/// `first_line`, into `source`: objects of another source (the `source:` attribute), of
+/// unknown classes or with keys that do not parse are skipped with their line (non-strict,
+/// as IRRd imports).
+pub fn take_piece(source: &str, text: &str, first_line: usize) -> Piece {
+    let lines = first_line - 1;
+    let mut piece = Piece::default();
+    for parsed in parse(text) {
+        piece.read += 1;
+        piece.items.push(match parsed {
+            Err(e) => Item::Skipped {
+                line: e.line + lines,
+                reason: e.reason,
+            },
+            Ok(object) => {
+                let line = object.line + lines;
+                match take(source, object) {
+                    Ok(taken) => Item::Taken { line, taken },
+                    Err(reason) => Item::Skipped { line, reason },
+                }
+            }
+        });
+    }
+    piece
+}
+
 /// The objects of one import of one source, gathered file by file: keys and digests in
 /// memory, texts too or spilled to a file (a RIPE-sized import holds ~100 bytes an object).
 #[derive(Debug)]
@@ -256,7 +298,7 @@ pub struct Importer {
     objects: Vec<NewObject>,
     /// Positions in `objects`, by (class, key): hashed, the keys not copied.
     by_key: hashbrown::HashTable<u32>,
-    hasher: std::hash::RandomState,
+    hasher: hashbrown::DefaultHashBuilder,
     spill: Option<Arc<TextSpill>>,
     summary: Summary,
 }
@@ -268,7 +310,7 @@ impl Importer {
             source: source.to_ascii_uppercase(),
             objects: Vec::new(),
             by_key: hashbrown::HashTable::new(),
-            hasher: std::hash::RandomState::new(),
+            hasher: hashbrown::DefaultHashBuilder::default(),
             spill: None,
             summary: Summary::default(),
         }
@@ -315,28 +357,25 @@ impl Importer {
         self.add_text_at(file, text, 1)
     }
 
-    /// Take every object of a piece of a file that starts at line `first_line`. Objects of
-    /// another source (the `source:` attribute), of unknown classes or with keys that do
-    /// not parse are skipped with the file and line; the import goes on (non-strict, as
-    /// IRRd imports). Fails only when a spilled text cannot be written.
+    /// Take every object of a piece of a file that starts at line `first_line` (see
+    /// [`take_piece`] and [`merge`](Self::merge)).
     pub fn add_text_at(&mut self, file: &str, text: &str, first_line: usize) -> Result<(), String> {
-        let lines = first_line - 1;
-        for parsed in parse(text) {
-            self.summary.read += 1;
-            let object = match parsed {
-                Ok(object) => object,
-                Err(e) => {
-                    self.skip(file, e.line + lines, e.reason);
-                    continue;
-                }
-            };
-            let line = object.line + lines;
-            let taken = match take(&self.source, object) {
-                Ok(taken) => taken,
-                Err(reason) => {
+        let piece = take_piece(&self.source, text, first_line);
+        self.merge(file, piece)
+    }
+
+    /// Add a piece's objects, in order: a later object with the same class and key
+    /// replaces an earlier one; skipped objects and template warnings are counted with
+    /// the file and line. Fails only when a spilled text cannot be written.
+    pub fn merge(&mut self, file: &str, piece: Piece) -> Result<(), String> {
+        self.summary.read += piece.read;
+        for item in piece.items {
+            let (line, taken) = match item {
+                Item::Skipped { line, reason } => {
                     self.skip(file, line, reason);
                     continue;
                 }
+                Item::Taken { line, taken } => (line, taken),
             };
             if let Some(warning) = taken.warning {
                 self.summary.warnings += 1;

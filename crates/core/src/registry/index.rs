@@ -316,14 +316,25 @@ impl Registry {
             .and_then(Result::ok)
             .unwrap_or_else(|| {
                 tracing::warn!(id, "registry file: an object's text cannot be read");
+                // The key may be damaged too: only its printable characters are shown.
+                let shown: String = key.chars().filter(|c| !c.is_control()).collect();
+                let shown = match shown.trim() {
+                    "" => "unreadable",
+                    shown => shown,
+                };
                 let text = format!(
-                    "{}: {key}\nremarks: unreadable in the registry file; run `ipintel registry rebuild`\n",
+                    "{}: {shown}\nremarks: unreadable in the registry file; run `ipintel registry rebuild`\n",
                     template.class
                 );
                 super::rpsl::parse(&text)
                     .next()
                     .and_then(Result::ok)
-                    .expect("a two-line object parses")
+                    .or_else(|| {
+                        super::rpsl::parse("remarks: unreadable in the registry file\n")
+                            .next()
+                            .and_then(Result::ok)
+                    })
+                    .expect("a one-line object parses")
             });
         Stored {
             source: self.source_of(id).clone(),

@@ -19,6 +19,7 @@ pub mod index;
 pub mod key;
 pub mod mirror;
 pub mod normalise;
+pub mod parallel;
 pub mod query;
 pub mod ranges;
 pub mod rpsl;

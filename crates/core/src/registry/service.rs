@@ -259,13 +259,42 @@ pub async fn import_spilled(
             })?);
             continue;
         }
+        // Pieces are read here, parsed and admitted on every core, and taken by the
+        // importer in file order.
         let mut bytes_read = |n| {
             read += n;
             progress.bytes(read, total);
         };
-        read_dump_chunks(Path::new(file), &mut bytes_read, &mut |text, line| {
-            importer.add_text_at(&name, text, line)
-        })?;
+        let source = importer.source().to_string();
+        let mut failed = None;
+        let taker = &mut importer;
+        let (produced, _) = super::parallel::in_order(
+            |push: &mut dyn FnMut((String, usize)) -> bool| {
+                read_dump_chunks(Path::new(file), &mut bytes_read, &mut |text, line| {
+                    if push((text.to_string(), line)) {
+                        Ok(())
+                    } else {
+                        Err("the import stopped".into())
+                    }
+                })
+            },
+            |(text, line)| super::import::take_piece(&source, &text, line),
+            |piece| match taker.merge(&name, piece) {
+                Ok(()) => true,
+                Err(e) => {
+                    failed = Some(e);
+                    false
+                }
+            },
+        );
+        if let Some(reason) = failed {
+            return Err(ReadError {
+                file: name.clone(),
+                reason,
+            }
+            .into());
+        }
+        produced?;
         progress.objects(importer.len() as u64);
     }
     let reading = lap();
