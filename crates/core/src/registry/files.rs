@@ -228,7 +228,8 @@ pub async fn open_or_build(
 }
 
 /// Remove the files of generations older than `keep` (a newer one may be another
-/// process's, just built), and temporary files left by builds that died. Readers of a removed file keep their mapping until they let it go.
+/// process's, just built), and temporary or spill files left by processes that died (an
+/// hour old: a live import's spill file is younger, or still being written). Readers of a removed file keep their mapping until they let it go.
 pub fn remove_others(dir: &Path, keep: i64) {
     let Ok(entries) = std::fs::read_dir(dir) else {
         return;
@@ -241,8 +242,9 @@ pub fn remove_others(dir: &Path, keep: i64) {
             .and_then(|n| n.strip_suffix(SUFFIX))
             .and_then(|n| n.parse::<i64>().ok())
             .is_some_and(|g| g < keep);
+        // A build's temporary file or an import's spill file, left by a process that died.
         let dead_temp = name.starts_with('.')
-            && name.ends_with(".tmp")
+            && (name.ends_with(".tmp") || name.ends_with(".spill"))
             && entry
                 .metadata()
                 .and_then(|m| m.modified())
@@ -421,8 +423,26 @@ source: TEST
         std::fs::write(&old, b"old").unwrap();
         let newer = path(&files, built.generation + 1);
         std::fs::write(&newer, b"another process's").unwrap();
+        // Spill and temporary files: an hour old belongs to a dead process, younger may
+        // be a live import's.
+        let dead = files.join(".import-1-0.spill");
+        let live = files.join(".import-2-0.spill");
+        let dead_build = files.join(".generation-1-0.tmp");
+        for file in [&dead, &live, &dead_build] {
+            std::fs::write(file, b"texts").unwrap();
+        }
+        let two_hours_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(7200);
+        for file in [&dead, &dead_build] {
+            std::fs::File::options()
+                .write(true)
+                .open(file)
+                .unwrap()
+                .set_modified(two_hours_ago)
+                .unwrap();
+        }
         remove_others(&files, built.generation);
         assert!(!old.exists() && built.path.exists() && newer.exists());
+        assert!(!dead.exists() && !dead_build.exists() && live.exists());
     }
 
     /// Bytes changed anywhere inside the sections (not the checked header) must never
