@@ -35,7 +35,7 @@ pub const MAGIC: [u8; 8] = *b"IPIREG\x00\x01";
 pub const FOOTER: [u8; 8] = *b"IPIREGOK";
 /// Bumped whenever the layout or what a section means changes: a file of another version
 /// is rebuilt, never read.
-pub const VERSION: u32 = 1;
+pub const VERSION: u32 = 2;
 pub const HEADER_LEN: usize = 64;
 const ALIGN: u64 = 16;
 
@@ -83,18 +83,19 @@ pub const MAP_WORDS: usize = 4;
 /// prefix length.
 pub const ORIGIN_WORDS: usize = 6;
 
-/// FNV-1a, 64 bits: the checksum of header and table, and the sources' fingerprint.
-pub fn fnv1a(seed: u64, bytes: &[u8]) -> u64 {
-    let mut hash = if seed == 0 {
-        0xcbf2_9ce4_8422_2325
-    } else {
-        seed
-    };
-    for &b in bytes {
-        hash ^= b as u64;
-        hash = hash.wrapping_mul(0x0100_0000_01b3);
+/// The first 8 bytes of the SHA-256 of `parts` one after another: the checksum of header
+/// and table, and the sources' fingerprint (ring's digest, as `store::text_digest`).
+pub fn digest64(parts: &[&[u8]]) -> u64 {
+    let mut context = ring::digest::Context::new(&ring::digest::SHA256);
+    for part in parts {
+        context.update(part);
     }
-    hash
+    let digest = context.finish();
+    u64::from_le_bytes(
+        digest.as_ref()[..8]
+            .try_into()
+            .expect("SHA-256 has 32 bytes"),
+    )
 }
 
 /// Distinct strings with the ids of the objects that have them, built in id order. Keys
@@ -545,7 +546,7 @@ impl<W: Write + Seek> Builder<W> {
             table_bytes.extend_from_slice(&offset.to_le_bytes());
             table_bytes.extend_from_slice(&len.to_le_bytes());
         }
-        let checksum = fnv1a(fnv1a(0, &head), &table_bytes);
+        let checksum = digest64(&[&head, &table_bytes]);
         head.extend_from_slice(&checksum.to_le_bytes());
         head.resize(HEADER_LEN, 0);
         head.extend_from_slice(&table_bytes);
@@ -696,7 +697,7 @@ impl Sections {
         if bytes[bytes.len() - FOOTER.len()..] != FOOTER {
             return Err(damaged("no footer: the file was not finished"));
         }
-        let checksum = fnv1a(fnv1a(0, &bytes[..40]), &bytes[HEADER_LEN..table_end]);
+        let checksum = digest64(&[&bytes[..40], &bytes[HEADER_LEN..table_end]]);
         if checksum != u64_at(40) {
             return Err(damaged("header checksum does not match"));
         }

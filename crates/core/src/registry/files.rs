@@ -24,15 +24,16 @@ pub fn path(dir: &Path, generation: i64) -> PathBuf {
 /// What the sources looked like when a file was built: a file whose sources differ (another
 /// store, or a store restored from a backup at the same generation) is never served.
 pub fn fingerprint(sources: &[SourceRow]) -> u64 {
-    let mut hash = 0;
-    for s in sources {
-        let line = format!(
-            "{}\t{:?}\t{}\t{}\n",
-            s.name, s.serial, s.imported_at, s.objects
-        );
-        hash = compact::fnv1a(hash, line.as_bytes());
-    }
-    hash
+    let lines: String = sources
+        .iter()
+        .map(|s| {
+            format!(
+                "{}\t{:?}\t{}\t{}\n",
+                s.name, s.serial, s.imported_at, s.objects
+            )
+        })
+        .collect();
+    compact::digest64(&[lines.as_bytes()])
 }
 
 /// A file built: where, and the store generation and sources it holds.

@@ -79,16 +79,6 @@ pub fn journal_object(source: &str, text: &str) -> Result<NewObject, String> {
     }
 }
 
-/// Read one dump file whole (see [`read_dump_chunks`]).
-pub fn read_dump(path: &Path, progress: &mut dyn FnMut(u64)) -> Result<String, ReadError> {
-    let mut whole = String::new();
-    read_dump_chunks(path, progress, &mut |text, _| {
-        whole.push_str(text);
-        Ok(())
-    })?;
-    Ok(whole)
-}
-
 /// Read one dump file in chunks of about [`CHUNK_BYTES`], each ending at an empty line so
 /// no object is split: gunzipped when it starts with gzip's magic bytes (whatever its
 /// name), each chunk decoded as UTF-8 when valid, else ISO-8859-1. `each` gets a chunk and
@@ -477,6 +467,16 @@ impl Importer {
 mod tests {
     use super::*;
     use std::io::Write;
+
+    /// One dump file whole, through the chunked reader.
+    fn read_dump(path: &Path, progress: &mut dyn FnMut(u64)) -> Result<String, ReadError> {
+        let mut whole = String::new();
+        read_dump_chunks(path, progress, &mut |text, _| {
+            whole.push_str(text);
+            Ok(())
+        })?;
+        Ok(whole)
+    }
 
     const DUMP: &str = "\
 # RIPE-like header

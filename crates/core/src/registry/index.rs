@@ -7,7 +7,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use super::compact::{self, section, Builder, Bytes, OpenError, Sections};
+use super::compact::{self, section, Builder, Bytes, OpenError, Prepared, Sections};
 use super::key::Family;
 use super::ranges::{RangeIndex, Span};
 use super::rpsl::RpslObject;
@@ -129,7 +129,7 @@ impl Registry {
             Builder::new(std::io::Cursor::new(Vec::new())).expect("writing to memory");
         for (source, facts, object) in admitted.into_iter().flatten() {
             builder
-                .add(&source, facts, &object)
+                .add_prepared(&source, Prepared::of(facts, object))
                 .expect("writing to memory");
         }
         let bytes = builder
