@@ -98,7 +98,7 @@ impl RpslObject {
 
 /// The templates' attribute names, to store known names without allocating.
 fn known_name(name: &str) -> Option<&'static str> {
-    static NAMES: std::sync::OnceLock<std::collections::HashSet<&'static str>> =
+    static NAMES: std::sync::OnceLock<hashbrown::HashSet<&'static str>> =
         std::sync::OnceLock::new();
     NAMES
         .get_or_init(|| {
@@ -137,6 +137,8 @@ pub fn parse(text: &str) -> Parser<'_> {
         text,
         pos: 0,
         line: 1,
+        lines: Vec::new(),
+        comment: String::new(),
     }
 }
 
@@ -146,6 +148,11 @@ pub struct Parser<'a> {
     pos: usize,
     /// Line number at `pos`.
     line: usize,
+    /// The current object's lines with their numbers (kept between objects: parsing
+    /// allocates per object, not per line or attribute).
+    lines: Vec<(&'a str, usize)>,
+    /// The current attribute's comment while its lines are read.
+    comment: String,
 }
 
 impl<'a> Parser<'a> {
@@ -181,7 +188,9 @@ impl Iterator for Parser<'_> {
         };
         let start = first_span.start;
         let mut end = first_span.end;
-        let mut lines = vec![(first, first_line)];
+        let mut lines = std::mem::take(&mut self.lines);
+        lines.clear();
+        lines.push((first, first_line));
         loop {
             let line_no = self.line;
             let Some((line, span)) = self.next_line() else {
@@ -198,7 +207,9 @@ impl Iterator for Parser<'_> {
         if !text.ends_with('\n') {
             text.push('\n');
         }
-        Some(read_object(&lines, text.into_boxed_str(), first_line))
+        let object = read_object(&lines, text.into_boxed_str(), first_line, &mut self.comment);
+        self.lines = lines;
+        Some(object)
     }
 }
 
@@ -206,33 +217,52 @@ fn is_comment(line: &str) -> bool {
     line.starts_with('%') || line.starts_with('#')
 }
 
-/// An object from its lines (comment lines dropped, continuations joined).
+/// An object from its lines (comment lines dropped, continuations joined). Values are
+/// written straight into the object's one string; an attribute's comment waits in
+/// `comment` (continuation lines can still add to the value) and follows its value.
 fn read_object(
     lines: &[(&str, usize)],
     text: Box<str>,
     line: usize,
+    comment: &mut String,
 ) -> Result<RpslObject, ParseError> {
-    // Attributes as (name, value, comment) while they are read, then laid out end to end.
-    let mut read: Vec<(Name, String, String)> = Vec::new();
+    let mut values = String::with_capacity(text.len());
+    let mut attributes: Vec<Stored> = Vec::with_capacity(16);
+    comment.clear();
+    // The attribute being read: its name and where its value starts in `values`.
+    let mut open: Option<(Name, u32)> = None;
+    let close = |open: Option<(Name, u32)>,
+                 values: &mut String,
+                 comment: &mut String,
+                 attributes: &mut Vec<Stored>| {
+        if let Some((name, from)) = open {
+            let value = (from, values.len() as u32);
+            values.push_str(comment);
+            comment.clear();
+            attributes.push(Stored {
+                name,
+                value,
+                comment: (value.1, values.len() as u32),
+            });
+        }
+    };
     for &(line, line_no) in lines {
         if is_comment(line) {
             continue;
         }
-        let continuation = match line.as_bytes()[0] {
-            b' ' | b'\t' | b'+' => Some(&line[1..]),
-            _ => None,
-        };
-        match continuation {
-            Some(rest) => {
-                let Some((_, value, comment)) = read.last_mut() else {
+        let rest = match line.as_bytes()[0] {
+            b' ' | b'\t' | b'+' => {
+                let Some((_, from)) = &open else {
                     return Err(ParseError {
                         line: line_no,
                         reason: "a continuation line before any attribute".into(),
                     });
                 };
-                push_part(rest, value, comment);
+                let from = *from as usize;
+                push_part(&line[1..], from, &mut values, comment);
+                continue;
             }
-            None => {
+            _ => {
                 let Some((name, rest)) = line.split_once(':') else {
                     return Err(ParseError {
                         line: line_no,
@@ -246,39 +276,32 @@ fn read_object(
                         reason: format!("{:?} is not an attribute name", shorten(name)),
                     });
                 }
-                let lower = name.to_ascii_lowercase();
-                let name = match known_name(&lower) {
+                let mut lower = [0u8; MAX_NAME_LEN];
+                let lower = &mut lower[..name.len()];
+                lower.copy_from_slice(name.as_bytes());
+                lower.make_ascii_lowercase();
+                let lower = std::str::from_utf8(lower).expect("names are ASCII");
+                let name = match known_name(lower) {
                     Some(known) => Name::Known(known),
-                    None => Name::Other(lower.into_boxed_str()),
+                    None => Name::Other(lower.into()),
                 };
-                let mut value = String::new();
-                let mut comment = String::new();
-                push_part(rest, &mut value, &mut comment);
-                read.push((name, value, comment));
+                close(open.take(), &mut values, comment, &mut attributes);
+                open = Some((name, values.len() as u32));
+                rest
             }
-        }
+        };
+        let from = values.len();
+        push_part(rest, from, &mut values, comment);
     }
-    if read.is_empty() {
+    close(open.take(), &mut values, comment, &mut attributes);
+    if attributes.is_empty() {
         return Err(ParseError {
             line: lines.first().map_or(0, |l| l.1),
             reason: "an object without attributes".into(),
         });
     }
-    let mut values = String::new();
-    let mut attributes = Vec::with_capacity(read.len());
-    for (name, value, comment) in read {
-        let at = values.len() as u32;
-        append_collapsed(&value, &mut values);
-        let value = (at, values.len() as u32);
-        let at = values.len() as u32;
-        values.push_str(&comment);
-        attributes.push(Stored {
-            name,
-            value,
-            comment: (at, values.len() as u32),
-        });
-    }
     if u32::try_from(values.len()).is_err() {
+        // Offsets above were cut to 32 bits: the object is refused, never half read.
         return Err(ParseError {
             line,
             reason: "an object larger than 4 GiB".into(),
@@ -292,31 +315,25 @@ fn read_object(
     })
 }
 
-/// Add one line's part of a value: the text before `#` to `value`, the rest to `comment`.
-fn push_part(part: &str, value: &mut String, comment: &mut String) {
+/// Add one line's part of a value whose text starts at `from` in `values`: the words
+/// before `#` to the value (runs of whitespace made one space, ends trimmed), the trimmed
+/// rest to `comment`.
+fn push_part(part: &str, from: usize, values: &mut String, comment: &mut String) {
     let (text, note) = match part.split_once('#') {
         Some((text, note)) => (text, Some(note)),
         None => (part, None),
     };
-    if !value.is_empty() {
-        value.push(' ');
+    for word in text.split_whitespace() {
+        if values.len() > from {
+            values.push(' ');
+        }
+        values.push_str(word);
     }
-    value.push_str(text);
     if let Some(note) = note.map(str::trim).filter(|n| !n.is_empty()) {
         if !comment.is_empty() {
             comment.push(' ');
         }
         comment.push_str(note);
-    }
-}
-
-/// Append `value` with runs of whitespace made one space and the ends trimmed.
-fn append_collapsed(value: &str, out: &mut String) {
-    for (i, word) in value.split_whitespace().enumerate() {
-        if i > 0 {
-            out.push(' ');
-        }
-        out.push_str(word);
     }
 }
 
@@ -480,6 +497,69 @@ mod tests {
         assert_eq!(all[0].as_ref().unwrap().values("members").count(), 50_000);
     }
 
+    /// Objects of `text` as (name, value, comment) lists, read the plain way (`None`: the
+    /// paragraph is not an object).
+    fn plain_reading(text: &str) -> Vec<Option<Vec<(String, String, String)>>> {
+        let mut objects = Vec::new();
+        for paragraph in text
+            .split('\n')
+            .collect::<Vec<_>>()
+            .split(|l| l.trim_end_matches('\r').is_empty())
+        {
+            let lines: Vec<&str> = paragraph
+                .iter()
+                .map(|l| l.trim_end_matches('\r'))
+                .filter(|l| !l.starts_with('%') && !l.starts_with('#'))
+                .collect();
+            if lines.is_empty() {
+                continue;
+            }
+            let mut read: Option<Vec<(String, String, String)>> = Some(Vec::new());
+            for line in lines {
+                let Some(attributes) = read.as_mut() else {
+                    break;
+                };
+                let (part, new) = match line.as_bytes()[0] {
+                    b' ' | b'\t' | b'+' => (&line[1..], None),
+                    _ => match line.split_once(':') {
+                        Some((name, rest)) if valid_name(name.trim_end()) => {
+                            (rest, Some(name.trim_end().to_ascii_lowercase()))
+                        }
+                        _ => {
+                            read = None;
+                            break;
+                        }
+                    },
+                };
+                match new {
+                    Some(name) => attributes.push((name, String::new(), String::new())),
+                    None if attributes.is_empty() => {
+                        read = None;
+                        break;
+                    }
+                    None => {}
+                }
+                let (_, value, comment) = attributes.last_mut().unwrap();
+                let (text, note) = part
+                    .split_once('#')
+                    .map_or((part, None), |(t, n)| (t, Some(n)));
+                *value = format!("{value} {text}")
+                    .split_whitespace()
+                    .collect::<Vec<_>>()
+                    .join(" ");
+                if let Some(note) = note.map(str::trim).filter(|n| !n.is_empty()) {
+                    *comment = if comment.is_empty() {
+                        note.to_string()
+                    } else {
+                        format!("{comment} {note}")
+                    };
+                }
+            }
+            objects.push(read);
+        }
+        objects
+    }
+
     proptest::proptest! {
         #![proptest_config(proptest::prelude::ProptestConfig::with_cases(2000))]
         /// No input panics, every object has a class, and the objects' texts are pieces of
@@ -493,6 +573,30 @@ mod tests {
                 let at = text[from..].find(body.lines().next().unwrap_or(""));
                 proptest::prop_assert!(at.is_some());
                 from += at.unwrap();
+            }
+        }
+
+        /// The parser writes values in place; a plain reading of the same lines (join an
+        /// attribute's parts with spaces, collapse, keep comments apart) must agree.
+        #[test]
+        fn values_and_comments_are_those_of_a_plain_reading(
+            text in "(?s)(([a-zA-Z][a-z-]{0,6}:|[ \t+]|%)[a-z \t#\u{e9}\u{3000}]{0,20}\n){1,12}"
+        ) {
+            let parsed: Vec<_> = parse(&text).collect();
+            let plain = plain_reading(&text);
+            proptest::prop_assert_eq!(parsed.len(), plain.len());
+            for (object, expected) in parsed.iter().zip(&plain) {
+                match (object, expected) {
+                    (Ok(object), Some(expected)) => {
+                        let got: Vec<(String, String, String)> = object
+                            .attributes()
+                            .map(|a| (a.name.to_string(), a.value.to_string(), a.comment.unwrap_or("").to_string()))
+                            .collect();
+                        proptest::prop_assert_eq!(&got, expected);
+                    }
+                    (Err(_), None) => {}
+                    (got, expected) => proptest::prop_assert!(false, "{got:?} against {expected:?}"),
+                }
             }
         }
 
