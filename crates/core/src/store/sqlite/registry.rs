@@ -764,11 +764,24 @@ async fn committed_in(tx: &mut Tx<'_>) -> Result<i64, StoreError> {
 
 /// The first and last rowid of `source`'s rows, any generation.
 async fn rowid_bounds(tx: &mut Tx<'_>, source: &str) -> Result<Option<(i64, i64)>, StoreError> {
-    let (first, last): (Option<i64>, Option<i64>) =
-        sqlx::query_as("SELECT MIN(rowid), MAX(rowid) FROM registry_objects WHERE source = ?")
-            .bind(source)
-            .fetch_one(&mut **tx)
-            .await?;
+    // NOT INDEXED, from each end of the rowid order: MIN/MAX(rowid) through the (source,
+    // class, key) index reads every index entry of the source (13 s for ten million rows
+    // on a cold cache); the table's ends reach the source's first and last rows at once,
+    // and at worst pass other sources' rows, which the chunks after visit anyway.
+    let end = |order: &str| {
+        format!(
+            "SELECT rowid FROM registry_objects NOT INDEXED WHERE source = ? \
+             ORDER BY rowid {order} LIMIT 1"
+        )
+    };
+    let first: Option<i64> = sqlx::query_scalar(&end("ASC"))
+        .bind(source)
+        .fetch_optional(&mut **tx)
+        .await?;
+    let last: Option<i64> = sqlx::query_scalar(&end("DESC"))
+        .bind(source)
+        .fetch_optional(&mut **tx)
+        .await?;
     Ok(first.zip(last))
 }
 
