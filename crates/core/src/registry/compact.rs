@@ -107,7 +107,6 @@ struct Postings {
     /// Key number -> (offset, length) in `arena`.
     spans: Vec<(u32, u32)>,
     table: hashbrown::HashTable<u32>,
-    hasher: hashbrown::DefaultHashBuilder,
     /// (key number, object id), in the order seen: ids ascend within a key.
     pairs: Vec<(u32, u32)>,
     /// The keys outgrew the u32 offsets of one file.
@@ -120,9 +119,8 @@ impl Postings {
         &self.arena[at as usize..(at + len) as usize]
     }
 
-    fn add(&mut self, key: &str, id: u32) {
-        use std::hash::BuildHasher;
-        let hash = self.hasher.hash_one(key.as_bytes());
+    /// Add `key` (whose [`key_hash`] is `hash`) for object `id`.
+    fn add(&mut self, key: &str, hash: u64, id: u32) {
         let found = {
             let (arena, spans) = (&self.arena, &self.spans);
             self.table
@@ -142,10 +140,10 @@ impl Postings {
                 let n = self.spans.len() as u32;
                 self.spans.push((self.arena.len() as u32, key.len() as u32));
                 self.arena.extend_from_slice(key.as_bytes());
-                let (arena, spans, hasher) = (&self.arena, &self.spans, &self.hasher);
+                let (arena, spans) = (&self.arena, &self.spans);
                 self.table.insert_unique(hash, n, |&m| {
                     let (at, len) = spans[m as usize];
-                    hasher.hash_one(&arena[at as usize..(at + len) as usize])
+                    key_hash(&arena[at as usize..(at + len) as usize])
                 });
                 n
             }
@@ -155,8 +153,9 @@ impl Postings {
         }
     }
 
-    /// Entries (in key byte order), key bytes and ids.
-    fn finish(mut self) -> std::io::Result<(Vec<u32>, Vec<u8>, Vec<u32>)> {
+    /// Write the map as sections `first` (entries, in key byte order), `first + 1` (key
+    /// bytes) and `first + 2` (ids). Entries are streamed, not held.
+    fn finish<W: Write>(mut self, sink: &mut Sink<'_, W>, first: usize) -> std::io::Result<()> {
         if self.full || self.pairs.len() > u32::MAX as usize {
             return Err(std::io::Error::other(
                 "an index's keys exceed 4 GiB in one registry file",
@@ -176,19 +175,72 @@ impl Postings {
         drop(rank);
         pairs.sort_unstable();
         pairs.dedup();
-        let mut entries = Vec::with_capacity(order.len() * MAP_WORDS);
-        let mut ids = Vec::with_capacity(pairs.len());
+        // Entries: (key offset, key length, first id, id count), in key order.
+        sink.begin(first)?;
+        let mut out = std::io::BufWriter::with_capacity(1 << 16, &mut *sink.out);
         let mut next = 0;
         for (position, &n) in order.iter().enumerate() {
-            let from = ids.len();
+            let from = next;
             while next < pairs.len() && pairs[next].0 == position as u32 {
-                ids.push(pairs[next].1);
                 next += 1;
             }
             let (at, len) = self.spans[n as usize];
-            entries.extend([at, len, from as u32, (ids.len() - from) as u32]);
+            out.write_all(bytemuck::cast_slice(&[
+                at,
+                len,
+                from as u32,
+                (next - from) as u32,
+            ]))?;
         }
-        Ok((entries, self.arena, ids))
+        out.flush()?;
+        drop(out);
+        sink.end(first, (order.len() * MAP_WORDS * 4) as u64);
+        drop(order);
+        self.spans = Vec::new();
+        sink.put(first + 1, &std::mem::take(&mut self.arena))?;
+        let ids: Vec<u32> = pairs.iter().map(|&(_, id)| id).collect();
+        drop(pairs);
+        sink.put(first + 2, bytemuck::cast_slice(&ids))
+    }
+}
+
+/// The hash the builder's key tables use: one process-wide state, so that keys are hashed
+/// on the preparing threads and only looked up by the builder.
+fn key_hash(key: &[u8]) -> u64 {
+    use std::hash::BuildHasher;
+    static STATE: std::sync::OnceLock<hashbrown::DefaultHashBuilder> = std::sync::OnceLock::new();
+    STATE.get_or_init(Default::default).hash_one(key)
+}
+
+/// A range index's items while a build runs: IPv4 and AS ranges fit 32-bit bounds (12
+/// bytes an item instead of 48); wider ones are kept whole.
+#[derive(Default)]
+struct Ranges {
+    narrow: Vec<[u32; 3]>,
+    wide: Vec<(Span, u32)>,
+}
+
+impl Ranges {
+    fn push(&mut self, span: Span, id: u32) {
+        match (u32::try_from(span.start), u32::try_from(span.end)) {
+            (Ok(start), Ok(end)) => self.narrow.push([start, end, id]),
+            _ => self.wide.push((span, id)),
+        }
+    }
+
+    fn into_items(self) -> impl Iterator<Item = (Span, u32)> {
+        self.narrow
+            .into_iter()
+            .map(|[start, end, id]| {
+                (
+                    Span {
+                        start: start as u128,
+                        end: end as u128,
+                    },
+                    id,
+                )
+            })
+            .chain(self.wide)
     }
 }
 
@@ -210,8 +262,8 @@ pub struct Prepared {
     /// A route's prefix as set answers carry it (canonical, however it was written).
     route_prefix: Option<String>,
     keys: String,
-    /// (map, end of the key in `keys`), in order.
-    ends: Vec<(Map, u32)>,
+    /// (map, end of the key in `keys`, its [`key_hash`]), in order.
+    ends: Vec<(Map, u32, u64)>,
 }
 
 impl Prepared {
@@ -224,11 +276,22 @@ impl Prepared {
             _ => None,
         };
         let kind = facts.template.class;
-        let mut keys = String::new();
-        let mut ends = Vec::new();
-        let mut push = |map: Map, key: &str, keys: &mut String| {
+        let mut keys = String::with_capacity(256);
+        let mut ends = Vec::with_capacity(16);
+        // Keys are lower case: ASCII (nearly every value) is lowered in place as it is
+        // copied; other text goes through `str::to_lowercase` whole, as Unicode asks.
+        let mut push = |map: Map, prefix: Option<&str>, key: &str, keys: &mut String| {
+            let start = keys.len();
+            if let Some(prefix) = prefix {
+                keys.push_str(prefix);
+                keys.push('\0');
+            }
+            let from = keys.len();
             keys.push_str(key);
-            ends.push((map, keys.len() as u32));
+            if key.is_ascii() {
+                keys[from..].make_ascii_lowercase();
+            }
+            ends.push((map, keys.len() as u32, key_hash(&keys.as_bytes()[start..])));
         };
         for attribute in object.attributes() {
             let Some(spec) = facts.template.attribute(attribute.name) else {
@@ -237,7 +300,13 @@ impl Prepared {
             if !(spec.lookup || spec.inverse) || attribute.value.is_empty() {
                 continue;
             }
-            let value = attribute.value.to_lowercase();
+            let lowered;
+            let value = if attribute.value.is_ascii() {
+                attribute.value
+            } else {
+                lowered = attribute.value.to_lowercase();
+                &lowered
+            };
             if spec.lookup {
                 let words = matches!(
                     (kind, spec.name),
@@ -245,18 +314,16 @@ impl Prepared {
                 );
                 if words {
                     for word in value.split_whitespace() {
-                        push(Map::Word, word, &mut keys);
+                        push(Map::Word, None, word, &mut keys);
                     }
                 } else {
-                    push(Map::Lookup, &value, &mut keys);
+                    push(Map::Lookup, None, value, &mut keys);
                 }
             }
             if spec.inverse {
                 // Lists (`mnt-by: A, B`) are indexed item by item, under the attribute.
                 for item in value.split(',').map(str::trim).filter(|v| !v.is_empty()) {
-                    keys.push_str(spec.name);
-                    keys.push('\0');
-                    push(Map::Inverse, item, &mut keys);
+                    push(Map::Inverse, Some(spec.name), item, &mut keys);
                 }
             }
         }
@@ -269,14 +336,116 @@ impl Prepared {
         }
     }
 
-    /// The index keys, in order.
-    fn keys(&self) -> impl Iterator<Item = (Map, &str)> + '_ {
+    /// The index keys with their hashes, in order.
+    fn keys(&self) -> impl Iterator<Item = (Map, &str, u64)> + '_ {
         let mut from = 0usize;
-        self.ends.iter().map(move |&(map, end)| {
+        self.ends.iter().map(move |&(map, end, hash)| {
             let start = from;
             from = end as usize;
-            (map, &self.keys[start..end as usize])
+            (map, &self.keys[start..end as usize], hash)
         })
+    }
+}
+
+/// Bytes a build keeps until [`Builder::finish`]: in memory, or (for builds of real
+/// size) in a file that is unlinked as soon as it is made, so that nothing outlives the
+/// build and the page cache, not the heap, holds them.
+enum Staging {
+    Memory(Vec<u8>),
+    File(std::io::BufWriter<std::fs::File>, u64),
+}
+
+impl Staging {
+    fn file(dir: &std::path::Path, name: &str) -> std::io::Result<Staging> {
+        static FILES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let path = dir.join(format!(
+            ".{name}-{}-{}.staging",
+            std::process::id(),
+            FILES.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+        ));
+        let file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create_new(true)
+            .open(&path)?;
+        std::fs::remove_file(&path)?;
+        Ok(Staging::File(
+            std::io::BufWriter::with_capacity(1 << 20, file),
+            0,
+        ))
+    }
+
+    fn len(&self) -> u64 {
+        match self {
+            Staging::Memory(bytes) => bytes.len() as u64,
+            Staging::File(_, len) => *len,
+        }
+    }
+
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<()> {
+        match self {
+            Staging::Memory(held) => held.extend_from_slice(bytes),
+            Staging::File(out, len) => {
+                out.write_all(bytes)?;
+                *len += bytes.len() as u64;
+            }
+        }
+        Ok(())
+    }
+
+    fn write_words(&mut self, words: &[u32]) -> std::io::Result<()> {
+        self.write(bytemuck::cast_slice(words))
+    }
+
+    /// The staged bytes, read back.
+    fn into_bytes(self) -> std::io::Result<Vec<u8>> {
+        match self {
+            Staging::Memory(bytes) => Ok(bytes),
+            Staging::File(out, len) => {
+                use std::io::Read;
+                let mut file = out.into_inner().map_err(|e| e.into_error())?;
+                file.seek(SeekFrom::Start(0))?;
+                let mut bytes = vec![0u8; len as usize];
+                file.read_exact(&mut bytes)?;
+                Ok(bytes)
+            }
+        }
+    }
+
+    /// The staged words (written with [`Staging::write_words`]), read back.
+    fn into_words(self) -> std::io::Result<Vec<u32>> {
+        match self {
+            Staging::Memory(bytes) => Ok(bytes
+                .chunks_exact(4)
+                .map(|w| u32::from_ne_bytes(w.try_into().expect("four bytes")))
+                .collect()),
+            Staging::File(out, len) => {
+                use std::io::Read;
+                let mut file = out.into_inner().map_err(|e| e.into_error())?;
+                file.seek(SeekFrom::Start(0))?;
+                let mut words = vec![0u32; len as usize / 4];
+                file.read_exact(bytemuck::cast_slice_mut(&mut words))?;
+                Ok(words)
+            }
+        }
+    }
+
+    /// The staged bytes as section `number` of `sink`'s file, without holding them.
+    fn put<W: Write>(self, sink: &mut Sink<'_, W>, number: usize) -> std::io::Result<()> {
+        match self {
+            Staging::Memory(bytes) => sink.put(number, &bytes),
+            Staging::File(out, len) => {
+                let mut file = out.into_inner().map_err(|e| e.into_error())?;
+                file.seek(SeekFrom::Start(0))?;
+                sink.begin(number)?;
+                let copied = std::io::copy(&mut file, sink.out)?;
+                if copied != len {
+                    return Err(std::io::Error::other("a staging file was cut short"));
+                }
+                sink.end(number, copied);
+                Ok(())
+            }
+        }
     }
 }
 
@@ -287,23 +456,42 @@ pub struct Builder<W: Write + Seek> {
     out: W,
     /// Bytes of text written so far.
     texts: u64,
+    count: usize,
     sources: Vec<String>,
     classes: Vec<&'static str>,
-    objects: Vec<u32>,
-    keys: Vec<u8>,
-    primary: Vec<u32>,
-    primary_keys: Vec<u8>,
+    /// Object entries ([`OBJECT_WORDS`] each), written out as they are.
+    objects: Staging,
+    keys: Staging,
+    /// (key offset, key length, id, source and class): [`PRIMARY_WORDS`] and the sort's
+    /// first field, sorted at the end.
+    primary: Staging,
+    primary_keys: Staging,
     lookup: Postings,
     words: Postings,
     inverse: Postings,
-    ranges: [Vec<(Span, u32)>; 5],
+    ranges: [Ranges; 5],
     origins: Vec<u32>,
     route_prefixes: Vec<u8>,
     aut_nums: Vec<(u32, u32)>,
 }
 
 impl<W: Write + Seek> Builder<W> {
-    pub fn new(mut out: W) -> std::io::Result<Builder<W>> {
+    /// A builder that keeps its staging in memory (small builds, tests).
+    pub fn new(out: W) -> std::io::Result<Builder<W>> {
+        Builder::with_staging(out, None)
+    }
+
+    /// A builder whose per-object entries wait in unlinked files in `dir` (builds of real
+    /// size: the heap then holds the key maps and range items only).
+    pub fn staged_in(out: W, dir: &std::path::Path) -> std::io::Result<Builder<W>> {
+        Builder::with_staging(out, Some(dir))
+    }
+
+    fn with_staging(mut out: W, dir: Option<&std::path::Path>) -> std::io::Result<Builder<W>> {
+        let staging = |name: &str| match dir {
+            Some(dir) => Staging::file(dir, name),
+            None => Ok(Staging::Memory(Vec::new())),
+        };
         if !cfg!(target_endian = "little") {
             // Sections are written as the machine holds them.
             return Err(std::io::Error::other("registry files are little-endian"));
@@ -314,12 +502,13 @@ impl<W: Write + Seek> Builder<W> {
         Ok(Builder {
             out,
             texts: 0,
+            count: 0,
             sources: Vec::new(),
             classes: Vec::new(),
-            objects: Vec::new(),
-            keys: Vec::new(),
-            primary: Vec::new(),
-            primary_keys: Vec::new(),
+            objects: staging("objects")?,
+            keys: staging("keys")?,
+            primary: staging("primary")?,
+            primary_keys: staging("primary-keys")?,
             lookup: Postings::default(),
             words: Postings::default(),
             inverse: Postings::default(),
@@ -331,11 +520,11 @@ impl<W: Write + Seek> Builder<W> {
     }
 
     pub fn len(&self) -> usize {
-        self.objects.len() / OBJECT_WORDS
+        self.count
     }
 
     pub fn is_empty(&self) -> bool {
-        self.objects.is_empty()
+        self.count == 0
     }
 
     fn source_number(&mut self, name: &str) -> u32 {
@@ -381,12 +570,12 @@ impl<W: Write + Seek> Builder<W> {
         let source = self.source_number(source);
         let class = self.class_number(facts.template.class);
         // Offsets inside the file are u32 (texts excepted): refuse rather than wrap.
-        let full = |len: usize, more: usize| len + more > u32::MAX as usize;
+        let full = |len: u64, more: usize| len + more as u64 > u32::MAX as u64;
         if source > u16::MAX as u32
             || id == u32::MAX
             || full(self.keys.len(), facts.key.len())
             || full(self.primary_keys.len(), facts.canonical.len())
-            || full(self.route_prefixes.len(), 64)
+            || full(self.route_prefixes.len() as u64, 64)
         {
             return Err(std::io::Error::other(
                 "too many objects, sources or key bytes for one registry file",
@@ -394,7 +583,7 @@ impl<W: Write + Seek> Builder<W> {
         }
         let text = text.as_bytes();
         self.out.write_all(text)?;
-        self.objects.extend([
+        self.objects.write_words(&[
             self.texts as u32,
             (self.texts >> 32) as u32,
             text.len() as u32,
@@ -403,16 +592,17 @@ impl<W: Write + Seek> Builder<W> {
             source | class << 16,
             facts.asn.unwrap_or(0),
             if facts.asn.is_some() { HAS_ASN } else { 0 },
-        ]);
+        ])?;
+        self.count += 1;
         self.texts += text.len() as u64;
-        self.keys.extend_from_slice(facts.key.as_bytes());
-        self.primary.extend([
+        self.keys.write(facts.key.as_bytes())?;
+        self.primary.write_words(&[
             self.primary_keys.len() as u32,
             facts.canonical.len() as u32,
             id,
-        ]);
-        self.primary_keys
-            .extend_from_slice(facts.canonical.as_bytes());
+            source | class << 16,
+        ])?;
+        self.primary_keys.write(facts.canonical.as_bytes())?;
 
         let kind = facts.template.class;
         if let Some((family, span, range_kind)) = facts.range {
@@ -420,7 +610,7 @@ impl<W: Write + Seek> Builder<W> {
                 .iter()
                 .position(|k| *k == Some((family, range_kind)))
                 .expect("every family and kind has an index");
-            self.ranges[slot].push((span, id));
+            self.ranges[slot].push(span, id);
             if let (RangeKind::Route, Some(prefix)) = (range_kind, &prepared.route_prefix) {
                 let origin = facts.asn.expect("admitted routes have one");
                 self.origins.extend([
@@ -439,49 +629,27 @@ impl<W: Write + Seek> Builder<W> {
                 .push((facts.asn.expect("admitted aut-nums have one"), id));
         }
         if let Some(span) = facts.as_block {
-            self.ranges[4].push((span, id));
+            self.ranges[4].push(span, id);
         }
-        for (map, key) in prepared.keys() {
+        for (map, key, hash) in prepared.keys() {
             match map {
-                Map::Lookup => self.lookup.add(key, id),
-                Map::Word => self.words.add(key, id),
-                Map::Inverse => self.inverse.add(key, id),
+                Map::Lookup => self.lookup.add(key, hash, id),
+                Map::Word => self.words.add(key, hash, id),
+                Map::Inverse => self.inverse.add(key, hash, id),
             }
         }
         Ok(())
     }
 
-    /// Write the indexes, the footer and the header; returns the output.
+    /// Write the indexes, the footer and the header; returns the output. Sections are
+    /// written one at a time, each freed before the next is made, the largest transient
+    /// ones (posting lists, range trees) while little else is held.
     pub fn finish(mut self, generation: i64, fingerprint: u64) -> std::io::Result<W> {
         let count = self.len();
         let mut table = vec![(0u64, 0u64); section::COUNT];
         let room = align(HEADER_LEN as u64 + 16 * section::COUNT as u64);
         table[section::TEXTS] = (room, self.texts);
         let at = room + self.texts;
-
-        // The primary index: ids by (source, class, canonical key).
-        let objects = &self.objects;
-        let keys = &self.primary_keys;
-        let mut order: Vec<u32> = (0..self.primary.len() / PRIMARY_WORDS)
-            .map(|i| i as u32)
-            .collect();
-        let primary = &self.primary;
-        let sort_key = |i: u32| {
-            let e = &primary[i as usize * PRIMARY_WORDS..][..PRIMARY_WORDS];
-            let id = e[2] as usize;
-            (
-                objects[id * OBJECT_WORDS + 5],
-                &keys[e[0] as usize..(e[0] + e[1]) as usize],
-            )
-        };
-        order.sort_unstable_by(|&a, &b| sort_key(a).cmp(&sort_key(b)));
-        let mut sorted = Vec::with_capacity(self.primary.len());
-        for i in order {
-            sorted.extend_from_slice(&primary[i as usize * PRIMARY_WORDS..][..PRIMARY_WORDS]);
-        }
-
-        // Each section is written as soon as it is made, so the build never holds the
-        // file's indexes twice.
         let mut sink = Sink {
             out: &mut self.out,
             at,
@@ -489,29 +657,20 @@ impl<W: Write + Seek> Builder<W> {
         };
         sink.put(section::SOURCES, self.sources.join("\n").as_bytes())?;
         sink.put(section::CLASSES, self.classes.join("\n").as_bytes())?;
-        sink.put(section::OBJECTS, bytemuck::cast_slice(&self.objects))?;
-        self.objects = Vec::new();
-        sink.put(section::KEYS, &std::mem::take(&mut self.keys))?;
-        sink.put(section::PRIMARY, bytemuck::cast_slice(&sorted))?;
-        drop(sorted);
-        self.primary = Vec::new();
-        sink.put(
-            section::PRIMARY_KEYS,
-            &std::mem::take(&mut self.primary_keys),
-        )?;
+        std::mem::replace(&mut self.objects, Staging::Memory(Vec::new()))
+            .put(&mut sink, section::OBJECTS)?;
+        std::mem::replace(&mut self.keys, Staging::Memory(Vec::new()))
+            .put(&mut sink, section::KEYS)?;
         for (first, postings) in [
-            (section::LOOKUP, std::mem::take(&mut self.lookup)),
-            (section::WORDS, std::mem::take(&mut self.words)),
-            (section::INVERSE, std::mem::take(&mut self.inverse)),
+            (section::LOOKUP, &mut self.lookup),
+            (section::WORDS, &mut self.words),
+            (section::INVERSE, &mut self.inverse),
         ] {
-            let (entries, bytes, ids) = postings.finish()?;
-            sink.put(first, bytemuck::cast_slice(&entries))?;
-            sink.put(first + 1, &bytes)?;
-            sink.put(first + 2, bytemuck::cast_slice(&ids))?;
+            std::mem::take(postings).finish(&mut sink, first)?;
         }
         let mut tops = Vec::new();
         for (slot, items) in std::mem::take(&mut self.ranges).into_iter().enumerate() {
-            let index = RangeIndexBuf::build(items);
+            let index = RangeIndexBuf::build(items.into_items());
             tops.push(index.top);
             let first = section::RANGES + 3 * slot;
             sink.put(first, bytemuck::cast_slice(&index.bounds))?;
@@ -523,10 +682,38 @@ impl<W: Write + Seek> Builder<W> {
         origins.sort_by_key(|e| e[0]);
         sink.put(section::ORIGINS, bytemuck::cast_slice(&origins.concat()))?;
         drop(origins);
-        sink.put(section::ROUTE_PREFIXES, &self.route_prefixes)?;
+        self.origins = Vec::new();
+        sink.put(
+            section::ROUTE_PREFIXES,
+            &std::mem::take(&mut self.route_prefixes),
+        )?;
         self.aut_nums.sort_unstable();
         let aut_nums: Vec<u32> = self.aut_nums.iter().flat_map(|&(a, i)| [a, i]).collect();
         sink.put(section::AUT_NUMS, bytemuck::cast_slice(&aut_nums))?;
+
+        // The primary index last: ids by (source and class, canonical key).
+        let primary =
+            std::mem::replace(&mut self.primary, Staging::Memory(Vec::new())).into_words()?;
+        let keys =
+            std::mem::replace(&mut self.primary_keys, Staging::Memory(Vec::new())).into_bytes()?;
+        const STAGED_WORDS: usize = PRIMARY_WORDS + 1;
+        let mut order: Vec<u32> = (0..primary.len() / STAGED_WORDS)
+            .map(|i| i as u32)
+            .collect();
+        let sort_key = |i: u32| {
+            let e = &primary[i as usize * STAGED_WORDS..][..STAGED_WORDS];
+            (e[3], &keys[e[0] as usize..(e[0] + e[1]) as usize])
+        };
+        order.sort_unstable_by(|&a, &b| sort_key(a).cmp(&sort_key(b)));
+        let mut sorted = Vec::with_capacity(order.len() * PRIMARY_WORDS);
+        for i in order {
+            sorted.extend_from_slice(&primary[i as usize * STAGED_WORDS..][..PRIMARY_WORDS]);
+        }
+        drop(primary);
+        sink.put(section::PRIMARY, bytemuck::cast_slice(&sorted))?;
+        drop(sorted);
+        sink.put(section::PRIMARY_KEYS, &keys)?;
+        drop(keys);
         let mut counts = vec![count as u32];
         counts.extend(tops);
         sink.put(section::COUNTS, bytemuck::cast_slice(&counts))?;
@@ -575,13 +762,25 @@ struct Sink<'a, W> {
 
 impl<W: Write> Sink<'_, W> {
     fn put(&mut self, number: usize, bytes: &[u8]) -> std::io::Result<()> {
+        self.begin(number)?;
+        self.out.write_all(bytes)?;
+        self.end(number, bytes.len() as u64);
+        Ok(())
+    }
+
+    /// Start section `number`: its bytes are written to `out` next, then [`Sink::end`].
+    fn begin(&mut self, number: usize) -> std::io::Result<()> {
         let start = align(self.at);
         self.out
             .write_all(&[0u8; ALIGN as usize][..(start - self.at) as usize])?;
-        self.out.write_all(bytes)?;
-        self.table[number] = (start, bytes.len() as u64);
-        self.at = start + bytes.len() as u64;
+        self.table[number] = (start, 0);
+        self.at = start;
         Ok(())
+    }
+
+    fn end(&mut self, number: usize, len: u64) {
+        self.table[number].1 = len;
+        self.at += len;
     }
 }
 

@@ -13,6 +13,9 @@ use crate::store::{SourceRow, Store, StoreError};
 const PREFIX: &str = "generation-";
 const SUFFIX: &str = ".ipreg";
 
+/// Store chunks between two returns of freed heap to the system while building.
+const TRIM_EVERY: usize = 64;
+
 /// Temporary files older than this belong to a build that died.
 const STALE_TEMP: std::time::Duration = std::time::Duration::from_secs(3600);
 
@@ -66,13 +69,15 @@ pub async fn build(store: &Store, dir: &Path) -> Result<Built, StoreError> {
     let (sink, mut chunks) = tokio::sync::mpsc::channel::<(String, String)>(4);
     let (head, header) = tokio::sync::oneshot::channel::<(i64, u64)>();
     let file = std::fs::File::create(&temp).map_err(|e| io(&temp.display().to_string(), e))?;
+    let staging = dir.to_path_buf();
     let builder = tokio::task::spawn_blocking(move || -> Result<(usize, usize), String> {
         let out = std::io::BufWriter::with_capacity(1 << 20, file);
-        let mut builder = Builder::new(out).map_err(|e| e.to_string())?;
+        let mut builder = Builder::staged_in(out, &staging).map_err(|e| e.to_string())?;
         // Chunks are parsed and their index entries worked out on every core; the
         // builder takes the objects in store order.
         let mut skipped = 0;
         let mut failed = None;
+        let mut chunks_taken = 0usize;
         let taker = &mut builder;
         let (_, stopped) = super::parallel::in_order(
             |push: &mut dyn FnMut((String, String)) -> bool| -> Result<(), ()> {
@@ -94,6 +99,12 @@ pub async fn build(store: &Store, dir: &Path) -> Result<Built, StoreError> {
                 (source, objects)
             },
             |(source, objects)| {
+                chunks_taken += 1;
+                if chunks_taken % TRIM_EVERY == 0 {
+                    // Objects are parsed on other threads and freed here once added: the
+                    // freed pages between the builder's tables go back as the build runs.
+                    crate::release_free_heap();
+                }
                 for object in objects {
                     match object {
                         Ok(prepared) => {
@@ -229,8 +240,9 @@ pub async fn open_or_build(
 }
 
 /// Remove the files of generations older than `keep` (a newer one may be another
-/// process's, just built), and temporary or spill files left by processes that died (an
-/// hour old: a live import's spill file is younger, or still being written). Readers of a removed file keep their mapping until they let it go.
+/// process's, just built), and temporary, spill or staging files left by processes that
+/// died (an hour old: a live import's spill file is younger, or still being written).
+/// Readers of a removed file keep their mapping until they let it go.
 pub fn remove_others(dir: &Path, keep: i64) {
     let Ok(entries) = std::fs::read_dir(dir) else {
         return;
@@ -243,9 +255,13 @@ pub fn remove_others(dir: &Path, keep: i64) {
             .and_then(|n| n.strip_suffix(SUFFIX))
             .and_then(|n| n.parse::<i64>().ok())
             .is_some_and(|g| g < keep);
-        // A build's temporary file or an import's spill file, left by a process that died.
+        // A build's temporary or staging file (staging files are unlinked as soon as they
+        // are made: only a process killed in between leaves one) or an import's spill
+        // file, left by a process that died.
         let dead_temp = name.starts_with('.')
-            && (name.ends_with(".tmp") || name.ends_with(".spill"))
+            && [".tmp", ".spill", ".staging"]
+                .iter()
+                .any(|end| name.ends_with(end))
             && entry
                 .metadata()
                 .and_then(|m| m.modified())
@@ -380,6 +396,33 @@ source: TEST
         ));
     }
 
+    /// A build that stages its entries in files writes the same bytes as one that keeps
+    /// them in memory, and leaves no staging file behind.
+    #[test]
+    fn staged_and_in_memory_builds_write_the_same_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let write = |mut builder: Builder<std::io::Cursor<Vec<u8>>>| {
+            for object in parse(DUMP).map(Result::unwrap) {
+                builder
+                    .add("TEST", admit(&object).unwrap(), &object)
+                    .unwrap();
+            }
+            builder.finish(3, 4).unwrap().into_inner()
+        };
+        let memory = write(Builder::new(std::io::Cursor::new(Vec::new())).unwrap());
+        let staged =
+            write(Builder::staged_in(std::io::Cursor::new(Vec::new()), dir.path()).unwrap());
+        assert!(memory == staged, "the same bytes");
+        assert_eq!(
+            std::fs::read_dir(dir.path()).unwrap().count(),
+            0,
+            "staging files are gone"
+        );
+        let registry = Registry::open(compact::Bytes::heap(&staged)).unwrap();
+        let reference = Registry::build(parse(DUMP).map(|o| ("TEST".to_owned(), o.unwrap()))).0;
+        same_answers(&registry, &reference);
+    }
+
     #[tokio::test]
     async fn a_cut_or_foreign_file_is_refused_and_rebuilt() {
         let dir = tempfile::tempdir().unwrap();
@@ -429,11 +472,12 @@ source: TEST
         let dead = files.join(".import-1-0.spill");
         let live = files.join(".import-2-0.spill");
         let dead_build = files.join(".generation-1-0.tmp");
-        for file in [&dead, &live, &dead_build] {
+        let dead_staging = files.join(".objects-1-0.staging");
+        for file in [&dead, &live, &dead_build, &dead_staging] {
             std::fs::write(file, b"texts").unwrap();
         }
         let two_hours_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(7200);
-        for file in [&dead, &dead_build] {
+        for file in [&dead, &dead_build, &dead_staging] {
             std::fs::File::options()
                 .write(true)
                 .open(file)
@@ -444,6 +488,7 @@ source: TEST
         remove_others(&files, built.generation);
         assert!(!old.exists() && built.path.exists() && newer.exists());
         assert!(!dead.exists() && !dead_build.exists() && live.exists());
+        assert!(!dead_staging.exists());
     }
 
     /// Bytes changed anywhere inside the sections (not the checked header) must never

@@ -189,6 +189,9 @@ pub trait Progress: Send {
 
 impl Progress for () {}
 
+/// Pieces (of 8 MiB) between two returns of freed heap to the system while reading.
+const TRIM_EVERY: usize = 16;
+
 /// Import `files` into `source` in `store`, texts held in memory (see [`import_spilled`]).
 pub async fn import(
     store: &Store,
@@ -267,6 +270,7 @@ pub async fn import_spilled(
         };
         let source = importer.source().to_string();
         let mut failed = None;
+        let mut pieces = 0usize;
         let taker = &mut importer;
         let (produced, _) = super::parallel::in_order(
             |push: &mut dyn FnMut((String, usize)) -> bool| {
@@ -279,11 +283,19 @@ pub async fn import_spilled(
                 })
             },
             |(text, line)| super::import::take_piece(&source, &text, line),
-            |piece| match taker.merge(&name, piece) {
-                Ok(()) => true,
-                Err(e) => {
-                    failed = Some(e);
-                    false
+            |piece| {
+                pieces += 1;
+                if pieces % TRIM_EVERY == 0 {
+                    // Pieces are parsed on other threads and freed here, bar the keys the
+                    // importer keeps: the freed pages between them go back as we go.
+                    crate::release_free_heap();
+                }
+                match taker.merge(&name, piece) {
+                    Ok(()) => true,
+                    Err(e) => {
+                        failed = Some(e);
+                        false
+                    }
                 }
             },
         );

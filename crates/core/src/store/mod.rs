@@ -223,6 +223,18 @@ pub struct NewObject {
     pub digest: i64,
 }
 
+impl NewObject {
+    /// A placeholder that allocates nothing (for taking an object out of a vector).
+    pub fn empty() -> NewObject {
+        NewObject {
+            class: "",
+            key: String::new(),
+            text: ObjectText::Inline(String::new()),
+            digest: 0,
+        }
+    }
+}
+
 /// An object's text: held, or spilled to the import's [`TextSpill`] (an import of ten
 /// million objects holds their keys, not their texts).
 #[derive(Debug, Clone, PartialEq, Eq)]
