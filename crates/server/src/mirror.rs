@@ -1,8 +1,9 @@
 //! NRTM, the client side: each `[[registry.mirrors]]` source is kept current from another
 //! server's journal (IRRd, RIPE, another ipintel). The first time, the source's dump is
 //! imported with its serial; then every `interval_secs` the server asks
-//! `-g SOURCE:3:NEXT-LAST`, reads the whole answer (at most `max_bytes`, within a
-//! timeout), checks that it is one complete stream for this source starting at the serial
+//! `-g SOURCE:3:NEXT-LAST` (or, when the upstream caps one answer at N serials and says so,
+//! `NEXT-(NEXT+N-1)` and again at once until caught up), reads the whole answer (at most
+//! `max_bytes`, within a timeout), checks that it is one complete stream for this source starting at the serial
 //! asked, and hands the operations to the engine's mirror use case, which applies them in
 //! serial order or refuses them whole. A failed poll keeps the last good serial and is
 //! tried again with back-off (doubling up to ten intervals); the reason is logged.
@@ -34,7 +35,9 @@ async fn follow(state: AppState, mirror: MirrorConfig, cancel: CancellationToken
             _ = tokio::time::sleep(wait) => {}
         }
         wait = match poll(&state, &mirror).await {
-            Ok(()) => interval,
+            // More is waiting beyond what the upstream gives at once: ask again now.
+            Ok(Caught::Behind) => Duration::ZERO,
+            Ok(Caught::Up) => interval,
             Err(e) => {
                 tracing::warn!(source = %mirror.source, nrtm = %mirror.nrtm, error = %e, "mirror: poll failed; the last good serial is kept");
                 state.metrics.mirror_failures.inc();
@@ -44,8 +47,28 @@ async fn follow(state: AppState, mirror: MirrorConfig, cancel: CancellationToken
     }
 }
 
+/// Where a poll left the source: at the upstream's newest serial as far as it knows, or
+/// behind it (the upstream caps how many serials one answer holds).
+#[derive(Debug, PartialEq, Eq)]
+enum Caught {
+    Up,
+    Behind,
+}
+
+/// The cap an upstream puts on one `-g` range, when that is why it refused one (IRRd's
+/// and ipintel's words: `Serial range requested exceeds maximum range of N`).
+fn range_cap(answer: &str) -> Option<i64> {
+    let rest = answer
+        .trim_start()
+        .strip_prefix("%% ERROR:")?
+        .trim_start()
+        .strip_prefix("Serial range requested exceeds maximum range of")?;
+    let cap: i64 = rest.split_whitespace().next()?.parse().ok()?;
+    (cap > 0).then_some(cap)
+}
+
 /// One poll: the first dump if the source is new, then the journal since its serial.
-async fn poll(state: &AppState, mirror: &MirrorConfig) -> anyhow::Result<()> {
+async fn poll(state: &AppState, mirror: &MirrorConfig) -> anyhow::Result<Caught> {
     let store = state.registry.store();
     let source = mirror.source.to_ascii_uppercase();
     let serial = match mirror::current_serial(store, &source).await? {
@@ -72,13 +95,27 @@ async fn poll(state: &AppState, mirror: &MirrorConfig) -> anyhow::Result<()> {
         policy: ReferralPolicy::default(),
         dns,
     };
-    let answer = whois_net::lookup(
+    let mut answer = whois_net::lookup(
         &target,
         &format!("-g {source}:3:{first}-LAST"),
         limits,
         &reach,
     )
     .await?;
+    let mut caught = Caught::Up;
+    let capped = answer.chain.first().and_then(|(_, text)| range_cap(text));
+    if let Some(cap) = capped {
+        // More serials wait than the upstream gives at once: take the first `cap` of
+        // them now, the rest on the polls right after.
+        answer = whois_net::lookup(
+            &target,
+            &format!("-g {source}:3:{first}-{}", first.saturating_add(cap - 1)),
+            limits,
+            &reach,
+        )
+        .await?;
+        caught = Caught::Behind;
+    }
     if answer.truncated {
         anyhow::bail!(
             "the answer is larger than max_bytes ({}); raise it or poll more often",
@@ -88,7 +125,7 @@ async fn poll(state: &AppState, mirror: &MirrorConfig) -> anyhow::Result<()> {
     let text = answer.chain.first().map(|(_, t)| t.as_str()).unwrap_or("");
     let operations = read_stream(text, &source, first)?;
     if operations.is_empty() {
-        return Ok(());
+        return Ok(Caught::Up);
     }
     let applied = mirror::apply(store, &source, &operations).await?;
     for (serial, reason) in &applied.skipped {
@@ -106,7 +143,7 @@ async fn poll(state: &AppState, mirror: &MirrorConfig) -> anyhow::Result<()> {
         .metrics
         .mirror_operations
         .inc_by(operations.len() as u64);
-    Ok(())
+    Ok(caught)
 }
 
 /// Import the source's first dump with its serial; returns the serial.
@@ -293,6 +330,21 @@ mod tests {
         )
         .unwrap()
         .is_empty());
+    }
+
+    #[test]
+    fn an_upstreams_range_cap_is_read_from_its_refusal() {
+        let cap = "%% ERROR: Serial range requested exceeds maximum range of 100000\n\n\n";
+        assert_eq!(range_cap(cap), Some(100_000));
+        for other in [
+            "%% ERROR: Access denied\n",
+            "%% ERROR: Serial range requested exceeds maximum range of 0\n",
+            "%% ERROR: Serial range requested exceeds maximum range of many\n",
+            "%START Version: 3 TEST 1-2\n",
+            "",
+        ] {
+            assert_eq!(range_cap(other), None, "{other:?}");
+        }
     }
 
     #[test]
