@@ -291,6 +291,10 @@ pub struct Importer {
     hasher: hashbrown::DefaultHashBuilder,
     spill: Option<Arc<TextSpill>>,
     summary: Summary,
+    /// Per object, once compared: 0 new, 1 unchanged, 2 changed.
+    state: Vec<u8>,
+    /// Stored objects the files no longer hold.
+    deleted: Vec<(String, String)>,
 }
 
 impl Importer {
@@ -303,6 +307,8 @@ impl Importer {
             hasher: hashbrown::DefaultHashBuilder::default(),
             spill: None,
             summary: Summary::default(),
+            state: Vec::new(),
+            deleted: Vec::new(),
         }
     }
 
@@ -418,12 +424,39 @@ impl Importer {
         });
     }
 
-    /// What this import changes against `current` (the source's stored objects, read at
-    /// `generation`): every object is added, changed or unchanged, and every stored object
-    /// the files no longer hold is deleted. `at` dates the versions it makes.
+    /// Compare with one stored object of the source. Every stored object is seen once,
+    /// as the store streams them, before [`finish`](Self::finish).
+    pub fn compare(&mut self, class: &str, key: &str, digest: i64) {
+        if self.state.len() != self.objects.len() {
+            self.state.resize(self.objects.len(), 0);
+        }
+        match self.position(class, key) {
+            Some(i) if self.objects[i].digest == digest => self.state[i] = 1,
+            Some(i) => self.state[i] = 2,
+            None => self.deleted.push((class.to_string(), key.to_string())),
+        }
+    }
+
+    /// [`compare`](Self::compare) with every row of `current`, then
+    /// [`finish`](Self::finish).
     pub fn plan(
         mut self,
         current: Vec<StoredDigest>,
+        generation: i64,
+        serial: Option<i64>,
+        at: i64,
+    ) -> (RegistryChanges, Summary) {
+        for row in current {
+            self.compare(&row.class, &row.key, row.digest);
+        }
+        self.finish(generation, serial, at)
+    }
+
+    /// What this import changes against the stored objects it was compared with (read at
+    /// `generation`): every object is added, changed or unchanged, and every stored object
+    /// the files no longer hold is deleted. `at` dates the versions it makes.
+    pub fn finish(
+        mut self,
         generation: i64,
         serial: Option<i64>,
         at: i64,
@@ -440,17 +473,12 @@ impl Importer {
             at,
             generation,
             spill: self.spill.clone(),
+            deleted: std::mem::take(&mut self.deleted),
             ..Default::default()
         };
         // What each object is against the store: 0 new, 1 unchanged, 2 changed.
-        let mut state = vec![0u8; self.objects.len()];
-        for row in current {
-            match self.position(&row.class, &row.key) {
-                Some(i) if self.objects[i].digest == row.digest => state[i] = 1,
-                Some(i) => state[i] = 2,
-                None => changes.deleted.push((row.class, row.key)),
-            }
-        }
+        let mut state = std::mem::take(&mut self.state);
+        state.resize(self.objects.len(), 0);
         self.by_key = hashbrown::HashTable::new();
         // Split in place: the additions keep the objects' own vector (a fresh import of
         // ten million objects would otherwise hold them twice for a moment, 0.7 GB more).

@@ -102,12 +102,24 @@ pub async fn apply(
         last_state.insert(slot, op.add.then_some(object));
     }
     let generation = store.registry_generation().await?;
-    let stored: HashMap<(String, String), i64> = store
-        .registry_digests(&source)
-        .await?
-        .into_iter()
-        .map(|d| ((d.class, d.key), d.digest))
+    // Only the touched objects' digests are kept as the store streams them: a batch of a
+    // few changes on a ten-million-object source holds a few digests, not ten million.
+    let touched: std::collections::HashSet<String> = last_state
+        .keys()
+        .map(|(class, key)| format!("{class}\t{key}"))
         .collect();
+    let mut stored: HashMap<(String, String), i64> = HashMap::new();
+    let mut probe = String::new();
+    crate::store::each_stored_digest(&**store, &source, |class, key, digest| {
+        probe.clear();
+        probe.push_str(class);
+        probe.push('\t');
+        probe.push_str(key);
+        if touched.contains(probe.as_str()) {
+            stored.insert((class.to_string(), key.to_string()), digest);
+        }
+    })
+    .await?;
     let mut changes = RegistryChanges {
         source: source.clone(),
         serial: Some(last.serial),

@@ -329,8 +329,13 @@ pub async fn import_spilled(
     }
     progress.phase("comparing");
     let generation = store.registry_generation().await?;
-    let current = store.registry_digests(importer.source()).await?;
-    let (changes, mut summary) = importer.plan(current, generation, serial, now_unix());
+    // The stored digests stream past the importer (ten million of them are never held).
+    let source = importer.source().to_string();
+    crate::store::each_stored_digest(&**store, &source, |class, key, digest| {
+        importer.compare(class, key, digest)
+    })
+    .await?;
+    let (changes, mut summary) = importer.finish(generation, serial, now_unix());
     let comparing = lap();
     progress.phase("writing");
     store.registry_apply(&changes).await?;
@@ -355,7 +360,11 @@ pub async fn remove(store: &Store, source: &str) -> Result<u64, ImportError> {
         return Err(ImportError::Invalid(format!("there is no source {source}")));
     }
     let generation = store.registry_generation().await?;
-    let current = store.registry_digests(&source).await?;
+    let mut deleted = Vec::new();
+    crate::store::each_stored_digest(&**store, &source, |class, key, _| {
+        deleted.push((class.to_string(), key.to_string()))
+    })
+    .await?;
     let changes = crate::store::RegistryChanges {
         source: source.clone(),
         serial: None,
@@ -363,7 +372,7 @@ pub async fn remove(store: &Store, source: &str) -> Result<u64, ImportError> {
         generation,
         added: Vec::new(),
         changed: Vec::new(),
-        deleted: current.into_iter().map(|d| (d.class, d.key)).collect(),
+        deleted,
         spill: None,
     };
     store.registry_apply(&changes).await?;

@@ -177,6 +177,45 @@ pub struct StoredDigest {
     pub digest: i64,
 }
 
+/// One line of [`Backend::registry_digest_chunks`]: class, key and digest.
+pub fn digest_line(line: &str) -> Result<(&str, &str, i64), StoreError> {
+    let mut parts = line.splitn(3, '\t');
+    let (Some(class), Some(key), Some(digest)) = (parts.next(), parts.next(), parts.next()) else {
+        return Err(StoreError::Db(format!(
+            "registry row {line:?} is malformed"
+        )));
+    };
+    let digest = digest
+        .parse()
+        .map_err(|_| StoreError::Db(format!("registry digest {digest:?}")))?;
+    Ok((class, key, digest))
+}
+
+/// Call `each` with the class, key and digest of every current object of `source`, as the
+/// store streams them (a few chunks in memory at a time).
+pub async fn each_stored_digest<B: Backend + ?Sized>(
+    store: &B,
+    source: &str,
+    mut each: impl FnMut(&str, &str, i64) + Send,
+) -> Result<(), StoreError> {
+    let (sink, mut chunks) = tokio::sync::mpsc::channel::<String>(4);
+    let read = store.registry_digest_chunks(source, sink);
+    // The receiver is moved in: when taking fails, it is dropped and the reader stops.
+    let take = async move {
+        while let Some(chunk) = chunks.recv().await {
+            for line in chunk.lines() {
+                let (class, key, digest) = digest_line(line)?;
+                each(class, key, digest);
+            }
+        }
+        Ok::<(), StoreError>(())
+    };
+    let (read, take) = tokio::join!(read, take);
+    // A malformed row is the reason the reader stopped: it is the error to give.
+    take?;
+    read
+}
+
 /// The digest an object's text is stored and compared with.
 pub fn text_digest(text: &str) -> i64 {
     let d = ring::digest::digest(&ring::digest::SHA256, text.as_bytes());
@@ -614,11 +653,35 @@ pub trait Backend: Send + Sync + std::fmt::Debug {
     /// Every registry source with its last import, by name.
     fn registry_sources<'a>(&'a self) -> BoxFuture<'a, Result<Vec<SourceRow>, StoreError>>;
 
-    /// The class, key and digest of every current object of `source` (upper case).
+    /// The class, key and digest of every current object of `source` (upper case), read at
+    /// one generation and sent to `sink` in chunks of lines `class TAB key TAB digest`
+    /// (read them with [`digest_line`]). The sink is bounded: ten million rows are never
+    /// held at once. Stops with an error when the receiver is gone.
+    fn registry_digest_chunks<'a>(
+        &'a self,
+        source: &'a str,
+        sink: tokio::sync::mpsc::Sender<String>,
+    ) -> BoxFuture<'a, Result<(), StoreError>>;
+
+    /// The class, key and digest of every current object of `source` (upper case), all
+    /// together (small sources and tests; imports and mirrors stream them instead).
     fn registry_digests<'a>(
         &'a self,
         source: &'a str,
-    ) -> BoxFuture<'a, Result<Vec<StoredDigest>, StoreError>>;
+    ) -> BoxFuture<'a, Result<Vec<StoredDigest>, StoreError>> {
+        Box::pin(async move {
+            let mut all = Vec::new();
+            each_stored_digest(self, source, |class, key, digest| {
+                all.push(StoredDigest {
+                    class: class.to_string(),
+                    key: key.to_string(),
+                    digest,
+                })
+            })
+            .await?;
+            Ok(all)
+        })
+    }
 
     /// The texts of every current object of `source`, in chunks: each chunk is object texts
     /// separated by empty lines, as a dump holds them (a million rows come back as a few

@@ -1263,11 +1263,12 @@ impl Backend for SqliteStore {
         Box::pin(SqliteStore::registry_sources(self))
     }
 
-    fn registry_digests<'a>(
+    fn registry_digest_chunks<'a>(
         &'a self,
         source: &'a str,
-    ) -> BoxFuture<'a, Result<Vec<StoredDigest>, StoreError>> {
-        Box::pin(SqliteStore::registry_digests(self, source))
+        sink: tokio::sync::mpsc::Sender<String>,
+    ) -> BoxFuture<'a, Result<(), StoreError>> {
+        Box::pin(SqliteStore::registry_digest_chunks(self, source, sink))
     }
 
     fn registry_stream<'a>(

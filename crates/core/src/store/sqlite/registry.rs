@@ -13,7 +13,7 @@ use sqlx::Row;
 
 use super::SqliteStore;
 use crate::store::{
-    History, Journal, JournalRow, RegistryChanges, SourceRow, StoreError, StoredDigest, VersionRow,
+    History, Journal, JournalRow, RegistryChanges, SourceRow, StoreError, VersionRow,
 };
 
 /// Rowids per chunk of `registry_texts` and `registry_digests` (~2 MB of text).
@@ -56,33 +56,36 @@ impl SqliteStore {
         sources_in(&mut conn).await
     }
 
-    pub async fn registry_digests(&self, source: &str) -> Result<Vec<StoredDigest>, StoreError> {
+    pub async fn registry_digest_chunks(
+        &self,
+        source: &str,
+        sink: tokio::sync::mpsc::Sender<String>,
+    ) -> Result<(), StoreError> {
         // One row per object through sqlx costs ~7 us; the lines of a few large values
         // cost nothing. Keys hold no tabs or newlines (values are normalised).
-        let mut out = Vec::new();
-        for chunk in self
-            .chunks(source, "class || char(9) || key || char(9) || digest")
-            .await?
-        {
-            for line in chunk.lines() {
-                let mut parts = line.splitn(3, '\t');
-                let (Some(class), Some(key), Some(digest)) =
-                    (parts.next(), parts.next(), parts.next())
-                else {
-                    return Err(StoreError::Db(format!(
-                        "registry row {line:?} is malformed"
-                    )));
-                };
-                out.push(StoredDigest {
-                    class: class.to_string(),
-                    key: key.to_string(),
-                    digest: digest
-                        .parse()
-                        .map_err(|_| StoreError::Db(format!("registry digest {digest:?}")))?,
-                });
+        let mut tx = self.pool.begin().await?;
+        let committed = committed_in(&mut tx).await?;
+        if let Some((first, last)) = rowid_bounds(&mut tx, source).await? {
+            let mut from = first;
+            while from <= last {
+                let lines = chunk(
+                    &mut tx,
+                    committed,
+                    source,
+                    "class || char(9) || key || char(9) || digest",
+                    from,
+                )
+                .await?;
+                if let Some(lines) = lines {
+                    if sink.send(lines).await.is_err() {
+                        return Err(StoreError::Db("the registry digest reader stopped".into()));
+                    }
+                }
+                from += CHUNK_ROWS;
             }
         }
-        Ok(out)
+        tx.commit().await?;
+        Ok(())
     }
 
     pub async fn registry_texts(&self, source: &str) -> Result<Vec<String>, StoreError> {
