@@ -102,27 +102,46 @@ async fn schemathesis_finds_nothing_with_every_check() {
     let config =
         std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/python/schemathesis.toml");
     let key = server.key.clone();
-    let out = tokio::process::Command::new("python3")
-        .args(["-m", "schemathesis.cli", "--config-file"])
-        .arg(&config)
-        .arg("run")
-        .arg(format!("http://{}/openapi.json", server.addr))
-        .args(["--checks", "all", "--exclude-checks", "use_after_free"])
-        .args(["--exclude-path", "/admin/reload"])
-        .arg("-a")
-        .arg(format!("{}:{key}", server.account_id))
-        .args([
-            "-H",
-            &format!("SEC: {key}"),
-            "-H",
-            &format!("X-API-Key: {key}"),
-        ])
-        .args(["-n", "30", "--seed", "1", "-w", "2", "--no-color"])
-        .env("IPINTEL_TEST_KEY", &key)
-        .current_dir(server.dir.path())
-        .output()
+    let run = || {
+        tokio::process::Command::new("python3")
+            .args(["-m", "schemathesis.cli", "--config-file"])
+            .arg(&config)
+            .arg("run")
+            .arg(format!("http://{}/openapi.json", server.addr))
+            .args(["--checks", "all", "--exclude-checks", "use_after_free"])
+            .args(["--exclude-path", "/admin/reload"])
+            .arg("-a")
+            .arg(format!("{}:{key}", server.account_id))
+            .args([
+                "-H",
+                &format!("SEC: {key}"),
+                "-H",
+                &format!("X-API-Key: {key}"),
+            ])
+            .args(["-n", "30", "--seed", "1", "-w", "2", "--no-color"])
+            .env("IPINTEL_TEST_KEY", &key)
+            .current_dir(server.dir.path())
+            .output()
+    };
+    let mut out = run()
         .await
         .expect("python3 -m schemathesis.cli (tests/python/requirements.txt)");
+    // CPython 3.11 (seen with 3.11.7, once in many runs) can crash inside schemathesis' own
+    // generator: hypothesis parses a lambda's source and the interpreter raises
+    // "SystemError: AST constructor recursion depth mismatch", an interpreter bug and not a
+    // finding against the server. That crash alone, with no failure reported, is run again
+    // once; any other error or failure stands.
+    let tool_crash = |stdout: &str| {
+        stdout.contains("SystemError: AST constructor recursion depth mismatch")
+            && !stdout.contains("FAILURES")
+            && !stdout.contains("Failures:")
+    };
+    if !out.status.success() && tool_crash(&String::from_utf8_lossy(&out.stdout)) {
+        eprintln!("schemathesis crashed in the interpreter (CPython AST bug); running it again");
+        out = run()
+            .await
+            .expect("python3 -m schemathesis.cli (tests/python/requirements.txt)");
+    }
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
