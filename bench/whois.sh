@@ -10,12 +10,14 @@
 #   bench/whois.sh                              # 1,000,000 objects
 #   IPINTEL_BENCH_OBJECTS=100000 bench/whois.sh
 #   IRRD=1 bench/whois.sh                       # also IRRd on the same dump (bench/irrd.sh)
+#   IPINTEL_BENCH_OBJECTS=10000000 IPINTEL_BENCH_SIZES=ripe bench/whois.sh   # RIPE-sized objects
 set -euo pipefail
 cd "$(dirname "$0")/.."
 OBJECTS=${IPINTEL_BENCH_OBJECTS:-1000000}
 SECS=${IPINTEL_BENCH_SECS:-5}
+SIZES=${IPINTEL_BENCH_SIZES:-}
 # IPINTEL_* variables are configuration to ipintel itself.
-unset IPINTEL_BENCH_OBJECTS IPINTEL_BENCH_SECS
+unset IPINTEL_BENCH_OBJECTS IPINTEL_BENCH_SECS IPINTEL_BENCH_SIZES
 PORT=${PORT:-18441}
 WHOIS_PORT=${WHOIS_PORT:-18443}
 work=$(mktemp -d)
@@ -26,7 +28,7 @@ trap cleanup EXIT
 cargo build --release -q -p ipintel
 cargo bench --no-run -q -p ipintel --bench whois 2>/dev/null
 BIN="${CARGO_TARGET_DIR:-target}/release/ipintel"
-IPINTEL_BENCH_OBJECTS=$OBJECTS IPINTEL_BENCH_DUMP="$work/dump.rpsl" IPINTEL_BENCH_PHASE=dump \
+IPINTEL_BENCH_OBJECTS=$OBJECTS IPINTEL_BENCH_SIZES=$SIZES IPINTEL_BENCH_DUMP="$work/dump.rpsl" IPINTEL_BENCH_PHASE=dump \
   cargo bench -q -p ipintel --bench registry | grep -v '^$'
 mkdir "$work/data" "$work/answers-ipintel" "$work/answers-irrd"
 /usr/bin/time -f "import: %e s wall, peak RSS %M KiB" \
