@@ -34,3 +34,25 @@ pub fn release_free_heap() {
         libc::malloc_trim(0);
     }
 }
+
+/// A new file in `dir` named `.STEM-PID-N.SUFFIX` (N counts this process's files), opened
+/// for reading and writing: the scratch files of imports and registry builds, which the
+/// registry directory's clean-up recognises by their suffix once their process is gone.
+pub fn create_scratch_file(
+    dir: &std::path::Path,
+    stem: &str,
+    suffix: &str,
+) -> std::io::Result<(std::path::PathBuf, std::fs::File)> {
+    static FILES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let path = dir.join(format!(
+        ".{stem}-{}-{}.{suffix}",
+        std::process::id(),
+        FILES.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+    ));
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create_new(true)
+        .open(&path)?;
+    Ok((path, file))
+}

@@ -357,17 +357,7 @@ enum Staging {
 
 impl Staging {
     fn file(dir: &std::path::Path, name: &str) -> std::io::Result<Staging> {
-        static FILES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-        let path = dir.join(format!(
-            ".{name}-{}-{}.staging",
-            std::process::id(),
-            FILES.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
-        ));
-        let file = std::fs::OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create_new(true)
-            .open(&path)?;
+        let (path, file) = crate::create_scratch_file(dir, name, "staging")?;
         std::fs::remove_file(&path)?;
         Ok(Staging::File(
             std::io::BufWriter::with_capacity(1 << 20, file),

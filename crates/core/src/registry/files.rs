@@ -60,15 +60,10 @@ fn io(context: &str, e: impl std::fmt::Display) -> StoreError {
 /// kept compactly until the end. Replaces a file of the same generation atomically.
 pub async fn build(store: &Store, dir: &Path) -> Result<Built, StoreError> {
     std::fs::create_dir_all(dir).map_err(|e| io(&dir.display().to_string(), e))?;
-    static BUILDS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-    let temp = dir.join(format!(
-        ".{PREFIX}{}-{}.tmp",
-        std::process::id(),
-        BUILDS.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
-    ));
+    let (temp, file) = crate::create_scratch_file(dir, "generation", "tmp")
+        .map_err(|e| io(&dir.display().to_string(), e))?;
     let (sink, mut chunks) = tokio::sync::mpsc::channel::<(String, String)>(4);
     let (head, header) = tokio::sync::oneshot::channel::<(i64, u64)>();
-    let file = std::fs::File::create(&temp).map_err(|e| io(&temp.display().to_string(), e))?;
     let staging = dir.to_path_buf();
     let builder = tokio::task::spawn_blocking(move || -> Result<(usize, usize), String> {
         let out = std::io::BufWriter::with_capacity(1 << 20, file);

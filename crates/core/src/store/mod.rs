@@ -301,18 +301,8 @@ pub struct TextSpill {
 impl TextSpill {
     /// A new spill file in `dir` (created if needed).
     pub fn create(dir: &Path) -> std::io::Result<TextSpill> {
-        static SPILLS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
         std::fs::create_dir_all(dir)?;
-        let path = dir.join(format!(
-            ".import-{}-{}.spill",
-            std::process::id(),
-            SPILLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
-        ));
-        let file = std::fs::OpenOptions::new()
-            .create_new(true)
-            .read(true)
-            .write(true)
-            .open(&path)?;
+        let (path, file) = crate::create_scratch_file(dir, "import", "spill")?;
         Ok(TextSpill {
             reader: file.try_clone()?,
             writer: std::sync::Mutex::new(std::io::BufWriter::with_capacity(1 << 20, file)),
