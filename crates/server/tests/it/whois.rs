@@ -1074,7 +1074,8 @@ async fn a_mirror_follows_another_servers_journal() {
 }
 
 /// A mirror's upstream that misbehaves: a stream cut before `%END`, a flood past
-/// `max_bytes`, and silence past `timeout_secs` are each refused, counted and retried with
+/// `max_bytes`, silence past `timeout_secs`, and a range cap whose capped range is refused
+/// again are each refused, counted and retried with
 /// the last good serial (the next poll asks for the same serials); then a good stream is
 /// applied. A scripted peer on loopback stands in for the upstream, since no real server
 /// can be made to fail in these ways on demand.
@@ -1107,6 +1108,13 @@ async fn a_mirror_refuses_broken_upstream_answers_and_keeps_its_serial() {
                         let _ = write.write_all(flood.as_bytes()).await;
                     }
                     2 => tokio::time::sleep(Duration::from_secs(5)).await,
+                    // A range cap, then the capped range refused again: an upstream
+                    // that contradicts itself is a failed poll, not a loop.
+                    3 | 4 => {
+                        let cap =
+                            "%% ERROR: Serial range requested exceeds maximum range of 1\n\n\n";
+                        let _ = write.write_all(cap.as_bytes()).await;
+                    }
                     _ => {
                         let good = "%START Version: 3 TEST 1-1\n\nADD 1\n\nmntner: NEW-MNT\nmnt-by: NEW-MNT\nsource: TEST\n\n%END TEST\n\n\n";
                         let _ = write.write_all(good.as_bytes()).await;
@@ -1131,15 +1139,19 @@ async fn a_mirror_refuses_broken_upstream_answers_and_keeps_its_serial() {
     .await;
     peer.abort();
     assert!(found, "the good stream is applied after the broken ones");
-    assert_eq!(mirror.state.metrics.mirror_failures.get(), 3);
+    assert_eq!(mirror.state.metrics.mirror_failures.get(), 4);
     assert_eq!(
         exchange(mirror.whois, b"!jTEST\n").await,
         data("TEST:Y:0-1")
     );
     let asked = asked.lock().unwrap().clone();
-    assert_eq!(asked.len(), 4, "{asked:?}");
+    assert_eq!(asked.len(), 6, "{asked:?}");
+    assert_eq!(asked[4], "-g TEST:3:1-1", "the capped range: {asked:?}");
     assert!(
-        asked.iter().all(|q| q == "-g TEST:3:1-LAST"),
+        asked
+            .iter()
+            .enumerate()
+            .all(|(i, q)| i == 4 || q == "-g TEST:3:1-LAST"),
         "every retry asks from the last good serial: {asked:?}"
     );
 }
