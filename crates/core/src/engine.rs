@@ -205,7 +205,7 @@ impl Engine {
     /// A metered lookup of `ips` (already deduplicated by the caller where the dialect
     /// wants that) by `policy`; `render` turns the answers into the dialect's body while the
     /// snapshot is held, after the charge succeeded.
-    pub fn lookup<R>(
+    pub async fn lookup<R>(
         &self,
         meter: &Meter,
         ips: &[IpAddr],
@@ -217,8 +217,13 @@ impl Engine {
         let set = self.geo.snapshot();
         let located = judge(&set, &self.local_networks, &*self.observer, ips, policy)?;
         // Charged only once the answer exists; the charge is the exact check, so racing
-        // requests cannot overspend even when `check` let them all through.
-        let remaining = meter.charge(policy.cost.of(located.len() as u64), now)?;
+        // requests cannot overspend even when `check` let them all through. The common
+        // case is one uncontended lock; only a short lease waits for the store.
+        let cost = policy.cost.of(located.len() as u64);
+        let remaining = match meter.charge(cost, now) {
+            Err(AccessError::LeaseNeeded { .. }) => self.accounts.charge(meter, cost).await?,
+            other => other?,
+        };
         Ok(render(Answers {
             set: &set,
             located: &located,
@@ -235,16 +240,27 @@ impl Engine {
         target: &str,
     ) -> Result<Job, SubmitError> {
         let now = SystemTime::now();
-        meter.charge_recorded(1, now)?;
+        self.accounts.charge_recorded(meter, 1).await?;
         let day = crate::accounts::utc_day(now);
-        match self
-            .store()
-            .insert_job_charged(meter.account_id, kind, target, day)
-            .await
-        {
+        // A lease already wrote the charge to the store: the job is stored alone.
+        let leased = meter.leased();
+        let inserted = if leased {
+            self.store()
+                .insert_job(meter.account_id, kind, target)
+                .await
+        } else {
+            self.store()
+                .insert_job_charged(meter.account_id, kind, target, day)
+                .await
+        };
+        match inserted {
             Ok(job) => Ok(job),
             Err(e) => {
-                meter.refund_recorded(1, 1, day);
+                if leased {
+                    meter.unspend(1, day);
+                } else {
+                    meter.refund_recorded(1, 1, day);
+                }
                 Err(e.into())
             }
         }
@@ -327,10 +343,12 @@ impl Engine {
         bulk: BulkSubmission,
     ) -> Result<u64, SubmitError> {
         let store = self.store().clone();
+        let accounts = self.accounts.clone();
         let work = async move {
             let now = SystemTime::now();
-            meter.charge_recorded(bulk.charge, now)?;
+            accounts.charge_recorded(&meter, bulk.charge).await?;
             let day = crate::accounts::utc_day(now);
+            let leased = meter.leased();
             let inserted = store
                 .insert_bulk(&crate::store::NewBulk {
                     account_id: meter.account_id,
@@ -343,10 +361,15 @@ impl Engine {
                     invalid: &bulk.invalid,
                     charge: bulk.charge,
                     day,
+                    record_charge: !leased,
                 })
                 .await;
             inserted.map_err(|e| {
-                meter.refund_recorded(bulk.charge, bulk.charge, day);
+                if leased {
+                    meter.unspend(bulk.charge, day);
+                } else {
+                    meter.refund_recorded(bulk.charge, bulk.charge, day);
+                }
                 SubmitError::Store(e)
             })
         };

@@ -30,6 +30,18 @@ pub const KEYS: &[(&str, &str)] = &[
         "how often usage counted in memory is written to the store: what a SIGKILL can lose at most (default 500)",
     ),
     (
+        "store.url",
+        "the store: sqlite:PATH, or postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE for several instances sharing one (default sqlite:DATA_DIR/ipintel.db; also --store-url)",
+    ),
+    (
+        "store.max_connections",
+        "PostgreSQL connections this instance opens at most (default 10)",
+    ),
+    (
+        "store.acquire_timeout_ms",
+        "how long a call waits for a free PostgreSQL connection before it is answered 503 (default 5000)",
+    ),
+    (
         "bootstrap_plan",
         "plan of the account created on first start when there is none (default pro)",
     ),
@@ -272,6 +284,10 @@ pub const KEYS: &[(&str, &str)] = &[
         "bulk.dns_timeout_ms",
         "how long one DNS question of a bulk request may take (default 2000)",
     ),
+    (
+        "bulk.chunk_lease_secs",
+        "how long a worker holds a chunk it works on; a dead worker's chunk is taken over after this (default 120)",
+    ),
 ];
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -289,6 +305,8 @@ pub struct Config {
     pub usage_sync_ms: u64,
     #[serde(default = "default_bootstrap_plan")]
     pub bootstrap_plan: String,
+    #[serde(default)]
+    pub store: StoreConfig,
     #[serde(default)]
     pub geoip: GeoipConfig,
     #[serde(default)]
@@ -334,6 +352,78 @@ pub struct BulkConfig {
     pub resolve_concurrency: usize,
     #[serde(default = "default_bulk_dns_timeout")]
     pub dns_timeout_ms: u64,
+    #[serde(default = "default_chunk_lease")]
+    pub chunk_lease_secs: u64,
+}
+
+fn default_chunk_lease() -> u64 {
+    120
+}
+
+/// Where the store is: SQLite in the data directory by default, PostgreSQL for several
+/// instances.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct StoreConfig {
+    #[serde(default, serialize_with = "redacted_url")]
+    pub url: Option<String>,
+    #[serde(default = "default_store_connections")]
+    pub max_connections: u32,
+    #[serde(default = "default_store_acquire")]
+    pub acquire_timeout_ms: u64,
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        toml::Table::new().try_into().expect("all defaults")
+    }
+}
+
+fn default_store_connections() -> u32 {
+    10
+}
+fn default_store_acquire() -> u64 {
+    5000
+}
+
+/// Where the store is, resolved.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StoreLocation {
+    Sqlite(PathBuf),
+    Postgres(String),
+}
+
+impl std::fmt::Display for StoreLocation {
+    /// The location without a password: for logs and messages.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            StoreLocation::Sqlite(path) => write!(f, "sqlite:{}", path.display()),
+            StoreLocation::Postgres(url) => f.write_str(&without_password(url)),
+        }
+    }
+}
+
+/// `postgres://user:secret@host/db` as `postgres://user:***@host/db`.
+pub fn without_password(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let (auth, host) = match rest.rsplit_once('@') {
+        Some(parts) => parts,
+        None => return url.to_owned(),
+    };
+    match auth.split_once(':') {
+        Some((user, _)) => format!("{scheme}://{user}:***@{host}"),
+        None => url.to_owned(),
+    }
+}
+
+/// `check-config` never prints a store password.
+fn redacted_url<S: serde::Serializer>(url: &Option<String>, s: S) -> Result<S::Ok, S::Error> {
+    match url {
+        Some(url) => s.serialize_str(&without_password(url)),
+        None => s.serialize_none(),
+    }
 }
 
 impl Default for BulkConfig {
@@ -1012,6 +1102,7 @@ pub struct Overrides {
     pub mmdb: Vec<PathBuf>,
     pub tls_cert: Option<PathBuf>,
     pub tls_key: Option<PathBuf>,
+    pub store_url: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -1136,6 +1227,10 @@ impl Config {
             config.data_dir = dir.clone();
             sources.insert("data_dir".into(), "flag --data-dir".into());
         }
+        if let Some(url) = &overrides.store_url {
+            config.store.url = Some(url.clone());
+            sources.insert("store.url".into(), "flag --store-url".into());
+        }
         if config.data_dir.as_os_str().is_empty() {
             let (dir, rule) = default_data_dir(env);
             config.data_dir = dir;
@@ -1195,6 +1290,7 @@ impl Config {
     }
 
     fn validate(&self) -> Result<(), ConfigError> {
+        self.store_location()?;
         let plans = self.plans()?;
         if plans.get(&self.bootstrap_plan).is_none() {
             return Err(ConfigError::Invalid(format!(
@@ -1205,7 +1301,7 @@ impl Config {
         }
         let bulk = &self.bulk;
         let http = &self.http;
-        let positive: [(&'static str, u64); 20] = [
+        let positive: [(&'static str, u64); 23] = [
             ("usage_sync_ms", self.usage_sync_ms),
             ("whois.nrtm_max_serials", self.whois.nrtm_max_serials),
             ("registry.max_results", self.registry.max_results as u64),
@@ -1228,6 +1324,9 @@ impl Config {
             ("bulk.chunk_terms", bulk.chunk_terms as u64),
             ("bulk.resolve_concurrency", bulk.resolve_concurrency as u64),
             ("bulk.dns_timeout_ms", bulk.dns_timeout_ms),
+            ("bulk.chunk_lease_secs", bulk.chunk_lease_secs),
+            ("store.max_connections", self.store.max_connections as u64),
+            ("store.acquire_timeout_ms", self.store.acquire_timeout_ms),
             ("http.max_connections", http.max_connections as u64),
             (
                 "http.max_connections_per_client",
@@ -1367,6 +1466,42 @@ impl Config {
     pub fn store_path(&self) -> PathBuf {
         self.data_dir.join("ipintel.db")
     }
+
+    /// Where the store is: `store.url`, else the SQLite file in the data directory.
+    pub fn store_location(&self) -> Result<StoreLocation, ConfigError> {
+        parse_store_url(self.store.url.as_deref(), &self.store_path())
+    }
+}
+
+/// `sqlite:PATH`, `sqlite://PATH`, `postgres://...` or `postgresql://...`; `None` is
+/// `default`.
+pub fn parse_store_url(url: Option<&str>, default: &Path) -> Result<StoreLocation, ConfigError> {
+    let Some(url) = url.map(str::trim).filter(|u| !u.is_empty()) else {
+        return Ok(StoreLocation::Sqlite(default.to_owned()));
+    };
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        return Ok(StoreLocation::Postgres(url.to_owned()));
+    }
+    if let Some(path) = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))
+    {
+        if path.is_empty() {
+            return Err(ConfigError::Key {
+                key: "store.url",
+                problem: "is sqlite: without a path; give sqlite:/var/lib/ipintel/ipintel.db"
+                    .into(),
+            });
+        }
+        return Ok(StoreLocation::Sqlite(PathBuf::from(path)));
+    }
+    Err(ConfigError::Key {
+        key: "store.url",
+        problem: format!(
+            "is {:?}: give sqlite:PATH or postgres://USER@HOST[:PORT]/DATABASE",
+            without_password(url)
+        ),
+    })
 }
 
 fn absolute(path: &Path, base: &Path) -> PathBuf {

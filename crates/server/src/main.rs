@@ -32,6 +32,7 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
     let env: BTreeMap<String, String> = std::env::vars().collect();
     let mut overrides = Overrides {
         data_dir: cli.data_dir.clone(),
+        store_url: cli.store_url.clone(),
         ..Default::default()
     };
     match &cli.command {
@@ -69,6 +70,7 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Registry(command) => {
             runtime()?.block_on(cli::registry(&config, command, cli.create))
         }
+        Command::Store(command) => runtime()?.block_on(cli::store(command)),
         Command::CheckConfig => {
             use std::io::Write;
             let mut out = std::io::stdout().lock();
@@ -77,7 +79,10 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
                 "# ipintel {} effective configuration",
                 env!("CARGO_PKG_VERSION")
             )?;
-            writeln!(out, "# store: {}", config.store_path().display())?;
+            match config.store_location() {
+                Ok(store) => writeln!(out, "# store: {store}")?,
+                Err(e) => writeln!(out, "# store: {e}")?,
+            }
             out.write_all(config.to_annotated_toml().as_bytes())?;
             out.flush()?;
             Ok(EXIT_OK)

@@ -7,6 +7,10 @@
 //! asked, and hands the operations to the engine's mirror use case, which applies them in
 //! serial order or refuses them whole. A failed poll keeps the last good serial and is
 //! tried again with back-off (doubling up to ten intervals); the reason is logged.
+//!
+//! Instances sharing one store follow each source once: a poll is made only by the holder
+//! of the store's named lease `nrtm:SOURCE`, renewed before every poll; when the holder dies,
+//! another instance takes the lease over once it expires.
 
 use std::time::Duration;
 
@@ -28,11 +32,38 @@ pub async fn follow_all(state: AppState, cancel: CancellationToken) {
 
 async fn follow(state: AppState, mirror: MirrorConfig, cancel: CancellationToken) {
     let interval = Duration::from_secs(mirror.interval_secs);
+    let lease_name = format!("nrtm:{}", mirror.source.to_ascii_uppercase());
+    let owner = crate::runner::instance_name();
+    // Long enough to cover a poll that takes its whole timeout, and a few missed intervals.
+    let lease_secs = (mirror.interval_secs * 3)
+        .max(mirror.timeout_secs * 2)
+        .max(30) as i64;
+    let store = state.accounts.store().clone();
     let mut wait = Duration::ZERO;
     loop {
         tokio::select! {
-            _ = cancel.cancelled() => return,
+            _ = cancel.cancelled() => {
+                let _ = store.release_named_lease(&lease_name, &owner).await;
+                return;
+            }
             _ = tokio::time::sleep(wait) => {}
+        }
+        let now = ipintel_core::store::now_unix();
+        match store
+            .take_named_lease(&lease_name, &owner, now, now + lease_secs)
+            .await
+        {
+            Ok(true) => {}
+            Ok(false) => {
+                // Another instance follows this source.
+                wait = interval;
+                continue;
+            }
+            Err(e) => {
+                tracing::warn!(source = %mirror.source, error = %e, "mirror: cannot take the source's lease");
+                wait = interval;
+                continue;
+            }
         }
         wait = match poll(&state, &mirror).await {
             // More is waiting beyond what the upstream gives at once: ask again now.

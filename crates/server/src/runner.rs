@@ -6,7 +6,6 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use futures_util::StreamExt;
 use ipintel_core::jobs::{Job, JobKind, JobStatus};
 use ipintel_core::store::{now_unix, ClaimSkip};
 use tokio::sync::Semaphore;
@@ -26,6 +25,11 @@ use crate::net::TaskOutcome;
 pub struct TaskRender {
     pub message: fn(&crate::net::TaskOutcome) -> String,
     pub result: fn(&crate::net::TaskOutcome) -> String,
+}
+
+/// This process's name in the store's leases: `ipintel@HOST:PID:START`.
+pub fn instance_name() -> String {
+    lease::own_name()
 }
 
 pub async fn run(state: AppState, render: TaskRender, cancel: CancellationToken) {
@@ -55,10 +59,14 @@ pub async fn run(state: AppState, render: TaskRender, cancel: CancellationToken)
         accounts: Mutex::new(HashMap::new()),
         port_scans: Arc::new(Semaphore::new(config.port_scan.at_once)),
         bulk: Arc::new(Semaphore::new(state.config.bulk.at_once)),
+        bulk_jobs: Arc::new(Mutex::new(Vec::new())),
     });
     let lease = config.timeout_secs as i64 + 30;
     let housekeeping_every = Duration::from_secs(config.retention_secs.clamp(1, 60));
     let mut housekeeping = tokio::time::interval(housekeeping_every);
+    // Leases are looked at more often than retention: a dead instance's work (another
+    // process on this host) is taken over within seconds.
+    let mut lease_check = tokio::time::interval(LEASE_CHECK);
     loop {
         // Claim while there are free workers and runnable jobs. Jobs of accounts (and kinds)
         // at their limit are passed over, so a claimed job runs at once and never holds a
@@ -76,14 +84,21 @@ pub async fn run(state: AppState, render: TaskRender, cancel: CancellationToken)
                         continue;
                     };
                     let (state, owner) = (state.clone(), owner.clone());
+                    let working = (job.kind == JobKind::Bulk)
+                        .then(|| WorkingOn::new(&limits.bulk_jobs, job.id));
                     tokio::spawn(async move {
                         execute(&state, render, &owner, job).await;
+                        drop(working);
                         drop(turn);
                         drop(permit);
                         state.jobs_wakeup.notify_one();
                     });
                 }
-                Ok(None) => break,
+                Ok(None) => {
+                    // Nothing to claim: help with another instance's bulk request.
+                    help_bulk(&state, &owner, &limits, permit).await;
+                    break;
+                }
                 Err(e) => {
                     tracing::error!(error = %e, "claiming a job failed");
                     break;
@@ -100,13 +115,25 @@ pub async fn run(state: AppState, render: TaskRender, cancel: CancellationToken)
                 if let Err(e) = store.sweep_jobs(now - config.retention_secs as i64, bulk_before).await {
                     tracing::error!(error = %e, "retention sweep failed");
                 }
-                if let Err(e) = store.interrupt_abandoned(now, &[]).await {
+            }
+            _ = lease_check.tick() => {
+                let now = now_unix();
+                // Instances on this host that died (SIGKILL) give their work back at once;
+                // other hosts' at their leases' expiry.
+                let dead: Vec<String> = match store.lease_owners().await {
+                    Ok(owners) => owners.into_iter().filter(|o| lease::is_dead(o)).collect(),
+                    Err(_) => Vec::new(),
+                };
+                if let Err(e) = store.interrupt_abandoned(now, &dead).await {
                     tracing::error!(error = %e, "lease check failed");
                 }
             }
         }
     }
 }
+
+/// How often expired leases, and those of processes on this host that died, are taken back.
+const LEASE_CHECK: Duration = Duration::from_secs(3);
 
 /// A lease holder's write, tried again while the store cannot take writes now (a full
 /// disk, a busy lock): the work is done and leased, so it is recorded as soon as the store
@@ -144,6 +171,8 @@ struct Limits {
     accounts: Mutex<HashMap<u64, Arc<Semaphore>>>,
     port_scans: Arc<Semaphore>,
     bulk: Arc<Semaphore>,
+    /// Bulk requests this instance works on (as holder or helper): not helped twice.
+    bulk_jobs: Arc<Mutex<Vec<u64>>>,
 }
 
 /// Permits a running job holds beyond its worker.
@@ -167,6 +196,8 @@ impl Limits {
     fn saturated(&self) -> ClaimSkip {
         let accounts = self.accounts.lock().unwrap_or_else(|e| e.into_inner());
         ClaimSkip {
+            // Instances sharing the store hold the account's limit together.
+            per_account: Some(self.per_account.min(u32::MAX as usize) as u32),
             accounts: accounts
                 .iter()
                 .filter(|(_, s)| s.available_permits() == 0)
@@ -362,12 +393,111 @@ fn registry_whois(state: &AppState, ip: std::net::IpAddr) -> Option<whois::Answe
 /// How long a bulk request's lease lasts; every recorded chunk renews it.
 const BULK_LEASE_SECS: i64 = 300;
 
-/// Run a bulk request from its next unrecorded chunk to the end. Each chunk's results are
-/// recorded with the lease renewal in one transaction (`Store::commit_bulk_chunk`), so a
-/// crash at any point loses at most the chunk in progress, which the next claim redoes.
+/// A bulk request this instance works on, for as long as the value lives.
+struct WorkingOn {
+    jobs: Arc<Mutex<Vec<u64>>>,
+    id: u64,
+}
+
+impl WorkingOn {
+    fn new(jobs: &Arc<Mutex<Vec<u64>>>, id: u64) -> WorkingOn {
+        jobs.lock().unwrap_or_else(|e| e.into_inner()).push(id);
+        WorkingOn {
+            jobs: jobs.clone(),
+            id,
+        }
+    }
+}
+
+impl Drop for WorkingOn {
+    fn drop(&mut self) {
+        let mut jobs = self.jobs.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(at) = jobs.iter().position(|&j| j == self.id) {
+            jobs.swap_remove(at);
+        }
+    }
+}
+
+/// With a free worker and a free bulk turn, work on chunks of a bulk request another
+/// instance holds (or one whose chunk claims expired), in the background.
+async fn help_bulk(
+    state: &AppState,
+    owner: &str,
+    limits: &Arc<Limits>,
+    permit: tokio::sync::OwnedSemaphorePermit,
+) {
+    let Ok(turn) = limits.bulk.clone().try_acquire_owned() else {
+        return;
+    };
+    let skip_jobs = limits
+        .bulk_jobs
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .clone();
+    let skip_accounts = limits.saturated().accounts;
+    let store = state.accounts.store();
+    let job = match store
+        .bulk_to_help(now_unix(), &skip_accounts, &skip_jobs)
+        .await
+    {
+        Ok(Some(job)) => job,
+        Ok(None) => return,
+        Err(e) => {
+            tracing::error!(error = %e, "looking for bulk work to help with failed");
+            return;
+        }
+    };
+    let working = WorkingOn::new(&limits.bulk_jobs, job.id);
+    let (state, owner) = (state.clone(), owner.to_owned());
+    tokio::spawn(async move {
+        if let Some(work) = read_bulk_work(&state, &owner, &job, false).await {
+            work_on_chunks(&state, &owner, &job, work).await;
+        }
+        drop((working, turn, permit));
+        state.jobs_wakeup.notify_one();
+    });
+}
+
+/// A bulk request's work, or `None` (logged) when it cannot be read.
+async fn read_bulk_work(
+    state: &AppState,
+    owner: &str,
+    job: &Job,
+    holder: bool,
+) -> Option<ipintel_core::store::BulkWork> {
+    let store = state.accounts.store();
+    match store.bulk_work(job.id).await {
+        Ok(Some(work)) => Some(work),
+        Ok(None) => {
+            tracing::error!(job = job.id, "a bulk job without its request row");
+            if holder {
+                let _ = store
+                    .finish_job(
+                        job.id,
+                        owner,
+                        JobStatus::Exception,
+                        "request data missing",
+                        None,
+                    )
+                    .await;
+            }
+            None
+        }
+        Err(e) => {
+            tracing::error!(job = job.id, error = %e, "cannot read a bulk request; it is retried when its lease expires");
+            None
+        }
+    }
+}
+
+/// Run a bulk request to its end as its lease holder: work on its chunks (other instances
+/// may work on some at the same time), wait for chunks others still hold, then finish it.
+/// Each chunk is claimed, and its results recorded with the claim's release in one
+/// transaction (`Store::commit_bulk_chunk`), so a crash at any point loses at most the
+/// chunks in progress, which are claimed again once their claims expire.
 async fn execute_bulk(state: &AppState, owner: &str, job: Job) {
     let store = state.accounts.store();
-    // The claim's lease is sized for a task; a bulk request renews it per chunk, starting now.
+    // The claim's lease is sized for a task; a bulk request renews it as it goes.
     match store
         .renew_lease(job.id, owner, now_unix() + BULK_LEASE_SECS)
         .await
@@ -379,26 +509,70 @@ async fn execute_bulk(state: &AppState, owner: &str, job: Job) {
             return;
         }
     }
-    let mut work = match store.bulk_work(job.id).await {
-        Ok(Some(work)) => work,
-        Ok(None) => {
-            tracing::error!(job = job.id, "a bulk job without its request row");
-            let _ = store
-                .finish_job(
-                    job.id,
-                    owner,
-                    JobStatus::Exception,
-                    "request data missing",
-                    None,
-                )
-                .await;
-            return;
-        }
-        Err(e) => {
-            tracing::error!(job = job.id, error = %e, "cannot read a bulk request; it is retried when its lease expires");
-            return;
-        }
+    let Some(work) = read_bulk_work(state, owner, &job, true).await else {
+        return;
     };
+    let charged = work.charged;
+    let n_terms = work.terms.lines().filter(|l| !l.is_empty()).count() as u64;
+    work_on_chunks(state, owner, &job, work).await;
+    ipintel_core::release_free_heap();
+    let mut pause = Duration::from_millis(200);
+    loop {
+        // Every chunk is out; those still claimed by others (helpers, or a dead worker whose
+        // claims expire) are waited for, and taken over when their claims expire.
+        let status = match store.bulk_statuses(job.account_id, &[job.id]).await {
+            Ok(status) => status.into_iter().next(),
+            Err(e) => {
+                tracing::warn!(job = job.id, error = %e, "cannot read a bulk request's progress");
+                None
+            }
+        };
+        if let Some(status) = status {
+            let failed = status.failed_terms;
+            // Failed terms are given their credit back; invalid ones were never charged.
+            let refund = failed.min(charged);
+            let message = format!(
+                "{} terms processed, {failed} failed",
+                n_terms - failed.min(n_terms)
+            );
+            match until_writable(|| state.engine.finish_bulk(&job, owner, &message, refund)).await {
+                Ok(true) => return,
+                Ok(false) => {}
+                Err(e) => tracing::error!(job = job.id, error = %e, "cannot finish a bulk request"),
+            }
+        }
+        match store
+            .renew_lease(job.id, owner, now_unix() + BULK_LEASE_SECS)
+            .await
+        {
+            Ok(true) => {}
+            Ok(false) => {
+                tracing::warn!(job = job.id, "bulk request taken back before it finished");
+                return;
+            }
+            Err(e) => {
+                tracing::warn!(job = job.id, error = %e, "cannot renew a bulk request's lease")
+            }
+        }
+        tokio::time::sleep(pause).await;
+        pause = (pause * 2).min(Duration::from_secs(2));
+        // Claims that expired meanwhile are taken over here.
+        if let Some(work) = read_bulk_work(state, owner, &job, true).await {
+            work_on_chunks(state, owner, &job, work).await;
+        }
+    }
+}
+
+/// Claim chunks of a bulk request one at a time, several in flight (DNS waits overlap;
+/// the resolver's semaphore bounds the terms resolving at once), and record each, until
+/// none is left to claim.
+async fn work_on_chunks(
+    state: &AppState,
+    owner: &str,
+    job: &Job,
+    mut work: ipintel_core::store::BulkWork,
+) {
+    let store = state.accounts.store();
     let bulk = &state.config.bulk;
     let resolver = crate::bulk::Resolver::new(
         state
@@ -409,10 +583,9 @@ async fn execute_bulk(state: &AppState, owner: &str, job: Job) {
         Duration::from_millis(bulk.dns_timeout_ms),
         bulk.resolve_concurrency,
     );
+    let chunk_lease = bulk.chunk_lease_secs as i64;
     // The terms text, shared, and where each term starts in it (one allocation each rather
-    // than one per term: 100,000 small blocks would fragment the heap for good). Futures
-    // get owned handles: one that borrows from the stream's items is not `Send` (rustc
-    // cannot prove it for every lifetime), and the runner spawns this.
+    // than one per term: 100,000 small blocks would fragment the heap for good).
     let text: Arc<str> = Arc::from(std::mem::take(&mut work.terms));
     let starts: Arc<Vec<usize>> = Arc::new(
         std::iter::once(0)
@@ -420,76 +593,70 @@ async fn execute_bulk(state: &AppState, owner: &str, job: Job) {
             .filter(|&at| at < text.len())
             .collect(),
     );
-    let n_terms = starts.len();
     let size = work.chunk_terms.max(1) as usize;
-    let mut failed = work.failed_terms;
-    // Several chunks are worked on at once (DNS waits overlap; the resolver's semaphore
-    // bounds the terms resolving at once) and recorded strictly in order.
     let geo = state.geo.snapshot();
-    let mut outputs = futures_util::stream::iter(
-        (work.next_chunk as usize..n_terms.div_ceil(size)).map(|no| (no, no * size)),
-    )
-    .map(|(chunk_no, first)| {
+    let worker = |_| {
         let (geo, resolver) = (geo.clone(), resolver.clone());
         let (text, starts) = (text.clone(), starts.clone());
         let reverse_ip = work.reverse_ip;
         async move {
-            let last = (first + size).min(starts.len());
-            let chunk: Vec<&str> = (first..last)
-                .map(|i| {
-                    let end = starts.get(i + 1).map_or(text.len(), |&next| next - 1);
-                    &text[starts[i]..end]
+            loop {
+                let now = now_unix();
+                let chunk_no = match store
+                    .claim_bulk_chunk(job.id, owner, now, now + chunk_lease)
+                    .await
+                {
+                    Ok(Some(chunk)) => chunk as usize,
+                    Ok(None) => return,
+                    Err(e) => {
+                        tracing::warn!(job = job.id, error = %e, "cannot claim a bulk chunk");
+                        return;
+                    }
+                };
+                let first = chunk_no * size;
+                let last = (first + size).min(starts.len());
+                let chunk: Vec<&str> = (first.min(last)..last)
+                    .map(|i| {
+                        let end = starts.get(i + 1).map_or(text.len(), |&next| next - 1);
+                        &text[starts[i]..end]
+                    })
+                    .collect();
+                let out = crate::bulk::process_chunk(&geo, &resolver, &chunk, reverse_ip).await;
+                let committed = until_writable(|| {
+                    store.commit_bulk_chunk(
+                        job.id,
+                        owner,
+                        chunk_no as u32,
+                        &out.completed,
+                        &out.failed,
+                        out.n_processed,
+                        out.n_failed,
+                        now_unix() + BULK_LEASE_SECS,
+                    )
                 })
-                .collect();
-            let out = crate::bulk::process_chunk(&geo, &resolver, &chunk, reverse_ip).await;
-            (chunk_no, out)
-        }
-    })
-    .buffered(crate::bulk::CHUNKS_IN_FLIGHT);
-    while let Some((chunk_no, out)) = outputs.next().await {
-        let committed = until_writable(|| {
-            store.commit_bulk_chunk(
-                job.id,
-                owner,
-                chunk_no as u32,
-                &out.completed,
-                &out.failed,
-                out.n_processed,
-                out.n_failed,
-                now_unix() + BULK_LEASE_SECS,
-            )
-        })
-        .await;
-        match committed {
-            Ok(true) => {
-                failed += out.n_failed;
-                state.metrics.bulk_terms("processed", out.n_processed);
-                state.metrics.bulk_terms("failed", out.n_failed);
-            }
-            Ok(false) => {
-                tracing::warn!(job = job.id, "bulk request taken back; stopping");
-                return;
-            }
-            Err(e) => {
-                tracing::error!(job = job.id, error = %e, "cannot record a bulk chunk; it will be redone");
-                return;
+                .await;
+                match committed {
+                    Ok(true) => {
+                        state.metrics.bulk_terms("processed", out.n_processed);
+                        state.metrics.bulk_terms("failed", out.n_failed);
+                    }
+                    // The claim expired and another worker took the chunk: its results count.
+                    Ok(false) => {
+                        tracing::warn!(
+                            job = job.id,
+                            chunk = chunk_no,
+                            "bulk chunk taken over; its results are dropped"
+                        )
+                    }
+                    Err(e) => {
+                        tracing::error!(job = job.id, error = %e, "cannot record a bulk chunk; it will be redone");
+                        return;
+                    }
+                }
             }
         }
-    }
-    drop(outputs);
-    drop((text, starts));
-    ipintel_core::release_free_heap();
-    // Failed terms are given their credit back; invalid ones were never charged.
-    let refund = failed.min(work.charged);
-    let message = format!(
-        "{} terms processed, {failed} failed",
-        n_terms as u64 - failed
-    );
-    match until_writable(|| state.engine.finish_bulk(&job, owner, &message, refund)).await {
-        Ok(true) => {}
-        Ok(false) => tracing::warn!(job = job.id, "bulk request taken back before it finished"),
-        Err(e) => tracing::error!(job = job.id, error = %e, "cannot finish a bulk request"),
-    }
+    };
+    futures_util::future::join_all((0..crate::bulk::CHUNKS_IN_FLIGHT).map(worker)).await;
 }
 
 /// Who holds a lease: `ipintel@HOST:PID:START`, where START is the process's start time in

@@ -8,8 +8,16 @@
 //! changes other processes made (the `revision` counter) and reloads keys and limits.
 //!
 //! A crash loses at most the usage of the last sync interval (it is under-counted, never
-//! double-counted). Several servers sharing one store would each enforce limits against
-//! their own view between syncs; see docs/decisions.md.
+//! double-counted).
+//!
+//! When several instances share the store (PostgreSQL, `Backend::shared`), limited
+//! credits and daily quotas are spent from *leases*: blocks taken from the store in one
+//! transaction ordered with every other instance's (`Store::take_lease`), counted as used
+//! there at once, and spent from memory. A block is at most a sixteenth of what is left (and
+//! one unit once fewer than 64 are left), so no instance can answer more than the balance,
+//! and a SIGKILLed instance strands at most its unspent block, counted as spent (the
+//! operator's favour). Unspent leases go back at a clean shutdown and when an account goes
+//! idle (docs/decisions.md).
 
 mod plans;
 
@@ -36,6 +44,9 @@ pub enum AccessError {
     InsufficientFunds,
     #[error("the account's daily quota is used up")]
     QuotaExceeded,
+    /// The meter must lease more from the store first (never leaves `Accounts`).
+    #[error("the meter needs a lease from the store")]
+    LeaseNeeded { credits: u64, day_queries: u64 },
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error("{0}")]
@@ -51,6 +62,7 @@ impl AccessError {
             AccessError::QuotaExceeded => ErrorKind::QuotaExceeded,
             AccessError::Store(e) => e.kind(),
             AccessError::Invalid(_) => ErrorKind::InvalidInput,
+            AccessError::LeaseNeeded { .. } => ErrorKind::Unavailable,
         }
     }
 }
@@ -112,6 +124,27 @@ struct MeterState {
     day: i64,
     day_used: u64,
     day_flushed: u64,
+    /// Limits are spent from leases taken from a shared store (see the module docs).
+    leased: bool,
+    /// Credits leased and not spent yet (already counted in `credits_used`).
+    credit_lease: u64,
+    /// Queries of `day` leased and not spent yet (already counted in `day_used`).
+    day_lease: u64,
+    /// Charged since the last sync: an idle account's leases go back.
+    busy: bool,
+}
+
+impl MeterState {
+    // On a shared store every charge is paid from leases, limited or not: usage is then
+    // written by the lease alone, never also behind (an unlimited account's lease is its
+    // usage counter, taken in blocks).
+    fn credits_leased(&self) -> bool {
+        self.leased
+    }
+
+    fn day_leased(&self) -> bool {
+        self.leased
+    }
 }
 
 /// One account's meter, shared by all its keys.
@@ -155,10 +188,12 @@ impl Meter {
     fn roll_day(state: &mut MeterState, today: i64) {
         if state.day != today {
             // Unflushed usage of the old day is dropped from the day counter only; the sync
-            // writes day rows by the day they were counted on, see `Accounts::sync`.
+            // writes day rows by the day they were counted on, see `Accounts::sync`. A lease
+            // of the old day's queries is of no use today: it stays counted on its day.
             state.day = today;
             state.day_used = 0;
             state.day_flushed = 0;
+            state.day_lease = 0;
         }
     }
 
@@ -166,10 +201,26 @@ impl Meter {
     pub fn check(&self, cost: u64, now: SystemTime) -> Result<(), AccessError> {
         let mut state = self.lock();
         Self::roll_day(&mut state, utc_day(now));
-        Self::admit(&state, cost)
+        match Self::admit(&state, cost) {
+            // A lease may still be had: the charge finds out.
+            Err(AccessError::LeaseNeeded { .. }) => Ok(()),
+            other => other,
+        }
     }
 
     fn admit(state: &MeterState, cost: u64) -> Result<(), AccessError> {
+        if state.leased {
+            let credits = cost.saturating_sub(state.credit_lease);
+            let day_queries = cost.saturating_sub(state.day_lease);
+            if credits > 0 || day_queries > 0 {
+                return Err(AccessError::LeaseNeeded {
+                    credits,
+                    day_queries,
+                });
+            }
+            return Ok(());
+        }
+        let (credits, day_queries) = (0, 0);
         if let Some(granted) = state.credits_granted {
             if state.credits_used.saturating_add(cost) > granted {
                 return Err(AccessError::InsufficientFunds);
@@ -180,38 +231,76 @@ impl Meter {
                 return Err(AccessError::QuotaExceeded);
             }
         }
+        if credits > 0 || day_queries > 0 {
+            return Err(AccessError::LeaseNeeded {
+                credits,
+                day_queries,
+            });
+        }
         Ok(())
     }
 
-    /// Charge `cost` queries and credits, or refuse without charging anything.
+    /// Count `cost` as spent. `recorded`: the caller writes it to the store itself (only
+    /// where no lease pays for it).
+    fn spend(state: &mut MeterState, cost: u64, recorded: bool) {
+        state.busy = true;
+        if state.credits_leased() {
+            state.credit_lease -= cost;
+        } else {
+            state.credits_used += cost;
+            if recorded {
+                state.credits_flushed += cost;
+            }
+        }
+        if state.day_leased() {
+            state.day_lease -= cost;
+        } else {
+            state.day_used += cost;
+            if recorded {
+                state.day_flushed += cost;
+            }
+        }
+    }
+
+    fn remaining_of(state: &MeterState) -> Remaining {
+        Remaining {
+            credits: state
+                .credits_granted
+                .map(|g| (g + state.credit_lease).saturating_sub(state.credits_used)),
+            today: state
+                .daily_quota
+                .map(|q| (q + state.day_lease).saturating_sub(state.day_used)),
+        }
+    }
+
+    /// Charge `cost` queries and credits, or refuse without charging anything. On a shared
+    /// store this fails with `LeaseNeeded` when the lease is short: charge through
+    /// [`Accounts::charge`], which takes one and tries again.
     pub fn charge(&self, cost: u64, now: SystemTime) -> Result<Remaining, AccessError> {
         let mut state = self.lock();
         Self::roll_day(&mut state, utc_day(now));
         Self::admit(&state, cost)?;
-        state.credits_used += cost;
-        state.day_used += cost;
-        Ok(Remaining {
-            credits: state.credits_granted.map(|g| g - state.credits_used),
-            today: state.daily_quota.map(|q| q - state.day_used),
-        })
+        Self::spend(&mut state, cost, false);
+        Ok(Self::remaining_of(&state))
     }
 
     /// Charge `cost` like `charge`, for a caller that writes the charge to the store itself,
     /// in the transaction that records what is paid for (a bulk request): it counts as
     /// already written, so the write-behind never writes it again. If that transaction
-    /// fails, undo with `refund_recorded(cost, cost, day)`.
+    /// fails, undo with `refund_recorded(cost, cost, day)`. On a shared store the lease pays
+    /// instead and the caller writes nothing (see [`Accounts::charge_recorded`]).
     pub fn charge_recorded(&self, cost: u64, now: SystemTime) -> Result<Remaining, AccessError> {
         let mut state = self.lock();
         Self::roll_day(&mut state, utc_day(now));
         Self::admit(&state, cost)?;
-        state.credits_used += cost;
-        state.credits_flushed += cost;
-        state.day_used += cost;
-        state.day_flushed += cost;
-        Ok(Remaining {
-            credits: state.credits_granted.map(|g| g - state.credits_used),
-            today: state.daily_quota.map(|q| q - state.day_used),
-        })
+        Self::spend(&mut state, cost, true);
+        Ok(Self::remaining_of(&state))
+    }
+
+    /// Whether charges are paid from leases (the caller of `charge_recorded` must then not
+    /// write the charge again).
+    pub fn leased(&self) -> bool {
+        self.lock().leased
     }
 
     /// Give back `credits` (and `day_queries` counted on `day`) that the caller has already
@@ -226,16 +315,55 @@ impl Meter {
         }
     }
 
+    /// Undo a `charge_recorded` whose store write failed, on a shared store: what a lease
+    /// paid goes back to the lease (it is still counted in the store), the rest is uncounted.
+    pub fn unspend(&self, cost: u64, day: i64) {
+        let mut state = self.lock();
+        if state.credits_leased() {
+            state.credit_lease += cost;
+        } else {
+            state.credits_used = state.credits_used.saturating_sub(cost);
+        }
+        if state.day == day {
+            if state.day_leased() {
+                state.day_lease += cost;
+            } else {
+                state.day_used = state.day_used.saturating_sub(cost);
+            }
+        }
+    }
+
+    /// Add what the store granted to the leases.
+    fn add_lease(&self, grant: &crate::store::LeaseGrant, day: i64) {
+        let mut state = self.lock();
+        state.credit_lease += grant.credits;
+        state.credits_used += grant.credits;
+        state.credits_flushed += grant.credits;
+        if state.day == day {
+            state.day_lease += grant.day_queries;
+            state.day_used += grant.day_queries;
+            state.day_flushed += grant.day_queries;
+        }
+    }
+
+    /// Take the unspent leases out (to give back): credits, and queries of the day.
+    fn take_leases(&self) -> (u64, i64, u64) {
+        let mut state = self.lock();
+        let (credits, day_queries) = (state.credit_lease, state.day_lease);
+        state.credit_lease = 0;
+        state.credits_used -= credits;
+        state.credits_flushed -= credits;
+        state.day_lease = 0;
+        state.day_used -= day_queries;
+        state.day_flushed -= day_queries;
+        (credits, state.day, day_queries)
+    }
+
     /// What is left, without charging.
     pub fn remaining(&self, now: SystemTime) -> Remaining {
         let mut state = self.lock();
         Self::roll_day(&mut state, utc_day(now));
-        Remaining {
-            credits: state
-                .credits_granted
-                .map(|g| g.saturating_sub(state.credits_used)),
-            today: state.daily_quota.map(|q| q.saturating_sub(state.day_used)),
-        }
+        Self::remaining_of(&state)
     }
 }
 
@@ -262,6 +390,9 @@ pub struct Accounts {
 /// An unknown key makes the ledger look at the store at most this often: a key created a
 /// moment ago works at once, and a flood of wrong keys costs at most 50 small reads a second.
 const UNKNOWN_KEY_REFRESH: std::time::Duration = std::time::Duration::from_millis(20);
+
+/// The most a lease takes beyond what is needed now (see `LeaseAsk::grant`).
+const LEASE_BLOCK: u64 = 1000;
 
 /// A new account's id and its key, shown once.
 #[derive(Debug, Clone)]
@@ -384,11 +515,121 @@ impl Accounts {
         create_account(&self.store, &self.plans, plan, credits, daily_quota, label).await
     }
 
+    /// Charge `cost` to `meter`, taking a lease from the store first when the meter
+    /// spends from leases and its lease is short.
+    pub async fn charge(&self, meter: &Meter, cost: u64) -> Result<Remaining, AccessError> {
+        self.charge_with(meter, cost, false).await
+    }
+
+    /// `Meter::charge_recorded`, taking a lease first when needed. On a shared store the
+    /// lease has already written the charge: the caller records nothing (`Meter::leased`).
+    pub async fn charge_recorded(
+        &self,
+        meter: &Meter,
+        cost: u64,
+    ) -> Result<Remaining, AccessError> {
+        self.charge_with(meter, cost, true).await
+    }
+
+    async fn charge_with(
+        &self,
+        meter: &Meter,
+        cost: u64,
+        recorded: bool,
+    ) -> Result<Remaining, AccessError> {
+        // Other requests may spend a lease this one took before it charges: each round
+        // takes what is short again. A handful of rounds ends it (a lease is never smaller
+        // than the need); past them the account is too contended to answer now.
+        for _ in 0..16 {
+            let now = SystemTime::now();
+            let charged = if recorded {
+                meter.charge_recorded(cost, now)
+            } else {
+                meter.charge(cost, now)
+            };
+            match charged {
+                Err(AccessError::LeaseNeeded {
+                    credits,
+                    day_queries,
+                }) => self.lease(meter, credits, day_queries, now).await?,
+                other => return other,
+            }
+        }
+        Err(AccessError::Store(StoreError::Unavailable(
+            "the account's credits are contended; try again".into(),
+        )))
+    }
+
+    /// Take a lease of at least `credits` and `day_queries` for `meter` from the store.
+    async fn lease(
+        &self,
+        meter: &Meter,
+        credits: u64,
+        day_queries: u64,
+        now: SystemTime,
+    ) -> Result<(), AccessError> {
+        let day = utc_day(now);
+        let ask = crate::store::LeaseAsk {
+            account_id: meter.account_id,
+            credits,
+            day_queries,
+            day,
+            day_quota: meter.daily_quota(),
+            block: LEASE_BLOCK,
+        };
+        let grant = self.store.take_lease(&ask).await?;
+        match grant.refused {
+            Some(crate::store::LeaseRefusal::Credits) => Err(AccessError::InsufficientFunds),
+            Some(crate::store::LeaseRefusal::Quota) => Err(AccessError::QuotaExceeded),
+            None => {
+                meter.add_lease(&grant, day);
+                Ok(())
+            }
+        }
+    }
+
+    /// Give every unspent lease back to the store (a clean shutdown), or only those of
+    /// accounts idle since the last call (`idle_only`), so credits leased by an instance
+    /// that stopped being asked are spendable by the others.
+    pub async fn return_leases(&self, idle_only: bool) -> Result<(), AccessError> {
+        let ledger = self.ledger.load_full();
+        for meter in ledger.meters.values() {
+            {
+                let mut state = meter.lock();
+                if !state.leased || (state.credit_lease == 0 && state.day_lease == 0) {
+                    continue;
+                }
+                if idle_only && std::mem::take(&mut state.busy) {
+                    continue;
+                }
+            }
+            let (credits, day, day_queries) = meter.take_leases();
+            if let Err(e) = self
+                .store
+                .return_lease(meter.account_id, credits, day, day_queries)
+                .await
+            {
+                // Not given back: spend it here after all rather than strand it.
+                meter.add_lease(
+                    &crate::store::LeaseGrant {
+                        credits,
+                        day_queries,
+                        refused: None,
+                    },
+                    day,
+                );
+                return Err(e.into());
+            }
+        }
+        Ok(())
+    }
+
     /// Write usage counted since the last sync, then reload if the store changed.
     pub async fn sync(&self) -> Result<(), AccessError> {
         let _guard = self.sync_lock.lock().await;
         let now = SystemTime::now();
         self.flush_locked().await?;
+        self.return_leases(true).await?;
         let revision = self.store.revision().await?;
         if revision != self.ledger.load().revision {
             self.reload_locked(now).await?;
@@ -471,6 +712,10 @@ impl Accounts {
                         day: today,
                         day_used: stored_day,
                         day_flushed: stored_day,
+                        leased: self.store.shared(),
+                        credit_lease: 0,
+                        day_lease: 0,
+                        busy: false,
                     };
                     apply_limits(&mut state, row, plan);
                     Arc::new(Meter {

@@ -12,9 +12,12 @@ pub async fn run(store: Store) {
     usage_adds_up(&store).await;
     jobs_are_claimed_once_and_finished_by_their_holder(&store).await;
     leases_are_taken_back_only_when_expired_or_dead(&store).await;
+    per_account_limits_hold_in_the_store(&store).await;
     charges_are_stored_with_what_they_pay_for(&store).await;
-    bulk_chunks_are_recorded_once_in_order(&store).await;
+    bulk_chunks_are_claimed_and_recorded_once(&store).await;
     sweeps_remove_only_what_is_old(&store).await;
+    leases_never_exceed_the_balance(&store).await;
+    named_leases_have_one_holder(&store).await;
     registry_imports_keep_history(&store).await;
 }
 
@@ -363,6 +366,7 @@ async fn jobs_are_claimed_once_and_finished_by_their_holder(store: &Store) {
     let skip = ClaimSkip {
         accounts: vec![id],
         kinds: vec![],
+        per_account: None,
     };
     assert!(store
         .claim_job("owner-a", far, &skip)
@@ -372,6 +376,7 @@ async fn jobs_are_claimed_once_and_finished_by_their_holder(store: &Store) {
     let skip = ClaimSkip {
         accounts: vec![],
         kinds: vec![JobKind::Whois],
+        per_account: None,
     };
     assert!(store
         .claim_job("owner-a", far, &skip)
@@ -482,6 +487,7 @@ async fn charges_are_stored_with_what_they_pay_for(store: &Store) {
             invalid: "{\"term\":\"x\",\"reason\":\"bad\"}\n",
             charge: 3,
             day,
+            record_charge: true,
         })
         .await
         .unwrap();
@@ -516,13 +522,14 @@ async fn charges_are_stored_with_what_they_pay_for(store: &Store) {
             invalid: "",
             charge: 0,
             day,
+            record_charge: true,
         })
         .await
         .unwrap();
     assert!(store.bulk_statuses(id, &[empty]).await.unwrap()[0].ready());
 }
 
-async fn bulk_chunks_are_recorded_once_in_order(store: &Store) {
+async fn bulk_chunks_are_claimed_and_recorded_once(store: &Store) {
     let id = store.accounts().await.unwrap().last().unwrap().id;
     let (statuses, total) = store.bulk_page(id, 0, 10, true).await.unwrap();
     assert_eq!(total, 2);
@@ -557,11 +564,74 @@ async fn bulk_chunks_are_recorded_once_in_order(store: &Store) {
             .await
             .unwrap()
     };
-    assert!(!commit("worker", 1).await, "not the next chunk");
-    assert!(!commit("intruder", 0).await, "not the lease holder");
+    // Two chunks (three terms by two): claimed once each, by whoever asks.
+    let c0 = store
+        .claim_bulk_chunk(bulk, "worker", now, now + 60)
+        .await
+        .unwrap();
+    let c1 = store
+        .claim_bulk_chunk(bulk, "helper", now, now + 30)
+        .await
+        .unwrap();
+    assert_eq!((c0, c1), (Some(0), Some(1)));
+    assert_eq!(
+        store
+            .claim_bulk_chunk(bulk, "worker", now, now + 60)
+            .await
+            .unwrap(),
+        None,
+        "both chunks are out"
+    );
+    assert_eq!(
+        store.bulk_to_help(now, &[], &[]).await.unwrap(),
+        None,
+        "nothing to help with"
+    );
+    // Past the helper's claim (it died): another worker may take the chunk over, and the
+    // first to record it is the only one that does.
+    let later = now + 31;
+    assert_eq!(
+        store
+            .bulk_to_help(later, &[], &[])
+            .await
+            .unwrap()
+            .map(|j| j.id),
+        Some(bulk),
+        "an expired claim is work to help with"
+    );
+    assert_eq!(
+        store.bulk_to_help(later, &[id], &[]).await.unwrap(),
+        None,
+        "skipped accounts are not helped"
+    );
+    assert_eq!(
+        store.bulk_to_help(later, &[], &[bulk]).await.unwrap(),
+        None,
+        "nor skipped jobs"
+    );
+    assert_eq!(
+        store
+            .claim_bulk_chunk(bulk, "worker", later, later + 60)
+            .await
+            .unwrap(),
+        Some(1)
+    );
+    assert!(
+        !commit("helper", 1).await,
+        "a claim taken over is no longer the helper's"
+    );
+    assert!(!commit("intruder", 0).await, "not the claim holder");
+    assert!(
+        !store
+            .finish_bulk(bulk, "worker", id, "early", 0)
+            .await
+            .unwrap(),
+        "not finished while a chunk is unrecorded"
+    );
+    assert!(commit("worker", 1).await, "recorded out of order");
     assert!(commit("worker", 0).await);
     assert!(!commit("worker", 0).await, "a chunk is recorded once");
-    assert!(commit("worker", 1).await);
+    assert_eq!(store.bulk_to_help(now, &[], &[]).await.unwrap(), None);
     assert_eq!(
         store
             .bulk_chunk(bulk, 0, BulkPart::Completed)
@@ -612,6 +682,203 @@ async fn sweeps_remove_only_what_is_old(store: &Store) {
         .unwrap();
     assert_eq!(swept, finished);
     assert_eq!(store.count_finished_jobs().await.unwrap(), 0);
+}
+
+async fn per_account_limits_hold_in_the_store(store: &Store) {
+    let id = new_account(store, "pro", b"hash-limits").await;
+    for target in ["192.0.2.10", "192.0.2.11"] {
+        store.insert_job(id, JobKind::Whois, target).await.unwrap();
+    }
+    let far = now_unix() + 3600;
+    let skip = ClaimSkip {
+        per_account: Some(1),
+        ..ClaimSkip::default()
+    };
+    // Two claimers (two instances) at once: one running job for the account, not two.
+    let (a, b) = tokio::join!(
+        store.claim_job("instance-a", far, &skip),
+        store.claim_job("instance-b", far, &skip)
+    );
+    let claimed: Vec<Job> = [a.unwrap(), b.unwrap()].into_iter().flatten().collect();
+    assert_eq!(claimed.len(), 1, "{claimed:?}");
+    let first = &claimed[0];
+    // Once it finishes, the account's next job may run.
+    for owner in ["instance-a", "instance-b"] {
+        let _ = store
+            .finish_job(first.id, owner, JobStatus::Completed, "", None)
+            .await;
+    }
+    let next = store
+        .claim_job("instance-b", far, &skip)
+        .await
+        .unwrap()
+        .expect("the second job");
+    assert_ne!(next.id, first.id);
+    store
+        .finish_job(next.id, "instance-b", JobStatus::Completed, "", None)
+        .await
+        .unwrap();
+}
+
+async fn leases_never_exceed_the_balance(store: &Store) {
+    let id = store
+        .create_account(
+            "pro",
+            Some(100),
+            Some(1000),
+            "leases",
+            b"hash-leases",
+            "ipk_leases",
+        )
+        .await
+        .unwrap();
+    let day = 20_200;
+    let ask = |credits, day_queries| LeaseAsk {
+        account_id: id,
+        credits,
+        day_queries,
+        day,
+        day_quota: Some(1000),
+        block: 1000,
+    };
+    // Twenty instances asking at once: what they get adds up to at most the balance.
+    let asks: Vec<LeaseAsk> = (0..20).map(|_| ask(1, 1)).collect();
+    let grants = futures_join_all(asks.iter().map(|a| store.take_lease(a))).await;
+    let got: u64 = grants.iter().map(|g| g.as_ref().unwrap().credits).sum();
+    assert!(got <= 100, "{got}");
+    let used = |store: &Store| {
+        let store = store.clone();
+        async move {
+            store
+                .accounts()
+                .await
+                .unwrap()
+                .into_iter()
+                .find(|a| a.id == id)
+                .unwrap()
+                .credits_used
+        }
+    };
+    assert_eq!(used(store).await, got, "a lease counts as used at once");
+    // Drain it: the last ones come one at a time, and then nothing.
+    let mut total = got;
+    loop {
+        let grant = store.take_lease(&ask(1, 1)).await.unwrap();
+        if grant.refused.is_some() {
+            assert_eq!(grant.refused, Some(LeaseRefusal::Credits));
+            assert_eq!((grant.credits, grant.day_queries), (0, 0), "nothing taken");
+            break;
+        }
+        if 100 - total < 64 {
+            assert_eq!(grant.credits, 1, "single units near the end");
+        }
+        total += grant.credits;
+    }
+    assert_eq!(total, 100);
+    assert_eq!(used(store).await, 100);
+    // A need larger than what is left takes nothing.
+    store.return_lease(id, 10, day, 0).await.unwrap();
+    let big = store.take_lease(&ask(11, 0)).await.unwrap();
+    assert_eq!(big.refused, Some(LeaseRefusal::Credits));
+    assert_eq!(used(store).await, 90, "a returned lease is spendable again");
+    let exact = store.take_lease(&ask(10, 0)).await.unwrap();
+    assert_eq!((exact.credits, exact.refused), (10, None));
+    // The daily quota is leased the same way, from the day's row.
+    let quota = LeaseAsk {
+        credits: 0,
+        day_queries: 2000,
+        ..ask(0, 0)
+    };
+    assert_eq!(
+        store.take_lease(&quota).await.unwrap().refused,
+        Some(LeaseRefusal::Quota)
+    );
+    let day_used = store.day_usage(day).await.unwrap();
+    let today = day_used.iter().find(|(a, _)| *a == id).unwrap().1;
+    assert!(today <= 1000, "{today}");
+    store.return_lease(id, 0, day, today).await.unwrap();
+    assert_eq!(
+        store
+            .day_usage(day)
+            .await
+            .unwrap()
+            .iter()
+            .find(|(a, _)| *a == id)
+            .map(|r| r.1),
+        Some(0)
+    );
+}
+
+/// Join futures without a dependency: poll them together on this task.
+async fn futures_join_all<F: std::future::Future>(
+    futures: impl Iterator<Item = F>,
+) -> Vec<F::Output> {
+    let mut set = Vec::new();
+    for f in futures {
+        set.push(Box::pin(f));
+    }
+    let mut out: Vec<Option<F::Output>> = (0..set.len()).map(|_| None).collect();
+    std::future::poll_fn(|cx| {
+        let mut pending = false;
+        for (i, f) in set.iter_mut().enumerate() {
+            if out[i].is_none() {
+                match f.as_mut().poll(cx) {
+                    std::task::Poll::Ready(v) => out[i] = Some(v),
+                    std::task::Poll::Pending => pending = true,
+                }
+            }
+        }
+        if pending {
+            std::task::Poll::Pending
+        } else {
+            std::task::Poll::Ready(())
+        }
+    })
+    .await;
+    out.into_iter().map(|v| v.unwrap()).collect()
+}
+
+async fn named_leases_have_one_holder(store: &Store) {
+    let now = now_unix();
+    assert!(store
+        .take_named_lease("nrtm:TEST", "a", now, now + 30)
+        .await
+        .unwrap());
+    assert!(!store
+        .take_named_lease("nrtm:TEST", "b", now, now + 30)
+        .await
+        .unwrap());
+    assert!(
+        store
+            .take_named_lease("nrtm:TEST", "a", now, now + 60)
+            .await
+            .unwrap(),
+        "renewed"
+    );
+    assert!(
+        store
+            .take_named_lease("nrtm:TEST", "b", now + 61, now + 90)
+            .await
+            .unwrap(),
+        "taken over once expired"
+    );
+    assert!(!store
+        .take_named_lease("nrtm:TEST", "a", now, now + 30)
+        .await
+        .unwrap());
+    store.release_named_lease("nrtm:TEST", "a").await.unwrap();
+    assert!(
+        !store
+            .take_named_lease("nrtm:TEST", "a", now, now + 30)
+            .await
+            .unwrap(),
+        "not a's to give up"
+    );
+    store.release_named_lease("nrtm:TEST", "b").await.unwrap();
+    assert!(store
+        .take_named_lease("nrtm:TEST", "a", now, now + 30)
+        .await
+        .unwrap());
 }
 
 #[tokio::test]

@@ -17,8 +17,12 @@ use crate::ErrorKind;
 
 #[cfg(test)]
 mod battery;
+pub mod copy;
+mod postgres;
+mod sql_error;
 mod sqlite;
 
+pub use postgres::{PgLimits, PgStore, TestPostgres};
 pub use sqlite::SqliteStore;
 
 /// A boxed future, as trait objects need.
@@ -112,6 +116,18 @@ pub struct NewBulk<'a> {
     /// Credits (and daily queries, on `day`) taken for the request, recorded with it.
     pub charge: u64,
     pub day: i64,
+    /// Whether `charge` is added to the stored usage with the request. False when the
+    /// credits were already taken from the store (a lease, see [`LeaseAsk`]); `charge` is
+    /// still recorded on the request, for the refund of failed terms.
+    pub record_charge: bool,
+}
+
+impl NewBulk<'_> {
+    /// Chunks of `chunk_terms` valid terms the request is worked in.
+    pub fn n_chunks(&self) -> u64 {
+        let valid = self.terms.lines().count() as u64;
+        valid.div_ceil(u64::from(self.chunk_terms.max(1)))
+    }
 }
 
 /// What `/request/status` and `/request/list` show.
@@ -158,6 +174,94 @@ pub enum BulkPart {
 pub struct ClaimSkip {
     pub accounts: Vec<u64>,
     pub kinds: Vec<JobKind>,
+    /// Running jobs one account may have across every instance sharing the store; an
+    /// account at the limit is passed over. `None`: no shared limit.
+    pub per_account: Option<u32>,
+}
+
+/// Credits and daily queries an instance asks the store for, to spend from memory (a lease:
+/// see `accounts`). Taken whole or not at all.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LeaseAsk {
+    pub account_id: u64,
+    /// Credits needed now (0: none).
+    pub credits: u64,
+    /// Daily queries needed now, on `day` (0: none).
+    pub day_queries: u64,
+    pub day: i64,
+    /// The account's daily quota (the account's or its plan's); `None`: unlimited.
+    pub day_quota: Option<u64>,
+    /// The most to take beyond the need, for each (the block an instance spends from).
+    pub block: u64,
+}
+
+/// What a lease got: zero of both when the need could not be met (nothing taken).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct LeaseGrant {
+    pub credits: u64,
+    pub day_queries: u64,
+    /// Why nothing was taken, if so.
+    pub refused: Option<LeaseRefusal>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LeaseRefusal {
+    Credits,
+    Quota,
+}
+
+impl LeaseAsk {
+    /// What to take, given the account's stored balance (`granted`: `None` unlimited) and
+    /// usage. Each dimension takes its need, plus up to `block`, but never more than a
+    /// sixteenth of what is left beyond the need: near the end of a balance every instance
+    /// takes exactly what it spends, so a crash strands little and the last credits go to
+    /// whichever instance asks first.
+    pub fn grant(&self, granted: Option<u64>, used: u64, day_used: u64) -> LeaseGrant {
+        let take = |need: u64, left: u64| -> Option<u64> {
+            if need > left {
+                return None;
+            }
+            // Fewer than 64 left: single-unit charges, nothing stranded by a crash.
+            let spare = if left - need < 64 {
+                0
+            } else {
+                (left - need) / 16
+            };
+            Some(need + spare.min(self.block))
+        };
+        let credits = match (self.credits, granted) {
+            (0, _) => 0,
+            // Unlimited: the lease only counts usage, a block at a time.
+            (need, None) => need + self.block,
+            (need, Some(granted)) => match take(need, granted.saturating_sub(used)) {
+                Some(n) => n,
+                None => {
+                    return LeaseGrant {
+                        refused: Some(LeaseRefusal::Credits),
+                        ..LeaseGrant::default()
+                    }
+                }
+            },
+        };
+        let day_queries = match (self.day_queries, self.day_quota) {
+            (0, _) => 0,
+            (need, None) => need + self.block,
+            (need, Some(quota)) => match take(need, quota.saturating_sub(day_used)) {
+                Some(n) => n,
+                None => {
+                    return LeaseGrant {
+                        refused: Some(LeaseRefusal::Quota),
+                        ..LeaseGrant::default()
+                    }
+                }
+            },
+        };
+        LeaseGrant {
+            credits,
+            day_queries,
+            refused: None,
+        }
+    }
 }
 
 /// Which keys `Store::revoke` revokes.
@@ -431,6 +535,12 @@ pub fn now_unix() -> i64 {
 ///   `commit_bulk_chunk` only for the next chunk in order.
 /// - A charge recorded with a job or bulk request is in the same transaction as its row.
 pub trait Backend: Send + Sync + std::fmt::Debug {
+    /// Whether several instances may share this store (PostgreSQL): limits are then
+    /// enforced through the store (credit leases), not in one process's memory.
+    fn shared(&self) -> bool {
+        false
+    }
+
     fn close<'a>(&'a self) -> BoxFuture<'a, ()>;
 
     fn revision<'a>(&'a self) -> BoxFuture<'a, Result<i64, StoreError>>;
@@ -481,6 +591,21 @@ pub trait Backend: Send + Sync + std::fmt::Debug {
 
     /// Add usage counted in memory to the stored totals, in one transaction.
     fn add_usage<'a>(&'a self, deltas: &'a [UsageDelta]) -> BoxFuture<'a, Result<(), StoreError>>;
+
+    /// Take credits and daily queries for an instance to spend from memory, in one
+    /// transaction ordered with every other lease of the account (see [`LeaseAsk::grant`]).
+    /// What is taken counts as used in the store at once.
+    fn take_lease<'a>(&'a self, ask: &'a LeaseAsk)
+        -> BoxFuture<'a, Result<LeaseGrant, StoreError>>;
+
+    /// Give back the unspent part of leases: credits, and daily queries of `day`.
+    fn return_lease<'a>(
+        &'a self,
+        account_id: u64,
+        credits: u64,
+        day: i64,
+        day_queries: u64,
+    ) -> BoxFuture<'a, Result<(), StoreError>>;
 
     /// Accept a job: once this returns, the job survives any crash.
     fn insert_job<'a>(
@@ -548,14 +673,14 @@ pub trait Backend: Send + Sync + std::fmt::Debug {
     /// Work whose worker died: running jobs whose lease has expired (or has no owner), and
     /// those leased by an owner in `dead_owners`. They become INTERRUPTED and are claimed
     /// again; a pending cancel ends them CANCELLED. A live owner's unexpired lease is never
-    /// taken.
+    /// taken. Bulk chunks claimed by a dead owner become claimable at once.
     fn interrupt_abandoned<'a>(
         &'a self,
         now: i64,
         dead_owners: &'a [String],
     ) -> BoxFuture<'a, Result<u64, StoreError>>;
 
-    /// The owners of leases on running jobs.
+    /// The owners of leases on running jobs and of live bulk chunk claims.
     fn lease_owners<'a>(&'a self) -> BoxFuture<'a, Result<Vec<String>, StoreError>>;
 
     /// How many jobs have finished (for benchmarks and metrics).
@@ -601,6 +726,30 @@ pub trait Backend: Send + Sync + std::fmt::Debug {
         lease_until: i64,
     ) -> BoxFuture<'a, Result<bool, StoreError>>;
 
+    /// Take one chunk of a running bulk request to work on until `lease_until`: a chunk
+    /// whose claim expired (its worker died) first, else the next one never handed out.
+    /// `None` when every chunk is recorded or claimed by a live worker.
+    fn claim_bulk_chunk<'a>(
+        &'a self,
+        id: u64,
+        owner: &'a str,
+        now: i64,
+        lease_until: i64,
+    ) -> BoxFuture<'a, Result<Option<u32>, StoreError>>;
+
+    /// A running bulk request with chunks nobody works on (another instance's, usually),
+    /// of an account not in `skip_accounts`, not among `skip_jobs` (those this instance
+    /// works on already): an idle worker helps with it.
+    fn bulk_to_help<'a>(
+        &'a self,
+        now: i64,
+        skip_accounts: &'a [u64],
+        skip_jobs: &'a [u64],
+    ) -> BoxFuture<'a, Result<Option<Job>, StoreError>>;
+
+    /// Record a claimed chunk's results, if `owner` still holds its claim: the claim is
+    /// given up and the results stored in one transaction, so each chunk is recorded
+    /// exactly once whoever worked on it. Renews the request's lease to `lease_until`.
     #[allow(clippy::too_many_arguments)]
     fn commit_bulk_chunk<'a>(
         &'a self,
@@ -614,7 +763,8 @@ pub trait Backend: Send + Sync + std::fmt::Debug {
         lease_until: i64,
     ) -> BoxFuture<'a, Result<bool, StoreError>>;
 
-    /// Mark a request whose every chunk is recorded COMPLETED, giving `refund` credits back
+    /// Mark a request whose every chunk is recorded COMPLETED (refused while one is not),
+    /// giving `refund` credits back
     /// to `account_id` in the same transaction. Returns whether `owner` still held it.
     fn finish_bulk<'a>(
         &'a self,
@@ -635,6 +785,24 @@ pub trait Backend: Send + Sync + std::fmt::Debug {
 
     /// A request's invalid terms (JSON lines).
     fn bulk_invalid<'a>(&'a self, id: u64) -> BoxFuture<'a, Result<String, StoreError>>;
+
+    /// Take or renew the lease `name` for `owner` until `until`: granted when nobody holds
+    /// it, `owner` does, or the holder's lease ended before `now`. One instance at a time
+    /// does what the name says (follow an NRTM source).
+    fn take_named_lease<'a>(
+        &'a self,
+        name: &'a str,
+        owner: &'a str,
+        now: i64,
+        until: i64,
+    ) -> BoxFuture<'a, Result<bool, StoreError>>;
+
+    /// Give a named lease up (a clean shutdown), if `owner` holds it.
+    fn release_named_lease<'a>(
+        &'a self,
+        name: &'a str,
+        owner: &'a str,
+    ) -> BoxFuture<'a, Result<(), StoreError>>;
 
     /// The registry's generation: bumped by every committed import, so a running server
     /// knows when to load the registry again.
@@ -731,6 +899,11 @@ impl Store {
     /// Open (creating and migrating as needed) the SQLite store at `path`.
     pub async fn open_sqlite(path: &Path) -> Result<Store, StoreError> {
         Ok(Store::new(Arc::new(SqliteStore::open(path).await?)))
+    }
+
+    /// Open (migrating as needed) the PostgreSQL store at `url`.
+    pub async fn open_postgres(url: &str, limits: PgLimits) -> Result<Store, StoreError> {
+        Ok(Store::new(Arc::new(PgStore::open(url, limits).await?)))
     }
 }
 

@@ -86,10 +86,7 @@ pub struct Started {
 /// Open the store and databases. Creates the data directory and, when the store has no
 /// account at all, one account on `bootstrap_plan` whose key the caller shows once.
 pub async fn start(config: Config) -> anyhow::Result<Started> {
-    prepare_data_dir(&config)?;
-    let store = Store::open_sqlite(&config.store_path())
-        .await
-        .with_context(|| format!("opening store {}", config.store_path().display()))?;
+    let store = open_store(&config).await?;
     let plans = config.plans()?;
     let bootstrap = if store.count_accounts().await? == 0 {
         Some(
@@ -192,6 +189,27 @@ pub fn create_data_dir(path: &std::path::Path) -> anyhow::Result<()> {
 
 /// Make sure the data directory exists and the store can be written there, or say in plain
 /// words why not (SQLite's own message is "(code: 14) unable to open database file").
+/// Open the store the configuration names (creating the data directory, which holds the
+/// registry files and the SQLite store), migrating its schema.
+pub async fn open_store(config: &Config) -> anyhow::Result<Store> {
+    prepare_data_dir(config)?;
+    let location = config.store_location()?;
+    match &location {
+        crate::config::StoreLocation::Sqlite(path) => Store::open_sqlite(path).await,
+        crate::config::StoreLocation::Postgres(url) => {
+            Store::open_postgres(
+                url,
+                ipintel_core::store::PgLimits {
+                    max_connections: config.store.max_connections,
+                    acquire_timeout: Duration::from_millis(config.store.acquire_timeout_ms),
+                },
+            )
+            .await
+        }
+    }
+    .with_context(|| format!("opening store {location}"))
+}
+
 pub fn prepare_data_dir(config: &Config) -> anyhow::Result<()> {
     let dir = &config.data_dir;
     create_data_dir(dir)
@@ -203,7 +221,10 @@ pub fn prepare_data_dir(config: &Config) -> anyhow::Result<()> {
         }
         Err(e) => return Err(explain_io(&e, dir, "write in the data directory")),
     }
-    let store = config.store_path();
+    let store = match config.store_location() {
+        Ok(crate::config::StoreLocation::Sqlite(path)) => path,
+        _ => return Ok(()),
+    };
     if store.exists() {
         std::fs::OpenOptions::new()
             .read(true)
@@ -332,6 +353,12 @@ pub async fn run(
         .sync()
         .await
         .context("writing usage on shutdown")?;
+    // Credits leased from a shared store and not spent go back for the other instances.
+    state
+        .accounts
+        .return_leases(false)
+        .await
+        .context("returning credit leases on shutdown")?;
     state.accounts.store().close().await;
     Ok(())
 }
@@ -353,7 +380,6 @@ async fn trim_heap(cancel: CancellationToken) {
     }
 }
 
-/// Write usage and pick up key changes twice a second.
 /// Load the registry again when an import (by the CLI, maybe in another process) commits.
 async fn refresh_registry(state: AppState, cancel: CancellationToken) {
     let mut tick = tokio::time::interval(Duration::from_millis(state.config.registry.refresh_ms));
@@ -369,6 +395,7 @@ async fn refresh_registry(state: AppState, cancel: CancellationToken) {
     }
 }
 
+/// Write usage and pick up key changes twice a second.
 async fn sync_ledger(state: AppState, cancel: CancellationToken) {
     let mut tick = tokio::time::interval(Duration::from_millis(state.config.usage_sync_ms));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);

@@ -8,6 +8,7 @@ mod lookup;
 mod man;
 mod registry;
 mod serve;
+mod store;
 
 pub use bulk::run as bulk;
 pub use data::data;
@@ -16,8 +17,9 @@ pub use lookup::lookup;
 pub use man::man_page;
 pub use registry::registry;
 pub use serve::serve;
+pub use store::store;
 
-use anyhow::{bail, Context};
+use anyhow::bail;
 use ipintel_core::store::Store;
 
 use crate::config::Config;
@@ -41,6 +43,10 @@ pub struct Cli {
     /// `ipintel check-config` prints the one in effect).
     #[arg(long, global = true, value_name = "DIR")]
     pub data_dir: Option<PathBuf>,
+    /// The store: sqlite:PATH or postgres://USER@HOST[:PORT]/DATABASE (store.url; default
+    /// the SQLite file in the data directory).
+    #[arg(long, global = true, env = "IPINTEL_STORE_URL", value_name = "URL")]
+    pub store_url: Option<String>,
     /// Let a command other than `serve` create a new store where none exists (without it,
     /// such a command refuses, so a mistyped data directory never splits your keys in two).
     #[arg(long, global = true)]
@@ -66,6 +72,9 @@ pub enum Command {
     /// Load and inspect the RPSL registry (RIPE Database REST API, whois).
     #[command(subcommand)]
     Registry(RegistryCommand),
+    /// Move the store: an embedded (SQLite) deployment to PostgreSQL.
+    #[command(subcommand)]
+    Store(StoreCommand),
     /// Load the configuration, print it as TOML with where each value came from, and exit
     /// (0 when valid, 2 when not).
     CheckConfig,
@@ -224,6 +233,24 @@ pub struct BulkArgs {
 }
 
 #[derive(Debug, Subcommand)]
+pub enum StoreCommand {
+    /// Copy every account, key, usage row, job, bulk result and the registry from a SQLite
+    /// store into a new, empty PostgreSQL database, then compare every table's row count.
+    /// Stop the server first: what it writes during the copy would be left behind.
+    Copy {
+        /// The SQLite store: sqlite:PATH (e.g. sqlite:/var/lib/ipintel/ipintel.db).
+        #[arg(long, value_name = "URL")]
+        from: String,
+        /// The PostgreSQL database: postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE.
+        #[arg(long, value_name = "URL")]
+        to: String,
+        /// Print {"tables": {"accounts": N, ...}, "seconds": S}.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
 pub enum RegistryCommand {
     /// Import dump files into a source: RIPE's split files (`ripe.db.inetnum.gz` ...), a
     /// whole dump, or plain RPSL; gzip is recognised by content. The files replace the
@@ -319,21 +346,19 @@ pub const EXIT_NOT_FOUND: i32 = 1;
 /// The store the server uses. A command other than `serve` does not create one unless asked:
 /// a store created by mistake (a wrong directory) would hold keys the server never sees.
 pub(crate) async fn open_store(config: &Config, create: bool) -> anyhow::Result<Store> {
-    let path = config.store_path();
-    if !path.exists() && !create {
-        bail!(
-            "no store at {} (data directory from {}).\n\
-             Start `ipintel serve` once to create it, point at the server's with --data-dir or IPINTEL_DATA_DIR,\n\
-             or pass --create to start a new one there.",
-            path.display(),
-            config
-                .sources
-                .get("data_dir")
-                .map_or("the default", String::as_str)
-        );
+    if let crate::config::StoreLocation::Sqlite(path) = config.store_location()? {
+        if !path.exists() && !create {
+            bail!(
+                "no store at {} (data directory from {}).\n\
+                 Start `ipintel serve` once to create it, point at the server's with --data-dir or IPINTEL_DATA_DIR,\n\
+                 or pass --create to start a new one there.",
+                path.display(),
+                config
+                    .sources
+                    .get("data_dir")
+                    .map_or("the default", String::as_str)
+            );
+        }
     }
-    crate::app::prepare_data_dir(config)?;
-    Store::open_sqlite(&path)
-        .await
-        .with_context(|| format!("opening store {}", config.store_path().display()))
+    crate::app::open_store(config).await
 }

@@ -39,6 +39,7 @@ mod qradar;
 mod readme;
 mod reload;
 mod ripe;
+mod shared;
 mod stalls;
 mod support;
 mod tasks;

@@ -15,45 +15,8 @@ use sqlx::{Row, SqlitePool};
 use super::*;
 use crate::jobs::{Job, JobKind, JobStatus};
 
+mod copy;
 mod registry;
-
-impl From<sqlx::Error> for StoreError {
-    fn from(e: sqlx::Error) -> Self {
-        match e {
-            sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed => {
-                StoreError::Unavailable(e.to_string())
-            }
-            sqlx::Error::Database(ref db) if cannot_write_now(db.code().as_deref()) => {
-                StoreError::Unavailable(e.to_string())
-            }
-            sqlx::Error::Io(_) => StoreError::Unavailable(e.to_string()),
-            other => StoreError::Db(other.to_string()),
-        }
-    }
-}
-
-/// SQLite result codes that say "not now" rather than "never": the disk or the file
-/// system is full (`SQLITE_FULL`), an I/O call failed (`SQLITE_IOERR`, e.g. ENOSPC while
-/// growing the WAL), another writer holds the lock past the busy timeout (`SQLITE_BUSY`,
-/// `SQLITE_LOCKED`), or the file cannot be written (`SQLITE_READONLY`, `SQLITE_CANTOPEN`).
-/// They become `StoreError::Unavailable` (503 in every dialect): the same call can succeed
-/// once the operator frees space, and nothing was stored.
-fn cannot_write_now(code: Option<&str>) -> bool {
-    const BUSY: i64 = 5;
-    const LOCKED: i64 = 6;
-    const READONLY: i64 = 8;
-    const IOERR: i64 = 10;
-    const FULL: i64 = 13;
-    const CANTOPEN: i64 = 14;
-    // sqlx gives the extended code as text; its low byte is the primary code.
-    let Some(code) = code.and_then(|c| c.parse::<i64>().ok()) else {
-        return false;
-    };
-    matches!(
-        code & 0xff,
-        BUSY | LOCKED | READONLY | IOERR | FULL | CANTOPEN
-    )
-}
 
 /// Schema versions, applied in order; index + 1 is the `user_version` after each.
 const MIGRATIONS: &[&str] = &[
@@ -187,6 +150,26 @@ CREATE TABLE registry_journal (
     gen    INTEGER NOT NULL,
     PRIMARY KEY (source, serial)
 ) WITHOUT ROWID;
+"#,
+    // Bulk chunks are claimed one by one (several workers, or instances, on one request)
+    // and recorded in any order; named leases say which instance does work meant for one.
+    r#"
+CREATE TABLE bulk_claims (
+    job_id      INTEGER NOT NULL REFERENCES jobs(id) ON DELETE CASCADE,
+    chunk       INTEGER NOT NULL,
+    owner       TEXT    NOT NULL,
+    lease_until INTEGER NOT NULL,
+    PRIMARY KEY (job_id, chunk)
+);
+ALTER TABLE bulk_requests ADD COLUMN done_chunks INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE bulk_requests ADD COLUMN n_chunks INTEGER NOT NULL DEFAULT 0;
+UPDATE bulk_requests SET done_chunks = next_chunk,
+    n_chunks = (total_terms - invalid_terms + chunk_terms - 1) / chunk_terms;
+CREATE TABLE named_leases (
+    name  TEXT    PRIMARY KEY,
+    owner TEXT    NOT NULL,
+    until INTEGER NOT NULL
+);
 "#,
 ];
 
@@ -416,8 +399,8 @@ impl SqliteStore {
         ))
     }
 
-    /// Record chunk `chunk`'s results and renew the lease to `lease_until`, if `owner` still
-    /// holds the request and the chunk is the next one. Returns whether it was recorded.
+    /// Record claimed chunk `chunk`'s results, if `owner` still holds the claim, and renew
+    /// the request's lease. Returns whether it was recorded.
     #[allow(clippy::too_many_arguments)]
     pub async fn commit_bulk_chunk(
         &self,
@@ -431,37 +414,46 @@ impl SqliteStore {
         lease_until: i64,
     ) -> Result<bool, StoreError> {
         let mut tx = self.pool.begin().await?;
-        let leased = sqlx::query(
-            "UPDATE jobs SET lease_until = ?
-             WHERE id = ? AND lease_owner = ? AND status IN ('PROCESSING', 'RESUMING')",
-        )
-        .bind(lease_until)
-        .bind(id as i64)
-        .bind(owner)
-        .execute(&mut *tx)
-        .await?;
-        let advanced = sqlx::query(
-            "UPDATE bulk_requests SET next_chunk = next_chunk + 1,
-                 processed_terms = processed_terms + ?, failed_terms = failed_terms + ?
-             WHERE job_id = ? AND next_chunk = ?",
-        )
-        .bind(n_processed as i64)
-        .bind(n_failed as i64)
-        .bind(id as i64)
-        .bind(chunk as i64)
-        .execute(&mut *tx)
-        .await?;
-        if leased.rows_affected() != 1 || advanced.rows_affected() != 1 {
+        let released =
+            sqlx::query("DELETE FROM bulk_claims WHERE job_id = ? AND chunk = ? AND owner = ?")
+                .bind(id as i64)
+                .bind(chunk as i64)
+                .bind(owner)
+                .execute(&mut *tx)
+                .await?;
+        if released.rows_affected() != 1 {
             tx.rollback().await?;
             return Ok(false);
         }
-        sqlx::query(
-            "INSERT INTO bulk_chunks (job_id, chunk, completed, failed) VALUES (?, ?, ?, ?)",
+        let inserted = sqlx::query(
+            "INSERT OR IGNORE INTO bulk_chunks (job_id, chunk, completed, failed) VALUES (?, ?, ?, ?)",
         )
         .bind(id as i64)
         .bind(chunk as i64)
         .bind(completed)
         .bind(failed)
+        .execute(&mut *tx)
+        .await?;
+        if inserted.rows_affected() != 1 {
+            tx.rollback().await?;
+            return Ok(false);
+        }
+        sqlx::query(
+            "UPDATE bulk_requests SET done_chunks = done_chunks + 1,
+                 processed_terms = processed_terms + ?, failed_terms = failed_terms + ?
+             WHERE job_id = ?",
+        )
+        .bind(n_processed as i64)
+        .bind(n_failed as i64)
+        .bind(id as i64)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query(
+            "UPDATE jobs SET lease_until = MAX(lease_until, ?)
+             WHERE id = ? AND status IN ('INITIALIZING', 'PROCESSING', 'RESUMING', 'CANCEL_REQUESTED')",
+        )
+        .bind(lease_until)
+        .bind(id as i64)
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
@@ -482,12 +474,14 @@ impl SqliteStore {
         let done = sqlx::query(
             "UPDATE jobs SET status = 'COMPLETED', message = ?, finished_at = ?,
                  lease_owner = NULL, lease_until = NULL
-             WHERE id = ? AND lease_owner = ? AND status IN ('PROCESSING', 'RESUMING')",
+             WHERE id = ? AND lease_owner = ? AND status IN ('PROCESSING', 'RESUMING')
+               AND (SELECT done_chunks >= n_chunks FROM bulk_requests WHERE job_id = ?)",
         )
         .bind(message)
         .bind(now_unix())
         .bind(id as i64)
         .bind(owner)
+        .bind(id as i64)
         .execute(&mut *tx)
         .await?;
         if done.rows_affected() != 1 {
@@ -592,6 +586,25 @@ pub(crate) async fn record_charge(
     .bind(account_id as i64)
     .bind(day)
     .bind(n as i64)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// Add `n` (negative: take) to an account's queries on `day`, never below zero.
+async fn add_day_usage(
+    tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
+    account_id: u64,
+    day: i64,
+    n: i64,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO daily_usage (account_id, day, used) VALUES (?1, ?2, MAX(?3, 0))
+         ON CONFLICT(account_id, day) DO UPDATE SET used = MAX(used + ?3, 0)",
+    )
+    .bind(account_id as i64)
+    .bind(day)
+    .bind(n)
     .execute(&mut **tx)
     .await?;
     Ok(())
@@ -850,6 +863,199 @@ impl Backend for SqliteStore {
         })
     }
 
+    fn take_lease<'a>(
+        &'a self,
+        ask: &'a LeaseAsk,
+    ) -> BoxFuture<'a, Result<LeaseGrant, StoreError>> {
+        Box::pin(async move {
+            let mut tx = self.pool.begin().await?;
+            // A write first: SQLite takes its write lock here, so the read and the update
+            // below are one step for every process on the file.
+            sqlx::query("UPDATE accounts SET credits_used = credits_used WHERE id = ?")
+                .bind(ask.account_id as i64)
+                .execute(&mut *tx)
+                .await?;
+            let row =
+                sqlx::query("SELECT credits_granted, credits_used FROM accounts WHERE id = ?")
+                    .bind(ask.account_id as i64)
+                    .fetch_optional(&mut *tx)
+                    .await?
+                    .ok_or_else(|| {
+                        StoreError::NotFound(format!("no account {}", ask.account_id))
+                    })?;
+            let granted: Option<i64> = row.get(0);
+            let used: i64 = row.get(1);
+            let day_used: i64 = sqlx::query_scalar(
+                "SELECT COALESCE((SELECT used FROM daily_usage WHERE account_id = ? AND day = ?), 0)",
+            )
+            .bind(ask.account_id as i64)
+            .bind(ask.day)
+            .fetch_one(&mut *tx)
+            .await?;
+            let grant = ask.grant(
+                granted.map(|g| g.max(0) as u64),
+                used.max(0) as u64,
+                day_used.max(0) as u64,
+            );
+            if grant.credits > 0 {
+                sqlx::query("UPDATE accounts SET credits_used = credits_used + ? WHERE id = ?")
+                    .bind(grant.credits as i64)
+                    .bind(ask.account_id as i64)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            if grant.day_queries > 0 {
+                add_day_usage(&mut tx, ask.account_id, ask.day, grant.day_queries as i64).await?;
+            }
+            tx.commit().await?;
+            Ok(grant)
+        })
+    }
+
+    fn return_lease<'a>(
+        &'a self,
+        account_id: u64,
+        credits: u64,
+        day: i64,
+        day_queries: u64,
+    ) -> BoxFuture<'a, Result<(), StoreError>> {
+        Box::pin(async move {
+            let mut tx = self.pool.begin().await?;
+            if credits > 0 {
+                sqlx::query(
+                    "UPDATE accounts SET credits_used = MAX(credits_used - ?, 0) WHERE id = ?",
+                )
+                .bind(credits as i64)
+                .bind(account_id as i64)
+                .execute(&mut *tx)
+                .await?;
+            }
+            if day_queries > 0 {
+                add_day_usage(&mut tx, account_id, day, -(day_queries as i64)).await?;
+            }
+            tx.commit().await?;
+            Ok(())
+        })
+    }
+
+    fn claim_bulk_chunk<'a>(
+        &'a self,
+        id: u64,
+        owner: &'a str,
+        now: i64,
+        lease_until: i64,
+    ) -> BoxFuture<'a, Result<Option<u32>, StoreError>> {
+        Box::pin(async move {
+            let mut tx = self.pool.begin().await?;
+            let stale: Option<i64> = sqlx::query_scalar(
+                "UPDATE bulk_claims SET owner = ?2, lease_until = ?3
+                 WHERE job_id = ?1 AND chunk = (SELECT chunk FROM bulk_claims
+                     WHERE job_id = ?1 AND lease_until < ?4 ORDER BY chunk LIMIT 1)
+                 RETURNING chunk",
+            )
+            .bind(id as i64)
+            .bind(owner)
+            .bind(lease_until)
+            .bind(now)
+            .fetch_optional(&mut *tx)
+            .await?;
+            let chunk = match stale {
+                Some(chunk) => Some(chunk),
+                None => {
+                    let fresh: Option<i64> = sqlx::query_scalar(
+                        "UPDATE bulk_requests SET next_chunk = next_chunk + 1
+                         WHERE job_id = ? AND next_chunk < n_chunks
+                           AND (SELECT status FROM jobs WHERE id = job_id)
+                               IN ('INITIALIZING', 'PROCESSING', 'RESUMING', 'CANCEL_REQUESTED')
+                         RETURNING next_chunk - 1",
+                    )
+                    .bind(id as i64)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                    if let Some(chunk) = fresh {
+                        sqlx::query(
+                            "INSERT INTO bulk_claims (job_id, chunk, owner, lease_until) VALUES (?, ?, ?, ?)",
+                        )
+                        .bind(id as i64)
+                        .bind(chunk)
+                        .bind(owner)
+                        .bind(lease_until)
+                        .execute(&mut *tx)
+                        .await?;
+                    }
+                    fresh
+                }
+            };
+            tx.commit().await?;
+            Ok(chunk.map(|c| c as u32))
+        })
+    }
+
+    fn bulk_to_help<'a>(
+        &'a self,
+        now: i64,
+        skip_accounts: &'a [u64],
+        skip_jobs: &'a [u64],
+    ) -> BoxFuture<'a, Result<Option<Job>, StoreError>> {
+        Box::pin(async move {
+            // Account ids are numbers, so they are inlined.
+            let skip: Vec<String> = skip_accounts.iter().map(u64::to_string).collect();
+            let jobs: Vec<String> = skip_jobs.iter().map(u64::to_string).collect();
+            let row = sqlx::query(&format!(
+                "SELECT {JOB_COLUMNS} FROM jobs WHERE kind = 'bulk'
+                   AND status IN ('PROCESSING', 'RESUMING') AND account_id NOT IN ({})
+                   AND id NOT IN ({})
+                   AND id IN (SELECT job_id FROM bulk_requests b WHERE b.next_chunk < b.n_chunks
+                       OR EXISTS (SELECT 1 FROM bulk_claims c WHERE c.job_id = b.job_id AND c.lease_until < ?))
+                 ORDER BY id LIMIT 1",
+                skip.join(","),
+                jobs.join(",")
+            ))
+            .bind(now)
+            .fetch_optional(&self.pool)
+            .await?;
+            row.as_ref().map(job_from_row).transpose()
+        })
+    }
+
+    fn take_named_lease<'a>(
+        &'a self,
+        name: &'a str,
+        owner: &'a str,
+        now: i64,
+        until: i64,
+    ) -> BoxFuture<'a, Result<bool, StoreError>> {
+        Box::pin(async move {
+            let taken = sqlx::query(
+                "INSERT INTO named_leases (name, owner, until) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (name) DO UPDATE SET owner = excluded.owner, until = excluded.until
+                 WHERE named_leases.owner = excluded.owner OR named_leases.until < ?4",
+            )
+            .bind(name)
+            .bind(owner)
+            .bind(until)
+            .bind(now)
+            .execute(&self.pool)
+            .await?;
+            Ok(taken.rows_affected() == 1)
+        })
+    }
+
+    fn release_named_lease<'a>(
+        &'a self,
+        name: &'a str,
+        owner: &'a str,
+    ) -> BoxFuture<'a, Result<(), StoreError>> {
+        Box::pin(async move {
+            sqlx::query("DELETE FROM named_leases WHERE name = ? AND owner = ?")
+                .bind(name)
+                .bind(owner)
+                .execute(&self.pool)
+                .await?;
+            Ok(())
+        })
+    }
+
     fn insert_job<'a>(
         &'a self,
         account_id: u64,
@@ -920,6 +1126,13 @@ impl Backend for SqliteStore {
                     .map(|k| format!("'{}'", k.as_str()))
                     .collect();
                 filter.push_str(&format!(" AND kind NOT IN ({})", kinds.join(",")));
+            }
+            if let Some(limit) = skip.per_account {
+                // One writer at a time: the count and the claim are one step.
+                filter.push_str(&format!(
+                    " AND (SELECT COUNT(*) FROM jobs r WHERE r.account_id = jobs.account_id
+                       AND r.status IN ('INITIALIZING', 'PROCESSING', 'RESUMING', 'CANCEL_REQUESTED')) < {limit}"
+                ));
             }
             let row = sqlx::query(&format!(
                 "UPDATE jobs SET
@@ -1022,6 +1235,11 @@ impl Backend for SqliteStore {
                     .execute(&mut *tx)
                     .await?
                     .rows_affected();
+                // A dead worker's chunks are claimable at once, not after their claims expire.
+                sqlx::query("UPDATE bulk_claims SET lease_until = 0 WHERE owner = ?")
+                    .bind(owner)
+                    .execute(&mut *tx)
+                    .await?;
             }
             tx.commit().await?;
             Ok(n)
@@ -1031,8 +1249,9 @@ impl Backend for SqliteStore {
     fn lease_owners<'a>(&'a self) -> BoxFuture<'a, Result<Vec<String>, StoreError>> {
         Box::pin(async move {
             Ok(sqlx::query_scalar(
-                "SELECT DISTINCT lease_owner FROM jobs WHERE lease_owner IS NOT NULL
-                   AND status IN ('INITIALIZING', 'PROCESSING', 'RESUMING', 'CANCEL_REQUESTED')",
+                "SELECT lease_owner FROM jobs WHERE lease_owner IS NOT NULL
+                   AND status IN ('INITIALIZING', 'PROCESSING', 'RESUMING', 'CANCEL_REQUESTED')
+                 UNION SELECT owner FROM bulk_claims WHERE lease_until > 0",
             )
             .fetch_all(&self.pool)
             .await?)
@@ -1086,8 +1305,8 @@ impl Backend for SqliteStore {
             .await?;
             sqlx::query(
                 "INSERT INTO bulk_requests (job_id, format, reverse_ip, chunk_terms, total_terms,
-                     invalid_terms, charged, terms, invalid)
-                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                     invalid_terms, charged, n_chunks, terms, invalid)
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             )
             .bind(id)
             .bind(new.format)
@@ -1096,11 +1315,14 @@ impl Backend for SqliteStore {
             .bind(new.total_terms as i64)
             .bind(new.invalid_terms as i64)
             .bind(new.charge as i64)
+            .bind(new.n_chunks() as i64)
             .bind(new.terms)
             .bind(new.invalid)
             .execute(&mut *tx)
             .await?;
-            record_charge(&mut tx, new.account_id, new.day, new.charge).await?;
+            if new.record_charge {
+                record_charge(&mut tx, new.account_id, new.day, new.charge).await?;
+            }
             tx.commit().await?;
             Ok(id as u64)
         })

@@ -190,6 +190,7 @@ async fn answer(
                 })
                 .collect::<Vec<(IpAddr, Vec<u8>)>>()
         })
+        .await
         .map_err(DbipError::from_lookup)?;
 
     if items.len() == 1 {

@@ -73,6 +73,7 @@ async fn lookup(
                 answers.remaining.queries(),
             )
         })
+        .await
         .map_err(MaxMindError::from_lookup)?;
     Ok((
         StatusCode::OK,

@@ -199,6 +199,7 @@ async fn geolocations(
                 })
                 .collect::<Vec<_>>()
         })
+        .await
         .map_err(|e| QradarError::from_lookup(e, &ips))?;
 
     let total = found.len();

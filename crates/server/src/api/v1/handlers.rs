@@ -187,7 +187,7 @@ const POLICY: LookupPolicy = LookupPolicy {
     cost: Cost::PerAnswer,
 };
 
-fn lookup_all(
+async fn lookup_all(
     state: &AppState,
     meter: &Meter,
     ips: &[IpAddr],
@@ -216,6 +216,7 @@ fn lookup_all(
                 })
                 .collect()
         })
+        .await
         .map_err(V1Error::from_lookup)
 }
 
@@ -271,7 +272,7 @@ pub async fn handle_ip(
         let Path(text) =
             ip.map_err(|e| V1Error::new(ErrorKind::InvalidInput, "invalid_ip", e.body_text()))?;
         let ip = parse_ip(&text)?;
-        let rows = lookup_all(&state, &meter, &[ip], &request)?;
+        let rows = lookup_all(&state, &meter, &[ip], &request).await?;
         Ok::<_, V1Error>(render(&request, rows, true))
     }
     .await;
@@ -324,7 +325,7 @@ pub async fn handle_batch(
                 ips.push(ip);
             }
         }
-        let rows = lookup_all(&state, &meter, &ips, &request)?;
+        let rows = lookup_all(&state, &meter, &ips, &request).await?;
         Ok::<_, V1Error>(render(&request, rows, false))
     }
     .await;
