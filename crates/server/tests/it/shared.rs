@@ -698,3 +698,89 @@ async fn an_embedded_deployment_moves_to_postgres() {
     );
     store.close().await;
 }
+
+/// `name`'s value in a Prometheus text page (0 when absent).
+async fn metric(addr: SocketAddr, name: &str) -> f64 {
+    let Some(r) = try_get(addr, "/metrics", "none").await else {
+        return 0.0;
+    };
+    String::from_utf8_lossy(&r.body)
+        .lines()
+        .find(|l| l.starts_with(name))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0.0)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_instance_follows_an_nrtm_source_and_another_takes_over() {
+    let registry = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/registry");
+    let upstream = crate::support::TestServer::with(crate::support::Setup {
+        toml: "[whois]\nnrtm_clients = [\"127.0.0.1/32\"]\n[registry]\nrefresh_ms = 50\n".into(),
+        ..Default::default()
+    })
+    .await;
+    crate::support::import_registry(&upstream, "TEST", &registry.join("gen1.rpsl")).await;
+    let cluster = Cluster::start("nrtm").await;
+    let mirror = format!(
+        "[registry]\nrefresh_ms = 100\n[[registry.mirrors]]\nsource = \"TEST\"\nnrtm = \"{}\"\ndump = {:?}\ndump_serial = 0\ninterval_secs = 1\ntimeout_secs = 2\n",
+        upstream.whois,
+        registry.join("gen1.rpsl").display().to_string()
+    );
+    let mut instances = cluster.instances(2, &mirror).await;
+    let serves = |addr: SocketAddr, words: &'static str| async move {
+        eventually(40, || async {
+            try_get(addr, "/test/aut-num/AS64497", "none")
+                .await
+                .is_some_and(|r| {
+                    r.status == 200 && String::from_utf8_lossy(&r.body).contains(words)
+                })
+        })
+        .await
+    };
+    crate::support::import_registry(&upstream, "TEST", &registry.join("gen2.rpsl")).await;
+    for p in &instances {
+        assert!(
+            serves(p.addr, "NEIGHBOUR-AS-RENAMED").await,
+            "{} follows",
+            p.addr
+        );
+    }
+    // Exactly one of them applied the upstream's changes; the other built from the store.
+    let applied = [
+        metric(
+            instances[0].addr,
+            "ipintel_registry_mirror_operations_total",
+        )
+        .await,
+        metric(
+            instances[1].addr,
+            "ipintel_registry_mirror_operations_total",
+        )
+        .await,
+    ];
+    assert_eq!(
+        applied.iter().filter(|&&n| n > 0.0).count(),
+        1,
+        "one follower: {applied:?}"
+    );
+    let holder = if applied[0] > 0.0 { 0 } else { 1 };
+    instances[holder].kill();
+    let survivor = instances[1 - holder].addr;
+
+    let third = cluster.dir.path().join("gen3.rpsl");
+    std::fs::write(
+        &third,
+        std::fs::read_to_string(registry.join("gen2.rpsl"))
+            .unwrap()
+            .replace("NEIGHBOUR-AS-RENAMED", "NEIGHBOUR-AS-THIRD"),
+    )
+    .unwrap();
+    crate::support::import_registry(&upstream, "TEST", &third).await;
+    // Once the dead holder's lease runs out (at least 10 s), the survivor follows.
+    assert!(
+        serves(survivor, "NEIGHBOUR-AS-THIRD").await,
+        "the survivor took over"
+    );
+    assert!(metric(survivor, "ipintel_registry_mirror_operations_total").await > 0.0);
+}
