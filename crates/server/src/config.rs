@@ -31,7 +31,7 @@ pub const KEYS: &[(&str, &str)] = &[
     ),
     (
         "store.url",
-        "the store: sqlite:PATH, or postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE for several instances sharing one (default sqlite:DATA_DIR/ipintel.db; also --store-url)",
+        "the store: sqlite:PATH, or postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE for several instances sharing one (default sqlite:DATA_DIR/ipintel.db; also --store-url and IPINTEL_STORE_URL)",
     ),
     (
         "store.max_connections",
@@ -1163,7 +1163,8 @@ impl Config {
             let Some(rest) = name.strip_prefix("IPINTEL_") else {
                 continue;
             };
-            if rest == "CONFIG" || rest == "LOG" {
+            // Read by the command line itself (`--config`, the log filter, `--store-url`).
+            if rest == "CONFIG" || rest == "LOG" || rest == "STORE_URL" {
                 continue;
             }
             let path: Vec<String> = rest.split("__").map(|p| p.to_ascii_lowercase()).collect();
@@ -1608,6 +1609,88 @@ mod tests {
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect()
+    }
+
+    #[test]
+    fn store_urls_are_parsed_and_never_printed_with_their_password() {
+        let default = Path::new("/d/ipintel.db");
+        let parse = |u: Option<&str>| parse_store_url(u, default);
+        assert_eq!(parse(None).unwrap(), StoreLocation::Sqlite(default.into()));
+        assert_eq!(
+            parse(Some("  ")).unwrap(),
+            StoreLocation::Sqlite(default.into())
+        );
+        assert_eq!(
+            parse(Some("sqlite:/x/y.db")).unwrap(),
+            StoreLocation::Sqlite("/x/y.db".into())
+        );
+        assert_eq!(
+            parse(Some("sqlite:///x/y.db")).unwrap(),
+            StoreLocation::Sqlite("/x/y.db".into())
+        );
+        let pg = "postgresql://u:s3cret@db:5432/ipintel";
+        assert_eq!(parse(Some(pg)).unwrap(), StoreLocation::Postgres(pg.into()));
+        assert_eq!(
+            StoreLocation::Postgres(pg.into()).to_string(),
+            "postgresql://u:***@db:5432/ipintel"
+        );
+        for bad in [
+            "sqlite:",
+            "mysql://u:s3cret@db/x",
+            "/just/a/path",
+            "postgres:/x",
+        ] {
+            let err = parse(Some(bad)).unwrap_err().to_string();
+            assert!(err.contains("store.url"), "{bad}: {err}");
+            assert!(!err.contains("s3cret"), "{bad}: {err}");
+        }
+        // From the environment, with the password kept out of check-config's output.
+        let cfg = Config::load(
+            None,
+            &env(&[("IPINTEL_STORE__URL", pg), ("IPINTEL_DATA_DIR", "/tmp/x")]),
+            &Overrides::default(),
+        )
+        .unwrap();
+        assert_eq!(
+            cfg.store_location().unwrap(),
+            StoreLocation::Postgres(pg.into())
+        );
+        let shown = cfg.to_annotated_toml();
+        assert!(
+            !shown.contains("s3cret") && shown.contains("u:***@db"),
+            "{shown}"
+        );
+        let flag = Overrides {
+            store_url: Some("sqlite:/f.db".into()),
+            ..Overrides::default()
+        };
+        let cfg = Config::load(
+            None,
+            &env(&[("IPINTEL_STORE__URL", pg), ("IPINTEL_DATA_DIR", "/tmp/x")]),
+            &flag,
+        )
+        .unwrap();
+        assert_eq!(
+            cfg.store_location().unwrap(),
+            StoreLocation::Sqlite("/f.db".into())
+        );
+        assert_eq!(cfg.sources["store.url"], "flag --store-url");
+        assert!(Config::load(
+            None,
+            &env(&[
+                ("IPINTEL_STORE__URL", "mysql://x"),
+                ("IPINTEL_DATA_DIR", "/tmp/x")
+            ]),
+            &Overrides::default()
+        )
+        .is_err());
+        // IPINTEL_STORE_URL is --store-url's: clap hands it over as the flag.
+        assert!(Config::load(
+            None,
+            &env(&[("IPINTEL_STORE_URL", pg), ("IPINTEL_DATA_DIR", "/tmp/x")]),
+            &Overrides::default()
+        )
+        .is_ok());
     }
 
     #[test]

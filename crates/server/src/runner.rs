@@ -497,11 +497,10 @@ async fn read_bulk_work(
 /// chunks in progress, which are claimed again once their claims expire.
 async fn execute_bulk(state: &AppState, owner: &str, job: Job) {
     let store = state.accounts.store();
-    // The claim's lease is sized for a task; a bulk request renews it as it goes.
-    match store
-        .renew_lease(job.id, owner, now_unix() + BULK_LEASE_SECS)
-        .await
-    {
+    // The claim's lease is sized for a task; a bulk request renews it as it goes. A store
+    // that cannot take writes now (a full disk) is waited for: giving up here would leave
+    // the request idle until its short lease ran out.
+    match until_writable(|| store.renew_lease(job.id, owner, now_unix() + BULK_LEASE_SECS)).await {
         Ok(true) => {}
         Ok(false) => return,
         Err(e) => {
@@ -601,10 +600,11 @@ async fn work_on_chunks(
         let reverse_ip = work.reverse_ip;
         async move {
             loop {
-                let now = now_unix();
-                let chunk_no = match store
-                    .claim_bulk_chunk(job.id, owner, now, now + chunk_lease)
-                    .await
+                let chunk_no = match until_writable(|| {
+                    let now = now_unix();
+                    store.claim_bulk_chunk(job.id, owner, now, now + chunk_lease)
+                })
+                .await
                 {
                     Ok(Some(chunk)) => chunk as usize,
                     Ok(None) => return,

@@ -333,16 +333,30 @@ impl Meter {
         }
     }
 
-    /// Add what the store granted to the leases.
+    /// Add what the store granted to the leases, and take the store's usage (every
+    /// instance's) as this meter's, so what it shows as left is the store's balance.
     fn add_lease(&self, grant: &crate::store::LeaseGrant, day: i64) {
         let mut state = self.lock();
         state.credit_lease += grant.credits;
-        state.credits_used += grant.credits;
-        state.credits_flushed += grant.credits;
+        state.credits_used = grant.credits_used.max(state.credit_lease);
+        state.credits_flushed = state.credits_used;
         if state.day == day {
             state.day_lease += grant.day_queries;
-            state.day_used += grant.day_queries;
-            state.day_flushed += grant.day_queries;
+            state.day_used = grant.day_used.max(state.day_lease);
+            state.day_flushed = state.day_used;
+        }
+    }
+
+    /// Give back leased credits and queries the store could not take back: spent here.
+    fn keep_lease(&self, credits: u64, day_queries: u64, day: i64) {
+        let mut state = self.lock();
+        state.credit_lease += credits;
+        state.credits_used += credits;
+        state.credits_flushed += credits;
+        if state.day == day {
+            state.day_lease += day_queries;
+            state.day_used += day_queries;
+            state.day_flushed += day_queries;
         }
     }
 
@@ -578,6 +592,10 @@ impl Accounts {
             block: LEASE_BLOCK,
         };
         let grant = self.store.take_lease(&ask).await?;
+        if grant.refused.is_some() {
+            // Nothing taken; still, the store's usage is news worth showing.
+            meter.add_lease(&grant, day);
+        }
         match grant.refused {
             Some(crate::store::LeaseRefusal::Credits) => Err(AccessError::InsufficientFunds),
             Some(crate::store::LeaseRefusal::Quota) => Err(AccessError::QuotaExceeded),
@@ -610,14 +628,7 @@ impl Accounts {
                 .await
             {
                 // Not given back: spend it here after all rather than strand it.
-                meter.add_lease(
-                    &crate::store::LeaseGrant {
-                        credits,
-                        day_queries,
-                        refused: None,
-                    },
-                    day,
-                );
+                meter.keep_lease(credits, day_queries, day);
                 return Err(e.into());
             }
         }

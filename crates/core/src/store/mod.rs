@@ -202,6 +202,11 @@ pub struct LeaseGrant {
     pub day_queries: u64,
     /// Why nothing was taken, if so.
     pub refused: Option<LeaseRefusal>,
+    /// The account's stored usage after this lease (every instance's leases included):
+    /// what the instance shows as spent.
+    pub credits_used: u64,
+    /// The day's stored queries after this lease.
+    pub day_used: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -217,6 +222,12 @@ impl LeaseAsk {
     /// takes exactly what it spends, so a crash strands little and the last credits go to
     /// whichever instance asks first.
     pub fn grant(&self, granted: Option<u64>, used: u64, day_used: u64) -> LeaseGrant {
+        let refused = |why| LeaseGrant {
+            refused: Some(why),
+            credits_used: used,
+            day_used,
+            ..LeaseGrant::default()
+        };
         let take = |need: u64, left: u64| -> Option<u64> {
             if need > left {
                 return None;
@@ -235,12 +246,7 @@ impl LeaseAsk {
             (need, None) => need + self.block,
             (need, Some(granted)) => match take(need, granted.saturating_sub(used)) {
                 Some(n) => n,
-                None => {
-                    return LeaseGrant {
-                        refused: Some(LeaseRefusal::Credits),
-                        ..LeaseGrant::default()
-                    }
-                }
+                None => return refused(LeaseRefusal::Credits),
             },
         };
         let day_queries = match (self.day_queries, self.day_quota) {
@@ -248,18 +254,15 @@ impl LeaseAsk {
             (need, None) => need + self.block,
             (need, Some(quota)) => match take(need, quota.saturating_sub(day_used)) {
                 Some(n) => n,
-                None => {
-                    return LeaseGrant {
-                        refused: Some(LeaseRefusal::Quota),
-                        ..LeaseGrant::default()
-                    }
-                }
+                None => return refused(LeaseRefusal::Quota),
             },
         };
         LeaseGrant {
             credits,
             day_queries,
             refused: None,
+            credits_used: used + credits,
+            day_used: day_used + day_queries,
         }
     }
 }

@@ -214,9 +214,15 @@ impl PgStore {
     }
 
     async fn migrate_locked(&self, conn: &mut sqlx::PgConnection) -> Result<(), StoreError> {
-        sqlx::raw_sql("CREATE TABLE IF NOT EXISTS schema_version (version BIGINT NOT NULL)")
-            .execute(&mut *conn)
+        // Checked first: CREATE TABLE IF NOT EXISTS would log a notice on every start.
+        let exists: bool = sqlx::query_scalar("SELECT to_regclass('schema_version') IS NOT NULL")
+            .fetch_one(&mut *conn)
             .await?;
+        if !exists {
+            sqlx::raw_sql("CREATE TABLE schema_version (version BIGINT NOT NULL)")
+                .execute(&mut *conn)
+                .await?;
+        }
         let version: Option<i64> = sqlx::query_scalar("SELECT MAX(version) FROM schema_version")
             .fetch_one(&mut *conn)
             .await?;
