@@ -3,13 +3,18 @@
 #  1. lookups: one instance on SQLite, then one on PostgreSQL, same binary, same load
 #     (wrk on core 1, the server on core 0), req/s and RSS: the store is off the hot path;
 #  2. a 100,000-term bulk request (IP addresses) on one instance, then on two: seconds to
-#     ready, and PostgreSQL's commits per second meanwhile (pg_stat_database);
+#     ready, and PostgreSQL's commits per second meanwhile (pg_stat_database); then a
+#     DNS-bound one (10,000 addresses with reverse DNS against a loopback server that never
+#     answers, each question waiting out bulk.dns_timeout_ms), where the waiting, not the CPU,
+#     is what a second instance shares;
 #  3. metering: one account's credits raced by 64 connections on each of two instances
 #     until they run out: answers per second, and the overspend (answers beyond the
-#     balance; must be 0), then the stored usage after a clean stop.
+#     balance; must be 0), then the stored usage after a clean stop;
+#  4. with BENCH_DUMP=FILE: a registry import into PostgreSQL and a file rebuild from it,
+#     time and peak RSS.
 # Needs: scripts/fetch-data.sh done, Debian packages postgresql and wrk; root or the user
 # postgres (initdb runs as postgres).
-# Usage: bench/shared.sh [seconds per lookup run, default 15]
+# Usage: [BENCH_DUMP=dump.db] bench/shared.sh [seconds per lookup run, default 15]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SECS=${1:-15}
@@ -105,14 +110,17 @@ json.dump({"terms": terms, "format": "json"}, open(sys.argv[2], "w"))
 PY
 creds=$("$BIN" --data-dir "$work/cli" --store-url "$URL" --create keys create --plan pro --json)
 key=$(echo "$creds" | json_field '["key"]')
-for n in 1 2; do
-  serve "bulk-a$n" "$PORT_A" 0 --store-url "$URL"; a=$last_pid
+
+# bulk_run LABEL BODY N: submit BODY to instance A of N and wait until it is ready.
+bulk_run() {
+  local label=$1 body=$2 n=$3
+  serve "$label-a$n" "$PORT_A" 0 --store-url "$URL"; a=$last_pid
   b=""
-  if [ "$n" = 2 ]; then serve "bulk-b$n" "$PORT_B" 1 --store-url "$URL"; b=$last_pid; fi
-  python3 -c "import json,sys; d=json.load(open(sys.argv[1])); d['apiKey']=sys.argv[2]; json.dump(d, open(sys.argv[1]+'.k','w'))" "$work/bulk-body.json" "$key"
+  if [ "$n" = 2 ]; then serve "$label-b$n" "$PORT_B" 1 --store-url "$URL"; b=$last_pid; fi
+  python3 -c "import json,sys; d=json.load(open(sys.argv[1])); d['apiKey']=sys.argv[2]; json.dump(d, open(sys.argv[1]+'.k','w'))" "$body" "$key"
   before=$(commits)
   start=$(date +%s.%N)
-  id=$(curl -sf -H 'Content-Type: application/json' --data-binary @"$work/bulk-body.json.k" \
+  id=$(curl -sf -H 'Content-Type: application/json' --data-binary @"$body.k" \
     "http://127.0.0.1:$PORT_A/api/bgservice/request" | json_field '["response"]["id"]')
   while :; do
     ready=$(curl -sf -H 'Content-Type: application/json' -d "{\"apiKey\":\"$key\",\"ids\":[$id]}" \
@@ -122,11 +130,29 @@ for n in 1 2; do
   done
   end=$(date +%s.%N)
   after=$(commits)
+  terms=$(python3 -c "import json,sys; print(len(json.load(open(sys.argv[1]))['terms']))" "$body")
   secs=$(python3 -c "print(f'{$end - $start:.2f}')")
   rss="A $(ps -o rss= -p "$a") KiB"; [ -n "$b" ] && rss="$rss, B $(ps -o rss= -p "$b") KiB"
-  echo "$n instance(s): ready in ${secs} s ($(python3 -c "print(int(100000 / ($end - $start)))") terms/s), $((after - before)) commits ($(python3 -c "print(int(($after - $before) / ($end - $start)))")/s), RSS $rss"
-  stop "$a"; [ -n "$b" ] && stop "$b"
-done
+  echo "$label, $n instance(s): ready in ${secs} s ($(python3 -c "print(int($terms / ($end - $start)))") terms/s), $((after - before)) commits ($(python3 -c "print(int(($after - $before) / ($end - $start)))")/s), RSS $rss"
+  stop "$a"
+  if [ -n "$b" ]; then stop "$b"; fi
+}
+for n in 1 2; do bulk_run ip "$work/bulk-body.json" "$n"; done
+# A DNS server that takes every question and never answers.
+python3 -c '
+import socket, sys, time
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("127.0.0.1", 0))
+open(sys.argv[1], "w").write(str(s.getsockname()[1])); time.sleep(3600)' "$work/dns.port" &
+pids+=($!)
+for _ in $(seq 50); do [ -s "$work/dns.port" ] && break; sleep 0.1; done
+python3 - "$work/ips.txt" "$work/dns-body.json" <<'PY'
+import json, sys
+terms = open(sys.argv[1]).read().split()[:10000]
+json.dump({"terms": terms, "format": "json", "reverseIp": True}, open(sys.argv[2], "w"))
+PY
+export IPINTEL_TASKS__DNS_SERVER="127.0.0.1:$(cat "$work/dns.port")" IPINTEL_BULK__DNS_TIMEOUT_MS=200 IPINTEL_BULK__RESOLVE_CONCURRENCY=64
+for n in 1 2; do bulk_run dns "$work/dns-body.json" "$n"; done
+unset IPINTEL_TASKS__DNS_SERVER IPINTEL_BULK__DNS_TIMEOUT_MS IPINTEL_BULK__RESOLVE_CONCURRENCY
 
 echo "== 3. metering: one account raced by 64 connections on each of two instances"
 # race CREDITS SECONDS: sets ok (answers), account, a/b pids stopped cleanly afterwards.
@@ -158,3 +184,21 @@ echo "throughput (balance never reached): $((ok / SECS)) answers/s for one accou
 race 50000 "$SECS"
 used=$(psql_ -d bench -c "SELECT credits_used FROM accounts WHERE id = $account")
 echo "exhaustion: ${ok} answers for a balance of 50000, overspend $((ok > 50000 ? ok - 50000 : 0)); stored usage after a clean stop: ${used}"
+
+if [ -n "${BENCH_DUMP:-}" ]; then
+  echo "== 4. the registry on PostgreSQL: import $BENCH_DUMP, then rebuild the file from the store"
+  psql_ -d postgres -c "CREATE DATABASE registry" >/dev/null
+  REG_URL="postgres://ipintel@127.0.0.1:$PG_PORT/registry"
+  for step in import rebuild; do
+    if [ "$step" = import ]; then
+      cmd=(registry import --source TEST "$BENCH_DUMP")
+    else
+      cmd=(registry rebuild)
+    fi
+    /usr/bin/time -f "%e s, peak %M KiB" -o "$work/time.txt" \
+      "$BIN" --data-dir "$(data_dir registry)" --store-url "$REG_URL" "${cmd[@]}" >/dev/null 2>"$work/$step.err" \
+      || { cat "$work/$step.err" >&2; exit 1; }
+    echo "$step: $(cat "$work/time.txt")"
+  done
+  echo "store size: $(psql_ -d registry -c "SELECT pg_size_pretty(pg_database_size('registry'))")"
+fi

@@ -224,6 +224,9 @@ impl Engine {
             Err(AccessError::LeaseNeeded { .. }) => self.accounts.charge(meter, cost).await?,
             other => other?,
         };
+        if meter.needs_top_up() {
+            self.accounts.top_up(meter.account_id);
+        }
         Ok(render(Answers {
             set: &set,
             located: &located,

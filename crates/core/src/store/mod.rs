@@ -215,6 +215,10 @@ pub enum LeaseRefusal {
     Quota,
 }
 
+/// What a lease takes beyond the need where there is no limit: usage counted 100,000
+/// answers at a time, one store transaction for each.
+pub const UNLIMITED_LEASE: u64 = 100_000;
+
 impl LeaseAsk {
     /// What to take, given the account's stored balance (`granted`: `None` unlimited) and
     /// usage. Each dimension takes its need, plus up to `block`, but never more than a
@@ -242,8 +246,9 @@ impl LeaseAsk {
         };
         let credits = match (self.credits, granted) {
             (0, _) => 0,
-            // Unlimited: the lease only counts usage, a block at a time.
-            (need, None) => need + self.block,
+            // Unlimited: the lease only counts usage, in large blocks (nothing is at stake;
+            // a crash over-counts at most one block of an unlimited account's usage).
+            (need, None) => need + UNLIMITED_LEASE,
             (need, Some(granted)) => match take(need, granted.saturating_sub(used)) {
                 Some(n) => n,
                 None => return refused(LeaseRefusal::Credits),
@@ -251,7 +256,7 @@ impl LeaseAsk {
         };
         let day_queries = match (self.day_queries, self.day_quota) {
             (0, _) => 0,
-            (need, None) => need + self.block,
+            (need, None) => need + UNLIMITED_LEASE,
             (need, Some(quota)) => match take(need, quota.saturating_sub(day_used)) {
                 Some(n) => n,
                 None => return refused(LeaseRefusal::Quota),
