@@ -14,6 +14,8 @@
 #     time and peak RSS.
 # Needs: scripts/fetch-data.sh done, Debian packages postgresql and wrk; root or the user
 # postgres (initdb runs as postgres).
+# LOOKUP_ORDER="postgres sqlite postgres sqlite" alternates part 1 (A/B rounds);
+# ONLY_LOOKUPS=1 stops after it.
 # Usage: [BENCH_DUMP=dump.db] bench/shared.sh [seconds per lookup run, default 15]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -81,7 +83,7 @@ wrk_run() { # label port auth seconds
 }
 
 echo "== 1. lookups, one instance: SQLite, then PostgreSQL (${SECS} s each, 64 connections)"
-for store in sqlite postgres; do
+for store in ${LOOKUP_ORDER:-sqlite postgres}; do
   if [ "$store" = sqlite ]; then
     creds=$("$BIN" --data-dir "$(data_dir lookup-sqlite)" --create keys create --plan pro --json)
     serve lookup-sqlite "$PORT_A" 0
@@ -102,6 +104,7 @@ for store in sqlite postgres; do
   stop "$last_pid"
 done
 
+[ -n "${ONLY_LOOKUPS:-}" ] && exit 0
 echo "== 2. a 100,000-term bulk request: one instance, then two"
 python3 - "$work/ips.txt" "$work/bulk-body.json" <<'PY'
 import json, sys
