@@ -503,6 +503,59 @@ impl RegistryChanges {
     }
 }
 
+/// How an import numbers its changes in its source's journal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct JournalSerials {
+    /// The first change's serial; `None` when the import is not journaled.
+    pub first: Option<i64>,
+    /// The source's serial once the import is shown.
+    pub serial: Option<i64>,
+}
+
+impl RegistryChanges {
+    /// Number this import's changes, given the source's stored serial (`None`: the source
+    /// is new) and the newest serial its journal holds. A source's first import is its
+    /// starting point (a mirror takes it as a dump): nothing is journaled and the serial is
+    /// the dump's, if it has one. Later imports journal each change, after the source's
+    /// serial; when the dump's own serial leaves room (RIPE's serial counts every update,
+    /// an import sees only their sum), the changes end at it, else they follow on and the
+    /// dump's serial is passed over with a warning. A source removed and imported again
+    /// keeps its old journal rows: numbering goes on after them, so a serial is never given
+    /// twice.
+    pub fn journal_serials(
+        &self,
+        current: Option<Option<i64>>,
+        journaled: Option<i64>,
+    ) -> JournalSerials {
+        let Some(current) = current else {
+            return JournalSerials {
+                first: None,
+                serial: self.serial,
+            };
+        };
+        let base = current.unwrap_or(0).max(journaled.unwrap_or(0));
+        let count = (self.added.len() + self.changed.len() + self.deleted.len()) as i64;
+        let end = match self.serial {
+            Some(given) if given >= base + count => given,
+            Some(given) => {
+                tracing::warn!(
+                    source = %self.source,
+                    given,
+                    base,
+                    count,
+                    "registry: the dump's serial is behind this import's changes; the journal numbers them after the source's serial"
+                );
+                base + count
+            }
+            None => base + count,
+        };
+        JournalSerials {
+            first: (count > 0).then_some(end - count + 1),
+            serial: Some(end),
+        }
+    }
+}
+
 /// One entry of an object's history.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct VersionRow {

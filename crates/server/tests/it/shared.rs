@@ -456,19 +456,8 @@ async fn a_bulk_request_is_shared_by_every_instance_and_survives_a_kill() {
 
     // Every instance worked on it: each counted processed terms in its metrics.
     for p in &instances[1..] {
-        let r = try_get(p.addr, "/metrics", "none").await.unwrap();
-        let text = String::from_utf8_lossy(&r.body);
-        let processed: f64 = text
-            .lines()
-            .find(|l| l.starts_with("ipintel_bulk_terms_total") && l.contains("processed"))
-            .and_then(|l| l.rsplit(' ').next())
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(0.0);
-        assert!(
-            processed > 0.0,
-            "instance {} did no bulk work:\n{text}",
-            p.addr
-        );
+        let processed = metric(p.addr, "ipintel_bulk_terms_total{outcome=\"processed\"}").await;
+        assert!(processed > 0.0, "instance {} did no bulk work", p.addr);
     }
     // Paid once: 20,000 credits.
     let store = cluster.store().await;

@@ -8,7 +8,8 @@ use sqlx::Row;
 
 use super::{PgStore, Tx};
 use crate::store::{
-    History, Journal, JournalRow, NewObject, RegistryChanges, SourceRow, StoreError, VersionRow,
+    History, Journal, JournalRow, JournalSerials, NewObject, RegistryChanges, SourceRow,
+    StoreError, VersionRow,
 };
 
 /// Ids per chunk of texts and digests (~2 MB of text).
@@ -375,50 +376,23 @@ async fn journal_rows(
     Ok(())
 }
 
-/// How an import numbers its changes in the source's journal: as the SQLite backend does
-/// (its `journal_serials` says why).
-struct Serials {
-    first: Option<i64>,
-    serial: Option<i64>,
-}
-
-async fn journal_serials(tx: &mut Tx, changes: &RegistryChanges) -> Result<Serials, StoreError> {
+/// How this import numbers its changes (`RegistryChanges::journal_serials`), from the
+/// source's row and journal as this transaction sees them.
+async fn journal_serials(
+    tx: &mut Tx,
+    changes: &RegistryChanges,
+) -> Result<JournalSerials, StoreError> {
     let current: Option<Option<i64>> =
         sqlx::query_scalar("SELECT serial FROM registry_sources WHERE name = $1")
             .bind(&changes.source)
             .fetch_optional(&mut **tx)
             .await?;
-    let Some(current) = current else {
-        return Ok(Serials {
-            first: None,
-            serial: changes.serial,
-        });
-    };
     let journaled: Option<i64> =
         sqlx::query_scalar("SELECT MAX(serial) FROM registry_journal WHERE source = $1")
             .bind(&changes.source)
             .fetch_one(&mut **tx)
             .await?;
-    let base = current.unwrap_or(0).max(journaled.unwrap_or(0));
-    let count = (changes.added.len() + changes.changed.len() + changes.deleted.len()) as i64;
-    let end = match changes.serial {
-        Some(given) if given >= base + count => given,
-        Some(given) => {
-            tracing::warn!(
-                source = %changes.source,
-                given,
-                base,
-                count,
-                "registry: the dump's serial is behind this import's changes; the journal numbers them after the source's serial"
-            );
-            base + count
-        }
-        None => base + count,
-    };
-    Ok(Serials {
-        first: (count > 0).then_some(end - count + 1),
-        serial: Some(end),
-    })
+    Ok(changes.journal_serials(current, journaled))
 }
 
 pub(super) async fn journal(

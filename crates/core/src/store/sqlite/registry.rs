@@ -13,7 +13,8 @@ use sqlx::Row;
 
 use super::SqliteStore;
 use crate::store::{
-    History, Journal, JournalRow, RegistryChanges, SourceRow, StoreError, VersionRow,
+    History, Journal, JournalRow, JournalSerials, RegistryChanges, SourceRow, StoreError,
+    VersionRow,
 };
 
 /// Rowids per chunk of `registry_texts` and `registry_digests` (~2 MB of text).
@@ -168,51 +169,22 @@ impl SqliteStore {
         Ok(next)
     }
 
-    /// How this import numbers its changes in the source's journal. A source's first
-    /// import is its starting point (a mirror takes it as a dump): nothing is journaled and
-    /// the serial is the dump's, if it has one. Later imports journal each change, after
-    /// the source's serial; when the dump's own serial leaves room (RIPE's serial counts
-    /// every update, an import sees only their sum), the changes end at it, else they
-    /// follow on and the dump's serial is passed over with a warning.
-    async fn journal_serials(&self, changes: &RegistryChanges) -> Result<Serials, StoreError> {
+    /// How this import numbers its changes (`RegistryChanges::journal_serials`).
+    async fn journal_serials(
+        &self,
+        changes: &RegistryChanges,
+    ) -> Result<JournalSerials, StoreError> {
         let current: Option<Option<i64>> =
             sqlx::query_scalar("SELECT serial FROM registry_sources WHERE name = ?")
                 .bind(&changes.source)
                 .fetch_optional(&self.pool)
                 .await?;
-        let Some(current) = current else {
-            return Ok(Serials {
-                first: None,
-                serial: changes.serial,
-            });
-        };
-        // A source removed and imported again keeps its old journal rows: number after
-        // them too, so a serial is never given twice.
         let journaled: Option<i64> =
             sqlx::query_scalar("SELECT MAX(serial) FROM registry_journal WHERE source = ?")
                 .bind(&changes.source)
                 .fetch_one(&self.pool)
                 .await?;
-        let base = current.unwrap_or(0).max(journaled.unwrap_or(0));
-        let count = (changes.added.len() + changes.changed.len() + changes.deleted.len()) as i64;
-        let end = match changes.serial {
-            Some(given) if given >= base + count => given,
-            Some(given) => {
-                tracing::warn!(
-                    source = %changes.source,
-                    given,
-                    base,
-                    count,
-                    "registry: the dump's serial is behind this import's changes; the journal numbers them after the source's serial"
-                );
-                base + count
-            }
-            None => base + count,
-        };
-        Ok(Serials {
-            first: (count > 0).then_some(end - count + 1),
-            serial: Some(end),
-        })
+        Ok(changes.journal_serials(current, journaled))
     }
 
     /// `source`'s journal rows from `first` to `last` (the newest when `None`), at most
@@ -361,7 +333,7 @@ impl SqliteStore {
         changes: &RegistryChanges,
         token: i64,
         next: i64,
-        serials: &Serials,
+        serials: &JournalSerials,
     ) -> Result<(), StoreError> {
         let source = changes.source.as_str();
         let committed = next - 1;
@@ -704,14 +676,6 @@ fn rows_insert(head: &str, row: &str, rows: usize) -> String {
         sql.push_str(row);
     }
     sql
-}
-
-/// How an import numbers its journal rows.
-struct Serials {
-    /// The first change's serial; `None` when the import is not journaled.
-    first: Option<i64>,
-    /// The source's serial once the import is shown.
-    serial: Option<i64>,
 }
 
 /// One journal row.
