@@ -445,6 +445,122 @@ impl Engine {
     }
 }
 
+/// The account's own view (the console's account page) and the operator's use cases (its
+/// operator view): what the CLI's `keys` commands do, for a signed-in operator.
+impl Engine {
+    /// The databases serving now, and why a changed file was rejected, if one was.
+    pub fn databases(&self) -> (Arc<GeoSet>, Option<String>) {
+        (self.geo.snapshot(), self.geo.stale())
+    }
+
+    /// [`locate_unmetered`] on this engine's databases: the operator's own look at an
+    /// address (the console's operator session), charged to no account.
+    pub fn lookup_unmetered<R>(
+        &self,
+        ips: &[IpAddr],
+        policy: LookupPolicy,
+        render: impl FnOnce(Answers<'_>) -> R,
+    ) -> Result<R, GeoError> {
+        locate_unmetered(&self.geo, &self.local_networks, ips, policy, render)
+    }
+
+    /// The account's usage per UTC day over the last `days` days, today last, zero-filled.
+    pub async fn usage_history(
+        &self,
+        meter: &Meter,
+        days: u32,
+    ) -> Result<Vec<(i64, u64)>, StoreError> {
+        // Usage counted in memory is written first, so today's bar includes this instance's
+        // latest answers (the same write the periodic sync makes).
+        if let Err(e) = self.accounts.sync().await {
+            tracing::warn!(error = %e, "usage not written before reading its history");
+        }
+        let today = crate::accounts::utc_day(SystemTime::now());
+        let first = today - i64::from(days.max(1)) + 1;
+        let stored = self.store().usage_days(meter.account_id, first).await?;
+        Ok((first..=today)
+            .map(|day| {
+                let used = stored
+                    .iter()
+                    .find(|(d, _)| *d == day)
+                    .map_or(0, |(_, n)| *n);
+                (day, used)
+            })
+            .collect())
+    }
+
+    /// The account's newest jobs (network tasks and bulk requests), newest first.
+    pub async fn recent_jobs(&self, meter: &Meter, limit: u32) -> Result<Vec<Job>, StoreError> {
+        self.store()
+            .recent_jobs(Some(meter.account_id), limit)
+            .await
+    }
+
+    /// Every account's newest jobs, and how many jobs are in each kind and state.
+    pub async fn job_queue(
+        &self,
+        limit: u32,
+    ) -> Result<(Vec<Job>, Vec<(JobKind, crate::jobs::JobStatus, u64)>), StoreError> {
+        Ok((
+            self.store().recent_jobs(None, limit).await?,
+            self.store().job_counts().await?,
+        ))
+    }
+
+    /// Every account and every key (hashes and shown prefixes only).
+    pub async fn accounts_and_keys(
+        &self,
+    ) -> Result<(Vec<crate::store::AccountRow>, Vec<crate::store::KeyRow>), StoreError> {
+        Ok((self.store().accounts().await?, self.store().keys().await?))
+    }
+
+    /// Create an account with one key; the key is in the answer and nowhere else.
+    pub async fn create_account(
+        &self,
+        plan: &str,
+        credits: Option<u64>,
+        daily_quota: Option<u64>,
+        label: &str,
+    ) -> Result<crate::accounts::NewKey, AccessError> {
+        let key = self
+            .accounts
+            .create_account(plan, credits, daily_quota, label)
+            .await?;
+        self.accounts.sync().await?;
+        Ok(key)
+    }
+
+    /// Revoke a key by its shown prefix (or whole); how many live keys it revoked.
+    pub async fn revoke_key(&self, key_or_prefix: &str) -> Result<u64, AccessError> {
+        let revoked = crate::accounts::revoke_key(self.store(), key_or_prefix).await?;
+        self.accounts.sync().await?;
+        Ok(revoked)
+    }
+
+    /// Change an account's plan and balance (`Some(None)`: unlimited credits). The plan
+    /// must be one of the configured plans.
+    pub async fn update_account(
+        &self,
+        account_id: u64,
+        plan: Option<&str>,
+        credits: Option<Option<u64>>,
+    ) -> Result<(), AccessError> {
+        if let Some(plan) = plan {
+            if self.accounts.plans().get(plan).is_none() {
+                return Err(AccessError::Invalid(format!(
+                    "unknown plan {plan:?} (plans: {})",
+                    self.accounts.plans().names().join(", ")
+                )));
+            }
+        }
+        self.store()
+            .update_account(account_id, plan, credits, None)
+            .await?;
+        self.accounts.sync().await?;
+        Ok(())
+    }
+}
+
 /// An unmetered lookup for the operator's own tools (`ipintel lookup`): the same judging
 /// of reserved ranges, local networks and misses as every metered dialect, with no account.
 pub fn locate_unmetered<R>(

@@ -20,6 +20,9 @@ pub enum ErrorKind {
     Unauthenticated,
     /// The key is valid but its plan does not include the service.
     PermissionDenied,
+    /// Refused whoever asks, for where the request came from (a form posted from another
+    /// site) or who signed in (a key holder on the operator's pages).
+    Forbidden,
     /// The account has no credit left.
     InsufficientFunds,
     /// The account's daily quota is used up.

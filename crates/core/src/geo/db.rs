@@ -111,6 +111,12 @@ impl fmt::Debug for GeoDb {
 }
 
 impl GeoDb {
+    /// The search tree's node count (the metadata's `node_count`), a size an operator can
+    /// compare between builds.
+    pub fn node_count(&self) -> u32 {
+        self.reader.metadata().node_count
+    }
+
     /// Read and validate a database file. `verify` walks the whole file (search tree and data
     /// section); without it only the metadata and one probe lookup are checked.
     ///

@@ -291,6 +291,22 @@ async fn usage_adds_up(store: &Store) {
     assert_eq!(rows.day_usage, vec![(id, 5)]);
     assert_eq!(store.day_usage(20_001).await.unwrap(), vec![]);
     assert_eq!(rows.revision, store.revision().await.unwrap());
+
+    // The account's history, oldest first, from the day asked.
+    store
+        .add_usage(&[delta(0, 4)].map(|d| UsageDelta { day: 19_990, ..d }))
+        .await
+        .unwrap();
+    assert_eq!(
+        store.usage_days(id, 19_990).await.unwrap(),
+        vec![(19_990, 4), (20_000, 5)]
+    );
+    assert_eq!(
+        store.usage_days(id, 19_991).await.unwrap(),
+        vec![(20_000, 5)]
+    );
+    assert_eq!(store.usage_days(id, 20_001).await.unwrap(), vec![]);
+    assert_eq!(store.usage_days(id + 1000, 0).await.unwrap(), vec![]);
 }
 
 async fn jobs_are_claimed_once_and_finished_by_their_holder(store: &Store) {
@@ -304,6 +320,34 @@ async fn jobs_are_claimed_once_and_finished_by_their_holder(store: &Store) {
         .await
         .unwrap();
     assert_eq!(first.status, JobStatus::Queued);
+    // Newest first, per account or all, and counted by kind and state.
+    let ids = |jobs: Vec<Job>| jobs.iter().map(|j| j.id).collect::<Vec<_>>();
+    assert_eq!(
+        ids(store.recent_jobs(Some(id), 10).await.unwrap()),
+        [second.id, first.id]
+    );
+    assert_eq!(
+        ids(store.recent_jobs(Some(id), 1).await.unwrap()),
+        [second.id]
+    );
+    assert_eq!(
+        ids(store.recent_jobs(None, 10).await.unwrap()),
+        [second.id, first.id]
+    );
+    assert!(store
+        .recent_jobs(Some(id + 1000), 10)
+        .await
+        .unwrap()
+        .is_empty());
+    let mut counts = store.job_counts().await.unwrap();
+    counts.sort_by_key(|(kind, status, _)| (kind.as_str(), status.as_str()));
+    assert_eq!(
+        counts,
+        [
+            (JobKind::PortScan, JobStatus::Queued, 1),
+            (JobKind::Whois, JobStatus::Queued, 1)
+        ]
+    );
     let far = now_unix() + 3600;
 
     // Two claimers at once never get the same job.

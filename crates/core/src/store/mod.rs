@@ -583,6 +583,10 @@ pub fn now_unix() -> i64 {
         .unwrap_or(0)
 }
 
+/// Jobs counted by kind and state, as [`Backend::job_counts`] answers (pairs with none
+/// left out).
+pub type JobCounts = Vec<(JobKind, JobStatus, u64)>;
+
 /// What a store backend must do. Every method is one atomic step: it happens whole or not
 /// at all, whatever else runs at the same time, in this process or another one on the
 /// same store.
@@ -647,6 +651,14 @@ pub trait Backend: Send + Sync + std::fmt::Debug {
 
     fn day_usage<'a>(&'a self, day: i64) -> BoxFuture<'a, Result<Vec<(u64, u64)>, StoreError>>;
 
+    /// One account's stored usage per UTC day from `first_day` on, oldest first (days with
+    /// no use left out). On a shared store, queries leased to an instance count as used.
+    fn usage_days<'a>(
+        &'a self,
+        account_id: u64,
+        first_day: i64,
+    ) -> BoxFuture<'a, Result<Vec<(i64, u64)>, StoreError>>;
+
     /// A consistent read of everything the ledger needs, with the revision it reflects.
     fn ledger_rows<'a>(&'a self, day: i64) -> BoxFuture<'a, Result<LedgerRows, StoreError>>;
 
@@ -692,6 +704,17 @@ pub trait Backend: Send + Sync + std::fmt::Debug {
         account_id: u64,
         id: u64,
     ) -> BoxFuture<'a, Result<Option<Job>, StoreError>>;
+
+    /// The newest jobs of one account (or of every account: `None`), newest first, at
+    /// most `limit`; bulk requests included (their kind says so).
+    fn recent_jobs<'a>(
+        &'a self,
+        account_id: Option<u64>,
+        limit: u32,
+    ) -> BoxFuture<'a, Result<Vec<Job>, StoreError>>;
+
+    /// How many jobs there are of each kind in each state (pairs with none left out).
+    fn job_counts<'a>(&'a self) -> BoxFuture<'a, Result<JobCounts, StoreError>>;
 
     /// Take the oldest runnable job for `owner` until `lease_until`: QUEUED becomes
     /// PROCESSING, INTERRUPTED becomes RESUMING. One statement, so two workers (or two

@@ -36,6 +36,7 @@ pub fn status(kind: ErrorKind) -> StatusCode {
             StatusCode::BAD_REQUEST
         }
         ErrorKind::NotFound => StatusCode::NOT_FOUND,
+        ErrorKind::Forbidden => StatusCode::FORBIDDEN,
         ErrorKind::Unauthenticated => StatusCode::UNAUTHORIZED,
         ErrorKind::PermissionDenied | ErrorKind::InsufficientFunds | ErrorKind::QuotaExceeded => {
             StatusCode::PAYMENT_REQUIRED

@@ -548,6 +548,26 @@ impl Backend for PgStore {
         })
     }
 
+    fn usage_days<'a>(
+        &'a self,
+        account_id: u64,
+        first_day: i64,
+    ) -> BoxFuture<'a, Result<Vec<(i64, u64)>, StoreError>> {
+        Box::pin(async move {
+            let rows = sqlx::query(
+                "SELECT day, used FROM daily_usage WHERE account_id = $1 AND day >= $2 ORDER BY day",
+            )
+            .bind(account_id as i64)
+            .bind(first_day)
+            .fetch_all(&self.pool)
+            .await?;
+            Ok(rows
+                .iter()
+                .map(|r| (r.get::<i64, _>(0), r.get::<i64, _>(1).max(0) as u64))
+                .collect())
+        })
+    }
+
     fn ledger_rows<'a>(&'a self, day: i64) -> BoxFuture<'a, Result<LedgerRows, StoreError>> {
         Box::pin(async move {
             // One snapshot: the revision and the rows it describes.
@@ -748,6 +768,44 @@ impl Backend for PgStore {
             .fetch_optional(&self.pool)
             .await?;
             row.as_ref().map(job_from_row).transpose()
+        })
+    }
+
+    fn recent_jobs<'a>(
+        &'a self,
+        account_id: Option<u64>,
+        limit: u32,
+    ) -> BoxFuture<'a, Result<Vec<Job>, StoreError>> {
+        Box::pin(async move {
+            // `-1` matches no account: ids start at 1.
+            let rows = sqlx::query(&format!(
+                "SELECT {JOB_COLUMNS} FROM jobs WHERE $1 < 0 OR account_id = $2 ORDER BY id DESC LIMIT $3"
+            ))
+            .bind(account_id.map_or(-1, |id| id as i64))
+            .bind(account_id.map_or(-1, |id| id as i64))
+            .bind(i64::from(limit))
+            .fetch_all(&self.pool)
+            .await?;
+            rows.iter().map(job_from_row).collect()
+        })
+    }
+
+    fn job_counts<'a>(&'a self) -> BoxFuture<'a, Result<super::JobCounts, StoreError>> {
+        Box::pin(async move {
+            let rows = sqlx::query("SELECT kind, status, COUNT(*) FROM jobs GROUP BY kind, status ORDER BY kind, status")
+                .fetch_all(&self.pool)
+                .await?;
+            rows.iter()
+                .map(|r| {
+                    let kind: String = r.get(0);
+                    let status: String = r.get(1);
+                    Ok((
+                        kind.parse().map_err(StoreError::Invalid)?,
+                        status.parse().map_err(StoreError::Invalid)?,
+                        r.get::<i64, _>(2) as u64,
+                    ))
+                })
+                .collect()
         })
     }
 
