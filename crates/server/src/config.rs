@@ -111,6 +111,10 @@ pub const KEYS: &[(&str, &str)] = &[
         "let callers on 127.0.0.0/8 and ::1 use /admin/* and /metrics without the token (default false)",
     ),
     (
+        "console.enabled",
+        "serve the web console under /ui/ (default true; false: /ui/ answers 404)",
+    ),
+    (
         "plans.<name>.services",
         "services the plan may call: country, city, insights, dbip, tasks, bulk",
     ),
@@ -315,6 +319,8 @@ pub struct Config {
     pub http: HttpConfig,
     #[serde(default)]
     pub admin: AdminConfig,
+    #[serde(default)]
+    pub console: ConsoleConfig,
     /// Overrides and additions to the built-in plans.
     #[serde(default)]
     pub plans: BTreeMap<String, PlanConfig>,
@@ -908,6 +914,24 @@ impl Config {
                 self.listen
             ),
         }
+    }
+}
+
+/// The web console (`/ui/`, docs/console.md).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConsoleConfig {
+    #[serde(default = "default_true")]
+    pub enabled: bool,
+}
+
+fn default_true() -> bool {
+    true
+}
+
+impl Default for ConsoleConfig {
+    fn default() -> Self {
+        Self { enabled: true }
     }
 }
 

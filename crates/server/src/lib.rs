@@ -10,6 +10,7 @@
 //! - [`listen`]: front ends as listeners: the one accept loop, connection caps, TLS, drain.
 //! - [`http`]: the HTTP front end: router, middleware, error kind -> status.
 //! - [`api`]: one folder per dialect; dialects never import each other.
+//! - [`console`]: the web console under `/ui/`, a front end in HTML.
 //! - [`bulk`]: the bulk pipeline (terms -> results) and its JSON/XML/CSV writers.
 //! - [`limits`]: per-client rate limits every front end shares.
 //! - [`metrics`]: Prometheus counters.
@@ -19,6 +20,7 @@ pub mod app;
 pub mod bulk;
 pub mod cli;
 pub mod config;
+pub mod console;
 pub mod http;
 pub mod limits;
 pub mod listen;

@@ -37,7 +37,27 @@ pub fn router(state: AppState) -> axum::Router {
         ))
         .merge(observed(ops::routes(), s(), &ops::OPS))
         .merge(observed(ops::admin_routes(), s(), &ops::ADMIN));
+    let routes = if state.config.console.enabled {
+        routes.merge(observed(
+            crate::console::routes(console_reload()),
+            s(),
+            &crate::console::DIALECT,
+        ))
+    } else {
+        routes
+    };
     crate::http::layered(routes, state)
+}
+
+/// The console's reload button: the same reload as SIGHUP and `/admin/reload`.
+fn console_reload() -> crate::console::ReloadHook {
+    std::sync::Arc::new(|state: AppState| {
+        Box::pin(async move {
+            reload::reload_geo(&state, true)
+                .await
+                .map_err(|e| e.to_string())
+        })
+    })
 }
 
 /// One answer as MaxMind's Insights JSON, for `ipintel lookup --json`: the CLI prints the

@@ -8,6 +8,7 @@
 //! array per term, one per line), because that API is their only reader: a JSON download is
 //! then a concatenation, and XML or CSV re-read one chunk at a time.
 
+pub mod download;
 pub mod shape;
 pub mod writers;
 

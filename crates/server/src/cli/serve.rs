@@ -93,6 +93,16 @@ pub async fn serve(
             "ipintel: listening on {scheme}://{local} (keys: ipintel keys list)\n"
         ));
     }
+    if state.config.console.enabled {
+        let who = if started.bootstrap.is_some() {
+            "the key above"
+        } else {
+            "an API key or admin.token"
+        };
+        banner.push_str(&format!(
+            "ipintel: web console on {scheme}://{local}/ui/ (sign in with {who})\n"
+        ));
+    }
     if let Some(addr) = whois_local {
         // A hint that works on the registry as it is now: its sources when it has any,
         // else how to load one.

@@ -27,6 +27,7 @@
 mod accounts;
 mod bulk;
 mod cli;
+mod console;
 mod dbip;
 mod engine;
 mod hardening;

@@ -55,18 +55,6 @@ pub(crate) struct ScriptOutput {
     pub stderr: String,
 }
 
-/// Kills a process group when dropped: the script and whatever it left running (a
-/// backgrounded `ipintel serve`), pass or fail.
-struct GroupGuard(i32);
-
-impl Drop for GroupGuard {
-    fn drop(&mut self) {
-        let _ = std::process::Command::new("kill")
-            .args(["-KILL", "--", &format!("-{}", self.0)])
-            .status();
-    }
-}
-
 /// Run `script` with bash in its own process group, the ipintel binary first on PATH, a
 /// fresh HOME, output to files (a server it backgrounds can't hold a pipe open), within
 /// two minutes. Everything it started is killed before this returns.
@@ -104,7 +92,7 @@ pub(crate) fn run_bash(
         command.env(name, value);
     }
     let mut child = command.spawn().expect("bash runs");
-    let _group = GroupGuard(child.id() as i32);
+    let _group = crate::support::GroupGuard(child.id() as i32);
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
     let status = loop {
         if let Some(status) = child.try_wait().unwrap() {
@@ -209,6 +197,11 @@ fn readme_first_steps_run_as_written() {
     assert!(
         serve_log.contains("created account 1 with key ipk_"),
         "{serve_log}"
+    );
+    assert!(
+        serve_log.contains("web console on http://127.0.0.1:")
+            && serve_log.contains("/ui/ (sign in with the key above)"),
+        "the first start prints the console's address: {serve_log}"
     );
     assert!(
         serve_log.contains(&data.display().to_string()),

@@ -426,3 +426,64 @@ pub async fn import_registry(server: &TestServer, source: &str, file: &Path) {
         "the server loads the import"
     );
 }
+
+/// Kills a whole process group when dropped: a test's child and everything it started
+/// (a browser driver, the browser) go with the test, pass or fail.
+pub struct GroupGuard(pub i32);
+
+impl Drop for GroupGuard {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("kill")
+            .args(["-KILL", "--", &format!("-{}", self.0)])
+            .status();
+    }
+}
+
+/// What a guarded program printed, and whether it finished well within its time.
+pub struct Guarded {
+    pub success: bool,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+/// Run `program` with `args` in its own process group, output to files, for at most
+/// `limit`; whatever it started is killed before this returns.
+pub async fn run_guarded(program: &str, args: &[String], limit: std::time::Duration) -> Guarded {
+    use std::os::unix::process::CommandExt;
+    let dir = tempfile::tempdir().unwrap();
+    let (out_path, err_path) = (dir.path().join("stdout"), dir.path().join("stderr"));
+    let mut command = std::process::Command::new(program);
+    command
+        .args(args)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::fs::File::create(&out_path).unwrap())
+        .stderr(std::fs::File::create(&err_path).unwrap())
+        .process_group(0);
+    let mut child = command
+        .spawn()
+        .unwrap_or_else(|e| panic!("{program} cannot start: {e}"));
+    let _group = GroupGuard(child.id() as i32);
+    let deadline = std::time::Instant::now() + limit;
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break Some(status);
+        }
+        if std::time::Instant::now() > deadline {
+            break None;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    };
+    drop(_group);
+    let _ = child.wait();
+    let mut stderr = std::fs::read_to_string(&err_path).unwrap_or_default();
+    if status.is_none() {
+        stderr.push_str(&format!(
+            "\n[{program} did not finish within {limit:?} and was killed]"
+        ));
+    }
+    Guarded {
+        success: status.is_some_and(|s| s.success()),
+        stdout: std::fs::read_to_string(&out_path).unwrap_or_default(),
+        stderr,
+    }
+}

@@ -4,13 +4,13 @@
 
 use std::borrow::Cow;
 
-use axum::body::{Body, Bytes};
+use axum::body::Bytes;
 use axum::extract::{Request, State};
 use axum::response::{IntoResponse, Response};
 use ipintel_core::accounts::{Credential, Meter, Service};
 use ipintel_core::bulk::classify;
-use ipintel_core::engine::{BulkReader, BulkSubmission, SubmitError};
-use ipintel_core::store::{BulkPart, BulkStatus};
+use ipintel_core::engine::{BulkSubmission, SubmitError};
+use ipintel_core::store::BulkStatus;
 use ipintel_core::ErrorKind;
 use serde::de::IgnoredAny;
 use serde::Deserialize;
@@ -19,7 +19,7 @@ use serde_json::{json, Map, Value};
 
 use super::error::{BulkError, AUTH_FAILED, WRONG_ID};
 use crate::bulk::shape::{push_line, Problem};
-use crate::bulk::writers::{Format, Part, Writer};
+use crate::bulk::writers::{Format, Part};
 use crate::state::AppState;
 
 /// Requests with at least this many terms give their parsing memory back to the system.
@@ -544,97 +544,11 @@ async fn download(state: AppState, request: Request, part: Part) -> Result<Respo
         Some(Value::String(_)) => body.format,
         _ => status.format.parse().unwrap_or(Format::Json),
     };
-    let download = Download {
-        reader,
-        id,
-        part,
-        writer: Writer::new(format, part),
-        step: Step::Begin,
-        chunks: status.chunks,
-    };
-    let stream = futures_util::stream::unfold(download, |mut d| async move {
-        let piece = d.next_piece().await?;
-        Some((piece, d))
-    });
     Ok((
         [("content-type", format.content_type())],
-        Body::from_stream(stream),
+        crate::bulk::download::body(reader, &status, format, part),
     )
         .into_response())
-}
-
-/// A download in progress: the parts are read from the store one at a time as the client
-/// takes them, so memory holds one chunk whatever the request's size.
-struct Download {
-    reader: BulkReader,
-    id: u64,
-    part: Part,
-    writer: Writer,
-    step: Step,
-    /// Chunks recorded when the download started.
-    chunks: u32,
-}
-
-#[derive(Debug, Clone, Copy)]
-enum Step {
-    Begin,
-    Invalid,
-    Chunk(u32),
-    End,
-    Done,
-}
-
-impl Download {
-    async fn next_piece(&mut self) -> Option<Result<Vec<u8>, std::io::Error>> {
-        loop {
-            let read = match self.step {
-                Step::Begin => {
-                    self.step = match self.part {
-                        Part::Failed => Step::Invalid,
-                        Part::Completed => Step::Chunk(0),
-                    };
-                    return Some(Ok(self.writer.begin()));
-                }
-                Step::Invalid => {
-                    self.step = Step::Chunk(0);
-                    self.reader.invalid().await.map(Some)
-                }
-                Step::Chunk(k) if k < self.chunks => {
-                    self.step = Step::Chunk(k + 1);
-                    let part = match self.part {
-                        Part::Completed => BulkPart::Completed,
-                        Part::Failed => BulkPart::Failed,
-                    };
-                    self.reader.chunk(k, part).await
-                }
-                Step::Chunk(_) => {
-                    self.step = Step::End;
-                    continue;
-                }
-                Step::End => {
-                    self.step = Step::Done;
-                    return Some(Ok(self.writer.end()));
-                }
-                Step::Done => return None,
-            };
-            match read {
-                Ok(Some(text)) => {
-                    let bytes = self.writer.lines(&text);
-                    if !bytes.is_empty() {
-                        return Some(Ok(bytes));
-                    }
-                }
-                // Swept while being read: the answer ends where the data does.
-                Ok(None) => {}
-                Err(e) => {
-                    // The status line is gone; cutting the connection is the only signal left.
-                    tracing::error!(request = self.id, error = %e, "bulk download failed midway");
-                    self.step = Step::Done;
-                    return Some(Err(std::io::Error::other(e.to_string())));
-                }
-            }
-        }
-    }
 }
 
 /// A non-negative whole number as JSON has it: `5` or `5.0` (JSON Schema calls both
