@@ -3,7 +3,7 @@
 # server pinned to core 0, wrk pinned to core 1; then nginx returning a fixed body of the
 # same size in the same run (the machine's HTTP ceiling). Loopback only; every run bounded.
 # Needs: scripts/fetch-data.sh done, Debian packages wrk and nginx (or nginx-light).
-# Usage: bench/http.sh [seconds per run, default 30]
+# Usage: [N=addresses] bench/http.sh [seconds per run, default 30]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SECS=${1:-30}
@@ -19,12 +19,12 @@ trap cleanup EXIT
 if [ -z "${BENCH_BIN:-}" ]; then cargo build --release -q -p ipintel; fi
 BIN=${BENCH_BIN:-"${CARGO_TARGET_DIR:-target}/release/ipintel"}
 
-# 10,000 random public IPv4 addresses, fixed seed.
-python3 - "$work/ips.txt" <<'PY'
+# N random public IPv4 addresses (default 100,000, as issue 23 measures), fixed seed.
+python3 - "$work/ips.txt" "${N:-100000}" <<'PY'
 import ipaddress, random, sys
 random.seed(42)
 out = []
-while len(out) < 10000:
+while len(out) < int(sys.argv[2]):
     ip = ipaddress.IPv4Address(random.getrandbits(32))
     # is_global admits multicast, which MaxMind (and ipintel) call reserved.
     if ip.is_global and not ip.is_multicast:

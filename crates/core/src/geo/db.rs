@@ -83,12 +83,25 @@ impl fmt::Display for DbKind {
 
 /// Where one lookup landed: the prefix length of the network that holds the address in this
 /// database, and the record's offset in the data section (the cache key) when there is one.
-#[derive(Debug, Clone, Copy)]
-pub struct Hit {
+/// It keeps the walk's result, so a cache miss decodes without walking the tree again.
+#[derive(Debug, Clone)]
+pub struct Hit<'a> {
     /// Prefix length in the address family of the query; `None` when the database cannot
     /// express a network of that family (an IPv6 query in an IPv4-only database).
     pub prefix_len: Option<u8>,
     pub offset: Option<usize>,
+    found: Option<maxminddb::LookupResult<'a, Vec<u8>>>,
+    db: &'a GeoDb,
+}
+
+impl Hit<'_> {
+    /// Decode the record this walk landed on (a cache miss); `None` when there is none.
+    pub fn decode<T: serde::de::DeserializeOwned>(&self) -> Result<Option<T>, GeoError> {
+        match &self.found {
+            Some(found) => found.decode::<T>().map_err(|e| self.db.decode_error(e)),
+            None => Ok(None),
+        }
+    }
 }
 
 /// An open database.
@@ -165,21 +178,23 @@ impl GeoDb {
         })
     }
 
-    /// Walk the search tree for `ip`; no decoding.
-    pub fn hit(&self, ip: IpAddr) -> Result<Hit, GeoError> {
+    /// Walk the search tree for `ip`; no decoding (`Hit::decode` does that on a miss).
+    pub fn hit(&self, ip: IpAddr) -> Result<Hit<'_>, GeoError> {
         let query = match ip {
             IpAddr::V6(v6) if self.reader.metadata().ip_version == 4 => match embedded_ipv4(v6) {
                 Some(v4) => {
                     let found = self.lookup(IpAddr::V4(v4))?;
                     return Ok(Hit {
                         prefix_len: None,
-                        offset: found.offset,
+                        ..found
                     });
                 }
                 None => {
                     return Ok(Hit {
                         prefix_len: None,
                         offset: None,
+                        found: None,
+                        db: self,
                     })
                 }
             },
@@ -188,7 +203,7 @@ impl GeoDb {
         self.lookup(query)
     }
 
-    fn lookup(&self, ip: IpAddr) -> Result<Hit, GeoError> {
+    fn lookup(&self, ip: IpAddr) -> Result<Hit<'_>, GeoError> {
         let found = self.reader.lookup(ip).map_err(|e| self.decode_error(e))?;
         let network = found.network().map_err(|e| self.decode_error(e))?;
         // An IPv4 query that stops above the IPv4 subtree yields an IPv6 network: it says
@@ -197,23 +212,9 @@ impl GeoDb {
         Ok(Hit {
             prefix_len,
             offset: found.offset(),
+            found: Some(found),
+            db: self,
         })
-    }
-
-    /// Decode the record that holds `ip` (a cache miss; the hot path only calls `hit`).
-    pub fn decode_record<T: serde::de::DeserializeOwned>(
-        &self,
-        ip: IpAddr,
-    ) -> Result<Option<T>, GeoError> {
-        let ip = match ip {
-            IpAddr::V6(v6) if self.reader.metadata().ip_version == 4 => match embedded_ipv4(v6) {
-                Some(v4) => IpAddr::V4(v4),
-                None => return Ok(None),
-            },
-            _ => ip,
-        };
-        let found = self.reader.lookup(ip).map_err(|e| self.decode_error(e))?;
-        found.decode::<T>().map_err(|e| self.decode_error(e))
     }
 
     /// Decode the record that holds `ip` with the network it covers, in one tree walk.

@@ -28,10 +28,9 @@ use arc_swap::ArcSwap;
 use ipnet::IpNet;
 
 use cache::RecordCache;
-use serde::Deserialize;
 
 pub use cache::CacheStats;
-pub use db::{DbKind, GeoDb};
+pub use db::{DbKind, GeoDb, Hit};
 pub use memo::RecordKey;
 pub use record::{AnonymityRecord, GeoAnswer, MemoSlot, NetworkTraits, PlaceRecord, Record};
 pub use summary::Summary;
@@ -107,12 +106,6 @@ impl std::fmt::Debug for GeoSet {
             .field("generation", &self.generation)
             .finish()
     }
-}
-
-#[derive(Deserialize)]
-struct TraitsOnly {
-    #[serde(default)]
-    traits: NetworkTraits,
 }
 
 /// "No record" in a traits key.
@@ -217,53 +210,69 @@ impl GeoSet {
             },
             v4 => (v4, 0),
         };
+        // One walk per database; a cache miss decodes from the walk it already made.
         let mut narrowest = 0u8;
-        let mut hit = |n: usize| -> Result<Option<u64>, GeoError> {
+        let mut hit = |n: usize| -> Result<Hit<'_>, GeoError> {
             let hit = self.dbs[n].hit(query)?;
             narrowest = narrowest.max(hit.prefix_len.unwrap_or(0));
-            Ok(hit.offset.map(|o| o as u64))
+            Ok(hit)
         };
-        let place_at = self.roles.place.map(&mut hit).transpose()?.flatten();
+        let at = |hit: &Hit<'_>| hit.offset.map(|o| o as u64);
+        let place_hit = self.roles.place.map(&mut hit).transpose()?;
+        let place_at = place_hit.as_ref().and_then(at);
         let mut traits_key = [NO_OFFSET; 5];
+        let mut network_hits: [Option<Hit<'_>>; 4] = [None, None, None, None];
         for (slot, &n) in self.roles.network.iter().enumerate() {
-            traits_key[slot] = hit(n)?.unwrap_or(NO_OFFSET);
+            let found = hit(n)?;
+            traits_key[slot] = at(&found).unwrap_or(NO_OFFSET);
+            network_hits[slot] = Some(found);
         }
-        let anonymity_at = self.roles.anonymity.map(&mut hit).transpose()?.flatten();
+        let anonymity_hit = self.roles.anonymity.map(&mut hit).transpose()?;
+        let anonymity_at = anonymity_hit.as_ref().and_then(at);
         let network = IpNet::new(ip, narrowest + above)
             .expect("prefix length bounded by the family")
             .trunc();
 
-        let place = match (self.roles.place, place_at) {
-            (Some(n), Some(at)) => Some(self.cache.place(RecordKey::Place(at), || {
-                Ok::<_, GeoError>(self.dbs[n].decode_record(query)?.unwrap_or_default())
+        let place = match (&place_hit, place_at) {
+            (Some(found), Some(at)) => Some(self.cache.place(RecordKey::Place(at), || {
+                Ok::<_, GeoError>(found.decode()?.unwrap_or_default())
             })?),
             _ => None,
         };
-        traits_key[4] = place_at.unwrap_or(NO_OFFSET);
+        // The place record's own traits (rare: `is_anycast` in City) join the key only when
+        // it has some, so the many places without traits share one merged record per network
+        // record instead of one per (network, place) pair.
+        let place_traits = place
+            .as_ref()
+            .map(|p| &p.data.traits)
+            .filter(|t| !t.is_empty());
+        traits_key[4] = place_at
+            .filter(|_| place_traits.is_some())
+            .unwrap_or(NO_OFFSET);
         let network_traits = if traits_key.iter().all(|&o| o == NO_OFFSET) {
             None
         } else {
             Some(self.cache.traits(RecordKey::Traits(traits_key), || {
                 let mut merged = NetworkTraits::default();
-                for &n in &self.roles.network {
-                    if let Some(t) = self.dbs[n].decode_record::<NetworkTraits>(query)? {
+                for found in network_hits.iter().flatten() {
+                    if let Some(t) = found.decode::<NetworkTraits>()? {
                         merged.fill_from(&t);
                     }
                 }
-                if let Some(p) = self.roles.place.filter(|_| place_at.is_some()) {
-                    if let Some(t) = self.dbs[p].decode_record::<TraitsOnly>(query)? {
-                        merged.fill_from(&t.traits);
-                    }
+                if let Some(traits) = place_traits {
+                    merged.fill_from(traits);
                 }
                 Ok::<_, GeoError>(merged)
             })?)
             .filter(|r| !r.data.is_empty())
         };
-        let anonymity = match (self.roles.anonymity, anonymity_at) {
-            (Some(n), Some(at)) => Some(self.cache.anonymity(RecordKey::Anonymity(at), || {
-                Ok::<_, GeoError>(self.dbs[n].decode_record(query)?.unwrap_or_default())
-            })?)
-            .filter(|r| !r.data.is_empty()),
+        let anonymity = match (&anonymity_hit, anonymity_at) {
+            (Some(found), Some(at)) => {
+                Some(self.cache.anonymity(RecordKey::Anonymity(at), || {
+                    Ok::<_, GeoError>(found.decode()?.unwrap_or_default())
+                })?)
+                .filter(|r| !r.data.is_empty())
+            }
             _ => None,
         };
         Ok(GeoAnswer {

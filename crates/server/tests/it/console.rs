@@ -845,7 +845,12 @@ async fn a_sign_in_that_never_finishes_times_out_and_gives_its_memory_back() {
     assert!(read.is_ok(), "the server neither answered nor closed");
     let answer = String::from_utf8_lossy(&answer);
     assert!(answer.starts_with("HTTP/1.1 503"), "{answer}");
-    assert!(answer.to_ascii_lowercase().contains("content-type: text/html"), "{answer}");
+    assert!(
+        answer
+            .to_ascii_lowercase()
+            .contains("content-type: text/html"),
+        "{answer}"
+    );
     assert!(answer.contains("took longer than 1 s"), "{answer}");
     assert!(
         eventually(5, || async { server.state.body_budget.used() == 0 }).await,

@@ -136,3 +136,48 @@ fn merged_answers_agree_with_the_trees() {
         "{stats:?}"
     );
 }
+
+/// A place record's own traits (City's `is_anycast`) belong to that place only: two
+/// addresses under one ASN record, one in an anycast City network and one not, each get
+/// their own merged traits, in either order and again from the cache.
+#[test]
+fn place_traits_stay_with_their_place_when_a_network_record_is_shared() {
+    let dir = tempfile::tempdir().unwrap();
+    let write = |name: &str, kind: &str, json: &str| {
+        let src = dir.path().join(format!("{name}.json"));
+        std::fs::write(&src, json).unwrap();
+        let out = dir.path().join(format!("{name}.mmdb"));
+        ipintel_core::geo::build::build_from_json(&src, kind, &out).unwrap();
+        out
+    };
+    let city = write(
+        "city",
+        "GeoIP2-City",
+        r#"[{"1.0.0.0/25": {"country": {"iso_code": "AU"}, "traits": {"is_anycast": true}}},
+            {"1.0.0.128/25": {"country": {"iso_code": "AU"}}}]"#,
+    );
+    let asn = write(
+        "asn",
+        "GeoLite2-ASN",
+        r#"[{"1.0.0.0/24": {"autonomous_system_number": 64496,
+                              "autonomous_system_organization": "Example"}}]"#,
+    );
+    let geo = GeoService::open(GeoOptions {
+        paths: vec![city, asn],
+        verify: true,
+        cache_bytes: 1 << 20,
+    })
+    .unwrap();
+    let set = geo.snapshot();
+    let anycast = |ip: &str| {
+        let answer = set.locate(ip.parse().unwrap()).unwrap();
+        let traits = &answer.network_traits.as_ref().expect("ASN traits").data;
+        assert_eq!(traits.autonomous_system_number, Some(64496), "{ip}");
+        traits.is_anycast
+    };
+    for _ in 0..2 {
+        assert!(!anycast("1.0.0.200"), "not an anycast network");
+        assert!(anycast("1.0.0.1"), "the anycast network");
+        assert!(!anycast("1.0.0.129"));
+    }
+}
