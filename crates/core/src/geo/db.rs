@@ -84,7 +84,7 @@ impl fmt::Display for DbKind {
 /// Where one lookup landed: the prefix length of the network that holds the address in this
 /// database, and the record's offset in the data section (the cache key) when there is one.
 /// It keeps the walk's result, so a cache miss decodes without walking the tree again.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Hit<'a> {
     /// Prefix length in the address family of the query; `None` when the database cannot
     /// express a network of that family (an IPv6 query in an IPv4-only database).
@@ -92,6 +92,17 @@ pub struct Hit<'a> {
     pub offset: Option<usize>,
     found: Option<maxminddb::LookupResult<'a, Vec<u8>>>,
     db: &'a GeoDb,
+}
+
+/// Not derived: the walk's result holds the reader, whose Debug would print the whole file.
+impl fmt::Debug for Hit<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Hit")
+            .field("prefix_len", &self.prefix_len)
+            .field("offset", &self.offset)
+            .field("db", &self.db.path)
+            .finish()
+    }
 }
 
 impl Hit<'_> {
