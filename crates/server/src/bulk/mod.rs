@@ -16,12 +16,38 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use ipintel_core::bulk::Term;
+use ipintel_core::bulk::{Classified, Term};
+use ipintel_core::engine::BulkSubmission;
 use ipintel_core::geo::GeoSet;
 use tokio::sync::Semaphore;
 
 use self::shape::{push_line, write_result, Offsets, Problem};
 use crate::net::dns;
+
+/// A request's classified terms as the engine stores them, whichever front end took them
+/// (the bulk API or the console): the valid terms to run and charge, one credit each, and
+/// the invalid ones as result lines with their reasons.
+pub fn submission(
+    classified: &Classified<'_>,
+    format: writers::Format,
+    reverse_ip: bool,
+    chunk_terms: u32,
+) -> BulkSubmission {
+    let mut invalid = String::new();
+    for (term, reason) in &classified.invalid {
+        push_line(&mut invalid, &Problem::invalid(term, reason));
+    }
+    BulkSubmission {
+        format: format.as_str(),
+        reverse_ip,
+        chunk_terms,
+        total_terms: classified.total(),
+        invalid_terms: classified.invalid.len() as u64,
+        terms: classified.valid.join("\n"),
+        invalid,
+        charge: classified.valid.len() as u64,
+    }
+}
 
 /// Addresses looked up per term at most (a domain with hundreds of A records, or many MX
 /// hosts, costs still one credit).

@@ -12,14 +12,12 @@ use axum::response::{IntoResponse, Response};
 use axum::Extension;
 use ipintel_core::accounts::Service;
 use ipintel_core::bulk::classify;
-use ipintel_core::engine::BulkSubmission;
 use ipintel_core::store::BulkStatus;
 use ipintel_core::ErrorKind;
 use serde::Deserialize;
 
 use super::html::{self, esc, Page};
 use super::{meter_of, signed_in, Console, Stop};
-use crate::bulk::shape::{push_line, Problem};
 use crate::bulk::writers::{Format, Part};
 use crate::state::AppState;
 
@@ -144,21 +142,13 @@ pub async fn submit(
             ));
         }
         let classified = classify(terms.iter().copied());
-        let mut invalid = String::new();
-        for (term, reason) in &classified.invalid {
-            push_line(&mut invalid, &Problem::invalid(term, reason));
-        }
-        let charge = classified.valid.len() as u64;
-        let submission = BulkSubmission {
-            format: Format::Csv.as_str(),
-            reverse_ip: form.reverse_ip.is_some(),
-            chunk_terms: state.config.bulk.chunk_terms,
-            total_terms: classified.total(),
-            invalid_terms: classified.invalid.len() as u64,
-            terms: classified.valid.join("\n"),
-            invalid,
-            charge,
-        };
+        let submission = crate::bulk::submission(
+            &classified,
+            Format::Csv,
+            form.reverse_ip.is_some(),
+            state.config.bulk.chunk_terms,
+        );
+        let charge = submission.charge;
         let id = state
             .engine
             .submit_bulk(meter, submission)

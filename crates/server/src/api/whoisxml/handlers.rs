@@ -9,7 +9,7 @@ use axum::extract::{Request, State};
 use axum::response::{IntoResponse, Response};
 use ipintel_core::accounts::{Credential, Meter, Service};
 use ipintel_core::bulk::classify;
-use ipintel_core::engine::{BulkSubmission, SubmitError};
+use ipintel_core::engine::SubmitError;
 use ipintel_core::store::BulkStatus;
 use ipintel_core::ErrorKind;
 use serde::de::IgnoredAny;
@@ -18,7 +18,6 @@ use serde_json::value::RawValue;
 use serde_json::{json, Map, Value};
 
 use super::error::{BulkError, AUTH_FAILED, WRONG_ID};
-use crate::bulk::shape::{push_line, Problem};
 use crate::bulk::writers::{Format, Part};
 use crate::state::AppState;
 
@@ -335,21 +334,13 @@ async fn create_inner(state: &AppState, request: Request) -> Result<Response, Bu
     body.check(problems)?;
 
     let classified = classify(terms.iter().map(|t| &*t.0));
-    let charge = classified.valid.len() as u64;
-    let mut invalid = String::new();
-    for (term, reason) in &classified.invalid {
-        push_line(&mut invalid, &Problem::invalid(term, reason));
-    }
-    let submission = BulkSubmission {
-        format: body.format.as_str(),
+    let submission = crate::bulk::submission(
+        &classified,
+        body.format,
         reverse_ip,
-        chunk_terms: state.config.bulk.chunk_terms,
-        total_terms: classified.total(),
-        invalid_terms: classified.invalid.len() as u64,
-        terms: classified.valid.join("\n"),
-        invalid,
-        charge,
-    };
+        state.config.bulk.chunk_terms,
+    );
+    let charge = submission.charge;
     let id = state
         .engine
         .submit_bulk(meter, submission)
