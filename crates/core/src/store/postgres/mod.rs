@@ -777,7 +777,7 @@ impl Backend for PgStore {
         limit: u32,
     ) -> BoxFuture<'a, Result<Vec<Job>, StoreError>> {
         Box::pin(async move {
-            // `-1` matches no account: ids start at 1.
+            // `-1` stands for every account (ids start at 1, so it names none).
             let rows = sqlx::query(&format!(
                 "SELECT {JOB_COLUMNS} FROM jobs WHERE $1 < 0 OR account_id = $2 ORDER BY id DESC LIMIT $3"
             ))

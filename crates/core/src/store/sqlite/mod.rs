@@ -1132,7 +1132,7 @@ impl Backend for SqliteStore {
         limit: u32,
     ) -> BoxFuture<'a, Result<Vec<Job>, StoreError>> {
         Box::pin(async move {
-            // `-1` matches no account: ids start at 1.
+            // `-1` stands for every account (ids start at 1, so it names none).
             let rows = sqlx::query(&format!(
                 "SELECT {JOB_COLUMNS} FROM jobs WHERE ? < 0 OR account_id = ? ORDER BY id DESC LIMIT ?"
             ))
