@@ -15,7 +15,7 @@ use std::time::SystemTime;
 
 use crate::accounts::{AccessError, Accounts, Credential, Meter, Remaining, Service};
 use crate::geo::local::{LocalNetwork, LocalNetworks};
-use crate::geo::{reserved, GeoAnswer, GeoError, GeoService, GeoSet};
+use crate::geo::{reserved, GeoAnswer, GeoError, GeoService, GeoSet, PlaceForm};
 use crate::jobs::{Job, JobKind};
 use crate::store::{Store, StoreError};
 use crate::ErrorKind;
@@ -94,6 +94,8 @@ pub struct LookupPolicy {
     pub reserved: ReservedPolicy,
     pub missing: MissingPolicy,
     pub cost: Cost,
+    /// Decoded place records, or the dialect's own rendering of them.
+    pub places: PlaceForm,
 }
 
 /// One address as the engine judged it. `answer` borrows from the snapshot the request holds.
@@ -602,7 +604,7 @@ fn judge<'s>(
         }
         let entry = Located {
             ip,
-            answer: set.locate(ip)?,
+            answer: set.locate_as(ip, policy.places)?,
             reserved: label,
             local: local_networks.find(ip),
         };

@@ -14,8 +14,9 @@ use std::net::{IpAddr, Ipv4Addr};
 use std::path::PathBuf;
 use std::time::Instant;
 
+use ipintel_core::geo::PlaceForm;
 use ipintel_core::geo::{reserved, GeoOptions, GeoService};
-use ipintel_server::api::maxmind::{render_body, Endpoint};
+use ipintel_server::api::maxmind::{place_renderer, render_body, Endpoint};
 
 fn addresses(n: usize, seed: u64) -> Vec<IpAddr> {
     let mut state = seed;
@@ -70,6 +71,13 @@ fn main() {
         println!("database: {} ({})", db.database_type, db.path.display());
     }
     let ips = addresses(n, 0x9e37_79b9_7f4a_7c15);
+    // The handler renders places straight from the database; IPINTEL_BENCH_PLACES=decoded
+    // measures the decoded records other dialects use, in the same binary (an A/B).
+    let form = match std::env::var("IPINTEL_BENCH_PLACES").as_deref() {
+        Ok("decoded") => PlaceForm::Decoded,
+        _ => PlaceForm::Rendered(place_renderer(Endpoint::City)),
+    };
+    println!("places: {form:?}");
 
     // Three phases, each timed over the whole list: search-tree walks only; the engine's
     // lookup (walks, reserved check, record caches); and the handler's lookup + render.
@@ -85,7 +93,7 @@ fn main() {
     let locate = || {
         let mut n = 0usize;
         for &ip in &ips {
-            n += geo.snapshot().lookup(ip).is_ok() as usize;
+            n += geo.snapshot().lookup_as(ip, form).is_ok() as usize;
         }
         n
     };
@@ -94,7 +102,7 @@ fn main() {
         for &ip in &ips {
             // The handler's path: snapshot, reserved check, every database, render.
             let set = geo.snapshot();
-            if let Ok(answer) = set.lookup(ip) {
+            if let Ok(answer) = set.lookup_as(ip, form) {
                 bytes += render_body(Endpoint::City, &answer, Some(1000)).len();
             }
         }

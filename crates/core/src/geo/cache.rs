@@ -13,7 +13,10 @@ use quick_cache::sync::Cache;
 use quick_cache::Weighter;
 
 use super::memo::{heap, MemoBudget, RecordKey};
-use super::record::{AnonymityRecord, Names, NetworkTraits, PlaceRecord, Record};
+use super::raw;
+use super::record::{
+    AnonymityRecord, Names, NetworkTraits, PlaceRecord, PlaceRenderer, Record, RenderedPlace,
+};
 
 type Key = RecordKey;
 
@@ -22,6 +25,7 @@ enum Entry {
     Place(Arc<Record<PlaceRecord>>),
     Traits(Arc<Record<NetworkTraits>>),
     Anonymity(Arc<Record<AnonymityRecord>>),
+    RenderedPlace(Arc<RenderedPlace>),
 }
 
 /// What one entry costs in the cache's own table: key, value and the slot's bookkeeping.
@@ -37,6 +41,7 @@ impl Weighter<Key, Entry> for ByHeapBytes {
                 Entry::Place(r) => r.weight,
                 Entry::Traits(r) => r.weight,
                 Entry::Anonymity(r) => r.weight,
+                Entry::RenderedPlace(r) => r.weight,
             }
     }
 }
@@ -51,6 +56,8 @@ pub struct CacheStats {
     pub capacity_bytes: u64,
     pub hits: u64,
     pub misses: u64,
+    /// Of `bytes`: renderings of values records share (`SharedRenderings`).
+    pub shared_bytes: u64,
 }
 
 /// A counter every thread bumps without sharing a cache line with the others: one shared
@@ -86,23 +93,28 @@ impl Striped {
 pub struct RecordCache {
     cache: Cache<Key, Entry, ByHeapBytes>,
     rendered: Arc<MemoBudget>,
+    pub(super) shared: SharedRenderings,
     capacity: u64,
     hits: Striped,
     misses: Striped,
 }
 
 impl RecordCache {
-    /// A cache of `capacity_bytes` in all: five eighths for decoded records, three eighths
-    /// for their renderings (a City record decodes to ~1.5 KB and renders to ~1 KB a form).
+    /// A cache of `capacity_bytes` in all: nine sixteenths for records (decoded, or
+    /// rendered from the database), six for the renderings of decoded records (a City
+    /// record decodes to ~1.5 KB and renders to ~1 KB a form), one for renderings of shared
+    /// values.
     pub fn new(capacity_bytes: u64) -> RecordCache {
-        let for_records = capacity_bytes / 8 * 5;
+        let for_records = capacity_bytes / 16 * 9;
+        let for_shared = capacity_bytes / 16;
         let estimated_items = (for_records / 1536).clamp(16, 1 << 22) as usize;
         RecordCache {
             cache: Cache::with_weighter(estimated_items, for_records.max(1), ByHeapBytes),
             rendered: Arc::new(MemoBudget {
-                capacity: capacity_bytes - for_records,
+                capacity: capacity_bytes - for_records - for_shared,
                 used: AtomicU64::new(0),
             }),
+            shared: SharedRenderings::new(for_shared),
             capacity: capacity_bytes,
             hits: Striped::new(),
             misses: Striped::new(),
@@ -112,8 +124,9 @@ impl RecordCache {
     pub fn stats(&self) -> CacheStats {
         CacheStats {
             entries: self.cache.len(),
-            bytes: self.cache.weight() + self.rendered.used(),
+            bytes: self.cache.weight() + self.rendered.used() + self.shared.cache.weight(),
             rendered_bytes: self.rendered.used(),
+            shared_bytes: self.shared.cache.weight(),
             capacity_bytes: self.capacity,
             hits: self.hits.sum(),
             misses: self.misses.sum(),
@@ -201,6 +214,104 @@ impl RecordCache {
             Entry::Anonymity(record) => Ok(record),
             _ => unreachable!("an anonymity key holds an anonymity record"),
         }
+    }
+
+    /// The place record at `key` as `renderer` renders it; `node` reads the record on a miss,
+    /// `traits` decodes its own traits.
+    pub fn rendered_place<'a>(
+        &self,
+        key: RecordKey,
+        renderer: PlaceRenderer,
+        node: impl FnOnce() -> Result<raw::Node<'a>, super::GeoError>,
+        traits: impl FnOnce() -> Result<Option<NetworkTraits>, super::GeoError>,
+        raw_error: impl FnOnce(raw::Error) -> super::GeoError,
+    ) -> Result<Arc<RenderedPlace>, super::GeoError> {
+        let make = || {
+            let node = node()?;
+            let bytes = with_scratch(|out| (renderer.render)(node, out, &self.shared))
+                .map_err(raw_error)?;
+            let traits = traits()?.filter(|t| !t.is_empty()).map(Box::new);
+            let weight = heap(std::mem::size_of::<RenderedPlace>() + 16)
+                + heap(bytes.len())
+                + traits.as_ref().map_or(0, |t| {
+                    heap(std::mem::size_of::<NetworkTraits>()) + traits_heap(t)
+                });
+            Ok(Entry::RenderedPlace(Arc::new(RenderedPlace {
+                key,
+                bytes,
+                traits,
+                weight,
+            })))
+        };
+        match self.get_or_insert(key, make)? {
+            Entry::RenderedPlace(record) => Ok(record),
+            _ => unreachable!("a rendered place key holds a rendered place"),
+        }
+    }
+}
+
+/// Renders into this thread's scratch buffer, then copies once at the exact size: a miss
+/// pays one allocation, not a growing buffer's reallocations and a shrink.
+fn with_scratch<E>(render: impl FnOnce(&mut Vec<u8>) -> Result<(), E>) -> Result<Box<[u8]>, E> {
+    thread_local! {
+        static SCRATCH: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+    }
+    SCRATCH.with_borrow_mut(|scratch| {
+        scratch.clear();
+        let rendered = render(scratch).map(|()| Box::<[u8]>::from(&scratch[..]));
+        // A rare huge record does not pin its size in every thread.
+        if scratch.capacity() > 64 * 1024 {
+            *scratch = Vec::new();
+        }
+        rendered
+    })
+}
+
+#[derive(Clone)]
+struct ByLen;
+
+impl Weighter<(u8, usize), Arc<[u8]>> for ByLen {
+    fn weight(&self, _: &(u8, usize), bytes: &Arc<[u8]>) -> u64 {
+        ENTRY_OVERHEAD + heap(bytes.len() + 16)
+    }
+}
+
+/// Renderings of values the database stores once for many records (a country, a city, a
+/// names map), by (the renderer's own kind number, the value's offset), within a budget.
+/// A renderer reaching a shared value (`raw::Node::shared`) copies its rendering from here
+/// instead of walking it again.
+pub struct SharedRenderings {
+    cache: Cache<(u8, usize), Arc<[u8]>, ByLen>,
+}
+
+impl SharedRenderings {
+    fn new(capacity_bytes: u64) -> SharedRenderings {
+        SharedRenderings {
+            cache: Cache::with_weighter(
+                (capacity_bytes / 512).clamp(16, 1 << 20) as usize,
+                capacity_bytes.max(1),
+                ByLen,
+            ),
+        }
+    }
+
+    /// Append the rendering of the value at `at` in `kind`, made by `render` (appending to
+    /// `out`) the first time.
+    pub fn append(
+        &self,
+        kind: u8,
+        at: usize,
+        out: &mut Vec<u8>,
+        render: impl FnOnce(&mut Vec<u8>) -> Result<(), raw::Error>,
+    ) -> Result<(), raw::Error> {
+        if let Some(bytes) = self.cache.get(&(kind, at)) {
+            out.extend_from_slice(&bytes);
+            return Ok(());
+        }
+        let start = out.len();
+        render(out)?;
+        self.cache.insert((kind, at), Arc::from(&out[start..]));
+        Ok(())
     }
 }
 

@@ -4,8 +4,11 @@ use std::fmt;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
+use std::sync::Arc;
+
 use maxminddb::Reader;
 
+use super::raw;
 use super::reserved::embedded_ipv4;
 use super::GeoError;
 
@@ -90,7 +93,7 @@ pub struct Hit<'a> {
     /// express a network of that family (an IPv6 query in an IPv4-only database).
     pub prefix_len: Option<u8>,
     pub offset: Option<usize>,
-    found: Option<maxminddb::LookupResult<'a, Vec<u8>>>,
+    found: Option<maxminddb::LookupResult<'a, FileBytes>>,
     db: &'a GeoDb,
 }
 
@@ -105,7 +108,34 @@ impl fmt::Debug for Hit<'_> {
     }
 }
 
-impl Hit<'_> {
+impl<'a> Hit<'a> {
+    /// The record this walk landed on, to read in place; `None` when there is none.
+    pub fn node(&self) -> Result<Option<raw::Node<'a>>, GeoError> {
+        match self.offset {
+            Some(offset) => self
+                .db
+                .data_section()
+                .node(offset)
+                .map(Some)
+                .map_err(|e| self.db.raw_error(e)),
+            None => Ok(None),
+        }
+    }
+
+    /// The `traits` map of the record this walk landed on, decoded alone.
+    pub fn decode_traits<T: serde::de::DeserializeOwned>(&self) -> Result<Option<T>, GeoError> {
+        match &self.found {
+            Some(found) => found
+                .decode_path::<T>(&[maxminddb::PathElement::Key("traits")])
+                .map_err(|e| self.db.decode_error(e)),
+            None => Ok(None),
+        }
+    }
+
+    pub(super) fn raw_error(&self, e: raw::Error) -> GeoError {
+        self.db.raw_error(e)
+    }
+
     /// Decode the record this walk landed on (a cache miss); `None` when there is none.
     pub fn decode<T: serde::de::DeserializeOwned>(&self) -> Result<Option<T>, GeoError> {
         match &self.found {
@@ -121,7 +151,21 @@ pub struct GeoDb {
     pub kind: DbKind,
     pub database_type: String,
     pub build_epoch: u64,
-    reader: Reader<Vec<u8>>,
+    reader: Reader<FileBytes>,
+    /// The same bytes the reader holds, for reading values in place (`raw`).
+    bytes: FileBytes,
+    /// Where the data section starts (pointers count from here).
+    data_start: usize,
+}
+
+/// A database file's bytes, shared by the reader and the in-place value reader.
+#[derive(Clone)]
+pub struct FileBytes(Arc<Vec<u8>>);
+
+impl AsRef<[u8]> for FileBytes {
+    fn as_ref(&self) -> &[u8] {
+        &self.0
+    }
 }
 
 impl fmt::Debug for GeoDb {
@@ -156,7 +200,12 @@ impl GeoDb {
             path: path.to_owned(),
             reason: e.to_string(),
         })?;
-        let reader = Reader::from_source(bytes).map_err(|e| open_err(e.to_string()))?;
+        let bytes = FileBytes(Arc::new(bytes));
+        let reader = Reader::from_source(bytes.clone()).map_err(|e| open_err(e.to_string()))?;
+        // The MMDB layout: the search tree (node_count nodes of two records), 16 zero bytes,
+        // the data section. The reader checked the tree fits the file.
+        let metadata = reader.metadata();
+        let data_start = (metadata.node_count as usize * metadata.record_size as usize / 4) + 16;
         let database_type = reader.metadata().database_type.clone();
         let kind = DbKind::from_database_type(&database_type).ok_or_else(|| {
             open_err(format!(
@@ -186,7 +235,21 @@ impl GeoDb {
             build_epoch: reader.metadata().build_epoch,
             database_type,
             reader,
+            bytes,
+            data_start,
         })
+    }
+
+    /// The data section, to read records in place.
+    pub fn data_section(&self) -> raw::DataSection<'_> {
+        raw::DataSection::new(self.bytes.as_ref().get(self.data_start..).unwrap_or(&[]))
+    }
+
+    fn raw_error(&self, e: raw::Error) -> GeoError {
+        GeoError::Decode {
+            path: self.path.clone(),
+            reason: e.to_string(),
+        }
     }
 
     /// Walk the search tree for `ip`; no decoding (`Hit::decode` does that on a miss).

@@ -12,6 +12,8 @@ pub enum RecordKey {
     /// order, `u64::MAX` for none) and the place record's traits (last).
     Traits([u64; 5]),
     Anonymity(u64),
+    /// The place database's record at this offset, rendered by a dialect's form (`PlaceForm`).
+    RenderedPlace(u64, u8),
 }
 
 /// The bytes renderings may hold, all records of a set together. Records count their

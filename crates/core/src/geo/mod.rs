@@ -14,6 +14,7 @@ pub mod country;
 mod db;
 pub mod local;
 mod memo;
+pub mod raw;
 pub mod record;
 pub mod reserved;
 mod summary;
@@ -29,10 +30,13 @@ use ipnet::IpNet;
 
 use cache::RecordCache;
 
-pub use cache::CacheStats;
+pub use cache::{CacheStats, SharedRenderings};
 pub use db::{DbKind, GeoDb, Hit};
 pub use memo::RecordKey;
-pub use record::{AnonymityRecord, GeoAnswer, MemoSlot, NetworkTraits, PlaceRecord, Record};
+pub use record::{
+    AnonymityRecord, GeoAnswer, MemoSlot, NetworkTraits, PlaceForm, PlaceRecord, PlaceRenderer,
+    Record, RenderedPlace,
+};
 pub use summary::Summary;
 
 use crate::ErrorKind;
@@ -184,13 +188,18 @@ impl GeoSet {
 
     /// Look `ip` up for a front end that treats reserved space and misses as errors.
     pub fn lookup(&self, ip: IpAddr) -> Result<GeoAnswer<'_>, GeoError> {
+        self.lookup_as(ip, PlaceForm::Decoded)
+    }
+
+    /// `lookup`, with the place record in the form the caller renders from.
+    pub fn lookup_as(&self, ip: IpAddr, form: PlaceForm) -> Result<GeoAnswer<'_>, GeoError> {
         if self.dbs.is_empty() {
             return Err(GeoError::NoDatabases);
         }
         if reserved::is_reserved(ip) {
             return Err(GeoError::Reserved(ip));
         }
-        let answer = self.locate(ip)?;
+        let answer = self.locate_as(ip, form)?;
         if answer.is_empty() {
             return Err(GeoError::NotFound(ip));
         }
@@ -203,6 +212,11 @@ impl GeoSet {
     /// IPv6 forms that MMDB aliasing maps into the IPv4 tree (IPv4-mapped, IPv4-compatible,
     /// 6to4, Teredo) are answered as their IPv4 address, with the network in IPv6 terms.
     pub fn locate(&self, ip: IpAddr) -> Result<GeoAnswer<'_>, GeoError> {
+        self.locate_as(ip, PlaceForm::Decoded)
+    }
+
+    /// `locate`, with the place record in the form the caller renders from.
+    pub fn locate_as(&self, ip: IpAddr, form: PlaceForm) -> Result<GeoAnswer<'_>, GeoError> {
         let (query, above) = match ip {
             IpAddr::V6(v6) => match reserved::alias_ipv4(v6) {
                 Some((v4, above)) => (IpAddr::V4(v4), above),
@@ -233,19 +247,34 @@ impl GeoSet {
             .expect("prefix length bounded by the family")
             .trunc();
 
-        let place = match (&place_hit, place_at) {
-            (Some(found), Some(at)) => Some(self.cache.place(RecordKey::Place(at), || {
-                Ok::<_, GeoError>(found.decode()?.unwrap_or_default())
-            })?),
-            _ => None,
-        };
+        let (mut place, mut rendered_place) = (None, None);
+        if let (Some(found), Some(at)) = (&place_hit, place_at) {
+            match form {
+                PlaceForm::Decoded => {
+                    place = Some(self.cache.place(RecordKey::Place(at), || {
+                        Ok::<_, GeoError>(found.decode()?.unwrap_or_default())
+                    })?)
+                }
+                PlaceForm::Rendered(renderer) => {
+                    rendered_place = Some(self.cache.rendered_place(
+                        RecordKey::RenderedPlace(at, renderer.form),
+                        renderer,
+                        || found.node()?.ok_or(GeoError::NotFound(ip)),
+                        || found.decode_traits(),
+                        |e| found.raw_error(e),
+                    )?)
+                }
+            }
+        }
         // The place record's own traits (rare: `is_anycast` in City) join the key only when
         // it has some, so the many places without traits share one merged record per network
         // record instead of one per (network, place) pair.
-        let place_traits = place
-            .as_ref()
-            .map(|p| &p.data.traits)
-            .filter(|t| !t.is_empty());
+        let place_traits = match (&place, &rendered_place) {
+            (Some(p), _) => Some(&p.data.traits),
+            (None, Some(r)) => r.traits.as_deref(),
+            (None, None) => None,
+        }
+        .filter(|t| !t.is_empty());
         traits_key[4] = place_at
             .filter(|_| place_traits.is_some())
             .unwrap_or(NO_OFFSET);
@@ -279,6 +308,7 @@ impl GeoSet {
             ip,
             network,
             place,
+            rendered_place,
             network_traits,
             anonymity,
             set: std::marker::PhantomData,

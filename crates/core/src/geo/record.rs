@@ -382,6 +382,51 @@ impl<T> Drop for Record<T> {
     }
 }
 
+/// How a dialect takes place records.
+#[derive(Clone, Copy)]
+pub enum PlaceForm {
+    /// Decoded into `PlaceRecord`, for dialects whose shapes differ from the record's.
+    Decoded,
+    /// Rendered straight from the database's bytes by the dialect's own function, for a
+    /// dialect whose wire shape is the record's (MaxMind): no decoding, and the cache holds
+    /// only the rendering.
+    Rendered(PlaceRenderer),
+}
+
+impl std::fmt::Debug for PlaceForm {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            PlaceForm::Decoded => f.write_str("Decoded"),
+            PlaceForm::Rendered(r) => write!(f, "Rendered({})", r.form),
+        }
+    }
+}
+
+/// A dialect's renderer of place records from the database's bytes.
+#[derive(Clone, Copy)]
+pub struct PlaceRenderer {
+    /// Tells this rendering from the dialect's others in the cache (each dialect form its
+    /// own number).
+    pub form: u8,
+    /// Append the rendering of a record to `out`; `shared` keeps renderings of the values
+    /// records share.
+    pub render: for<'a> fn(
+        record: super::raw::Node<'a>,
+        out: &mut Vec<u8>,
+        shared: &super::SharedRenderings,
+    ) -> Result<(), super::raw::Error>,
+}
+
+/// A place record as one dialect form renders it, and the traits of its own that are merged
+/// into the network traits.
+#[derive(Debug)]
+pub struct RenderedPlace {
+    pub key: RecordKey,
+    pub bytes: Box<[u8]>,
+    pub(crate) traits: Option<Box<NetworkTraits>>,
+    pub(crate) weight: u64,
+}
+
 /// The merged answer for one address across every configured database. Records are shared
 /// (`Arc`) with the cache of the `GeoSet` that answered, which renders them through `memo`.
 #[derive(Clone)]
@@ -391,8 +436,11 @@ pub struct GeoAnswer<'a> {
     /// The largest network around `ip` over which every lookup gives the same answer: the
     /// narrowest of the networks of all lookups, misses included.
     pub network: IpNet,
-    /// From the City, Country or Enterprise database (Enterprise, then City preferred).
+    /// From the City, Country or Enterprise database (Enterprise, then City preferred),
+    /// for a lookup that asked for `PlaceForm::Decoded`.
     pub place: Option<Arc<Record<PlaceRecord>>>,
+    /// The same record rendered, for a lookup that asked for `PlaceForm::Rendered`.
+    pub rendered_place: Option<Arc<RenderedPlace>>,
     /// Merged from the ISP, ASN, Connection-Type and Domain databases (earlier ones win),
     /// then the traits a City/Enterprise record carries.
     pub network_traits: Option<Arc<Record<NetworkTraits>>>,
@@ -409,6 +457,10 @@ impl std::fmt::Debug for GeoAnswer<'_> {
             .field("network", &self.network)
             .field("place", &self.place.as_ref().map(|r| r.key))
             .field(
+                "rendered_place",
+                &self.rendered_place.as_ref().map(|r| r.key),
+            )
+            .field(
                 "network_traits",
                 &self.network_traits.as_ref().map(|r| r.key),
             )
@@ -420,7 +472,10 @@ impl std::fmt::Debug for GeoAnswer<'_> {
 impl GeoAnswer<'_> {
     /// Whether any database knew anything about the address.
     pub fn is_empty(&self) -> bool {
-        self.place.is_none() && self.network_traits.is_none() && self.anonymity.is_none()
+        self.place.is_none()
+            && self.rendered_place.is_none()
+            && self.network_traits.is_none()
+            && self.anonymity.is_none()
     }
 }
 

@@ -46,6 +46,7 @@ pub fn lookup(config: &Config, args: LookupArgs) -> anyhow::Result<i32> {
         reserved: ReservedPolicy::Answer,
         missing: MissingPolicy::Answer,
         cost: Cost::PerAnswer,
+        places: ipintel_core::geo::PlaceForm::Decoded,
     };
     let printed = locate_unmetered(&geo, &config.local_networks(), &[ip], policy, |answers| {
         let mut out = std::io::stdout().lock();

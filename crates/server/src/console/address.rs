@@ -30,6 +30,7 @@ const POLICY: LookupPolicy = LookupPolicy {
     reserved: ReservedPolicy::Answer,
     missing: MissingPolicy::Answer,
     cost: Cost::PerAnswer,
+    places: ipintel_core::geo::PlaceForm::Decoded,
 };
 
 /// What the databases say of one address, owned (the snapshot is let go before rendering).

@@ -53,6 +53,7 @@ const POLICY: LookupPolicy = LookupPolicy {
     reserved: ReservedPolicy::Answer,
     missing: MissingPolicy::Answer,
     cost: Cost::Rule(batch_cost),
+    places: ipintel_core::geo::PlaceForm::Decoded,
 };
 
 async fn answer(

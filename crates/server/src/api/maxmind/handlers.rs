@@ -8,18 +8,23 @@ use axum::response::{IntoResponse, Response};
 use base64::Engine as _;
 use ipintel_core::accounts::Credential;
 use ipintel_core::engine::{Cost, LookupPolicy, MissingPolicy, ReservedPolicy};
+use ipintel_core::geo::PlaceForm;
 use ipintel_core::ErrorKind;
 
 use super::error::MaxMindError;
 use super::{model, Endpoint};
 use crate::state::AppState;
 
-/// MaxMind refuses reserved and unknown addresses, and charges one query per answer.
-const POLICY: LookupPolicy = LookupPolicy {
-    reserved: ReservedPolicy::Refuse,
-    missing: MissingPolicy::Refuse,
-    cost: Cost::PerAnswer,
-};
+/// MaxMind refuses reserved and unknown addresses, charges one query per answer, and
+/// renders places straight from the database (its JSON is the record's shape).
+fn policy(endpoint: Endpoint) -> LookupPolicy {
+    LookupPolicy {
+        reserved: ReservedPolicy::Refuse,
+        missing: MissingPolicy::Refuse,
+        cost: Cost::PerAnswer,
+        places: PlaceForm::Rendered(super::place::renderer(endpoint)),
+    }
+}
 
 /// Longest address text worth parsing (an IPv6 with an embedded IPv4 and a zone fits).
 const MAX_ADDRESS_LEN: usize = 100;
@@ -66,7 +71,7 @@ async fn lookup(
     let ip = parse_address(state, peer, headers, address)?;
     let body = state
         .engine
-        .lookup(&meter, &[ip], POLICY, |answers| {
+        .lookup(&meter, &[ip], policy(endpoint), |answers| {
             model::render(
                 endpoint,
                 &answers.located[0].answer,

@@ -8,6 +8,9 @@ mod error;
 pub use error::refusal;
 mod handlers;
 mod model;
+mod place;
+
+pub use place::renderer as place_renderer;
 
 use axum::routing::get;
 use axum::Router;

@@ -39,9 +39,14 @@ const ANONYMITY_TRAITS_SLOT: MemoSlot = MemoSlot(3);
 /// The full response body.
 pub fn render(service: Endpoint, answer: &GeoAnswer, queries_remaining: Option<u64>) -> Vec<u8> {
     let empty = Cow::Borrowed(&b""[..]);
-    let place = match answer.place.as_deref() {
-        Some(place) => place.memo(slot(service), |p| member_list(&PlaceJson::new(p, service))),
-        None => empty.clone(),
+    // The handler asks for places rendered from the database (`place.rs`); the CLI and
+    // tests may hand a decoded record, rendered here.
+    let place = match (&answer.rendered_place, answer.place.as_deref()) {
+        (Some(rendered), _) => Cow::Borrowed(&rendered.bytes[..]),
+        (None, Some(place)) => {
+            place.memo(slot(service), |p| member_list(&PlaceJson::new(p, service)))
+        }
+        (None, None) => empty.clone(),
     };
     let anonymity = answer
         .anonymity
@@ -130,6 +135,12 @@ fn write_ip(out: &mut Vec<u8>, ip: std::net::IpAddr) {
             let _ = write!(out, "{v6}");
         }
     }
+}
+
+/// The place members as the decoded path renders them (what `place.rs` must equal).
+#[cfg(test)]
+pub fn decoded_place_members(place: &PlaceRecord, service: Endpoint) -> Vec<u8> {
+    member_list(&PlaceJson::new(place, service))
 }
 
 /// A value's JSON object without its braces: `"a":1,"b":2` (empty for `{}`).

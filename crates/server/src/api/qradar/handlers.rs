@@ -106,6 +106,7 @@ const POLICY: LookupPolicy = LookupPolicy {
     reserved: ReservedPolicy::Answer,
     missing: MissingPolicy::Skip,
     cost: Cost::PerAnswer,
+    places: ipintel_core::geo::PlaceForm::Decoded,
 };
 
 async fn geolocations(

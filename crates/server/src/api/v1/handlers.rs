@@ -185,6 +185,7 @@ const POLICY: LookupPolicy = LookupPolicy {
     reserved: ReservedPolicy::Answer,
     missing: MissingPolicy::Answer,
     cost: Cost::PerAnswer,
+    places: ipintel_core::geo::PlaceForm::Decoded,
 };
 
 async fn lookup_all(
