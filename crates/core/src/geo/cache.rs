@@ -17,6 +17,7 @@ use super::raw;
 use super::record::{
     AnonymityRecord, Names, NetworkTraits, PlaceRecord, PlaceRenderer, Record, RenderedPlace,
 };
+use super::rendering::{Rendering, Sink};
 
 type Key = RecordKey;
 
@@ -228,17 +229,17 @@ impl RecordCache {
     ) -> Result<Arc<RenderedPlace>, super::GeoError> {
         let make = || {
             let node = node()?;
-            let bytes = with_scratch(|out| (renderer.render)(node, out, &self.shared))
+            let rendering = with_scratch(|out| (renderer.render)(node, out, &self.shared))
                 .map_err(raw_error)?;
             let traits = traits()?.filter(|t| !t.is_empty()).map(Box::new);
             let weight = heap(std::mem::size_of::<RenderedPlace>() + 16)
-                + heap(bytes.len())
+                + rendering.heap_parts().into_iter().map(heap).sum::<u64>()
                 + traits.as_ref().map_or(0, |t| {
                     heap(std::mem::size_of::<NetworkTraits>()) + traits_heap(t)
                 });
             Ok(Entry::RenderedPlace(Arc::new(RenderedPlace {
                 key,
-                bytes,
+                rendering,
                 traits,
                 weight,
             })))
@@ -250,18 +251,18 @@ impl RecordCache {
     }
 }
 
-/// Renders into this thread's scratch buffer, then copies once at the exact size: a miss
+/// Renders into this thread's scratch sink, then copies once at the exact size: a miss
 /// pays one allocation, not a growing buffer's reallocations and a shrink.
-fn with_scratch<E>(render: impl FnOnce(&mut Vec<u8>) -> Result<(), E>) -> Result<Box<[u8]>, E> {
+fn with_scratch<E>(render: impl FnOnce(&mut Sink) -> Result<(), E>) -> Result<Rendering, E> {
     thread_local! {
-        static SCRATCH: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+        static SCRATCH: std::cell::RefCell<Sink> = std::cell::RefCell::new(Sink::default());
     }
     SCRATCH.with_borrow_mut(|scratch| {
         scratch.clear();
-        let rendered = render(scratch).map(|()| Box::<[u8]>::from(&scratch[..]));
+        let rendered = render(scratch).map(|()| scratch.finish());
         // A rare huge record does not pin its size in every thread.
         if scratch.capacity() > 64 * 1024 {
-            *scratch = Vec::new();
+            *scratch = Sink::default();
         }
         rendered
     })
@@ -295,23 +296,51 @@ impl SharedRenderings {
         }
     }
 
-    /// Append the rendering of the value at `at` in `kind`, made by `render` (appending to
-    /// `out`) the first time.
+    /// Append a copy of the rendering of the value at `at` in `kind`, made by `render` the
+    /// first time. For values many records share but too many to keep referenced (cities,
+    /// names maps).
     pub fn append(
         &self,
         kind: u8,
         at: usize,
-        out: &mut Vec<u8>,
-        render: impl FnOnce(&mut Vec<u8>) -> Result<(), raw::Error>,
+        out: &mut Sink,
+        render: impl FnOnce(&mut Sink) -> Result<(), raw::Error>,
     ) -> Result<(), raw::Error> {
-        if let Some(bytes) = self.cache.get(&(kind, at)) {
-            out.extend_from_slice(&bytes);
-            return Ok(());
-        }
-        let start = out.len();
-        render(out)?;
-        self.cache.insert((kind, at), Arc::from(&out[start..]));
+        let part = self.get_or_render(kind, at, render)?;
+        out.extend_from_slice(&part);
         Ok(())
+    }
+
+    /// Append the rendering of the value at `at` in `kind` by reference, made by `render`
+    /// the first time. For values few enough that every one may stay alive while records
+    /// refer to it (continents, countries, subdivisions: bounded by the database, a few
+    /// MB at most, whether or not this cache still holds them).
+    pub fn refer(
+        &self,
+        kind: u8,
+        at: usize,
+        out: &mut Sink,
+        render: impl FnOnce(&mut Sink) -> Result<(), raw::Error>,
+    ) -> Result<(), raw::Error> {
+        let part = self.get_or_render(kind, at, render)?;
+        out.refer(part);
+        Ok(())
+    }
+
+    fn get_or_render(
+        &self,
+        kind: u8,
+        at: usize,
+        render: impl FnOnce(&mut Sink) -> Result<(), raw::Error>,
+    ) -> Result<Arc<[u8]>, raw::Error> {
+        if let Some(part) = self.cache.get(&(kind, at)) {
+            return Ok(part);
+        }
+        let mut fresh = Sink::default();
+        render(&mut fresh)?;
+        let part: Arc<[u8]> = fresh.to_vec().into();
+        self.cache.insert((kind, at), part.clone());
+        Ok(part)
     }
 }
 

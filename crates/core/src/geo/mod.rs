@@ -16,6 +16,7 @@ pub mod local;
 mod memo;
 pub mod raw;
 pub mod record;
+mod rendering;
 pub mod reserved;
 mod summary;
 
@@ -37,6 +38,7 @@ pub use record::{
     AnonymityRecord, GeoAnswer, MemoSlot, NetworkTraits, PlaceForm, PlaceRecord, PlaceRenderer,
     Record, RenderedPlace,
 };
+pub use rendering::{Rendering, Sink};
 pub use summary::Summary;
 
 use crate::ErrorKind;

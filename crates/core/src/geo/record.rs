@@ -412,7 +412,7 @@ pub struct PlaceRenderer {
     /// records share.
     pub render: for<'a> fn(
         record: super::raw::Node<'a>,
-        out: &mut Vec<u8>,
+        out: &mut super::Sink,
         shared: &super::SharedRenderings,
     ) -> Result<(), super::raw::Error>,
 }
@@ -422,7 +422,7 @@ pub struct PlaceRenderer {
 #[derive(Debug)]
 pub struct RenderedPlace {
     pub key: RecordKey,
-    pub bytes: Box<[u8]>,
+    pub rendering: super::Rendering,
     pub(crate) traits: Option<Box<NetworkTraits>>,
     pub(crate) weight: u64,
 }

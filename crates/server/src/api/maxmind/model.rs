@@ -41,12 +41,16 @@ pub fn render(service: Endpoint, answer: &GeoAnswer, queries_remaining: Option<u
     let empty = Cow::Borrowed(&b""[..]);
     // The handler asks for places rendered from the database (`place.rs`); the CLI and
     // tests may hand a decoded record, rendered here.
+    let rendered = answer
+        .rendered_place
+        .as_ref()
+        .map(|r| &r.rendering)
+        .filter(|r| !r.is_empty());
     let place = match (&answer.rendered_place, answer.place.as_deref()) {
-        (Some(rendered), _) => Cow::Borrowed(&rendered.bytes[..]),
         (None, Some(place)) => {
             place.memo(slot(service), |p| member_list(&PlaceJson::new(p, service)))
         }
-        (None, None) => empty.clone(),
+        _ => empty.clone(),
     };
     let anonymity = answer
         .anonymity
@@ -75,10 +79,19 @@ pub fn render(service: Endpoint, answer: &GeoAnswer, queries_remaining: Option<u
 
     // One exact allocation: fragments plus the per-request members (at most ~140 bytes).
     let mut out = Vec::with_capacity(
-        place.len() + anonymizer.len() + traits.len() + anonymity_traits.len() + 192,
+        rendered.map_or(0, |r| r.len())
+            + place.len()
+            + anonymizer.len()
+            + traits.len()
+            + anonymity_traits.len()
+            + 192,
     );
     out.push(b'{');
     let mut first = true;
+    if let Some(rendered) = rendered {
+        rendered.write_to(&mut out);
+        first = false;
+    }
     for fragment in [place, anonymizer] {
         push_member(&mut out, &mut first, fragment);
     }

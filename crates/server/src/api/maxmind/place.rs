@@ -7,7 +7,7 @@
 //! empty objects left out, a member of the wrong type an error (a damaged database).
 
 use ipintel_core::geo::raw::{Error, Map, Node, Value};
-use ipintel_core::geo::{PlaceRenderer, SharedRenderings};
+use ipintel_core::geo::{PlaceRenderer, SharedRenderings, Sink};
 
 use super::Endpoint;
 
@@ -57,7 +57,7 @@ enum Kind {
 
 fn render(
     record: Node<'_>,
-    out: &mut Vec<u8>,
+    out: &mut Sink,
     shared: &SharedRenderings,
     service: Endpoint,
 ) -> Result<(), Error> {
@@ -112,7 +112,7 @@ fn as_map<'a>(node: Node<'a>, what: &'static str) -> Result<Map<'a>, Error> {
 fn subdivisions(
     node: Node<'_>,
     insights: bool,
-    out: &mut Vec<u8>,
+    out: &mut Sink,
     shared: &SharedRenderings,
 ) -> Result<(), Error> {
     let Value::Array(mut items) = node.value else {
@@ -148,14 +148,20 @@ fn object(
     node: Node<'_>,
     kind: Kind,
     insights: bool,
-    out: &mut Vec<u8>,
+    out: &mut Sink,
     shared: &SharedRenderings,
 ) -> Result<(), Error> {
     if node.shared {
         let key = kind as u8 + if insights { 8 } else { 0 };
-        shared.append(key, node.at, out, |out| {
-            object_body(node, kind, insights, out, shared)
-        })
+        let render = |out: &mut Sink| object_body(node, kind, insights, out, shared);
+        match kind {
+            // Few: kept by reference, so a cached record holds only a pointer to them.
+            Kind::Continent | Kind::Country | Kind::Subdivision => {
+                shared.refer(key, node.at, out, render)
+            }
+            // Many (a city each): copied into the record's rendering.
+            _ => shared.append(key, node.at, out, render),
+        }
     } else {
         object_body(node, kind, insights, out, shared)
     }
@@ -165,7 +171,7 @@ fn object_body(
     node: Node<'_>,
     kind: Kind,
     insights: bool,
-    out: &mut Vec<u8>,
+    out: &mut Sink,
     shared: &SharedRenderings,
 ) -> Result<(), Error> {
     let mut map = as_map(node, "a place member is not a map")?;
@@ -236,14 +242,14 @@ const STACK_LOCALES: usize = 16;
 
 /// `{"locale":"name",...}` ordered by locale, a locale given twice keeping its last name (as
 /// the decoded `Names` does), or nothing when empty.
-fn names_map(node: Node<'_>, out: &mut Vec<u8>, shared: &SharedRenderings) -> Result<(), Error> {
+fn names_map(node: Node<'_>, out: &mut Sink, shared: &SharedRenderings) -> Result<(), Error> {
     if node.shared {
         return shared.append(Kind::Names as u8, node.at, out, |out| names_body(node, out));
     }
     names_body(node, out)
 }
 
-fn names_body(node: Node<'_>, out: &mut Vec<u8>) -> Result<(), Error> {
+fn names_body(node: Node<'_>, out: &mut Sink) -> Result<(), Error> {
     let mut map = as_map(node, "names is not a map")?;
     let mut stack = [("", ""); STACK_LOCALES];
     let mut heap = Vec::new();
@@ -288,7 +294,7 @@ fn names_body(node: Node<'_>, out: &mut Vec<u8>) -> Result<(), Error> {
     Ok(())
 }
 
-fn location(mut map: Map<'_>, insights: bool, out: &mut Vec<u8>) -> Result<(), Error> {
+fn location(mut map: Map<'_>, insights: bool, out: &mut Sink) -> Result<(), Error> {
     let (mut radius, mut income, mut lat, mut lon, mut metro, mut density, mut zone) =
         (None, None, None, None, None, None, None);
     while let Some((key, value)) = map.next_entry()? {
@@ -333,7 +339,7 @@ fn location(mut map: Map<'_>, insights: bool, out: &mut Vec<u8>) -> Result<(), E
     Ok(())
 }
 
-fn postal(mut map: Map<'_>, insights: bool, out: &mut Vec<u8>) -> Result<(), Error> {
+fn postal(mut map: Map<'_>, insights: bool, out: &mut Sink) -> Result<(), Error> {
     let (mut code, mut confidence) = (None, None);
     while let Some((key, value)) = map.next_entry()? {
         match key {
@@ -369,13 +375,13 @@ struct Object {
 }
 
 impl Object {
-    fn open(out: &mut Vec<u8>) -> Object {
+    fn open(out: &mut Sink) -> Object {
         let start = out.len();
         out.push(b'{');
         Object { start, members: 0 }
     }
 
-    fn member(&mut self, out: &mut Vec<u8>, name: &str) {
+    fn member(&mut self, out: &mut Sink, name: &str) {
         if self.members > 0 {
             out.push(b',');
         }
@@ -386,12 +392,12 @@ impl Object {
     }
 
     /// Take back the member begun at `mark`, whose value turned out empty.
-    fn retract(&mut self, out: &mut Vec<u8>, mark: usize) {
+    fn retract(&mut self, out: &mut Sink, mark: usize) {
         out.truncate(mark);
         self.members -= 1;
     }
 
-    fn close(self, out: &mut Vec<u8>) {
+    fn close(self, out: &mut Sink) {
         if self.members == 0 {
             out.truncate(self.start);
         } else {
@@ -436,18 +442,18 @@ fn boolean(node: Node<'_>) -> Result<bool, Error> {
     }
 }
 
-fn push_uint(out: &mut Vec<u8>, n: u64) {
+fn push_uint(out: &mut Sink, n: u64) {
     out.extend_from_slice(itoa::Buffer::new().format(n).as_bytes());
 }
 
 /// As serde_json writes an `f64` (the decoded path's writer): shortest round-trip form.
-fn push_float(out: &mut Vec<u8>, x: f64) {
+fn push_float(out: &mut Sink, x: f64) {
     serde_json::to_writer(&mut *out, &x).expect("a number serialises");
 }
 
 /// A JSON string, escaped as serde_json escapes (quote, backslash, control characters); the
 /// common case, nothing to escape, is one copy.
-fn push_str(out: &mut Vec<u8>, s: &str) {
+fn push_str(out: &mut Sink, s: &str) {
     if s.bytes().all(|b| b >= 0x20 && b != b'"' && b != b'\\') {
         out.push(b'"');
         out.extend_from_slice(s.as_bytes());
@@ -525,7 +531,7 @@ mod tests {
                     if let Some(place) = &decoded.place {
                         assert_eq!(
                             model::decoded_place_members(&place.data, service),
-                            &*rendered.rendered_place.as_ref().unwrap().bytes,
+                            rendered.rendered_place.as_ref().unwrap().rendering.to_vec(),
                         );
                         compared += 1;
                     }
