@@ -327,6 +327,20 @@ impl SharedRenderings {
         Ok(())
     }
 
+    /// `refer` for values too many to leave uncounted (cities): the record counts the part
+    /// in full, so the budget bounds them; records that share one share its memory.
+    pub fn refer_counted(
+        &self,
+        kind: u8,
+        at: usize,
+        out: &mut Sink,
+        render: impl FnOnce(&mut Sink) -> Result<(), raw::Error>,
+    ) -> Result<(), raw::Error> {
+        let part = self.get_or_render(kind, at, render)?;
+        out.refer_counted(part);
+        Ok(())
+    }
+
     fn get_or_render(
         &self,
         kind: u8,

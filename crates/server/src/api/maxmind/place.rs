@@ -159,7 +159,9 @@ fn object(
             Kind::Continent | Kind::Country | Kind::Subdivision => {
                 shared.refer(key, node.at, out, render)
             }
-            // Many (a city each): copied into the record's rendering.
+            // Many: shared, but counted by each record that keeps it.
+            Kind::City => shared.refer_counted(key, node.at, out, render),
+            // Small, or seldom shared: copied.
             _ => shared.append(key, node.at, out, render),
         }
     } else {
