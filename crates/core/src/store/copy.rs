@@ -104,6 +104,10 @@ pub const TABLES: &[Table] = &[
         ],
     },
     Table {
+        name: "bulk_texts",
+        columns: &[("job_id", Int), ("terms", Text), ("invalid", Text)],
+    },
+    Table {
         name: "bulk_chunks",
         columns: &[
             ("job_id", Int),

@@ -23,7 +23,8 @@ mod registry;
 pub use harness::TestPostgres;
 
 /// Schema versions, applied in order; index + 1 is the version after each.
-const MIGRATIONS: &[&str] = &[r#"
+const MIGRATIONS: &[&str] = &[
+    r#"
 CREATE TABLE meta (
     name  TEXT PRIMARY KEY,
     value BIGINT NOT NULL
@@ -146,7 +147,19 @@ CREATE TABLE named_leases (
     owner TEXT   NOT NULL,
     until BIGINT NOT NULL
 );
-"#];
+"#,
+    // A bulk request's terms live apart from its counters, as in SQLite (where every
+    // counter update rewrote them); one layout for both keeps `store copy` a plain copy.
+    r#"
+CREATE TABLE bulk_texts (
+    job_id  BIGINT PRIMARY KEY REFERENCES jobs(id) ON DELETE CASCADE,
+    terms   TEXT   NOT NULL,
+    invalid TEXT   NOT NULL
+);
+INSERT INTO bulk_texts (job_id, terms, invalid) SELECT job_id, terms, invalid FROM bulk_requests;
+UPDATE bulk_requests SET terms = '', invalid = '';
+"#,
+];
 
 /// The advisory lock migrations run under (any number, fixed: "ipin").
 const MIGRATION_LOCK: i64 = 0x6970_696e;
@@ -1050,7 +1063,7 @@ impl Backend for PgStore {
             sqlx::query(
                 "INSERT INTO bulk_requests (job_id, format, reverse_ip, chunk_terms, total_terms,
                      invalid_terms, charged, n_chunks, terms, invalid)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, '', '')",
             )
             .bind(id)
             .bind(new.format)
@@ -1060,10 +1073,14 @@ impl Backend for PgStore {
             .bind(new.invalid_terms as i64)
             .bind(new.charge as i64)
             .bind(new.n_chunks() as i64)
-            .bind(new.terms)
-            .bind(new.invalid)
             .execute(&mut *tx)
             .await?;
+            sqlx::query("INSERT INTO bulk_texts (job_id, terms, invalid) VALUES ($1, $2, $3)")
+                .bind(id)
+                .bind(new.terms)
+                .bind(new.invalid)
+                .execute(&mut *tx)
+                .await?;
             if new.record_charge {
                 record_charge(&mut tx, new.account_id, new.day, new.charge).await?;
             }
@@ -1128,8 +1145,9 @@ impl Backend for PgStore {
     fn bulk_work<'a>(&'a self, id: u64) -> BoxFuture<'a, Result<Option<BulkWork>, StoreError>> {
         Box::pin(async move {
             let row = sqlx::query(
-                "SELECT terms, chunk_terms, next_chunk, reverse_ip, charged, failed_terms
-                 FROM bulk_requests WHERE job_id = $1",
+                "SELECT t.terms, b.chunk_terms, b.next_chunk, b.reverse_ip, b.charged, b.failed_terms
+                 FROM bulk_requests b JOIN bulk_texts t ON t.job_id = b.job_id
+                 WHERE b.job_id = $1",
             )
             .bind(id as i64)
             .fetch_optional(&self.pool)
@@ -1378,7 +1396,7 @@ impl Backend for PgStore {
     fn bulk_invalid<'a>(&'a self, id: u64) -> BoxFuture<'a, Result<String, StoreError>> {
         Box::pin(async move {
             Ok(
-                sqlx::query_scalar("SELECT invalid FROM bulk_requests WHERE job_id = $1")
+                sqlx::query_scalar("SELECT invalid FROM bulk_texts WHERE job_id = $1")
                     .bind(id as i64)
                     .fetch_optional(&self.pool)
                     .await?
