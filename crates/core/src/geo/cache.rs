@@ -277,6 +277,21 @@ impl Weighter<(u8, usize), Arc<[u8]>> for ByLen {
     }
 }
 
+/// How a record's rendering keeps a shared value's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Keep {
+    /// Copied in: values that are small or seldom shared (a location, a names map).
+    Copy,
+    /// By reference, counted where it is cached: values few enough that every one may stay
+    /// alive while records refer to it (continents, countries, subdivisions: bounded by the
+    /// database, a few MB at most, whether or not the cache still holds them).
+    Shared,
+    /// By reference, counted in full by every record that keeps it: values that can be as
+    /// many as records (cities), so the budget bounds them; records that share one share
+    /// its memory.
+    Counted,
+}
+
 /// Renderings of values the database stores once for many records (a country, a city, a
 /// names map), by (the renderer's own kind number, the value's offset), within a budget.
 /// A renderer reaching a shared value (`raw::Node::shared`) copies its rendering from here
@@ -296,48 +311,22 @@ impl SharedRenderings {
         }
     }
 
-    /// Append a copy of the rendering of the value at `at` in `kind`, made by `render` the
-    /// first time. For values many records share but too many to keep referenced (cities,
-    /// names maps).
+    /// Append the rendering of the value at `at` in `kind`, made by `render` the first
+    /// time, kept in the record's rendering as `keep` says.
     pub fn append(
         &self,
         kind: u8,
         at: usize,
+        keep: Keep,
         out: &mut Sink,
         render: impl FnOnce(&mut Sink) -> Result<(), raw::Error>,
     ) -> Result<(), raw::Error> {
         let part = self.get_or_render(kind, at, render)?;
-        out.extend_from_slice(&part);
-        Ok(())
-    }
-
-    /// Append the rendering of the value at `at` in `kind` by reference, made by `render`
-    /// the first time. For values few enough that every one may stay alive while records
-    /// refer to it (continents, countries, subdivisions: bounded by the database, a few
-    /// MB at most, whether or not this cache still holds them).
-    pub fn refer(
-        &self,
-        kind: u8,
-        at: usize,
-        out: &mut Sink,
-        render: impl FnOnce(&mut Sink) -> Result<(), raw::Error>,
-    ) -> Result<(), raw::Error> {
-        let part = self.get_or_render(kind, at, render)?;
-        out.refer(part);
-        Ok(())
-    }
-
-    /// `refer` for values too many to leave uncounted (cities): the record counts the part
-    /// in full, so the budget bounds them; records that share one share its memory.
-    pub fn refer_counted(
-        &self,
-        kind: u8,
-        at: usize,
-        out: &mut Sink,
-        render: impl FnOnce(&mut Sink) -> Result<(), raw::Error>,
-    ) -> Result<(), raw::Error> {
-        let part = self.get_or_render(kind, at, render)?;
-        out.refer_counted(part);
+        match keep {
+            Keep::Copy => out.extend_from_slice(&part),
+            Keep::Shared => out.refer(part),
+            Keep::Counted => out.refer_counted(part),
+        }
         Ok(())
     }
 

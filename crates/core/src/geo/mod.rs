@@ -31,7 +31,7 @@ use ipnet::IpNet;
 
 use cache::RecordCache;
 
-pub use cache::{CacheStats, SharedRenderings};
+pub use cache::{CacheStats, Keep, SharedRenderings};
 pub use db::{DbKind, GeoDb, Hit};
 pub use memo::RecordKey;
 pub use record::{

@@ -39,7 +39,7 @@ impl Sink {
     }
 
     /// Append a shared rendering by reference, counted where it is cached.
-    pub fn refer(&mut self, part: Arc<[u8]>) {
+    pub(crate) fn refer(&mut self, part: Arc<[u8]>) {
         self.shared_len += part.len();
         self.shared.push((self.own.len(), part, false));
     }
@@ -47,7 +47,7 @@ impl Sink {
     /// Append a shared rendering by reference, counted in full by the record that keeps
     /// it: for parts too many to be bounded by the database (cities), so the cache's budget
     /// still bounds them; shared in memory, the budget holds more than it counts.
-    pub fn refer_counted(&mut self, part: Arc<[u8]>) {
+    pub(crate) fn refer_counted(&mut self, part: Arc<[u8]>) {
         self.counted += part.len();
         self.shared_len += part.len();
         self.shared.push((self.own.len(), part, true));

@@ -7,7 +7,7 @@
 //! empty objects left out, a member of the wrong type an error (a damaged database).
 
 use ipintel_core::geo::raw::{Error, Map, Node, Value};
-use ipintel_core::geo::{PlaceRenderer, SharedRenderings, Sink};
+use ipintel_core::geo::{Keep, PlaceRenderer, SharedRenderings, Sink};
 
 use super::Endpoint;
 
@@ -154,16 +154,12 @@ fn object(
     if node.shared {
         let key = kind as u8 + if insights { 8 } else { 0 };
         let render = |out: &mut Sink| object_body(node, kind, insights, out, shared);
-        match kind {
-            // Few: kept by reference, so a cached record holds only a pointer to them.
-            Kind::Continent | Kind::Country | Kind::Subdivision => {
-                shared.refer(key, node.at, out, render)
-            }
-            // Many: shared, but counted by each record that keeps it.
-            Kind::City => shared.refer_counted(key, node.at, out, render),
-            // Small, or seldom shared: copied.
-            _ => shared.append(key, node.at, out, render),
-        }
+        let keep = match kind {
+            Kind::Continent | Kind::Country | Kind::Subdivision => Keep::Shared,
+            Kind::City => Keep::Counted,
+            Kind::Location | Kind::Postal | Kind::Names => Keep::Copy,
+        };
+        shared.append(key, node.at, keep, out, render)
     } else {
         object_body(node, kind, insights, out, shared)
     }
@@ -246,7 +242,8 @@ const STACK_LOCALES: usize = 16;
 /// the decoded `Names` does), or nothing when empty.
 fn names_map(node: Node<'_>, out: &mut Sink, shared: &SharedRenderings) -> Result<(), Error> {
     if node.shared {
-        return shared.append(Kind::Names as u8, node.at, out, |out| names_body(node, out));
+        let render = |out: &mut Sink| names_body(node, out);
+        return shared.append(Kind::Names as u8, node.at, Keep::Copy, out, render);
     }
     names_body(node, out)
 }
