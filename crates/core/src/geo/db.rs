@@ -86,7 +86,8 @@ impl fmt::Display for DbKind {
 
 /// Where one lookup landed: the prefix length of the network that holds the address in this
 /// database, and the record's offset in the data section (the cache key) when there is one.
-/// It keeps the walk's result, so a cache miss decodes without walking the tree again.
+/// A miss reads the record in place (`node`) or decodes it; decoding needs maxminddb's own
+/// walk, kept when maxminddb made it (IPv6) and made again after a jump-table walk.
 #[derive(Clone)]
 pub struct Hit<'a> {
     /// Prefix length in the address family of the query; `None` when the database cannot
