@@ -14,7 +14,7 @@ use ipintel_core::jobs::JobKind;
 use ipintel_core::ErrorKind;
 
 use super::html::{self, esc, Page};
-use super::{meter_of, signed_in, Console, Stop};
+use super::{meter_of, Console, SignedIn, Stop};
 use crate::state::AppState;
 
 /// Days the usage chart covers.
@@ -91,11 +91,8 @@ pub async fn page(
     State(state): State<AppState>,
     Extension(console): Extension<Arc<Console>>,
     headers: HeaderMap,
+    SignedIn(session): SignedIn,
 ) -> Response {
-    let session = match signed_in(&console, &headers) {
-        Ok(s) => s,
-        Err(stop) => return stop.into_response(None),
-    };
     let result = async {
         let meter = any_meter(&state, &console, &headers, &session).await?;
         let fail = |e: ipintel_core::store::StoreError| Stop::Page(e.kind(), e.to_string());

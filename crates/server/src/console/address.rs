@@ -22,7 +22,7 @@ use ipintel_core::ErrorKind;
 use serde::Deserialize;
 
 use super::html::{self, esc, row, Page};
-use super::{map, meter_of, signed_in, Console, Stop};
+use super::{map, meter_of, Console, SignedIn, Stop};
 use crate::state::AppState;
 
 /// Every address answers, reserved and unknown ones plainly labelled (as `/v1/ip`).
@@ -200,11 +200,8 @@ pub async fn page(
     Extension(console): Extension<Arc<Console>>,
     Path(q): Path<String>,
     headers: HeaderMap,
+    SignedIn(session): SignedIn,
 ) -> Response {
-    let session = match signed_in(&console, &headers) {
-        Ok(s) => s,
-        Err(stop) => return stop.into_response(None),
-    };
     match render(&state, &console, &headers, &session, &q).await {
         Ok(page) => html::respond(StatusCode::OK, page.render(Some(&session))),
         Err(stop) => stop.into_response(Some(&session)),
@@ -614,11 +611,8 @@ pub async fn task_page(
     Extension(console): Extension<Arc<Console>>,
     Path(id): Path<String>,
     headers: HeaderMap,
+    SignedIn(session): SignedIn,
 ) -> Response {
-    let session = match signed_in(&console, &headers) {
-        Ok(s) => s,
-        Err(stop) => return stop.into_response(None),
-    };
     let result = async {
         let meter = meter_of(&state, &console, &headers, &session, Service::Tasks).await?;
         let not_found = || Stop::Page(ErrorKind::NotFound, format!("no task {id} on your account"));

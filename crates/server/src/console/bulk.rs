@@ -17,7 +17,7 @@ use ipintel_core::ErrorKind;
 use serde::Deserialize;
 
 use super::html::{self, esc, Page};
-use super::{meter_of, signed_in, Console, Stop};
+use super::{meter_of, signed_in, Console, SignedIn, Stop};
 use crate::bulk::writers::{Format, Part};
 use crate::state::AppState;
 
@@ -40,11 +40,8 @@ pub async fn page(
     State(state): State<AppState>,
     Extension(console): Extension<Arc<Console>>,
     headers: HeaderMap,
+    SignedIn(session): SignedIn,
 ) -> Response {
-    let session = match signed_in(&console, &headers) {
-        Ok(s) => s,
-        Err(stop) => return stop.into_response(None),
-    };
     let result = async {
         let meter = meter_of(&state, &console, &headers, &session, Service::Bulk).await?;
         let (requests, total) = state
@@ -205,11 +202,8 @@ pub async fn request_page(
     Extension(console): Extension<Arc<Console>>,
     Path(id): Path<String>,
     headers: HeaderMap,
+    SignedIn(session): SignedIn,
 ) -> Response {
-    let session = match signed_in(&console, &headers) {
-        Ok(s) => s,
-        Err(stop) => return stop.into_response(None),
-    };
     let result = async {
         let (status, reader) = find(&state, &console, &headers, &session, &id).await?;
         let mut page = Page::new(format!("Bulk request {}", status.id));
@@ -342,11 +336,8 @@ pub async fn download(
     Extension(console): Extension<Arc<Console>>,
     Path((id, file)): Path<(String, String)>,
     headers: HeaderMap,
+    SignedIn(session): SignedIn,
 ) -> Response {
-    let session = match signed_in(&console, &headers) {
-        Ok(s) => s,
-        Err(stop) => return stop.into_response(None),
-    };
     let result = async {
         let (part_name, format_name) = file.split_once('.').unwrap_or((&file, ""));
         let part = match part_name {

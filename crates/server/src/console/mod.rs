@@ -158,6 +158,30 @@ fn signed_in(console: &Console, headers: &HeaderMap) -> Result<Arc<Session>, Sto
     console.sessions.find(headers).ok_or(Stop::SignIn)
 }
 
+/// A page's signed-in session, as an extractor: without one the page is never run and the
+/// browser goes to sign in. Listed after a handler's other extractors, so their refusals
+/// (a path that is not UTF-8) come first, as they did when each page looked itself.
+struct SignedIn(Arc<Session>);
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for SignedIn {
+    type Rejection = Response;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        _: &S,
+    ) -> Result<SignedIn, Response> {
+        let Some(console) = parts.extensions.get::<Arc<Console>>() else {
+            return Err(
+                Stop::Page(ErrorKind::Internal, "the console is not mounted".into())
+                    .into_response(None),
+            );
+        };
+        signed_in(console, &parts.headers)
+            .map(SignedIn)
+            .map_err(|stop| stop.into_response(None))
+    }
+}
+
 /// The meter of a key holder's session for `service`. A revoked key ends the session.
 async fn meter_of(
     state: &AppState,
@@ -251,15 +275,7 @@ struct CsrfOnly {
     csrf: Option<String>,
 }
 
-async fn home(
-    State(state): State<AppState>,
-    Extension(console): Extension<Arc<Console>>,
-    headers: HeaderMap,
-) -> Response {
-    let session = match signed_in(&console, &headers) {
-        Ok(s) => s,
-        Err(stop) => return stop.into_response(None),
-    };
+async fn home(State(state): State<AppState>, SignedIn(session): SignedIn) -> Response {
     let mut page = Page::new("Look up an address");
     page.push(
         "<form class=\"big-search\" method=\"get\" action=\"/ui/search\" role=\"search\">\
@@ -313,14 +329,9 @@ struct SearchParams {
 
 /// `GET /ui/search?q=`: to the page for what `q` is.
 async fn search(
-    Extension(console): Extension<Arc<Console>>,
-    headers: HeaderMap,
     params: Result<Query<SearchParams>, axum::extract::rejection::QueryRejection>,
+    SignedIn(session): SignedIn,
 ) -> Response {
-    let session = match signed_in(&console, &headers) {
-        Ok(s) => s,
-        Err(stop) => return stop.into_response(None),
-    };
     let q = params
         .ok()
         .and_then(|Query(p)| p.q)

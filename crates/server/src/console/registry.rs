@@ -10,14 +10,13 @@ use std::sync::Arc;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
-use axum::Extension;
 use ipintel_core::registry::index::Registry;
 use ipintel_core::registry::key::Family;
 use ipintel_core::registry::service::Generation;
 use ipintel_core::ErrorKind;
 
 use super::html::{self, esc, Page};
-use super::{signed_in, Console, Stop};
+use super::{SignedIn, Stop};
 use crate::state::AppState;
 
 /// Prefixes or members listed on a page at most (the count is always whole).
@@ -97,14 +96,10 @@ fn listing(body: &mut String, id: &str, title: &str, items: &[&str]) {
 
 pub async fn as_page(
     State(state): State<AppState>,
-    Extension(console): Extension<Arc<Console>>,
     Path(asn): Path<String>,
     headers: HeaderMap,
+    SignedIn(session): SignedIn,
 ) -> Response {
-    let session = match signed_in(&console, &headers) {
-        Ok(s) => s,
-        Err(stop) => return stop.into_response(None),
-    };
     let result = (|| {
         let upper = asn.trim().to_ascii_uppercase();
         let digits = upper.strip_prefix("AS").unwrap_or(&upper);
@@ -246,14 +241,10 @@ fn tree(
 
 pub async fn set_page(
     State(state): State<AppState>,
-    Extension(console): Extension<Arc<Console>>,
     Path(name): Path<String>,
     headers: HeaderMap,
+    SignedIn(session): SignedIn,
 ) -> Response {
-    let session = match signed_in(&console, &headers) {
-        Ok(s) => s,
-        Err(stop) => return stop.into_response(None),
-    };
     let result = (|| {
         let name = name.trim().to_ascii_uppercase();
         if name.is_empty() || name.len() > 200 {
